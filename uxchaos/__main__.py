@@ -1,0 +1,3 @@
+from uxchaos.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,163 @@
+"""The demo's database: a real PostgreSQL server (binaries from the `pgserver` wheel) on a free
+loopback TCP port, in a temporary data directory that is removed on stop.
+
+Why PostgreSQL via pgserver: it is a real client/server database spoken to over TCP (so a proxy
+in between slows every round trip, as netem does on a database container), it installs with pip,
+and it runs as root here by dropping to an unprivileged user. SQLite has no wire to delay."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+from uxchaos.netutil import free_port, wait_until
+
+SCHEMA = """
+CREATE TABLE users (
+    id SERIAL PRIMARY KEY,
+    email TEXT UNIQUE NOT NULL,
+    name TEXT NOT NULL,
+    password_hash TEXT NOT NULL
+);
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    user_id INTEGER REFERENCES users(id),
+    csrf_token TEXT NOT NULL,
+    last_activity TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE jobs (
+    id SERIAL PRIMARY KEY,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    processed_at TIMESTAMPTZ,
+    processed_by INTEGER
+);
+CREATE TABLE audit_log (
+    id SERIAL PRIMARY KEY,
+    user_id INTEGER,
+    event TEXT NOT NULL,
+    at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE worker_heartbeat (
+    id INTEGER PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    beat_at TIMESTAMPTZ NOT NULL
+);
+"""
+
+
+def _bin_dir() -> Path:
+    # Found without importing pgserver: its __init__ starts locking machinery we do not use.
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the pgserver package is missing: pip install pgserver")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+DB_USER = "uxchaos-pg"
+
+
+def _run_as_user() -> str | None:
+    """PostgreSQL refuses to run as root: drop to an unprivileged system user."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(DB_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", DB_USER], check=True, capture_output=True)
+    # The user must be able to reach and run the binaries inside site-packages.
+    install = _bin_dir().parent
+    for parent in install.parents:
+        parent.chmod(parent.stat().st_mode | 0o055)
+    for root, dirs, files in os.walk(install):
+        for name in dirs + files:
+            path = Path(root, name)
+            path.chmod(path.stat().st_mode | 0o055)
+    return DB_USER
+
+
+class PostgresServer:
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="uxchaos-demo-db-"))
+        self.data = self.dir / "data"
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.user = _run_as_user()
+
+    @property
+    def dsn(self) -> str:
+        return self.dsn_for("127.0.0.1", self.port)
+
+    @staticmethod
+    def dsn_for(host: str, port: int) -> str:
+        # sslmode=disable: no SSL negotiation round trip, like a plain app-to-db link in a stack
+        return f"host={host} port={port} user=postgres dbname=postgres sslmode=disable connect_timeout=10"
+
+    def start(self, timeout_s: float = 30) -> None:
+        if self.user:
+            pw = pwd.getpwnam(self.user)
+            os.chmod(self.dir, 0o755)
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        subprocess.run(
+            [str(_bin_dir() / "initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres",
+             "--encoding=utf8", "--no-sync"],
+            check=True, capture_output=True, user=self.user,
+        )
+        for _ in range(5):  # a free port can be taken between our probe and postgres' bind: retry
+            self.port = free_port()
+            self.process = subprocess.Popen(
+                [str(_bin_dir() / "postgres"), "-D", str(self.data), "-h", "127.0.0.1", "-p", str(self.port),
+                 "-k", str(self.dir), "-c", "fsync=off", "-c", "synchronous_commit=off",
+                 "-c", "full_page_writes=off", "-c", "max_connections=200"],
+                stdout=subprocess.DEVNULL, stderr=open(self.dir / "postgres.log", "ab"),
+                user=self.user, start_new_session=True,
+            )
+            try:
+                wait_until(self._ready, timeout_s, "the demo database")
+                return
+            except TimeoutError:
+                if self.process.poll() is None:
+                    raise
+        raise RuntimeError(f"postgres did not start; see {self.dir / 'postgres.log'}")
+
+    def _ready(self) -> bool:
+        import psycopg
+
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise TimeoutError("postgres exited")
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+        return True
+
+    def migrate(self, seed_users: list[tuple[str, str, str]]) -> None:
+        """Create the tables (the report's 'Base table or view not found' came from skipping this)."""
+        import psycopg
+
+        from uxchaos.demo.passwords import hash_password
+
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(SCHEMA)
+            for email, name, password in seed_users:
+                conn.execute(
+                    "INSERT INTO users (email, name, password_hash) VALUES (%s, %s, %s)",
+                    (email, name, hash_password(password)),
+                )
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # "fast shutdown"
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
