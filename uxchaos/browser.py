@@ -1,0 +1,58 @@
+"""Finding and launching Chromium: Playwright's own build if installed, else a system Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from uxchaos.errors import EnvironmentProblem
+
+SYSTEM_CHROMIUMS = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+# Quiet flags: without them Chromium keeps calling home, which a closed network answers with errors.
+LAUNCH_ARGS = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--disable-quic",
+]
+
+
+def playwright_chromium(playwright: object) -> str | None:
+    try:
+        path = playwright.chromium.executable_path  # type: ignore[attr-defined]
+    except Exception:
+        return None
+    return path if path and Path(path).exists() else None
+
+
+def find_browser(playwright: object | None = None) -> str:
+    """Return the path of a Chromium to drive, or raise a clear EnvironmentProblem."""
+    override = os.environ.get("UXCHAOS_BROWSER")
+    if override:
+        if shutil.which(override) or Path(override).exists():
+            return shutil.which(override) or override
+        raise EnvironmentProblem(f"UXCHAOS_BROWSER={override} does not exist")
+    if playwright is not None:
+        own = playwright_chromium(playwright)
+        if own:
+            return own
+    for candidate in SYSTEM_CHROMIUMS:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    raise EnvironmentProblem(
+        "no Chromium found. Install one of: Playwright's own build (`python -m playwright install chromium`), "
+        "or a system Chromium (Debian/Ubuntu: `apt-get install chromium`); "
+        "or point UXCHAOS_BROWSER at a Chromium binary."
+    )
+
+
+def launch_args() -> list[str]:
+    args = list(LAUNCH_ARGS)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--no-sandbox")  # Chromium refuses to sandbox as root
+    return args

@@ -1,0 +1,82 @@
+"""The command line. A thin layer: parse arguments, call the core, map typed errors to exit codes.
+
+Exit codes: 0 success, 1 an expectation failed, 2 bad usage or scenario, 3 environment problem
+(no browser, target unreachable, …), 130 interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from uxchaos import __version__
+from uxchaos.errors import ExitStatus, UxchaosError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(ExitStatus.BAD_INPUT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from uxchaos.faults import DRIVERS
+    from uxchaos.journey.steps import STEPS
+
+    p = _Parser(prog="uxchaos", description="What do your users live through while part of your system is broken?")
+    p.add_argument("--version", action="version", version=f"uxchaos {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a scenario: before → fault → during → revert → after",
+                         description="Run a scenario by name (from scenarios/) or path. Steps: "
+                         f"{', '.join(STEPS)}. Drivers: {', '.join(DRIVERS)}.")
+    run.add_argument("scenario", help="scenario name (e.g. login-under-db-delay) or path to a .yaml file")
+    run.add_argument("--base-url", help="run against this URL instead of the scenario's target")
+    run.add_argument("--attempts", type=int, help="attempts per phase (overrides the scenario)")
+    run.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: reports/)")
+    run.add_argument("--headed", action="store_true", help="show the browser window")
+
+    val = sub.add_parser("validate", help="check scenario files without running them")
+    val.add_argument("files", nargs="+")
+    sub.add_parser("list", help="list the scenarios found (name and description)")
+
+    demo = sub.add_parser("demo", help="the bundled demo app: up, down, status")
+    demo_sub = demo.add_subparsers(dest="demo_command", required=True, parser_class=_Parser)
+    up = demo_sub.add_parser("up", help="start the demo in the background and print its URL")
+    up.add_argument("--foreground", action="store_true", help="stay in the foreground until Ctrl-C")
+    demo_sub.add_parser("down", help="stop the demo and remove its data")
+    demo_sub.add_parser("status", help="is the demo running, and healthy?")
+    serve = demo_sub.add_parser("serve", help=argparse.SUPPRESS)
+    serve.add_argument("--state", type=Path, required=True)
+
+    proxy = sub.add_parser("proxy", help="the fault proxy as its own process")
+    proxy_sub = proxy.add_subparsers(dest="proxy_command", required=True, parser_class=_Parser)
+    pserve = proxy_sub.add_parser("serve", help="serve proxies and the control API until Ctrl-C")
+    pserve.add_argument("--proxy", action="append", required=True, metavar="NAME=UPSTREAM[,listen=HOST:PORT]",
+                        help="e.g. database=127.0.0.1:5432,listen=127.0.0.1:15432 (repeatable)")
+    pserve.add_argument("--control", default="127.0.0.1:8474", help="control API address (default 127.0.0.1:8474)")
+    return p
+
+
+def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=err)
+    from uxchaos import commands
+
+    try:
+        return int(commands.dispatch(args, out, err))
+    except UxchaosError as e:
+        print(f"uxchaos: {e}", file=err)
+        return int(e.exit_status)
+    except KeyboardInterrupt:
+        print("uxchaos: interrupted", file=err)
+        return int(ExitStatus.INTERRUPTED)

@@ -1,0 +1,263 @@
+"""The engine: before → inject → during → revert → settle → after.
+
+It never guesses which phase a sample belongs to: each sample records the fault state at its
+start and end, and a sample during which the fault was injected or reverted is flagged
+`straddled` and kept out of the phase statistics. The fault is always reverted: at the end, on
+any error, on Ctrl-C (a second Ctrl-C still reverts first), on SIGTERM and when the fault's
+max duration runs out."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import platform
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import uxchaos
+from uxchaos.faults import FaultDriver, TargetRuntime, create_driver
+from uxchaos.journey.runner import AttemptPlan, BrowserSession
+from uxchaos.results import ResultsStore, Sample
+from uxchaos.scenario import PHASES, Scenario
+from uxchaos.target import check_app_healthy, first_url, running_target
+
+log = logging.getLogger("uxchaos.engine")
+
+
+class Listener(Protocol):
+    def on_phase(self, phase: str, attempts: int) -> None: ...
+    def on_sample(self, sample: Sample) -> None: ...
+    def on_event(self, event: dict[str, Any]) -> None: ...
+    def on_message(self, text: str) -> None: ...
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: stop measuring, revert, keep what was measured."""
+
+
+@dataclass
+class RunOptions:
+    out_dir: Path = Path("reports")
+    attempts: int | None = None  # overrides every phase's attempts
+    base_url: str | None = None
+    headed: bool = False
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    samples: list[Sample] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "running"  # completed | interrupted | failed
+
+
+def new_run_dir(out_dir: Path, scenario_name: str) -> Path:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = out_dir / scenario_name / stamp
+    n = 1
+    while run_dir.exists():
+        n += 1
+        run_dir = out_dir / scenario_name / f"{stamp}-{n}"
+    return run_dir
+
+
+class FaultController:
+    """Owns the driver: injects, reverts exactly once, records every change with its time."""
+
+    def __init__(self, driver: FaultDriver, record: Any) -> None:
+        self.driver = driver
+        self.record = record
+        self.active = False
+        self.lock = threading.Lock()
+        self.watchdog: threading.Timer | None = None
+
+    def inject(self) -> None:
+        with self.lock:
+            self.record({"event": "inject_requested", "time": time.time(), "fault": self.driver.describe()})
+            details = self.driver.inject()
+            self.active = True
+            self.record({"event": "injected", "time": time.time(), "details": details})
+        max_s = self.driver.spec.max_duration_s
+        self.watchdog = threading.Timer(max_s, self.revert, kwargs={"reason": f"max duration {max_s:g}s reached"})
+        self.watchdog.daemon = True
+        self.watchdog.start()
+
+    def revert(self, reason: str = "during phase finished") -> None:
+        with self.lock:
+            if not self.active:
+                return
+            details = self.driver.revert()
+            self.active = False
+            self.record({"event": "reverted", "time": time.time(), "reason": reason, "details": details})
+        if self.watchdog is not None and self.watchdog is not threading.current_thread():
+            self.watchdog.cancel()
+
+    def poll(self) -> None:
+        for event in self.driver.poll_events():
+            self.record(event)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted(f"signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _interrupts_deferred(notify: Any) -> Iterator[None]:
+    """While reverting, a further Ctrl-C or SIGTERM must not cut the revert short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        notify("still reverting the fault; uxchaos stops as soon as it is reverted")
+
+    old_int = signal.signal(signal.SIGINT, handler)
+    old_term = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+class Engine:
+    def __init__(self, scenario: Scenario, options: RunOptions, listeners: list[Listener] | None = None) -> None:
+        self.scenario = scenario
+        self.options = options
+        self.listeners = listeners or []
+        self.run_dir = new_run_dir(options.out_dir, scenario.name)
+        self.store = ResultsStore(self.run_dir, scenario.secrets)
+        self.outcome = RunOutcome(self.run_dir)
+        self.fault: FaultController | None = None
+        self.meta: dict[str, Any] = {}
+
+    # -- listeners: one failing never stops a run ---------------------------------------------
+    def _emit(self, method: str, *args: Any) -> None:
+        for listener in self.listeners:
+            try:
+                getattr(listener, method)(*args)
+            except Exception as e:
+                log.warning("listener %s.%s failed: %s", type(listener).__name__, method, e)
+
+    def record_event(self, event: dict[str, Any]) -> None:
+        self.outcome.events.append(event)
+        self.store.append({"type": "fault_event", **event})
+        self._emit("on_event", event)
+
+    def _record_sample(self, sample: Sample) -> None:
+        sample.straddled = sample.fault_active_at_start != sample.fault_active_at_end or any(
+            e["event"] in ("injected", "reverted") and sample.started_at <= e["time"] <= sample.ended_at
+            for e in self.outcome.events
+        )
+        self.outcome.samples.append(sample)
+        self.store.append(sample.to_record())
+        self._emit("on_sample", sample)
+
+    def _write_run_json(self, runtime: TargetRuntime | None = None) -> None:
+        self.meta.update({
+            "status": self.outcome.status,
+            "scenario": self.scenario.masked(),
+            "uxchaos_version": uxchaos.__version__,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "fault_timeline": self.outcome.events,
+            "samples": len(self.outcome.samples),
+        })
+        if runtime is not None:
+            self.meta["base_url"] = runtime.base_url
+        self.store.write_json("run.json", self.meta)
+
+    # -- the run -------------------------------------------------------------------------------
+    def run(self) -> RunOutcome:
+        self.meta["started_at"] = time.time()
+        self.store.append({"type": "run_start", "time": self.meta["started_at"], "scenario": self.scenario.name})
+        self._write_run_json()
+        try:
+            with _sigterm_as_interrupt(), running_target(self.scenario, self.options.base_url) as (runtime, variables):
+                self._write_run_json(runtime)
+                self._run_with_target(runtime, variables)
+            self.outcome.status = "completed"
+        except KeyboardInterrupt:
+            self.outcome.status = "interrupted"
+            raise
+        except BaseException:
+            self.outcome.status = "failed"
+            raise
+        finally:
+            self.meta["ended_at"] = time.time()
+            self.store.append({"type": "run_end", "time": self.meta["ended_at"], "status": self.outcome.status})
+            self._write_run_json()
+            self.store.close()
+        return self.outcome
+
+    def _run_with_target(self, runtime: TargetRuntime, variables: dict[str, str]) -> None:
+        driver = create_driver(self.scenario.fault, runtime) if self.scenario.fault else None
+        if driver is not None:
+            driver.preflight()
+        check_app_healthy(first_url(self.scenario, runtime.base_url))
+        with BrowserSession(self.options.headed) as browser:
+            self.meta["browser"] = {"executable": browser.executable, "version": browser.version}
+            self._write_run_json(runtime)
+            self._phase("before", browser, runtime, variables)
+            if driver is None:
+                self._phase("during", browser, runtime, variables)
+                self._phase("after", browser, runtime, variables)
+                return
+            self.fault = FaultController(driver, self.record_event)
+            try:
+                self.fault.inject()
+                self._phase("during", browser, runtime, variables)
+            finally:
+                with _interrupts_deferred(lambda text: self._emit("on_message", text)):
+                    self.fault.revert()
+                    self.fault.poll()
+            self._phase("after", browser, runtime, variables)
+            self.fault.poll()
+
+    def _attempts(self, phase: str) -> int:
+        return self.options.attempts or self.scenario.phases[phase].attempts
+
+    def _phase(self, phase: str, browser: BrowserSession, runtime: TargetRuntime, variables: dict[str, str]) -> None:
+        spec = self.scenario.phases[phase]
+        if spec.settle_s:
+            self._emit("on_message", f"settling {spec.settle_s:g}s before the {phase} phase")
+            time.sleep(spec.settle_s)
+        attempts = self._attempts(phase)
+        self._emit("on_phase", phase, attempts)
+        for attempt in range(1, attempts + 1):
+            if phase == "during" and self.fault is not None and not self.fault.active:
+                self._emit("on_message", "the fault was reverted (max duration): no more during-phase attempts")
+                break
+            plan = AttemptPlan(phase, attempt, self.scenario.journey, runtime.base_url, variables,
+                               self.scenario.step_timeout_s, self.run_dir / "screenshots")
+            sample = browser.run_attempt(plan, lambda: bool(self.fault and self.fault.active))
+            if self.fault is not None:
+                self.fault.poll()
+            self._record_sample(sample)
+
+
+def phase_names() -> tuple[str, ...]:
+    return PHASES
+
+
+def python_info() -> str:
+    return sys.version.split()[0]

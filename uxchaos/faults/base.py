@@ -1,0 +1,66 @@
+"""The fault driver interface: every driver validates its parameters up front, then injects,
+reverts and describes one fault. A fresh driver instance is made per run, so nothing leaks."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    kind: str | tuple[str, ...]  # see uxchaos.params.convert
+    default: Any = REQUIRED
+    help: str = ""
+
+
+@dataclass
+class FaultSpec:
+    driver: str
+    kind: str
+    target: str
+    params: dict[str, Any]
+    max_duration_s: float
+    line: int = 0
+
+
+@dataclass
+class TargetRuntime:
+    """What the engine knows about the running target, handed to the driver."""
+
+    base_url: str
+    proxies: Any = None  # a ProxyHub or ControlClient (same methods)
+    demo: Any = None  # the DemoStack when the target is the bundled demo
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class FaultDriver(abc.ABC):
+    name: ClassVar[str]
+    kinds: ClassVar[dict[str, dict[str, Param]]]
+    target_help: ClassVar[str] = ""
+
+    def __init__(self, spec: FaultSpec, runtime: TargetRuntime) -> None:
+        self.spec = spec
+        self.runtime = runtime
+
+    def preflight(self) -> None:
+        """Raise EnvironmentProblem when the fault cannot be injected (before any phase runs)."""
+
+    @abc.abstractmethod
+    def inject(self) -> dict[str, Any]:
+        """Apply the fault; return details recorded with the inject event."""
+
+    @abc.abstractmethod
+    def revert(self) -> dict[str, Any]:
+        """Undo the fault; must be safe to call twice."""
+
+    def poll_events(self) -> list[dict[str, Any]]:
+        """Things the target did on its own since injection (e.g. a killed process restarted)."""
+        return []
+
+    def describe(self) -> str:
+        params = ", ".join(f"{k}={v}" for k, v in self.spec.params.items())
+        return f"{self.spec.kind} on {self.spec.target} via {self.name}" + (f" ({params})" if params else "")

@@ -1,0 +1,93 @@
+"""The `proxy` driver: faults applied through uxchaos's own fault proxy (in-process for the demo,
+or a `uxchaos proxy serve` reached over its control API)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from uxchaos.durations import format_duration
+from uxchaos.errors import EnvironmentProblem, FaultError
+from uxchaos.faults import register
+from uxchaos.faults.base import FaultDriver, Param
+
+DIRECTION = Param(("upstream", "downstream", "both"), "downstream",
+                  "downstream = service → client (like netem on the service's container)")
+PROBABILITY = Param("probability", 1.0, "share of connections affected, decided once per connection")
+
+
+@register
+class ProxyDriver(FaultDriver):
+    name = "proxy"
+    target_help = "the name of a proxy: 'database' or 'backend' on the demo"
+    kinds: ClassVar[dict[str, dict[str, Param]]] = {
+        "delay": {
+            "delay": Param("duration", help="added to every chunk, e.g. 2000ms"),
+            "jitter": Param("duration", 0.0, "± uniform, e.g. 100ms"),
+            "direction": DIRECTION,
+            "connect": Param("bool", False, "also delay connection set-up once, like netem delays the handshake"),
+            "probability": PROBABILITY,
+        },
+        "bandwidth": {"rate": Param("text", help="bytes/s or '100kbit', '1mbit', '64KB'"),
+                      "direction": DIRECTION, "probability": PROBABILITY},
+        "timeout": {"timeout": Param("duration", 0.0, "close after this long; 0ms = hold for ever"),
+                    "direction": DIRECTION, "probability": PROBABILITY},
+        "reset": {"timeout": Param("duration", 0.0, "reset after this long"), "probability": PROBABILITY},
+        "down": {},
+    }
+    _toxic_type = {"delay": "latency", "bandwidth": "bandwidth", "timeout": "timeout", "reset": "reset",
+                   "down": "down"}
+
+    def _control(self) -> Any:
+        if self.runtime.proxies is None:
+            raise EnvironmentProblem(
+                "the proxy driver needs a fault proxy: use target base_url 'demo', or run "
+                "`uxchaos proxy serve` in front of your service and set target.proxy_control"
+            )
+        return self.runtime.proxies
+
+    def _toxic_name(self) -> str:
+        return f"uxchaos-{self.spec.kind}"
+
+    def toxic_spec(self) -> dict[str, Any]:
+        p = self.spec.params
+        attrs: dict[str, Any] = {}
+        if self.spec.kind == "delay":
+            attrs = {"latency": f"{p['delay'] * 1000:g}ms", "jitter": f"{p['jitter'] * 1000:g}ms",
+                     "connect": p["connect"]}
+        elif self.spec.kind == "bandwidth":
+            attrs = {"rate": p["rate"]}
+        elif self.spec.kind in ("timeout", "reset"):
+            attrs = {"timeout": f"{p['timeout'] * 1000:g}ms"}
+        return {"type": self._toxic_type[self.spec.kind], "name": self._toxic_name(),
+                "stream": p.get("direction", "downstream"), "toxicity": p.get("probability", 1.0),
+                "attributes": attrs}
+
+    def preflight(self) -> None:
+        names = [proxy["name"] for proxy in self._control().list()]
+        if self.spec.target not in names:
+            raise EnvironmentProblem(
+                f"fault target {self.spec.target!r} is not a proxy here; proxies: {', '.join(names) or 'none'}"
+            )
+
+    def inject(self) -> dict[str, Any]:
+        try:
+            toxic = self._control().add_toxic(self.spec.target, self.toxic_spec())
+        except Exception as e:
+            raise FaultError(f"could not add {self.spec.kind} to proxy {self.spec.target!r}: {e}") from e
+        return {"toxic": toxic}
+
+    def revert(self) -> dict[str, Any]:
+        control = self._control()
+        present = [t["name"] for t in control.describe(self.spec.target)["toxics"]]
+        if self._toxic_name() in present:
+            control.remove_toxic(self.spec.target, self._toxic_name())
+            return {"removed": self._toxic_name()}
+        return {"removed": None}
+
+    def describe(self) -> str:
+        p = self.spec.params
+        if self.spec.kind == "delay":
+            jitter = f" ± {format_duration(p['jitter'])}" if p["jitter"] else ""
+            return (f"delay {format_duration(p['delay'])}{jitter} on every chunk {p['direction']} "
+                    f"of proxy '{self.spec.target}'")
+        return super().describe()

@@ -1,0 +1,170 @@
+"""Runs one attempt of a journey in a fresh browser context and times every step and action.
+
+The context and page are created and warmed *before* the clock starts: a new user (no cookies),
+but no browser start-up cost in the numbers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from uxchaos.browser import find_browser, launch_args
+from uxchaos.errors import EnvironmentProblem
+from uxchaos.journey.steps import STEPS, NavigationTracker, StepContext, StepFailed
+from uxchaos.results import ActionTiming, Sample, StepTiming
+from uxchaos.scenario import Action
+
+log = logging.getLogger("uxchaos.journey")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return re.sub(r"\s+", " ", text[0]) if text else type(error).__name__
+
+
+@dataclass
+class AttemptPlan:
+    phase: str
+    attempt: int
+    journey: list[Action]
+    base_url: str
+    variables: dict[str, str]
+    step_timeout_s: float
+    artifacts_dir: Path
+
+
+class BrowserSession:
+    """One Playwright and one browser for the whole run."""
+
+    def __init__(self, headed: bool = False) -> None:
+        self.headed = headed
+        self._pw_manager: Any = None
+        self.playwright: Playwright | None = None
+        self.browser: Browser | None = None
+        self.executable = ""
+        self.version = ""
+
+    def __enter__(self) -> BrowserSession:
+        self._pw_manager = sync_playwright()
+        self.playwright = self._pw_manager.start()
+        self.executable = find_browser(self.playwright)
+        try:
+            self.browser = self.playwright.chromium.launch(
+                executable_path=self.executable, headless=not self.headed, args=launch_args()
+            )
+        except PlaywrightError as e:
+            self.close()
+            raise EnvironmentProblem(f"could not start Chromium at {self.executable}: {_first_line(e)}") from None
+        self.version = self.browser.version
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            if self.browser is not None:
+                self.browser.close()
+        except Exception as e:  # the browser may already be gone (crash, Ctrl-C)
+            log.debug("closing the browser: %s", e)
+        finally:
+            self.browser = None
+            if self._pw_manager is not None:
+                try:
+                    self._pw_manager.stop()
+                except Exception as e:
+                    log.debug("stopping playwright: %s", e)
+                self._pw_manager = None
+
+    def run_attempt(self, plan: AttemptPlan, fault_active: Callable[[], bool]) -> Sample:
+        assert self.browser is not None
+        context = self.browser.new_context(viewport={"width": 1280, "height": 800})
+        try:
+            page = context.new_page()
+            page.goto("about:blank")  # warm the page untimed: the first action on a fresh page costs extra
+            page.evaluate("0")
+            tracker = NavigationTracker(page)
+            prefix = f"{plan.phase}-{plan.attempt}"
+            ctx = StepContext(page, plan.base_url, plan.variables, plan.step_timeout_s * 1000,
+                              plan.artifacts_dir, prefix, tracker)
+            return _timed_attempt(plan, ctx, fault_active)
+        finally:
+            try:
+                context.close()
+            except PlaywrightError:
+                pass
+
+
+def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[], bool]) -> Sample:
+    cpu_load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    active_at_start = fault_active()
+    started_at = time.time()
+    t0 = time.perf_counter_ns()
+    actions: list[ActionTiming] = []
+    steps: list[StepTiming] = []
+    failure: str | None = None
+    failed_action: str | None = None
+    for action in plan.journey:
+        if failure is not None:
+            actions.append(ActionTiming(action.name, None, False, "not run: an earlier action failed"))
+            continue
+        a0 = time.perf_counter_ns()
+        for index, step in enumerate(action.steps):
+            s0 = time.perf_counter_ns()
+            outcome = None
+            try:
+                outcome = STEPS[step.kind].run(ctx, step.args)
+            except StepFailed as e:
+                failure = str(e)
+            except PlaywrightTimeout as e:
+                failure = f"timeout in {step.label}: {_first_line(e)}"
+            except PlaywrightError as e:
+                failure = f"{step.label}: {_first_line(e)}"
+            duration = (time.perf_counter_ns() - s0) / 1e9
+            nav = None
+            if outcome is not None and outcome.navigation is not None:
+                nav = {"status": outcome.navigation.status, "url": outcome.navigation.url,
+                       "timing_ms": outcome.navigation.timing_ms}
+            steps.append(StepTiming(action.name, index, step.kind, step.label, round(duration, 6),
+                                    failure is None, outcome.http_status if outcome else None, nav))
+            if failure is not None:
+                break
+        a_duration = (time.perf_counter_ns() - a0) / 1e9
+        if failure is not None:
+            failed_action = action.name
+            actions.append(ActionTiming(action.name, round(a_duration, 6), False, failure))
+        else:
+            actions.append(ActionTiming(action.name, round(a_duration, 6), True))
+    duration = (time.perf_counter_ns() - t0) / 1e9
+    ended_at = time.time()
+    screenshot = _failure_screenshot(ctx, plan) if failure is not None else None
+    active_at_end = fault_active()
+    return Sample(
+        phase=plan.phase, attempt=plan.attempt, started_at=started_at, ended_at=ended_at,
+        duration_s=round(duration, 6), ok=failure is None, actions=actions, steps=steps, failure=failure,
+        failed_action=failed_action, screenshot=screenshot, fault_active_at_start=active_at_start,
+        fault_active_at_end=active_at_end, cpu_load=cpu_load,
+    )
+
+
+def _failure_screenshot(ctx: StepContext, plan: AttemptPlan) -> str | None:
+    path = plan.artifacts_dir / f"{plan.phase}-{plan.attempt}-failure.png"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ctx.page.screenshot(path=str(path), timeout=10_000)
+    except PlaywrightError as e:  # a lost screenshot is reported, not hidden
+        log.warning("could not take the failure screenshot for %s #%d: %s", plan.phase, plan.attempt, e)
+        return None
+    return path.name

@@ -1,0 +1,308 @@
+"""Step types: one small function each, registered by name. Adding a step touches only this file.
+
+A step in a scenario is a mapping whose one registered key names the type; its value is the step's
+primary parameter (or a mapping of all parameters), e.g. `- fill: "#email"` + `value: "{{ username }}"`.
+Every step also accepts `timeout` (duration) and `name` (a label for tables)."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+ParamKind = Literal["text", "duration", "int"]
+COMMON_PARAMS: dict[str, ParamKind] = {"timeout": "duration", "name": "text"}
+
+
+class StepFailed(Exception):
+    """The step did not do what the user would need; the message is the reason shown in tables."""
+
+
+@dataclass
+class Navigation:
+    """What the browser reported about the last main-frame navigation."""
+
+    status: int | None = None
+    url: str = ""
+    timing_ms: dict[str, float] | None = None
+
+
+class NavigationTracker:
+    """Counts main-frame navigations of one page, so a click that navigates is timed to `load`."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.requests = 0
+        self.commits = 0
+        self.last_status: int | None = None
+        page.on("request", self._on_request)
+        page.on("response", self._on_response)
+        page.on("framenavigated", self._on_navigated)
+
+    def _on_request(self, request: Any) -> None:
+        if request.is_navigation_request() and request.frame == self.page.main_frame:
+            self.requests += 1
+
+    def _on_response(self, response: Any) -> None:
+        if response.request.is_navigation_request() and response.frame == self.page.main_frame:
+            self.last_status = response.status
+
+    def _on_navigated(self, frame: Any) -> None:
+        if frame == self.page.main_frame:
+            self.commits += 1
+
+
+@dataclass
+class StepContext:
+    page: Page
+    base_url: str
+    variables: dict[str, str]
+    timeout_ms: float
+    artifacts_dir: Path
+    artifact_prefix: str
+    tracker: NavigationTracker
+
+
+@dataclass
+class StepOutcome:
+    navigation: Navigation | None = None
+    http_status: int | None = None
+    artifacts: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StepType:
+    name: str
+    primary: str | None
+    params: dict[str, ParamKind]
+    required: tuple[str, ...]
+    run: Callable[[StepContext, dict[str, Any]], StepOutcome]
+    check: Callable[[dict[str, Any]], str | None] | None = None
+    doc: str = ""
+
+    def label(self, args: dict[str, Any]) -> str:
+        """A short description for tables. Never includes values typed into fields."""
+        if args.get("name"):
+            return str(args["name"])
+        main = args.get(self.primary) if self.primary else None
+        if main is None:
+            main = next((args[k] for k in ("url", "text", "selector") if k in args), "")
+        return f"{self.name} {main}".strip()
+
+
+STEPS: dict[str, StepType] = {}
+
+
+def step(
+    step_name: str,
+    primary: str | None,
+    required: tuple[str, ...] = (),
+    check: Callable[[dict[str, Any]], str | None] | None = None,
+    **params: ParamKind,
+) -> Callable[[Callable[[StepContext, dict[str, Any]], StepOutcome]], Callable[[StepContext, dict[str, Any]], StepOutcome]]:
+    def register(fn: Callable[[StepContext, dict[str, Any]], StepOutcome]) -> Callable[[StepContext, dict[str, Any]], StepOutcome]:
+        STEPS[step_name] = StepType(step_name, primary, params, required, fn, check, (fn.__doc__ or "").strip())
+        return fn
+
+    return register
+
+
+_VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def render(ctx: StepContext, text: str) -> str:
+    """Fill in {{ username }}, {{ password }} and other target variables."""
+
+    def sub(m: re.Match[str]) -> str:
+        try:
+            return ctx.variables[m.group(1)]
+        except KeyError:
+            raise StepFailed(f"unknown variable {{{{ {m.group(1)} }}}}") from None
+
+    return _VAR.sub(sub, text)
+
+
+def absolute(ctx: StepContext, url: str) -> str:
+    return urllib.parse.urljoin(ctx.base_url.rstrip("/") + "/", render(ctx, url))
+
+
+def timeout_ms(ctx: StepContext, args: dict[str, Any]) -> float:
+    return float(args["timeout"]) * 1000 if "timeout" in args else ctx.timeout_ms
+
+
+def navigation_timing(page: Page) -> dict[str, float] | None:
+    """The browser's own Navigation Timing (ms since navigation start) for the current document."""
+    entry = page.evaluate(
+        "() => { const n = performance.getEntriesByType('navigation')[0]; return n ? n.toJSON() : null }"
+    )
+    if not entry:
+        return None
+    return {
+        "ttfb": round(entry["responseStart"] - entry["startTime"], 2),
+        "dom_content_loaded": round(entry["domContentLoadedEventEnd"] - entry["startTime"], 2),
+        "load": round(entry["loadEventEnd"] - entry["startTime"], 2),
+    }
+
+
+def _check_status(status: int | None, what: str) -> None:
+    if status is not None and status >= 500:
+        raise StepFailed(f"HTTP {status} from {what}")
+
+
+def _finish_navigation(ctx: StepContext, requests_before: int, commits_before: int, ms: float) -> Navigation | None:
+    """If the action started a main-frame navigation, wait until the new page has loaded."""
+    tracker = ctx.tracker
+    if tracker.requests == requests_before:
+        return None
+    if tracker.commits == commits_before:
+        # Sync Playwright delivers events only inside its own calls, so nothing is missed between
+        # the check above and this wait.
+        ctx.page.wait_for_event("framenavigated", lambda f: f == ctx.page.main_frame, timeout=ms)
+    ctx.page.wait_for_load_state("load", timeout=ms)
+    nav = Navigation(tracker.last_status, ctx.page.url, navigation_timing(ctx.page))
+    _check_status(nav.status, nav.url)
+    return nav
+
+
+def _navigating(ctx: StepContext, args: dict[str, Any], act: Callable[[float], None]) -> StepOutcome:
+    ms = timeout_ms(ctx, args)
+    requests, commits = ctx.tracker.requests, ctx.tracker.commits
+    act(ms)
+    return StepOutcome(navigation=_finish_navigation(ctx, requests, commits, ms))
+
+
+@step("goto", "url", required=("url",), url="text")
+def goto(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
+    """Open a URL (relative to the target's base URL) and wait for the page's load event."""
+    url = absolute(ctx, args["url"])
+    response = ctx.page.goto(url, wait_until="load", timeout=timeout_ms(ctx, args))
+    status = response.status if response else None
+    _check_status(status, url)
+    return StepOutcome(navigation=Navigation(status, ctx.page.url, navigation_timing(ctx.page)))
+
+
+@step("fill", "selector", required=("selector", "value"), selector="text", value="text")
+def fill(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
+    """Type a value into a field. The value is never written to results (it may be a password)."""
+    ctx.page.fill(args["selector"], render(ctx, args["value"]), timeout=timeout_ms(ctx, args))
+    return StepOutcome()
+
+
+@step("click", "selector", required=("selector",), selector="text")
+def click(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
+    """Click an element; if that navigates, the step lasts until the new page's load event."""
+    return _navigating(ctx, args, lambda ms: ctx.page.click(args["selector"], timeout=ms))
+
+
+@step("press", "selector", required=("selector", "key"), selector="text", key="text")
+def press(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
+    """Press a key in an element (e.g. Enter to submit); navigations are waited for like click."""
+    return _navigating(ctx, args, lambda ms: ctx.page.press(args["selector"], args["key"], timeout=ms))
+
+
+@step("select", "selector", required=("selector", "value"), selector="text", value="text")
+def select(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
+    """Choose an option of a <select> by value or label."""
+    ctx.page.select_option(args["selector"], render(ctx, args["value"]), timeout=timeout_ms(ctx, args))
+    return StepOutcome()
+
+
+@step("check", "selector", required=("selector",), selector="text")
+def check(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
+    """Tick a checkbox or radio button."""
+    ctx.page.check(args["selector"], timeout=timeout_ms(ctx, args))
+    return StepOutcome()
+
+
+def _one_of_selector_url_text(args: dict[str, Any]) -> str | None:
+    given = [k for k in ("selector", "url", "text") if k in args]
+    if len(given) != 1:
+        return "wait_for needs exactly one of: selector, url, text"
+    return None
+
+
+@step("wait_for", "selector", check=_one_of_selector_url_text, selector="text", url="text", text="text")
+def wait_for(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
+    """Wait until a selector is visible, the URL matches (glob such as **/dashboard), or a text shows."""
+    ms = timeout_ms(ctx, args)
+    try:
+        if "selector" in args:
+            ctx.page.wait_for_selector(args["selector"], state="visible", timeout=ms)
+        elif "url" in args:
+            ctx.page.wait_for_url(render(ctx, args["url"]), timeout=ms)
+        else:
+            ctx.page.get_by_text(render(ctx, args["text"])).first.wait_for(state="visible", timeout=ms)
+    except PlaywrightTimeout:
+        what = next(f"{k} {args[k]!r}" for k in ("selector", "url", "text") if k in args)
+        raise StepFailed(f"timed out after {ms / 1000:.1f}s waiting for {what} (page: {ctx.page.url})") from None
+    return StepOutcome()
+
+
+@step("expect_text", "text", required=("text",), text="text", selector="text")
+def expect_text(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
+    """Assert that the page (or `selector`) contains a text, waiting for it up to the timeout."""
+    from playwright.sync_api import expect
+
+    text, selector = render(ctx, args["text"]), args.get("selector", "body")
+    try:
+        expect(ctx.page.locator(selector).first).to_contain_text(text, timeout=timeout_ms(ctx, args))
+    except AssertionError:
+        raise StepFailed(f"text {text!r} not found in {selector} (page: {ctx.page.url})") from None
+    return StepOutcome()
+
+
+@step("expect_url", "url", required=("url",), url="text")
+def expect_url(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
+    """Assert that the current URL matches a glob such as **/dashboard."""
+    pattern = render(ctx, args["url"])
+    try:
+        ctx.page.wait_for_url(pattern, timeout=timeout_ms(ctx, args), wait_until="commit")
+    except PlaywrightTimeout:
+        raise StepFailed(f"URL is {ctx.page.url}, expected {pattern}") from None
+    return StepOutcome()
+
+
+@step("http_get", "url", required=("url",), url="text", expect_status="int")
+def http_get(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
+    """A plain HTTP GET on a new connection, body read to the end — timed like `curl`."""
+    url = urllib.parse.urlsplit(absolute(ctx, args["url"]))
+    cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+    conn = cls(url.hostname or "127.0.0.1", url.port, timeout=timeout_ms(ctx, args) / 1000)
+    try:
+        conn.request("GET", (url.path or "/") + (f"?{url.query}" if url.query else ""))
+        response = conn.getresponse()
+        response.read()
+    except (OSError, http.client.HTTPException) as e:
+        raise StepFailed(f"GET {url.geturl()}: {e}") from None
+    finally:
+        conn.close()
+    expected = args.get("expect_status")
+    if expected is not None and response.status != int(expected):
+        raise StepFailed(f"HTTP {response.status} from {url.geturl()}, expected {expected}")
+    _check_status(response.status, url.geturl())
+    return StepOutcome(http_status=response.status)
+
+
+@step("screenshot", "file", required=("file",), file="text")
+def screenshot(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
+    """Save a screenshot of the page into the run folder."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", args["file"]).strip("-") or "screenshot"
+    path = ctx.artifacts_dir / f"{ctx.artifact_prefix}-{slug}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ctx.page.screenshot(path=str(path), timeout=timeout_ms(ctx, args))
+    return StepOutcome(artifacts=[path.name])
+
+
+@step("sleep", "duration", required=("duration",), duration="duration")
+def sleep(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
+    """Wait a fixed time (think time between actions)."""
+    time.sleep(float(args["duration"]))
+    return StepOutcome()

@@ -1,0 +1,87 @@
+"""A run as the renderers see it, rebuilt from run.json and results.jsonl."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from uxchaos.results import Sample, read_results
+from uxchaos.scenario import PHASES
+
+
+@dataclass
+class RunData:
+    meta: dict[str, Any]
+    samples: list[Sample]
+    events: list[dict[str, Any]]
+    run_dir: Path | None = None
+    actions: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> RunData:
+        meta_path = run_dir / "run.json"
+        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+        return cls.from_records(meta, read_results(run_dir), run_dir)
+
+    @classmethod
+    def from_records(cls, meta: dict[str, Any], records: list[dict[str, Any]], run_dir: Path | None = None) -> RunData:
+        samples = [Sample.from_record(r) for r in records if r.get("type") == "sample"]
+        events = [{k: v for k, v in r.items() if k != "type"} for r in records if r.get("type") == "fault_event"]
+        actions = [a["action"] for a in meta.get("scenario", {}).get("journey", [])]
+        for s in samples:
+            for a in s.actions:
+                if a.name not in actions:
+                    actions.append(a.name)
+        return cls(meta, samples, events, run_dir, actions)
+
+    def action_durations(self, action: str, phase: str) -> list[float]:
+        """Successful, non-straddled timings of one action in one phase."""
+        out = []
+        for s in self.samples:
+            if s.phase != phase or s.straddled:
+                continue
+            for a in s.actions:
+                if a.name == action and a.ok and a.duration_s is not None:
+                    out.append(a.duration_s)
+        return out
+
+    def attempts(self, phase: str) -> list[Sample]:
+        return [s for s in self.samples if s.phase == phase]
+
+
+@dataclass
+class Summary:
+    action: str
+    phase: str
+    n: int
+    failures: int
+    straddled: int
+    median: float | None
+    minimum: float | None
+    maximum: float | None
+
+
+def summarize(run: RunData) -> list[Summary]:
+    rows = []
+    for action in run.actions:
+        for phase in PHASES:
+            values = run.action_durations(action, phase)
+            samples = run.attempts(phase)
+            failures = sum(1 for s in samples if not s.straddled and any(
+                a.name == action and not a.ok for a in s.actions))
+            straddled = sum(1 for s in samples if s.straddled)
+            rows.append(Summary(action, phase, len(values), failures, straddled,
+                                statistics.median(values) if values else None,
+                                min(values) if values else None, max(values) if values else None))
+    return rows
+
+
+def slowdown(run: RunData, action: str, phase: str) -> float | None:
+    base = run.action_durations(action, "before")
+    other = run.action_durations(action, phase)
+    if not base or not other or statistics.median(base) <= 0:
+        return None
+    return statistics.median(other) / statistics.median(base)

@@ -1,0 +1,109 @@
+"""Measurements and the crash-safe results store.
+
+Every sample and fault event is appended to results.jsonl as soon as it exists (flushed and
+fsynced), so a crash keeps everything measured so far. run.json describes the run."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class StepTiming:
+    action: str
+    index: int
+    kind: str
+    label: str
+    duration_s: float
+    ok: bool
+    http_status: int | None = None
+    navigation: dict[str, Any] | None = None  # status, url, timing_ms (the browser's Navigation Timing)
+
+
+@dataclass
+class ActionTiming:
+    name: str
+    duration_s: float | None  # None when the attempt failed before reaching it
+    ok: bool
+    failure: str | None = None
+
+
+@dataclass
+class Sample:
+    """One attempt of the journey."""
+
+    phase: str
+    attempt: int
+    started_at: float  # epoch seconds, to line up with browser and Docker timestamps
+    ended_at: float
+    duration_s: float  # from the monotonic clock
+    ok: bool
+    actions: list[ActionTiming] = field(default_factory=list)
+    steps: list[StepTiming] = field(default_factory=list)
+    failure: str | None = None
+    failed_action: str | None = None
+    screenshot: str | None = None
+    fault_active_at_start: bool = False
+    fault_active_at_end: bool = False
+    straddled: bool = False  # the fault was injected or reverted during this attempt
+    cpu_load: float | None = None  # 1-minute load average when the attempt started
+
+    def to_record(self) -> dict[str, Any]:
+        return {"type": "sample", **asdict(self)}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Sample:
+        data = {k: v for k, v in record.items() if k != "type"}
+        data["actions"] = [ActionTiming(**a) for a in data.get("actions", [])]
+        data["steps"] = [StepTiming(**s) for s in data.get("steps", [])]
+        return cls(**data)
+
+
+class ResultsStore:
+    def __init__(self, run_dir: Path, secrets: set[str] | None = None) -> None:
+        self.run_dir = run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = run_dir / "results.jsonl"
+        self._file = self.path.open("a", encoding="utf-8")
+        self.secrets = {s for s in (secrets or set()) if s}
+
+    def _scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def append(self, record: dict[str, Any]) -> None:
+        self._file.write(self._scrub(json.dumps(record, ensure_ascii=False)) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def write_json(self, name: str, data: dict[str, Any]) -> Path:
+        path = self.run_dir / name
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(self._scrub(json.dumps(data, indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
+        tmp.replace(path)  # atomic: a reader never sees half a file
+        return path
+
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.run_dir / name
+        path.write_text(self._scrub(text), encoding="utf-8")
+        return path
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_results(run_dir: Path) -> list[dict[str, Any]]:
+    """All complete records; a torn last line (crash mid-write) is ignored."""
+    records = []
+    path = run_dir / "results.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return records

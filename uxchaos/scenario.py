@@ -1,0 +1,345 @@
+"""Scenarios: load a YAML file, validate every part before anything runs, and report each problem
+with file, line, key and what is allowed."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from uxchaos.errors import BadInput
+from uxchaos.faults import DRIVERS, FaultSpec
+from uxchaos.faults.base import REQUIRED
+from uxchaos.journey.steps import COMMON_PARAMS, STEPS
+from uxchaos.params import convert
+from uxchaos.yamlsrc import LDict, LList, Problem, load_yaml
+
+PHASES = ("before", "during", "after")
+SECRET_ENV = re.compile(r"PASSWORD|TOKEN|SECRET", re.IGNORECASE)
+PROJECT_SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+class ScenarioError(BadInput):
+    def __init__(self, path: str, problems: list[Problem]) -> None:
+        self.path = path
+        self.problems = sorted(problems, key=lambda p: p.line)
+        lines = [p.format(path) for p in self.problems]
+        super().__init__(f"{path}: {len(lines)} problem(s):\n  " + "\n  ".join(lines))
+
+
+@dataclass
+class Step:
+    kind: str
+    args: dict[str, Any]
+    line: int
+
+    @property
+    def label(self) -> str:
+        return STEPS[self.kind].label(self.args)
+
+
+@dataclass
+class Action:
+    name: str
+    steps: list[Step]
+
+
+@dataclass
+class Target:
+    base_url: str  # a URL, or "demo"
+    credentials: dict[str, str] = field(default_factory=dict)
+    proxy_control: str | None = None
+
+    @property
+    def is_demo(self) -> bool:
+        return self.base_url == "demo"
+
+
+@dataclass
+class Phase:
+    attempts: int
+    settle_s: float = 0.0  # wait before the phase's first attempt
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    path: str
+    target: Target
+    journey: list[Action]
+    fault: FaultSpec | None
+    phases: dict[str, Phase]
+    expect: list[str]
+    step_timeout_s: float
+    secrets: set[str] = field(default_factory=set)  # values never to be written anywhere
+
+    def masked(self) -> dict[str, Any]:
+        """The scenario as loaded, for run.json, with every secret value masked."""
+        creds = {k: ("***" if v in self.secrets else v) for k, v in self.target.credentials.items()}
+        return {
+            "name": self.name, "description": self.description, "path": self.path,
+            "target": {"base_url": self.target.base_url, "credentials": creds,
+                       "proxy_control": self.target.proxy_control},
+            "journey": [{"action": a.name, "steps": [{"kind": s.kind, "label": s.label} for s in a.steps]}
+                        for a in self.journey],
+            "fault": None if self.fault is None else {
+                "driver": self.fault.driver, "kind": self.fault.kind, "target": self.fault.target,
+                "params": self.fault.params, "max_duration_s": self.fault.max_duration_s},
+            "phases": {k: {"attempts": p.attempts, "settle_s": p.settle_s} for k, p in self.phases.items()},
+            "expect": self.expect,
+            "step_timeout_s": self.step_timeout_s,
+        }
+
+
+class _Validator:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def error(self, line: int, where: str, message: str) -> None:
+        self.problems.append(Problem(line, where, message))
+
+    def mapping(self, value: Any, line: int, where: str, allowed: dict[str, bool]) -> LDict | None:
+        """Check a mapping's keys: `allowed` maps key -> required."""
+        if not isinstance(value, LDict):
+            self.error(line, where, f"must be a mapping with keys {', '.join(allowed)}; got {_kind(value)}")
+            return None
+        for key in value:
+            if key not in allowed:
+                self.error(value.line_of(key), _join(where, key), f"unknown key {key!r}{_did_you_mean(key, allowed)}"
+                           f"; allowed: {', '.join(allowed)}")
+        for key, required in allowed.items():
+            if required and key not in value:
+                self.error(value.line, where, f"missing required key {key!r}")
+        return value
+
+    def convert(self, kind: Any, value: Any, line: int, where: str) -> Any:
+        try:
+            return convert(kind, value)
+        except ValueError as e:
+            self.error(line, where, str(e))
+            return None
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", LDict: "a mapping", list: "a list", LList: "a list"}.get(
+        type(value), f"{value!r}" if value is not None else "nothing")
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _validate_step(v: _Validator, raw: Any, line: int, where: str) -> Step | None:
+    if not isinstance(raw, LDict) or not raw:
+        v.error(line, where, f"a step is a mapping such as '- goto: /login'; allowed steps: {', '.join(STEPS)}")
+        return None
+    kinds = [k for k in raw if k in STEPS]
+    if len(kinds) != 1:
+        first = next(iter(raw))
+        if not kinds:
+            v.error(raw.line_of(first), _join(where, first),
+                    f"unknown step {first!r}{_did_you_mean(first, STEPS)}; allowed steps: {', '.join(STEPS)}")
+        else:
+            v.error(raw.line, where, f"one step per list item, found {', '.join(kinds)}")
+        return None
+    kind = kinds[0]
+    st = STEPS[kind]
+    main = raw[kind]
+    args_raw: dict[str, tuple[Any, int]] = {}
+    if isinstance(main, LDict):
+        args_raw.update({k: (main[k], main.line_of(k)) for k in main})
+    elif st.primary is not None and main is not None:
+        args_raw[st.primary] = (main, raw.line_of(kind))
+    args_raw.update({k: (raw[k], raw.line_of(k)) for k in raw if k != kind})
+    allowed = {**st.params, **COMMON_PARAMS}
+    args: dict[str, Any] = {}
+    for key, (value, key_line) in args_raw.items():
+        if key not in allowed:
+            v.error(key_line, _join(where, key),
+                    f"unknown parameter {key!r} for {kind}{_did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}")
+            continue
+        converted = v.convert(allowed[key], value, key_line, _join(where, key))
+        if converted is not None:
+            if isinstance(converted, str) and not converted and key in ("selector", "url"):
+                v.error(key_line, _join(where, key), f"{key} must not be empty")
+            args[key] = converted
+    for key in st.required:
+        if key not in args_raw:
+            hint = f" (write '- {kind}: ...')" if key == st.primary else ""
+            v.error(raw.line_of(kind), _join(where, kind), f"{kind} needs {key!r}{hint}")
+    if st.check is not None and not any(p.where.startswith(where) for p in v.problems):
+        message = st.check(args)
+        if message:
+            v.error(raw.line_of(kind), _join(where, kind), message)
+    return Step(kind, args, raw.line_of(kind))
+
+
+def _validate_journey(v: _Validator, raw: Any, line: int) -> list[Action]:
+    if not isinstance(raw, LList) or not raw:
+        v.error(line, "journey", "must be a non-empty list of actions, each '- action: NAME' with 'steps:'")
+        return []
+    actions, seen = [], set()
+    for i, item in enumerate(raw):
+        where = f"journey[{i}]"
+        item = v.mapping(item, raw.line_of(i), where, {"action": True, "steps": True})
+        if item is None or "action" not in item or "steps" not in item:
+            continue
+        name = str(item["action"])
+        if name in seen:
+            v.error(item.line_of("action"), f"{where}.action", f"duplicate action name {name!r}")
+        seen.add(name)
+        steps_raw = item["steps"]
+        if not isinstance(steps_raw, LList) or not steps_raw:
+            v.error(item.line_of("steps"), f"{where}.steps", "must be a non-empty list of steps")
+            continue
+        steps = [_validate_step(v, s, steps_raw.line_of(j), f"{where}.steps[{j}]") for j, s in enumerate(steps_raw)]
+        actions.append(Action(name, [s for s in steps if s is not None]))
+    return actions
+
+
+def _validate_fault(v: _Validator, raw: Any, line: int) -> FaultSpec | None:
+    f = v.mapping(raw, line, "fault", {"driver": True, "kind": True, "target": True, "params": False,
+                                       "max_duration": False})
+    if f is None or not all(k in f for k in ("driver", "kind", "target")):
+        return None
+    driver_name = f["driver"]
+    if driver_name not in DRIVERS:
+        v.error(f.line_of("driver"), "fault.driver", f"unknown driver {driver_name!r}"
+                f"{_did_you_mean(str(driver_name), DRIVERS)}; allowed: {', '.join(DRIVERS)}")
+        return None
+    driver = DRIVERS[driver_name]
+    kind = f["kind"]
+    if kind not in driver.kinds:
+        v.error(f.line_of("kind"), "fault.kind", f"driver {driver_name} has no fault kind {kind!r}"
+                f"{_did_you_mean(str(kind), driver.kinds)}; allowed: {', '.join(driver.kinds)}")
+        return None
+    target = v.convert("text", f["target"], f.line_of("target"), "fault.target")
+    schema = driver.kinds[kind]
+    params: dict[str, Any] = {}
+    raw_params = f.get("params") or LDict()
+    if v.mapping(raw_params, f.line_of("params"), "fault.params", {k: False for k in schema}) is not None:
+        for key, param in schema.items():
+            where = f"fault.params.{key}"
+            if key in raw_params:
+                params[key] = v.convert(param.kind, raw_params[key], raw_params.line_of(key), where)
+            elif param.default is REQUIRED:
+                v.error(f.line_of("params"), where, f"{kind} needs parameter {key!r} ({param.help})")
+            else:
+                params[key] = param.default
+    max_duration = v.convert("duration", f.get("max_duration", "10m"), f.line_of("max_duration"),
+                             "fault.max_duration")
+    return FaultSpec(driver_name, kind, target or "", params, max_duration or 600.0, f.line)
+
+
+def _validate_phases(v: _Validator, raw: Any, line: int) -> dict[str, Phase]:
+    phases = {name: Phase(attempts=3) for name in PHASES}
+    if raw is None:
+        return phases
+    p = v.mapping(raw, line, "phases", {name: False for name in PHASES})
+    if p is None:
+        return phases
+    for name in PHASES:
+        if name not in p:
+            continue
+        item = v.mapping(p[name], p.line_of(name), f"phases.{name}", {"attempts": False, "settle": False})
+        if item is None:
+            continue
+        attempts = v.convert("int", item.get("attempts", 3), item.line_of("attempts"), f"phases.{name}.attempts")
+        if attempts is not None and not 1 <= attempts <= 10_000:
+            v.error(item.line_of("attempts"), f"phases.{name}.attempts", "must be from 1 to 10000")
+        settle = v.convert("duration", item.get("settle", "0ms"), item.line_of("settle"), f"phases.{name}.settle")
+        phases[name] = Phase(attempts or 1, settle or 0.0)
+    return phases
+
+
+TOP_LEVEL = {"name": True, "description": False, "target": True, "journey": True, "fault": False,
+             "phases": False, "expect": False, "step_timeout": False}
+
+
+def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> Scenario:
+    data, problems, env_used = load_yaml(text, env)
+    v = _Validator()
+    v.problems.extend(problems)
+    if data is None:
+        raise ScenarioError(path, v.problems)
+    doc = v.mapping(data, getattr(data, "line", 1), "", TOP_LEVEL)
+    if doc is None:
+        raise ScenarioError(path, v.problems)
+    name = v.convert("text", doc.get("name", ""), doc.line_of("name"), "name") or ""
+    if "name" in doc and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        v.error(doc.line_of("name"), "name", "use letters, digits, '-', '_' and '.' only (it names the report folder)")
+    target = Target(base_url="")
+    secrets: set[str] = set()
+    t = v.mapping(doc.get("target"), doc.line_of("target"), "target",
+                  {"base_url": True, "credentials": False, "proxy_control": False})
+    if t is not None:
+        base_url = v.convert("text", t.get("base_url", ""), t.line_of("base_url"), "target.base_url") or ""
+        if base_url and base_url != "demo" and not re.match(r"https?://", base_url):
+            v.error(t.line_of("base_url"), "target.base_url", f"must be 'demo' or an http(s):// URL, got {base_url!r}")
+        creds = t.get("credentials") or LDict()
+        if not isinstance(creds, LDict):
+            v.error(t.line_of("credentials"), "target.credentials", "must be a mapping of names to values")
+            creds = LDict()
+        target = Target(base_url, {k: str(val) for k, val in creds.items()}, t.get("proxy_control"))
+        for key, value in target.credentials.items():
+            if re.search(r"password|token|secret", key, re.IGNORECASE):
+                secrets.add(value)
+    journey = _validate_journey(v, doc.get("journey"), doc.line_of("journey"))
+    fault = _validate_fault(v, doc["fault"], doc.line_of("fault")) if doc.get("fault") is not None else None
+    phases = _validate_phases(v, doc.get("phases"), doc.line_of("phases"))
+    expect_raw = doc.get("expect") or LList()
+    if not isinstance(expect_raw, LList) or not all(isinstance(e, str) for e in expect_raw):
+        v.error(doc.line_of("expect"), "expect", "must be a list of expressions such as 'during.failures == 0'")
+        expect_raw = LList()
+    step_timeout = v.convert("duration", doc.get("step_timeout", "60s"), doc.line_of("step_timeout"), "step_timeout")
+    if v.problems:
+        raise ScenarioError(path, v.problems)
+    import os
+
+    environ = os.environ if env is None else env
+    secrets |= {environ[n] for n in env_used if SECRET_ENV.search(n) and environ.get(n)}
+    return Scenario(name, str(doc.get("description", "")), path, target, journey, fault, phases,
+                    list(expect_raw), step_timeout or 60.0, {s for s in secrets if s})
+
+
+def load_scenario(path: str | Path, env: dict[str, str] | None = None) -> Scenario:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise BadInput(f"cannot read scenario {p}: {e.strerror}") from None
+    return parse_scenario(text, str(p), env)
+
+
+def scenario_dirs() -> list[Path]:
+    """Where scenario names are looked up: ./scenarios, then the project's own scenarios/."""
+    dirs = [Path.cwd() / "scenarios", PROJECT_SCENARIOS]
+    unique: list[Path] = []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in [u.resolve() for u in unique]:
+            unique.append(d)
+    return unique
+
+
+def find_scenario(name_or_path: str) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.exists():
+            raise BadInput(f"scenario file {p} does not exist")
+        return p
+    for d in scenario_dirs():
+        for suffix in (".yaml", ".yml"):
+            candidate = d / f"{name_or_path}{suffix}"
+            if candidate.exists():
+                return candidate
+    known = sorted({f.stem for d in scenario_dirs() for f in d.glob("*.y*ml")})
+    raise BadInput(f"no scenario named {name_or_path!r}{_did_you_mean(name_or_path, known)}; "
+                   f"known: {', '.join(known) or 'none'} (looked in {', '.join(map(str, scenario_dirs()))})")

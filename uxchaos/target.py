@@ -1,0 +1,75 @@
+"""Bringing up the target a scenario points at: the bundled demo, or the user's own URL —
+plus the pre-flight check that the app answers at all."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import urllib.parse
+from collections.abc import Iterator
+
+from uxchaos.errors import EnvironmentProblem
+from uxchaos.faults import TargetRuntime
+from uxchaos.scenario import Scenario
+
+
+@contextlib.contextmanager
+def running_target(scenario: Scenario, base_url_override: str | None = None) -> Iterator[tuple[TargetRuntime, dict[str, str]]]:
+    """Yield (runtime, variables for steps). Starts and always stops the demo when asked for."""
+    variables = dict(scenario.target.credentials)
+    if scenario.target.is_demo and not base_url_override:
+        from uxchaos.demo.stack import DemoStack
+
+        stack = DemoStack()
+        try:
+            info = stack.start()
+        except Exception as e:
+            raise EnvironmentProblem(f"the demo target did not start: {e}") from e
+        try:
+            variables.setdefault("username", info.email)
+            variables.setdefault("password", info.password)
+            yield TargetRuntime(base_url=info.base_url, proxies=stack.hub, demo=stack), variables
+        finally:
+            stack.stop()
+        return
+    base_url = base_url_override or scenario.target.base_url
+    proxies = None
+    if scenario.target.proxy_control:
+        from uxchaos.proxy.control import ControlClient
+
+        proxies = ControlClient(scenario.target.proxy_control)
+    yield TargetRuntime(base_url=base_url, proxies=proxies), variables
+
+
+def first_url(scenario: Scenario, base_url: str) -> str:
+    """The URL of the journey's first page, to check before anything is injected."""
+    for action in scenario.journey:
+        for step in action.steps:
+            if step.kind in ("goto", "http_get") and "{{" not in step.args["url"]:
+                return urllib.parse.urljoin(base_url.rstrip("/") + "/", step.args["url"])
+    return base_url
+
+
+def check_app_healthy(url: str, timeout_s: float = 30) -> None:
+    """The app answers without a server error — else say what it answered (the report's
+    'Base table or view not found' would show up here, before any fault)."""
+    parts = urllib.parse.urlsplit(url)
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = cls(parts.hostname or "127.0.0.1", parts.port, timeout=timeout_s)
+    try:
+        conn.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+        response = conn.getresponse()
+        body = response.read(4096).decode("utf-8", errors="replace")
+    except OSError as e:
+        raise EnvironmentProblem(
+            f"the target is unreachable: GET {url}: {e.strerror or e}. Is the app running, and is the URL right "
+            "(--base-url or target.base_url)?"
+        ) from None
+    finally:
+        conn.close()
+    if response.status >= 500:
+        head = "\n    ".join(body.strip().splitlines()[:5])
+        raise EnvironmentProblem(
+            f"the app is not healthy: GET {url} answered HTTP {response.status} before any fault was injected:\n"
+            f"    {head}\nFix the app first (missing migrations? database down?)."
+        )
