@@ -1,0 +1,39 @@
+# `make` lists the targets. `make demo` and `make test` set everything up first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help setup browser demo test lint bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) browser ## create .venv, install uxchaos and a Chromium if missing
+
+browser: $(STAMP)
+	@scripts/ensure-browser.sh $(BIN)/python
+
+demo: setup ## run `uxchaos run login-under-db-delay` on the bundled demo app
+	$(BIN)/uxchaos run login-under-db-delay
+
+test: setup ## run the linters and every test (real browser, real database, real sockets)
+	$(BIN)/ruff check uxchaos tests benchmarks
+	$(BIN)/pytest -q
+
+lint: $(STAMP) ## ruff only
+	$(BIN)/ruff check uxchaos tests benchmarks
+
+bench: setup ## print the benchmarks' figures
+	$(BIN)/python benchmarks/proxy_bench.py
+	$(BIN)/python benchmarks/timing_overhead.py
+
+clean: ## remove the virtualenv and generated reports
+	rm -rf $(VENV) reports/*/ .pytest_cache .ruff_cache

@@ -1,0 +1,98 @@
+"""Real components on loopback: an echo server, a proxy hub, and the demo stack."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from uxchaos.demo.stack import DemoInfo, DemoStack
+from uxchaos.proxy import ProxyHub
+
+
+class EchoServer:
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.address = f"127.0.0.1:{self.port}"
+        self._stop = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _echo(conn: socket.socket) -> None:
+        with conn:
+            while True:
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                conn.sendall(data)
+
+    def close(self) -> None:
+        self._stop = True
+        self.sock.close()
+
+
+@pytest.fixture
+def echo() -> Iterator[EchoServer]:
+    server = EchoServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def hub() -> Iterator[ProxyHub]:
+    with ProxyHub(seed=7) as h:
+        yield h
+
+
+@pytest.fixture(scope="session")
+def demo_stack() -> Iterator[DemoStack]:
+    stack = DemoStack()
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def demo(demo_stack: DemoStack) -> Iterator[DemoInfo]:
+    """The shared demo, with every toxic removed afterwards whatever the test did."""
+    assert demo_stack.info is not None
+    demo_stack.hub.reset()
+    yield demo_stack.info
+    demo_stack.hub.reset()
+
+
+def port_of(listen: str) -> int:
+    return int(listen.rsplit(":", 1)[1])
+
+
+def connect(listen: str, timeout: float = 10) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port_of(listen)), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def recv_exactly(s: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError(f"closed after {len(buf)} of {n} bytes")
+        buf += chunk
+    return buf
