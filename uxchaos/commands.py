@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from pathlib import Path
 from typing import TextIO
 
 from uxchaos.errors import BadInput, ExitStatus

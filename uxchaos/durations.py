@@ -33,7 +33,8 @@ def parse_duration(text: object) -> float:
         pos = m.end()
     if pos != len(s) or not s:
         raise DurationError(
-            f"cannot read {text!r} as a duration: use a number and a unit (us, ms, s, m, h), e.g. '2s', '2000ms', '1m30s'"
+            f"cannot read {text!r} as a duration: use a number and a unit (us, ms, s, m, h), "
+            "e.g. '2s', '2000ms', '1m30s'"
         )
     return total
 

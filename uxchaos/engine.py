@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 import platform
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ import uxchaos
 from uxchaos.faults import FaultDriver, TargetRuntime, create_driver
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
 from uxchaos.results import ResultsStore, Sample
-from uxchaos.scenario import PHASES, Scenario
+from uxchaos.scenario import Scenario
 from uxchaos.target import check_app_healthy, first_url, running_target
 
 log = logging.getLogger("uxchaos.engine")
@@ -253,11 +252,3 @@ class Engine:
             if self.fault is not None:
                 self.fault.poll()
             self._record_sample(sample)
-
-
-def phase_names() -> tuple[str, ...]:
-    return PHASES
-
-
-def python_info() -> str:
-    return sys.version.split()[0]

@@ -17,7 +17,8 @@ def convert(kind: str | tuple[str, ...], value: Any) -> Any:
         return value
     if kind == "text":
         if isinstance(value, (dict, list)) or value is None:
-            raise ValueError(f"must be a text, got {type(value).__name__ if value is not None else 'nothing'}")
+            got = "nothing" if value is None else ("a mapping" if isinstance(value, dict) else "a list")
+            raise ValueError(f"must be a text, got {got}")
         return str(value)
     if kind == "duration":
         return parse_duration(value)

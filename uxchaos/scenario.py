@@ -274,7 +274,7 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
     if doc is None:
         raise ScenarioError(path, v.problems)
     name = v.convert("text", doc.get("name", ""), doc.line_of("name"), "name") or ""
-    if "name" in doc and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+    if name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         v.error(doc.line_of("name"), "name", "use letters, digits, '-', '_' and '.' only (it names the report folder)")
     target = Target(base_url="")
     secrets: set[str] = set()

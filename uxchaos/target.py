@@ -14,7 +14,9 @@ from uxchaos.scenario import Scenario
 
 
 @contextlib.contextmanager
-def running_target(scenario: Scenario, base_url_override: str | None = None) -> Iterator[tuple[TargetRuntime, dict[str, str]]]:
+def running_target(
+    scenario: Scenario, base_url_override: str | None = None
+) -> Iterator[tuple[TargetRuntime, dict[str, str]]]:
     """Yield (runtime, variables for steps). Starts and always stops the demo when asked for."""
     variables = dict(scenario.target.credentials)
     if scenario.target.is_demo and not base_url_override:

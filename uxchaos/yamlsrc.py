@@ -59,6 +59,13 @@ def expand_env(text: str, env: dict[str, str], used: set[str]) -> str:
     return _ENV.sub(sub, text)
 
 
+def _unsupported_tag(tag: str) -> str:
+    return f"unsupported YAML tag {tag!r}: only plain values are allowed"
+
+
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
 class _Builder:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
@@ -68,6 +75,9 @@ class _Builder:
 
     def build(self, node: yaml.Node, where: str) -> Any:
         line = node.start_mark.line + 1
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+            self.problems.append(Problem(line, where, _unsupported_tag(node.tag)))
+            return None
         if isinstance(node, yaml.MappingNode):
             out = LDict()
             out.line, out.key_lines = line, {}
@@ -91,7 +101,7 @@ class _Builder:
         try:  # safe scalars only: str, int, float, bool, None
             value = self.loader.construct_object(node, deep=True)
         except yaml.YAMLError:
-            self.problems.append(Problem(line, where, f"unsupported YAML tag {node.tag!r}: only plain values are allowed"))
+            self.problems.append(Problem(line, where, _unsupported_tag(node.tag)))
             return None
         if isinstance(value, str) and "${" in value:
             try:

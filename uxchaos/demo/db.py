@@ -113,13 +113,13 @@ class PostgresServer:
         )
         for _ in range(5):  # a free port can be taken between our probe and postgres' bind: retry
             self.port = free_port()
-            self.process = subprocess.Popen(
-                [str(_bin_dir() / "postgres"), "-D", str(self.data), "-h", "127.0.0.1", "-p", str(self.port),
-                 "-k", str(self.dir), "-c", "fsync=off", "-c", "synchronous_commit=off",
-                 "-c", "full_page_writes=off", "-c", "max_connections=200"],
-                stdout=subprocess.DEVNULL, stderr=open(self.dir / "postgres.log", "ab"),
-                user=self.user, start_new_session=True,
-            )
+            with open(self.dir / "postgres.log", "ab") as server_log:
+                self.process = subprocess.Popen(
+                    [str(_bin_dir() / "postgres"), "-D", str(self.data), "-h", "127.0.0.1", "-p", str(self.port),
+                     "-k", str(self.dir), "-c", "fsync=off", "-c", "synchronous_commit=off",
+                     "-c", "full_page_writes=off", "-c", "max_connections=200"],
+                    stdout=subprocess.DEVNULL, stderr=server_log, user=self.user, start_new_session=True,
+                )
             try:
                 wait_until(self._ready, timeout_s, "the demo database")
                 return

@@ -46,7 +46,7 @@ class FaultDriver(abc.ABC):
         self.spec = spec
         self.runtime = runtime
 
-    def preflight(self) -> None:
+    def preflight(self) -> None:  # noqa: B027 - optional hook, most drivers need no check
         """Raise EnvironmentProblem when the fault cannot be injected (before any phase runs)."""
 
     @abc.abstractmethod

@@ -34,8 +34,8 @@ class ProxyDriver(FaultDriver):
         "reset": {"timeout": Param("duration", 0.0, "reset after this long"), "probability": PROBABILITY},
         "down": {},
     }
-    _toxic_type = {"delay": "latency", "bandwidth": "bandwidth", "timeout": "timeout", "reset": "reset",
-                   "down": "down"}
+    _toxic_type: ClassVar[dict[str, str]] = {
+        "delay": "latency", "bandwidth": "bandwidth", "timeout": "timeout", "reset": "reset", "down": "down"}
 
     def _control(self) -> Any:
         if self.runtime.proxies is None:

@@ -81,12 +81,12 @@ class BrowserSession:
             log.debug("closing the browser: %s", e)
         finally:
             self.browser = None
-            if self._pw_manager is not None:
+            if self.playwright is not None:
                 try:
-                    self._pw_manager.stop()
+                    self.playwright.stop()
                 except Exception as e:
-                    log.debug("stopping playwright: %s", e)
-                self._pw_manager = None
+                    log.warning("stopping playwright: %s", e)
+                self.playwright = None
 
     def run_attempt(self, plan: AttemptPlan, fault_active: Callable[[], bool]) -> Sample:
         assert self.browser is not None

@@ -101,14 +101,17 @@ class StepType:
 STEPS: dict[str, StepType] = {}
 
 
+StepFunction = Callable[[StepContext, dict[str, Any]], StepOutcome]
+
+
 def step(
     step_name: str,
     primary: str | None,
     required: tuple[str, ...] = (),
     check: Callable[[dict[str, Any]], str | None] | None = None,
     **params: ParamKind,
-) -> Callable[[Callable[[StepContext, dict[str, Any]], StepOutcome]], Callable[[StepContext, dict[str, Any]], StepOutcome]]:
-    def register(fn: Callable[[StepContext, dict[str, Any]], StepOutcome]) -> Callable[[StepContext, dict[str, Any]], StepOutcome]:
+) -> Callable[[StepFunction], StepFunction]:
+    def register(fn: StepFunction) -> StepFunction:
         STEPS[step_name] = StepType(step_name, primary, params, required, fn, check, (fn.__doc__ or "").strip())
         return fn
 

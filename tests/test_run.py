@@ -1,0 +1,247 @@
+"""`uxchaos run` end to end: real Chromium, the real demo (or a real app), real faults."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from uxchaos.browser import find_browser
+from uxchaos.cli import main
+from uxchaos.demo.stack import DemoStack
+from uxchaos.errors import EnvironmentProblem
+from uxchaos.netutil import wait_until
+from uxchaos.proxy.control import ControlServer
+from uxchaos.report.data import RunData
+from uxchaos.results import read_results
+
+LOGIN_JOURNEY = """
+journey:
+  - action: Opening the login page
+    steps:
+      - goto: /login
+  - action: Logging in
+    steps:
+      - fill: "#email"
+        value: "{{ username }}"
+      - fill: "#password"
+        value: "{{ password }}"
+      - click: "#login"
+      - expect_url: "**/dashboard"
+      - expect_text: Welcome
+"""
+
+
+def write_scenario(tmp_path: Path, body: str, name: str = "e2e") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"name: {name}\n{body}{LOGIN_JOURNEY if 'journey:' not in body else ''}")
+    return path
+
+
+def only_run_dir(out: Path) -> Path:
+    (run_dir,) = [p for p in out.glob("*/*") if p.is_dir()]
+    return run_dir
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(args), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_shortened_db_delay_run_shows_the_slowdown(tmp_path: Path) -> None:
+    path = write_scenario(tmp_path, """
+target: {base_url: demo}
+fault: {driver: proxy, kind: delay, target: database, params: {delay: 300ms}}
+phases:
+  before: {attempts: 2}
+  during: {attempts: 2}
+  after: {attempts: 2}
+""")
+    code, out, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
+    assert code == 0, err
+    run_dir = only_run_dir(tmp_path / "reports")
+    run = RunData.load(run_dir)
+    assert [s.phase for s in run.samples] == ["before"] * 2 + ["during"] * 2 + ["after"] * 2
+    assert not any(s.straddled for s in run.samples) and all(s.ok for s in run.samples)
+    before = statistics.median(run.action_durations("Logging in", "before"))
+    during = statistics.median(run.action_durations("Logging in", "during"))
+    after = statistics.median(run.action_durations("Logging in", "after"))
+    assert during - before >= 4 * 0.3, (before, during)
+    assert after <= 1.5 * before + 0.2, (before, after)
+    # Every step timed; navigations carry the browser's own Navigation Timing.
+    click = next(s for s in run.samples[0].steps if s.kind == "click")
+    assert click.navigation and click.navigation["status"] == 200
+    assert click.navigation["url"].endswith("/dashboard")
+    assert click.navigation["timing_ms"]["load"] > 0
+    report = (run_dir / "report.md").read_text()
+    assert "| Action | Attempt | Before (s) | During (s) | After (s) |" in report
+    assert "| Logging in | 1 |" in report and "inject" in report and "reverted" in report
+    assert "| Action | Attempt | Before (s) | During (s) | After (s) |" in out  # printed at the end too
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "completed" and meta["browser"]["version"]
+    assert "demo-password" not in (run_dir / "run.json").read_text()
+    assert "demo-password" not in (run_dir / "results.jsonl").read_text()
+
+
+def test_max_duration_reverts_and_flags_the_straddling_sample(tmp_path: Path) -> None:
+    path = write_scenario(tmp_path, """
+target: {base_url: demo}
+fault: {driver: proxy, kind: delay, target: database, params: {delay: 400ms}, max_duration: 1s}
+phases:
+  before: {attempts: 1}
+  during: {attempts: 3}
+  after: {attempts: 1}
+""")
+    code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
+    assert code == 0, err
+    run = RunData.load(only_run_dir(tmp_path / "reports"))
+    during = run.attempts("during")
+    assert len(during) == 1 and during[0].straddled  # no further attempt once the fault was gone
+    reverted = next(e for e in run.events if e["event"] == "reverted")
+    assert "max duration" in reverted["reason"]
+    assert run.action_durations("Logging in", "during") == []  # kept out of the statistics
+    assert "straddled" in (only_run_dir(tmp_path / "reports") / "report.md").read_text()
+
+
+def test_failed_step_is_recorded_with_reason_and_screenshot(tmp_path: Path) -> None:
+    path = write_scenario(tmp_path, """
+target: {base_url: demo}
+journey:
+  - action: Opening the home page
+    steps:
+      - goto: /
+  - action: Looking for a missing text
+    steps:
+      - expect_text: {text: "There is no such text", timeout: 1s}
+  - action: Never reached
+    steps:
+      - goto: /login
+phases:
+  before: {attempts: 1}
+  during: {attempts: 1}
+  after: {attempts: 1}
+""")
+    code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
+    assert code == 0, err
+    run_dir = only_run_dir(tmp_path / "reports")
+    run = RunData.load(run_dir)
+    assert len(run.samples) == 3 and not any(s.ok for s in run.samples)
+    sample = run.samples[0]
+    assert sample.failed_action == "Looking for a missing text"
+    assert "There is no such text" in (sample.failure or "")
+    assert sample.actions[0].ok and sample.actions[2].failure == "not run: an earlier action failed"
+    assert sample.screenshot and (run_dir / "screenshots" / sample.screenshot).stat().st_size > 1000
+    assert "✗ text 'There is no such text' not found" in (run_dir / "report.md").read_text()
+
+
+def test_worker_kill_records_exit_and_restart(tmp_path: Path) -> None:
+    code, _, err = run_cli("run", "worker-kill", "--attempts", "1", "--out", str(tmp_path / "reports"))
+    assert code == 0, err
+    run = RunData.load(only_run_dir(tmp_path / "reports"))
+    exited = next(e for e in run.events if e["event"] == "target_exited")
+    assert exited["status"] == "killed by SIGKILL" and exited["returncode"] == -9
+    replacement = next(e for e in run.events if e["event"] == "replacement_running")
+    assert replacement["pid"] != exited["pid"] and 0 < replacement["after_kill_s"] < 10
+    assert all(s.ok for s in run.samples), [s.failure for s in run.samples]
+
+
+class _Broken(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"SQLSTATE[42S02]: Base table or view not found: 1146 Table 'laravel.sessions' doesn't exist"
+        self.send_response(500)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_app_answering_500_stops_the_run_before_any_fault(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Broken)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        path = write_scenario(tmp_path, f"target: {{base_url: 'http://127.0.0.1:{server.server_address[1]}'}}\n")
+        code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
+    finally:
+        server.shutdown()
+    assert code == 3
+    assert "HTTP 500" in err and "Base table or view not found" in err
+    assert not any(r.get("type") == "sample" for r in read_results(only_run_dir(tmp_path / "reports")))
+
+
+def test_unreachable_target_is_an_environment_problem(tmp_path: Path) -> None:
+    path = write_scenario(tmp_path, "target: {base_url: 'http://127.0.0.1:9'}\n")
+    code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
+    assert code == 3 and "the target is unreachable" in err
+
+
+def test_missing_browser_names_both_ways_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("UXCHAOS_BROWSER", raising=False)
+    monkeypatch.setattr("uxchaos.browser.SYSTEM_CHROMIUMS", ("no-such-chromium",))
+    with pytest.raises(EnvironmentProblem) as info:
+        find_browser(None)
+    assert "playwright install chromium" in str(info.value) and "apt-get install chromium" in str(info.value)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_during_the_fault_reverts_it(tmp_path: Path, demo_stack: DemoStack, sig: signal.Signals) -> None:
+    """A real `uxchaos run` process against the demo's proxies (over the control API), interrupted
+    in the during phase: the database must be fast again and the measurements kept."""
+    assert demo_stack.info is not None
+    demo_stack.hub.reset()
+    control = ControlServer(demo_stack.hub)
+    path = write_scenario(tmp_path, f"""
+target:
+  base_url: {demo_stack.info.base_url}
+  proxy_control: {control.address}
+  credentials: {{username: {demo_stack.info.email}, password: {demo_stack.info.password}}}
+fault: {{driver: proxy, kind: delay, target: database, params: {{delay: 1s}}}}
+phases:
+  before: {{attempts: 1}}
+  during: {{attempts: 5}}
+  after: {{attempts: 1}}
+""")
+    out = tmp_path / "reports"
+    proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def injected() -> bool:
+            runs = list(out.glob("*/*/results.jsonl"))
+            return bool(runs) and any(r.get("event") == "injected" for r in read_results(runs[0].parent))
+
+        wait_until(injected, 60, "the fault injection")
+        assert demo_stack.hub.describe("database")["toxics"], "the fault should be active now"
+        time.sleep(1.5)  # in the middle of a during-phase attempt
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        control.close()
+    assert proc.returncode == 130, err
+    assert demo_stack.hub.describe("database")["toxics"] == []
+    with psycopg.connect(demo_stack.info.database_dsn, autocommit=True) as conn:
+        t = time.perf_counter()
+        conn.execute("SELECT 1").fetchone()
+        assert time.perf_counter() - t < 0.5
+    run_dir = only_run_dir(out)
+    records = read_results(run_dir)
+    assert any(r.get("event") == "reverted" for r in records)
+    assert any(r.get("type") == "sample" and r["phase"] == "before" for r in records)
+    assert records[-1] == {**records[-1], "type": "run_end", "status": "interrupted"}
+    assert (run_dir / "report.md").exists()
+    assert os.path.getsize(run_dir / "run.json") > 0
