@@ -21,7 +21,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from uxchaos.browser import find_browser, launch_args
 from uxchaos.errors import EnvironmentProblem
-from uxchaos.journey.steps import STEPS, NavigationTracker, StepContext, StepFailed
+from uxchaos.journey.steps import STEPS, NavigationTracker, StepContext, StepFailed, check_status, complete_navigation
 from uxchaos.results import ActionTiming, Sample, StepTiming
 from uxchaos.scenario import Action
 
@@ -135,6 +135,14 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
             duration = (time.perf_counter_ns() - s0) / 1e9
             nav = None
             if outcome is not None and outcome.navigation is not None:
+                # Outside the step's clock: the browser's own timings and the final status.
+                try:
+                    complete_navigation(ctx.page, outcome.navigation)
+                    check_status(outcome.navigation.status, outcome.navigation.url)
+                except StepFailed as e:
+                    failure = str(e)
+                except PlaywrightError as e:
+                    log.warning("no navigation timing for %s: %s", step.label, _first_line(e))
                 nav = {"status": outcome.navigation.status, "url": outcome.navigation.url,
                        "timing_ms": outcome.navigation.timing_ms}
             steps.append(StepTiming(action.name, index, step.kind, step.label, round(duration, 6),

@@ -36,24 +36,19 @@ class Navigation:
 
 
 class NavigationTracker:
-    """Counts main-frame navigations of one page, so a click that navigates is timed to `load`."""
+    """Counts main-frame navigations of one page, so a click that navigates is timed to `load`.
+    Only two event kinds are subscribed to: every subscription costs time on each request."""
 
     def __init__(self, page: Page) -> None:
         self.page = page
         self.requests = 0
         self.commits = 0
-        self.last_status: int | None = None
         page.on("request", self._on_request)
-        page.on("response", self._on_response)
         page.on("framenavigated", self._on_navigated)
 
     def _on_request(self, request: Any) -> None:
         if request.is_navigation_request() and request.frame == self.page.main_frame:
             self.requests += 1
-
-    def _on_response(self, response: Any) -> None:
-        if response.request.is_navigation_request() and response.frame == self.page.main_frame:
-            self.last_status = response.status
 
     def _on_navigated(self, frame: Any) -> None:
         if frame == self.page.main_frame:
@@ -141,21 +136,24 @@ def timeout_ms(ctx: StepContext, args: dict[str, Any]) -> float:
     return float(args["timeout"]) * 1000 if "timeout" in args else ctx.timeout_ms
 
 
-def navigation_timing(page: Page) -> dict[str, float] | None:
-    """The browser's own Navigation Timing (ms since navigation start) for the current document."""
+def complete_navigation(page: Page, nav: Navigation) -> None:
+    """Fill in the browser's own Navigation Timing (ms since navigation start) and the final HTTP
+    status of the current document. Called by the runner after the step's clock has stopped."""
     entry = page.evaluate(
         "() => { const n = performance.getEntriesByType('navigation')[0]; return n ? n.toJSON() : null }"
     )
     if not entry:
-        return None
-    return {
+        return
+    if nav.status is None and entry.get("responseStatus"):
+        nav.status = int(entry["responseStatus"])
+    nav.timing_ms = {
         "ttfb": round(entry["responseStart"] - entry["startTime"], 2),
         "dom_content_loaded": round(entry["domContentLoadedEventEnd"] - entry["startTime"], 2),
         "load": round(entry["loadEventEnd"] - entry["startTime"], 2),
     }
 
 
-def _check_status(status: int | None, what: str) -> None:
+def check_status(status: int | None, what: str) -> None:
     if status is not None and status >= 500:
         raise StepFailed(f"HTTP {status} from {what}")
 
@@ -170,9 +168,7 @@ def _finish_navigation(ctx: StepContext, requests_before: int, commits_before: i
         # the check above and this wait.
         ctx.page.wait_for_event("framenavigated", lambda f: f == ctx.page.main_frame, timeout=ms)
     ctx.page.wait_for_load_state("load", timeout=ms)
-    nav = Navigation(tracker.last_status, ctx.page.url, navigation_timing(ctx.page))
-    _check_status(nav.status, nav.url)
-    return nav
+    return Navigation(None, ctx.page.url)
 
 
 def _navigating(ctx: StepContext, args: dict[str, Any], act: Callable[[float], None]) -> StepOutcome:
@@ -187,9 +183,7 @@ def goto(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     """Open a URL (relative to the target's base URL) and wait for the page's load event."""
     url = absolute(ctx, args["url"])
     response = ctx.page.goto(url, wait_until="load", timeout=timeout_ms(ctx, args))
-    status = response.status if response else None
-    _check_status(status, url)
-    return StepOutcome(navigation=Navigation(status, ctx.page.url, navigation_timing(ctx.page)))
+    return StepOutcome(navigation=Navigation(response.status if response else None, ctx.page.url))
 
 
 @step("fill", "selector", required=("selector", "value"), selector="text", value="text")
@@ -290,7 +284,7 @@ def http_get(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     expected = args.get("expect_status")
     if expected is not None and response.status != int(expected):
         raise StepFailed(f"HTTP {response.status} from {url.geturl()}, expected {expected}")
-    _check_status(response.status, url.geturl())
+    check_status(response.status, url.geturl())
     return StepOutcome(http_status=response.status)
 
 
