@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("files", nargs="+")
     sub.add_parser("list", help="list the scenarios found (name and description)")
+    sub.add_parser("reference", help="print the scenario reference: steps, drivers, fault kinds")
 
     demo = sub.add_parser("demo", help="the bundled demo app: up, down, status")
     demo_sub = demo.add_subparsers(dest="demo_command", required=True, parser_class=_Parser)

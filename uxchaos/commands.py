@@ -18,6 +18,11 @@ def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return cmd_validate(args.files, out, err)
         case "list":
             return cmd_list(out)
+        case "reference":
+            from uxchaos.reference import render_reference
+
+            print(render_reference(), file=out, end="")
+            return int(ExitStatus.OK)
         case "demo":
             from uxchaos.demo import daemon
 

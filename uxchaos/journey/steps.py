@@ -207,7 +207,7 @@ def press(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
 
 @step("select", "selector", required=("selector", "value"), selector="text", value="text")
 def select(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
-    """Choose an option of a <select> by value or label."""
+    """Choose an option of a select element by value or label."""
     ctx.page.select_option(args["selector"], render(ctx, args["value"]), timeout=timeout_ms(ctx, args))
     return StepOutcome()
 
