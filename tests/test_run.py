@@ -245,3 +245,91 @@ phases:
     assert records[-1] == {**records[-1], "type": "run_end", "status": "interrupted"}
     assert (run_dir / "report.md").exists()
     assert os.path.getsize(run_dir / "run.json") > 0
+
+
+def test_failing_expectation_exits_1(tmp_path: Path) -> None:
+    path = write_scenario(tmp_path, """
+target: {base_url: demo}
+journey:
+  - action: Opening the login page
+    steps:
+      - goto: /login
+phases:
+  before: {attempts: 1}
+  during: {attempts: 1}
+  after: {attempts: 1}
+expect:
+  - during.failures == 0
+  - during["Opening the login page"].p50 < 1ms
+""")
+    code, out, _ = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
+    assert code == 1
+    assert "❌ FAIL `during[\"Opening the login page\"].p50 < 1ms`" in out
+    assert "✅ pass `during.failures == 0`" in out
+    suite = (only_run_dir(tmp_path / "reports") / "junit.xml").read_text()
+    assert 'failures="1"' in suite
+
+
+def test_html_report_is_self_contained_with_charts_and_escaped(tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from uxchaos.browser import launch_args
+
+    path = write_scenario(tmp_path, """
+target: {base_url: demo}
+journey:
+  - action: "<script>alert(1)</script>"
+    steps:
+      - goto: /login
+fault: {driver: proxy, kind: delay, target: database, params: {delay: 100ms}}
+phases:
+  before: {attempts: 2}
+  during: {attempts: 2}
+  after: {attempts: 2}
+""")
+    code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
+    assert code == 0, err
+    report = only_run_dir(tmp_path / "reports") / "report.html"
+    requests: list[str] = []
+    dialogs: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=find_browser(p), args=launch_args())
+        page = browser.new_page(viewport={"width": 1200, "height": 1400})
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(report.as_uri())
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        assert page.locator("#timeline svg").count() == 1
+        assert page.locator("#distributions svg").count() == 1
+        assert page.locator("#timeline svg path").count() > 5  # lines, markers, the shaded fault window
+        assert page.get_by_text("<script>alert(1)</script>").count() >= 1  # shown as text
+        assert page.locator("script").count() == 0
+        browser.close()
+    assert dialogs == []
+    assert requests and all(url.startswith("file://") for url in requests), requests
+    assert (tmp_path / "report.png").stat().st_size > 20_000
+
+
+def test_compare_two_real_runs_finds_the_slower_one(tmp_path: Path) -> None:
+    body = """
+target: {base_url: demo}
+journey:
+  - action: Opening the login page
+    steps:
+      - goto: /login
+fault: {driver: proxy, kind: delay, target: database, params: {delay: DELAY}}
+phases:
+  before: {attempts: 1}
+  during: {attempts: 5}
+  after: {attempts: 1}
+"""
+    dirs = []
+    for delay in ("200ms", "600ms"):
+        path = write_scenario(tmp_path, body.replace("DELAY", delay), name=f"delay-{delay}")
+        code, _, err = run_cli("run", str(path), "--out", str(tmp_path / delay))
+        assert code == 0, err
+        dirs.append(only_run_dir(tmp_path / delay))
+    code, out, _ = run_cli("compare", str(dirs[0]), str(dirs[1]))
+    assert code == 0
+    during = next(line for line in out.splitlines() if "| during |" in line)
+    assert "slower, significant" in during, out

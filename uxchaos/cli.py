@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("files", nargs="+")
     sub.add_parser("list", help="list the scenarios found (name and description)")
+    rep = sub.add_parser("report", help="re-render every report of a run folder from its results.jsonl")
+    rep.add_argument("run_dir", type=Path)
+    cmp_ = sub.add_parser("compare", help="compare two runs of the same scenario, action by action")
+    cmp_.add_argument("run_a", type=Path)
+    cmp_.add_argument("run_b", type=Path)
+    cmp_.add_argument("--html", type=Path, help="also write the comparison as an HTML file")
     sub.add_parser("reference", help="print the scenario reference: steps, drivers, fault kinds")
 
     demo = sub.add_parser("demo", help="the bundled demo app: up, down, status")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from pathlib import Path
 from typing import TextIO
 
 from uxchaos.errors import BadInput, ExitStatus
@@ -18,6 +19,10 @@ def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return cmd_validate(args.files, out, err)
         case "list":
             return cmd_list(out)
+        case "report":
+            return cmd_report(args.run_dir, out)
+        case "compare":
+            return cmd_compare(args, out)
         case "reference":
             from uxchaos.reference import render_reference
 
@@ -35,8 +40,6 @@ def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from uxchaos.engine import Engine, RunOptions
     from uxchaos.progress import Progress
-    from uxchaos.report.data import RunData
-    from uxchaos.report.markdown import render_markdown, render_terminal_table
     from uxchaos.scenario import find_scenario, load_scenario
 
     if args.attempts is not None and args.attempts < 1:
@@ -45,15 +48,46 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     options = RunOptions(out_dir=args.out, attempts=args.attempts, base_url=args.base_url, headed=args.headed)
     engine = Engine(scenario, options, [Progress(err)])
     print(f"uxchaos: running {scenario.name} → {engine.run_dir}", file=err, flush=True)
+    passed = True
     try:
         engine.run()
     finally:
         # Whatever happened, what was measured gets a report.
-        run = RunData.load(engine.run_dir)
-        if run.samples or run.events:
-            (engine.run_dir / "report.md").write_text(render_markdown(run), encoding="utf-8")
-    print(render_terminal_table(run), file=out)
-    print(f"\nreport: {engine.run_dir / 'report.md'}", file=out)
+        if engine.outcome.samples or engine.outcome.events:
+            passed = _report(engine.run_dir, out, scenario.secrets)
+    return int(ExitStatus.OK if passed else ExitStatus.EXPECTATION_FAILED)
+
+
+def _report(run_dir: Path, out: TextIO, secrets: set[str] | None = None) -> bool:
+    from uxchaos.report import write_reports
+    from uxchaos.report.markdown import render_terminal_table
+
+    run, analysis = write_reports(run_dir, secrets)
+    print(render_terminal_table(run, analysis), file=out)
+    print(f"\nreport: {run_dir / 'report.md'}  ·  {run_dir / 'report.html'}", file=out)
+    return analysis.passed
+
+
+def cmd_report(run_dir: Path, out: TextIO) -> int:
+    if not (run_dir / "results.jsonl").exists():
+        raise BadInput(f"{run_dir} is not a run folder (no results.jsonl)")
+    return int(ExitStatus.OK if _report(run_dir, out) else ExitStatus.EXPECTATION_FAILED)
+
+
+def cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
+    from uxchaos.report.compare import compare_runs, render_compare_html, render_compare_markdown
+    from uxchaos.report.data import RunData
+
+    runs = []
+    for d in (args.run_a, args.run_b):
+        if not (d / "results.jsonl").exists():
+            raise BadInput(f"{d} is not a run folder (no results.jsonl)")
+        runs.append(RunData.load(d))
+    rows = compare_runs(runs[0], runs[1])
+    print(render_compare_markdown(runs[0], runs[1], rows), file=out)
+    if args.html:
+        args.html.write_text(render_compare_html(runs[0], runs[1], rows), encoding="utf-8")
+        print(f"\n{args.html}", file=out)
     return int(ExitStatus.OK)
 
 

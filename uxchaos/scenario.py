@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from uxchaos.errors import BadInput
+from uxchaos.expect import Expectation, ExpectationError
 from uxchaos.faults import DRIVERS, FaultSpec
 from uxchaos.faults.base import REQUIRED
 from uxchaos.journey.steps import COMMON_PARAMS, STEPS
@@ -299,6 +300,11 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
     if not isinstance(expect_raw, LList) or not all(isinstance(e, str) for e in expect_raw):
         v.error(doc.line_of("expect"), "expect", "must be a list of expressions such as 'during.failures == 0'")
         expect_raw = LList()
+    for i, text in enumerate(expect_raw):
+        try:
+            Expectation.parse(text, [a.name for a in journey])
+        except ExpectationError as e:
+            v.error(expect_raw.line_of(i), f"expect[{i}]", str(e))
     step_timeout = v.convert("duration", doc.get("step_timeout", "60s"), doc.line_of("step_timeout"), "step_timeout")
     if v.problems:
         raise ScenarioError(path, v.problems)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import random
 import socket
 import struct
@@ -260,6 +261,10 @@ class _ClientSide(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
+        if self.proxy.is_down:
+            # Accepted by the kernel just before the listener closed: close it like the rest.
+            transport.close()
+            return
         transport.pause_reading()  # until the upstream side exists
         _set_nodelay(transport)
         conn = Connection(self.proxy, transport)
@@ -323,6 +328,19 @@ class _UpstreamSide(asyncio.Protocol):
             self.conn.client.resume_reading()
 
 
+def _close_backlog(fileno: int) -> None:
+    """Accept and close connections still waiting in a listener's queue: closing the listener
+    alone would leave those clients hanging instead of seeing the connection end."""
+    with socket.socket(fileno=os.dup(fileno)) as listener:
+        listener.setblocking(False)
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # BlockingIOError: the queue is empty
+                return
+            conn.close()
+
+
 class Proxy:
     """One listening address in front of one upstream. Toxics can change at any time."""
 
@@ -355,6 +373,10 @@ class Proxy:
         self.listen_port = self.server.sockets[0].getsockname()[1]
 
     @property
+    def is_down(self) -> bool:
+        return any(isinstance(t, Down) for t in self.toxics.values())
+
+    @property
     def listen(self) -> str:
         return str(Address(host=self.listen_host, port=self.listen_port))
 
@@ -384,12 +406,17 @@ class Proxy:
             handle = conn.timeouts.pop(name, None)
             if handle is not None:
                 handle.cancel()
-        if isinstance(toxic, Down) and not any(isinstance(t, Down) for t in self.toxics.values()):
+        if isinstance(toxic, Down) and not self.is_down:
             await self.start()
         return toxic
 
     async def _go_down(self) -> None:
         if self.server is not None:
+            for listener in self.server.sockets:
+                self.loop.remove_reader(listener.fileno())  # accept nothing more…
+                _close_backlog(listener.fileno())  # …close what waits in the kernel's queue…
+            for _ in range(3):  # …and let accepts already in flight reach connection_made (which closes them):
+                await asyncio.sleep(0)  # asyncio drops, unclosed, a connection accepted after server.close()
             self.server.close()
             self.server = None
         for conn in list(self.connections):

@@ -1,1 +1,37 @@
-"""Renderers: pure functions from a run's records to text. Only the CLI/engine write files."""
+"""Renderers: pure functions from a run's records to text; `write_reports` puts them on disk.
+
+report.md, report.html, junit.xml and summary.json are all rebuilt from run.json + results.jsonl,
+so `uxchaos report RUN_DIR` can re-render any run, also a partial one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # analysis imports report.data: import it only when rendering
+    from uxchaos.analysis import Analysis
+    from uxchaos.report.data import RunData
+
+
+def write_reports(run_dir: Path, secrets: set[str] | None = None) -> tuple[RunData, Analysis]:
+    from uxchaos.analysis import analyze
+    from uxchaos.report.data import RunData
+    from uxchaos.report.html import render_html
+    from uxchaos.report.junit import render_junit
+    from uxchaos.report.markdown import render_markdown
+
+    run = RunData.load(run_dir)
+    analysis = analyze(run)
+    outputs = {
+        "report.md": render_markdown(run, analysis),
+        "report.html": render_html(run, analysis),
+        "junit.xml": render_junit(run, analysis),
+        "summary.json": json.dumps({"scenario": run.meta.get("scenario", {}).get("name"),
+                                    "status": run.meta.get("status"), **analysis.to_dict()}, indent=2) + "\n",
+    }
+    for name, text in outputs.items():
+        for secret in secrets or ():
+            text = text.replace(secret, "***")
+        (run_dir / name).write_text(text, encoding="utf-8")
+    return run, analysis

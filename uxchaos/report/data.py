@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from uxchaos.results import Sample, read_results
-from uxchaos.scenario import PHASES
 
 
 @dataclass
@@ -50,38 +48,3 @@ class RunData:
 
     def attempts(self, phase: str) -> list[Sample]:
         return [s for s in self.samples if s.phase == phase]
-
-
-@dataclass
-class Summary:
-    action: str
-    phase: str
-    n: int
-    failures: int
-    straddled: int
-    median: float | None
-    minimum: float | None
-    maximum: float | None
-
-
-def summarize(run: RunData) -> list[Summary]:
-    rows = []
-    for action in run.actions:
-        for phase in PHASES:
-            values = run.action_durations(action, phase)
-            samples = run.attempts(phase)
-            failures = sum(1 for s in samples if not s.straddled and any(
-                a.name == action and not a.ok for a in s.actions))
-            straddled = sum(1 for s in samples if s.straddled)
-            rows.append(Summary(action, phase, len(values), failures, straddled,
-                                statistics.median(values) if values else None,
-                                min(values) if values else None, max(values) if values else None))
-    return rows
-
-
-def slowdown(run: RunData, action: str, phase: str) -> float | None:
-    base = run.action_durations(action, "before")
-    other = run.action_durations(action, phase)
-    if not base or not other or statistics.median(base) <= 0:
-        return None
-    return statistics.median(other) / statistics.median(base)

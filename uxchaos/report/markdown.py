@@ -6,22 +6,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from uxchaos.report.data import RunData, slowdown, summarize
+from uxchaos.analysis import Analysis
+from uxchaos.report.data import RunData
 from uxchaos.scenario import PHASES
+from uxchaos.stats import Comparison
 
 
 def cell(value: Any) -> str:
-    """Escape text for a markdown table cell: pipes and line breaks would break the table."""
+    """Escape text for a markdown table cell: pipes and line breaks would break the table, and
+    markdown viewers render raw HTML."""
     text = str(value).replace("\\", "\\\\").replace("|", "\\|")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return " ".join(text.split())
 
 
 def _utc(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%H:%M:%S.%f")[:-3]
-
-
-def _seconds(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}"
 
 
 def attempts_table(run: RunData) -> str:
@@ -48,15 +48,43 @@ def attempts_table(run: RunData) -> str:
     return "\n".join(lines)
 
 
-def summary_table(run: RunData) -> str:
-    lines = ["| Action | Phase | n | Failures | Median (s) | Min (s) | Max (s) | Slowdown vs before |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for row in summarize(run):
-        ratio = slowdown(run, row.action, row.phase) if row.phase != "before" else None
-        ratio_text = f"{ratio:.2f}×" if ratio is not None else ("1.00×" if row.phase == "before" and row.n else "–")
-        lines.append(f"| {cell(row.action)} | {row.phase} | {row.n} | {row.failures} | {_seconds(row.median)} | "
-                     f"{_seconds(row.minimum)} | {_seconds(row.maximum)} | {ratio_text} |")
+def fmt_s(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def fmt_ratio(c: Comparison | None) -> str:
+    if c is None or c.ratio is None:
+        return "–"
+    ci = f" [{c.ci_low:.2f}–{c.ci_high:.2f}]" if c.ci_low is not None and c.ci_high is not None else ""
+    return f"{c.ratio:.2f}×{ci}"
+
+
+def summary_table(analysis: Analysis) -> str:
+    lines = ["| Action | Phase | n | Failures | Median (s) | p90 (s) | Min (s) | Max (s) | Std (s) "
+             "| Slowdown vs before [95% CI] | p | Effect | Verdict |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for r in analysis.rows:
+        c, st = r.vs_before, r.stats
+        p = f"{c.p_value:.3f}" if c and c.p_value is not None else "–"
+        effect = f"{c.cliffs_delta:+.2f} {c.magnitude}" if c and c.cliffs_delta is not None else "–"
+        lines.append(f"| {cell(r.action)} | {r.phase} | {st.n} | {st.failures} | {fmt_s(st.median)} | "
+                     f"{fmt_s(st.p90)} | {fmt_s(st.min)} | {fmt_s(st.max)} | {fmt_s(st.std)} | "
+                     f"{fmt_ratio(c) if c else 'baseline'} | {p} | {effect} | {cell(c.verdict) if c else ''} |")
     return "\n".join(lines)
+
+
+def recovery_table(analysis: Analysis) -> str:
+    lines = ["| Action | Recovery after revert (s) | Verdict |", "|---|---:|---|"]
+    lines += [f"| {cell(a)} | {fmt_s(r.seconds)} | {cell(r.verdict)} |" for a, r in analysis.recovery.items()]
+    return "\n".join(lines)
+
+
+def expectations_list(analysis: Analysis) -> str:
+    out = []
+    for e in analysis.expectations:
+        measured = ", ".join(f"{k} = {fmt_s(v)}" for k, v in e.values.items()) or e.message
+        out.append(f"- {'✅ pass' if e.passed else '❌ FAIL'} `{e.text.replace('`', '')}` — {cell(measured)}")
+    return "\n".join(out)
 
 
 def timeline_table(run: RunData) -> str:
@@ -71,7 +99,7 @@ def timeline_table(run: RunData) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(run: RunData) -> str:
+def render_markdown(run: RunData, analysis: Analysis) -> str:
     scenario = run.meta.get("scenario", {})
     fault = scenario.get("fault")
     started = run.meta.get("started_at")
@@ -102,8 +130,15 @@ def render_markdown(run: RunData) -> str:
     ]
     if straddled:
         parts += [f"† {straddled} attempt(s) straddled an inject or revert: shown, but left out of the summary.", ""]
-    parts += ["## Summary", "", "Successful attempts only; slowdown is the ratio of medians.", "",
-              summary_table(run), "", "## Fault timeline", "", timeline_table(run), ""]
+    expectations = analysis.expectations
+    if expectations:
+        verdict = "all passed" if analysis.passed else f"{sum(not e.passed for e in expectations)} FAILED"
+        parts += [f"## Expectations: {verdict}", "", expectations_list(analysis), ""]
+    parts += ["## Summary", "",
+              "Successful, non-straddled attempts. Slowdown = median / before-phase median with a bootstrap 95% "
+              "interval; p from a Mann–Whitney U test; effect = Cliff's delta.", "",
+              summary_table(analysis), "", "## Recovery", "", recovery_table(analysis), "",
+              "## Fault timeline", "", timeline_table(run), ""]
     failures = [s for s in run.samples if not s.ok]
     if failures:
         parts += ["## Failures", ""]
@@ -111,13 +146,11 @@ def render_markdown(run: RunData) -> str:
             shot = f" (screenshot: `screenshots/{s.screenshot}`)" if s.screenshot else ""
             parts.append(f"- {s.phase} #{s.attempt}, {cell(s.failed_action or '?')}: {cell(s.failure)}{shot}")
         parts.append("")
-    expectations = scenario.get("expect") or []
-    if expectations:
-        parts += ["## Expectations", "", "Stored; evaluated by a later version of uxchaos:", ""]
-        parts += [f"- `{e}`" for e in expectations]
-        parts.append("")
     return "\n".join(parts)
 
 
-def render_terminal_table(run: RunData) -> str:
-    return attempts_table(run) + "\n\n" + summary_table(run)
+def render_terminal_table(run: RunData, analysis: Analysis) -> str:
+    text = attempts_table(run) + "\n\n" + summary_table(analysis)
+    if analysis.expectations:
+        text += "\n\n" + expectations_list(analysis)
+    return text

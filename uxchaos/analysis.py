@@ -1,0 +1,107 @@
+"""From a run's records to verdicts: statistics per action × phase, comparisons with the
+before phase, recovery time per action and the scenario's expectations."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from uxchaos.expect import Expectation, ExpectationError, NoData, evaluate
+from uxchaos.report.data import RunData
+from uxchaos.scenario import PHASES
+from uxchaos.stats import Comparison, Describe, Recovery, compare, describe, recovery_time
+
+STAT_ALIASES = {"p50": "median"}
+
+
+@dataclass
+class ActionPhase:
+    action: str
+    phase: str
+    stats: Describe
+    vs_before: Comparison | None  # None for the before phase itself
+
+
+@dataclass
+class ExpectationResult:
+    text: str
+    passed: bool
+    values: dict[str, float | None] = field(default_factory=dict)
+    message: str = ""
+
+
+@dataclass
+class Analysis:
+    rows: list[ActionPhase]
+    recovery: dict[str, Recovery]
+    phases: dict[str, dict[str, int]]
+    expectations: list[ExpectationResult]
+
+    @property
+    def passed(self) -> bool:
+        return all(e.passed for e in self.expectations)
+
+    def row(self, action: str, phase: str) -> ActionPhase | None:
+        return next((r for r in self.rows if r.action == action and r.phase == phase), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "actions": [{"action": r.action, "phase": r.phase, **r.stats.to_dict(),
+                         "vs_before": r.vs_before.to_dict() if r.vs_before else None} for r in self.rows],
+            "recovery": {a: r.to_dict() for a, r in self.recovery.items()},
+            "phases": self.phases,
+            "expectations": [asdict(e) for e in self.expectations],
+            "passed": self.passed,
+        }
+
+
+def _failures(run: RunData, action: str, phase: str) -> int:
+    return sum(1 for s in run.attempts(phase) if not s.straddled and any(
+        a.name == action and not a.ok and a.duration_s is not None for a in s.actions))
+
+
+def analyze(run: RunData) -> Analysis:
+    rows = []
+    for action in run.actions:
+        base = run.action_durations(action, "before")
+        for phase in PHASES:
+            values = run.action_durations(action, phase)
+            straddled = sum(1 for s in run.attempts(phase) if s.straddled)
+            rows.append(ActionPhase(action, phase, describe(values, _failures(run, action, phase), straddled),
+                                    None if phase == "before" else compare(base, values)))
+    reverted = next((e["time"] for e in run.events if e["event"] == "reverted"), None)
+    recovery = {}
+    for action in run.actions:
+        after = [(s.started_at, a.duration_s) for s in run.attempts("after") if not s.straddled
+                 for a in s.actions if a.name == action and a.ok and a.duration_s is not None]
+        recovery[action] = recovery_time(run.action_durations(action, "before"), after, reverted)
+    phases = {p: {"n": len(run.attempts(p)),
+                  "failures": sum(1 for s in run.attempts(p) if not s.ok and not s.straddled),
+                  "straddled": sum(1 for s in run.attempts(p) if s.straddled)} for p in PHASES}
+    analysis = Analysis(rows, recovery, phases, [])
+    analysis.expectations = [check_expectation(text, run, analysis)
+                             for text in run.meta.get("scenario", {}).get("expect", [])]
+    return analysis
+
+
+def check_expectation(text: str, run: RunData, analysis: Analysis) -> ExpectationResult:
+    def lookup(phase: str, action: str | None, stat: str | None) -> float | None:
+        if phase == "recovery":
+            assert action is not None
+            rec = analysis.recovery.get(action)
+            return rec.seconds if rec else None
+        if action is None:
+            return analysis.phases[phase][stat or "n"]
+        row = analysis.row(action, phase)
+        if row is None:
+            return None
+        return getattr(row.stats, STAT_ALIASES.get(stat or "", stat or ""))
+
+    try:
+        expectation = Expectation.parse(text, run.actions)
+        passed, values = evaluate(expectation, lookup)
+    except NoData as e:
+        return ExpectationResult(text, False, {}, f"no data: {e}")
+    except ExpectationError as e:
+        return ExpectationResult(text, False, {}, str(e))
+    return ExpectationResult(text, passed, values)

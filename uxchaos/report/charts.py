@@ -1,0 +1,81 @@
+"""Charts as inline SVG, drawn with matplotlib (no network, no scripts in the page)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from uxchaos.analysis import Analysis
+from uxchaos.report.data import RunData
+from uxchaos.scenario import PHASES
+
+matplotlib.rcParams.update({"svg.fonttype": "none", "font.size": 9, "svg.hashsalt": "uxchaos"})
+PHASE_COLORS = {"before": "#4c78a8", "during": "#e45756", "after": "#54a24b"}
+
+
+def label(text: str) -> str:
+    """matplotlib reads $…$ as math: keep user text literal."""
+    return text.replace("$", r"\$")
+
+
+def _svg(fig: plt.Figure) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]  # drop the XML prolog and doctype: inlined in HTML
+
+
+def timeline(run: RunData, analysis: Analysis) -> str:
+    """Every sample: x = wall-clock seconds since the run started, y = action duration."""
+    start = run.meta.get("started_at") or min((s.started_at for s in run.samples), default=0)
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    injected = next((e["time"] for e in run.events if e["event"] == "injected"), None)
+    reverted = next((e["time"] for e in run.events if e["event"] == "reverted"), None)
+    if injected is not None:
+        end = reverted if reverted is not None else max((s.ended_at for s in run.samples), default=injected)
+        ax.axvspan(injected - start, end - start, color="#e45756", alpha=0.12, label="fault active")
+        ax.axvline(injected - start, color="#e45756", lw=1, ls="--")
+    if reverted is not None:
+        ax.axvline(reverted - start, color="#54a24b", lw=1, ls="--", label="reverted")
+        recovered = [r.seconds for r in analysis.recovery.values() if r.seconds is not None]
+        if recovered:
+            ax.axvline(reverted - start + max(recovered), color="#333", lw=1, ls=":", label="recovered")
+    for action in run.actions:
+        xs, ys, fx, fy = [], [], [], []
+        for s in run.samples:
+            timing = next((a for a in s.actions if a.name == action), None)
+            if timing is None or timing.duration_s is None:
+                continue
+            (xs if timing.ok else fx).append(s.started_at - start)
+            (ys if timing.ok else fy).append(timing.duration_s)
+        line = ax.plot(xs, ys, marker="o", ms=4, lw=1, label=label(action))[0]
+        if fx:
+            ax.scatter(fx, fy, marker="x", color=line.get_color(), s=40, label=label(f"{action} (failed)"))
+    ax.set_xlabel("seconds since the run started")
+    ax.set_ylabel("duration (s)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    return _svg(fig)
+
+
+def distributions(run: RunData) -> str:
+    """Per action, the spread of durations in each phase (box + every sample)."""
+    n = max(1, len(run.actions))
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), squeeze=False)
+    for ax, action in zip(axes[0], run.actions or ["(none)"], strict=False):
+        data = [run.action_durations(action, p) for p in PHASES]
+        ax.boxplot([d or [float("nan")] for d in data], tick_labels=list(PHASES), widths=0.5)
+        for i, (phase, values) in enumerate(zip(PHASES, data, strict=True), start=1):
+            ax.scatter([i] * len(values), values, color=PHASE_COLORS[phase], s=14, zorder=3)
+        ax.set_title(label(action))
+        ax.set_ylabel("duration (s)")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return _svg(fig)
