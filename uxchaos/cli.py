@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--attempts", type=int, help="attempts per phase (overrides the scenario)")
     run.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: reports/)")
     run.add_argument("--headed", action="store_true", help="show the browser window")
+    run.add_argument("--deadline", default="2h",
+                     help="stop (and revert) when the whole run takes longer than this (default 2h; 0 = none)")
+    rec = sub.add_parser("recover", help="revert what a killed run left behind (faults, demo processes)")
+    rec.add_argument("--force", action="store_true", help="also ledgers whose run still seems to be alive")
 
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("files", nargs="+")
@@ -84,6 +88,11 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     except UxchaosError as e:
         print(f"uxchaos: {e}", file=err)
         return int(e.exit_status)
-    except KeyboardInterrupt:
-        print("uxchaos: interrupted", file=err)
+    except KeyboardInterrupt as e:
+        from uxchaos.engine import DeadlineReached
+
+        if isinstance(e, DeadlineReached):
+            print(f"uxchaos: stopped: {e}; the fault was reverted and the results kept", file=err)
+            return int(ExitStatus.ENVIRONMENT)
+        print("uxchaos: interrupted; the fault was reverted and the results kept", file=err)
         return int(ExitStatus.INTERRUPTED)

@@ -23,6 +23,8 @@ def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return cmd_report(args.run_dir, out)
         case "compare":
             return cmd_compare(args, out)
+        case "recover":
+            return cmd_recover(args.force, out, err)
         case "reference":
             from uxchaos.reference import render_reference
 
@@ -38,14 +40,25 @@ def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from uxchaos.durations import DurationError, parse_duration
     from uxchaos.engine import Engine, RunOptions
+    from uxchaos.ledger import orphaned_ledgers
     from uxchaos.progress import Progress
     from uxchaos.scenario import find_scenario, load_scenario
 
     if args.attempts is not None and args.attempts < 1:
         raise BadInput("--attempts must be at least 1")
+    try:
+        deadline = None if args.deadline in ("0", "none") else parse_duration(args.deadline)
+    except DurationError as e:
+        raise BadInput(f"--deadline: {e}") from None
     scenario = load_scenario(find_scenario(args.scenario))
-    options = RunOptions(out_dir=args.out, attempts=args.attempts, base_url=args.base_url, headed=args.headed)
+    for ledger in orphaned_ledgers():
+        print(f"uxchaos: WARNING: an earlier run ({ledger.run_id}, pid {ledger.owner_pid}) ended without undoing: "
+              + "; ".join(e.get("fault") or e.get("what", e["kind"]) for e in ledger.entries)
+              + ". Run `uxchaos recover`.", file=err)
+    options = RunOptions(out_dir=args.out, attempts=args.attempts, base_url=args.base_url, headed=args.headed,
+                         deadline_s=deadline)
     engine = Engine(scenario, options, [Progress(err)])
     print(f"uxchaos: running {scenario.name} → {engine.run_dir}", file=err, flush=True)
     passed = True
@@ -89,6 +102,38 @@ def cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
         args.html.write_text(render_compare_html(runs[0], runs[1], rows), encoding="utf-8")
         print(f"\n{args.html}", file=out)
     return int(ExitStatus.OK)
+
+
+def cmd_recover(force: bool, out: TextIO, err: TextIO) -> int:
+    from uxchaos.ledger import open_ledgers, undo_entry
+
+    status = ExitStatus.OK
+    ledgers = open_ledgers()
+    if not ledgers:
+        print("nothing to recover: no open ledger", file=out)
+    for ledger in ledgers:
+        if ledger.owner_alive and not force:
+            print(f"{ledger.run_id}: its run (pid {ledger.owner_pid}) is still running; leaving it alone "
+                  "(--force to recover anyway)", file=out)
+            continue
+        remaining = []
+        for entry in ledger.entries:
+            try:
+                print(f"{ledger.run_id}: {entry.get('fault') or entry.get('what', entry['kind'])}: "
+                      f"{undo_entry(entry)}", file=out)
+            except Exception as e:  # keep it listed, say why, go on with the rest
+                print(f"{ledger.run_id}: could not undo {entry['id']}: {e}", file=err)
+                remaining.append(entry)
+                status = ExitStatus.ENVIRONMENT
+        if remaining:
+            import json
+
+            data = json.loads(ledger.path.read_text())
+            data["entries"] = remaining
+            ledger.path.write_text(json.dumps(data, indent=2))
+        else:
+            ledger.path.unlink(missing_ok=True)
+    return int(status)
 
 
 def cmd_validate(files: list[str], out: TextIO, err: TextIO) -> int:

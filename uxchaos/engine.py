@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import platform
 import signal
 import threading
@@ -23,7 +24,8 @@ from typing import Any, Protocol
 import uxchaos
 from uxchaos.faults import FaultDriver, TargetRuntime, create_driver
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
-from uxchaos.results import ResultsStore, Sample
+from uxchaos.ledger import Ledger
+from uxchaos.results import ResultsStore, Sample, scrub
 from uxchaos.scenario import Scenario
 from uxchaos.target import check_app_healthy, first_url, running_target
 
@@ -41,12 +43,17 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM: stop measuring, revert, keep what was measured."""
 
 
+class DeadlineReached(Interrupted):
+    """The run's overall deadline passed: stop, revert, keep what was measured."""
+
+
 @dataclass
 class RunOptions:
     out_dir: Path = Path("reports")
     attempts: int | None = None  # overrides every phase's attempts
     base_url: str | None = None
     headed: bool = False
+    deadline_s: float | None = 7200.0  # the whole run; None = no deadline
 
 
 @dataclass
@@ -68,19 +75,29 @@ def new_run_dir(out_dir: Path, scenario_name: str) -> Path:
 
 
 class FaultController:
-    """Owns the driver: injects, reverts exactly once, records every change with its time."""
+    """Owns the driver: injects, reverts exactly once, records every change with its time, and
+    keeps the fault in the on-disk ledger from before it is applied until it is reverted."""
 
-    def __init__(self, driver: FaultDriver, record: Any) -> None:
+    def __init__(self, driver: FaultDriver, record: Any, ledger: Ledger) -> None:
         self.driver = driver
         self.record = record
+        self.ledger = ledger
         self.active = False
         self.lock = threading.Lock()
         self.watchdog: threading.Timer | None = None
 
     def inject(self) -> None:
         with self.lock:
+            spec = self.driver.spec
+            self.ledger.open("fault", {"kind": "fault", "driver": spec.driver, "fault": self.driver.describe(),
+                                       "revert": self.driver.ledger_revert()})
             self.record({"event": "inject_requested", "time": time.time(), "fault": self.driver.describe()})
-            details = self.driver.inject()
+            try:
+                details = self.driver.inject()
+            except BaseException:
+                self.driver.revert()  # a half-applied fault is still a fault
+                self.ledger.close("fault")
+                raise
             self.active = True
             self.record({"event": "injected", "time": time.time(), "details": details})
         max_s = self.driver.spec.max_duration_s
@@ -94,6 +111,7 @@ class FaultController:
                 return
             details = self.driver.revert()
             self.active = False
+            self.ledger.close("fault")
             self.record({"event": "reverted", "time": time.time(), "reason": reason, "details": details})
         if self.watchdog is not None and self.watchdog is not threading.current_thread():
             self.watchdog.cancel()
@@ -104,19 +122,27 @@ class FaultController:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def _signals_as_interrupts(deadline_s: float | None) -> Iterator[None]:
+    """SIGTERM and the run's deadline (SIGALRM) stop the run the way Ctrl-C does."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def handler(signum: int, frame: Any) -> None:
+    def on_term(signum: int, frame: Any) -> None:
         raise Interrupted(f"signal {signal.Signals(signum).name}")
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise DeadlineReached(f"the run's deadline of {deadline_s:g}s passed")
+
+    previous = signal.signal(signal.SIGTERM, on_term), signal.signal(signal.SIGALRM, on_alarm)
+    if deadline_s:
+        signal.setitimer(signal.ITIMER_REAL, deadline_s)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGALRM, previous[1])
 
 
 @contextlib.contextmanager
@@ -129,13 +155,12 @@ def _interrupts_deferred(notify: Any) -> Iterator[None]:
     def handler(signum: int, frame: Any) -> None:
         notify("still reverting the fault; uxchaos stops as soon as it is reverted")
 
-    old_int = signal.signal(signal.SIGINT, handler)
-    old_term = signal.signal(signal.SIGTERM, handler)
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, old_int)
-        signal.signal(signal.SIGTERM, old_term)
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
 
 
 class Engine:
@@ -145,6 +170,7 @@ class Engine:
         self.listeners = listeners or []
         self.run_dir = new_run_dir(options.out_dir, scenario.name)
         self.store = ResultsStore(self.run_dir, scenario.secrets)
+        self.ledger = Ledger(f"{scenario.name}-{self.run_dir.name}-{os.getpid()}")
         self.outcome = RunOutcome(self.run_dir)
         self.fault: FaultController | None = None
         self.meta: dict[str, Any] = {}
@@ -163,6 +189,8 @@ class Engine:
         self._emit("on_event", event)
 
     def _record_sample(self, sample: Sample) -> None:
+        # Scrub secrets before anyone sees the sample (a failure message may quote a typed value).
+        sample = Sample.from_record(scrub(sample.to_record(), self.scenario.secrets))
         sample.straddled = sample.fault_active_at_start != sample.fault_active_at_end or any(
             e["event"] in ("injected", "reverted") and sample.started_at <= e["time"] <= sample.ended_at
             for e in self.outcome.events
@@ -191,7 +219,8 @@ class Engine:
         self.store.append({"type": "run_start", "time": self.meta["started_at"], "scenario": self.scenario.name})
         self._write_run_json()
         try:
-            with _sigterm_as_interrupt(), running_target(self.scenario, self.options.base_url) as (runtime, variables):
+            with _signals_as_interrupts(self.options.deadline_s), \
+                    running_target(self.scenario, self.options.base_url, self.ledger) as (runtime, variables):
                 self._write_run_json(runtime)
                 self._run_with_target(runtime, variables)
             self.outcome.status = "completed"
@@ -221,7 +250,7 @@ class Engine:
                 self._phase("during", browser, runtime, variables)
                 self._phase("after", browser, runtime, variables)
                 return
-            self.fault = FaultController(driver, self.record_event)
+            self.fault = FaultController(driver, self.record_event, self.ledger)
             try:
                 self.fault.inject()
                 self._phase("during", browser, runtime, variables)

@@ -63,6 +63,16 @@ class Sample:
         return cls(**data)
 
 
+def scrub(record: dict[str, Any], secrets: set[str]) -> dict[str, Any]:
+    """The record with every secret value replaced by ***."""
+    text = json.dumps(record, ensure_ascii=False)
+    replaced = text
+    for secret in secrets:
+        if secret:
+            replaced = replaced.replace(json.dumps(secret, ensure_ascii=False)[1:-1], "***")
+    return record if replaced == text else dict(json.loads(replaced))
+
+
 class ResultsStore:
     def __init__(self, run_dir: Path, secrets: set[str] | None = None) -> None:
         self.run_dir = run_dir

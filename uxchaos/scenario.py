@@ -211,18 +211,25 @@ def _validate_fault(v: _Validator, raw: Any, line: int) -> FaultSpec | None:
                                        "max_duration": False})
     if f is None or not all(k in f for k in ("driver", "kind", "target")):
         return None
-    driver_name = f["driver"]
+    driver_name = v.convert("text", f["driver"], f.line_of("driver"), "fault.driver")
+    kind = v.convert("text", f["kind"], f.line_of("kind"), "fault.kind")
+    if driver_name is None or kind is None:
+        return None
     if driver_name not in DRIVERS:
         v.error(f.line_of("driver"), "fault.driver", f"unknown driver {driver_name!r}"
                 f"{_did_you_mean(str(driver_name), DRIVERS)}; allowed: {', '.join(DRIVERS)}")
         return None
     driver = DRIVERS[driver_name]
-    kind = f["kind"]
     if kind not in driver.kinds:
         v.error(f.line_of("kind"), "fault.kind", f"driver {driver_name} has no fault kind {kind!r}"
                 f"{_did_you_mean(str(kind), driver.kinds)}; allowed: {', '.join(driver.kinds)}")
         return None
     target = v.convert("text", f["target"], f.line_of("target"), "fault.target")
+    if target is not None:
+        if not target.strip():
+            v.error(f.line_of("target"), "fault.target", f"must not be empty: {driver.target_help}")
+        elif (message := driver.validate_target(target)) is not None:
+            v.error(f.line_of("target"), "fault.target", message)
     schema = driver.kinds[kind]
     params: dict[str, Any] = {}
     raw_params = f.get("params") or LDict()
@@ -280,7 +287,7 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
     target = Target(base_url="")
     secrets: set[str] = set()
     t = v.mapping(doc.get("target"), doc.line_of("target"), "target",
-                  {"base_url": True, "credentials": False, "proxy_control": False})
+                  {"base_url": True, "credentials": False, "secrets": False, "proxy_control": False})
     if t is not None:
         base_url = v.convert("text", t.get("base_url", ""), t.line_of("base_url"), "target.base_url") or ""
         if base_url and base_url != "demo" and not re.match(r"https?://", base_url):
@@ -290,8 +297,16 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
             v.error(t.line_of("credentials"), "target.credentials", "must be a mapping of names to values")
             creds = LDict()
         target = Target(base_url, {k: str(val) for k, val in creds.items()}, t.get("proxy_control"))
+        marked = t.get("secrets") or LList()
+        if not isinstance(marked, LList) or not all(isinstance(m, str) for m in marked):
+            v.error(t.line_of("secrets"), "target.secrets", "must be a list of credential names, e.g. [api_key]")
+            marked = LList()
+        for name in marked:
+            if name not in target.credentials:
+                v.error(t.line_of("secrets"), "target.secrets", f"{name!r} is not a credential; credentials: "
+                        f"{', '.join(target.credentials) or 'none'}")
         for key, value in target.credentials.items():
-            if re.search(r"password|token|secret", key, re.IGNORECASE):
+            if key in marked or re.search(r"password|token|secret", key, re.IGNORECASE):
                 secrets.add(value)
     journey = _validate_journey(v, doc.get("journey"), doc.line_of("journey"))
     fault = _validate_fault(v, doc["fault"], doc.line_of("fault")) if doc.get("fault") is not None else None

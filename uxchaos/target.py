@@ -10,12 +10,13 @@ from collections.abc import Iterator
 
 from uxchaos.errors import EnvironmentProblem
 from uxchaos.faults import TargetRuntime
+from uxchaos.ledger import Ledger
 from uxchaos.scenario import Scenario
 
 
 @contextlib.contextmanager
 def running_target(
-    scenario: Scenario, base_url_override: str | None = None
+    scenario: Scenario, base_url_override: str | None = None, ledger: Ledger | None = None
 ) -> Iterator[tuple[TargetRuntime, dict[str, str]]]:
     """Yield (runtime, variables for steps). Starts and always stops the demo when asked for."""
     variables = dict(scenario.target.credentials)
@@ -27,12 +28,16 @@ def running_target(
             info = stack.start()
         except Exception as e:
             raise EnvironmentProblem(f"the demo target did not start: {e}") from e
+        if ledger is not None:
+            ledger.open("demo", stack.ledger_entry())
         try:
             variables.setdefault("username", info.email)
             variables.setdefault("password", info.password)
             yield TargetRuntime(base_url=info.base_url, proxies=stack.hub, demo=stack), variables
         finally:
             stack.stop()
+            if ledger is not None:
+                ledger.close("demo")
         return
     base_url = base_url_override or scenario.target.base_url
     proxies = None

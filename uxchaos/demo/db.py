@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from uxchaos.netutil import free_port, wait_until
+from uxchaos.procs import die_with_parent
 
 SCHEMA = """
 CREATE TABLE users (
@@ -119,6 +120,7 @@ class PostgresServer:
                      "-k", str(self.dir), "-c", "fsync=off", "-c", "synchronous_commit=off",
                      "-c", "full_page_writes=off", "-c", "max_connections=200"],
                     stdout=subprocess.DEVNULL, stderr=server_log, user=self.user, start_new_session=True,
+                    preexec_fn=die_with_parent(signal.SIGINT),  # fast shutdown if uxchaos is killed
                 )
             try:
                 wait_until(self._ready, timeout_s, "the demo database")

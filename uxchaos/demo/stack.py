@@ -19,6 +19,7 @@ from typing import Any
 from uxchaos.demo.db import PostgresServer
 from uxchaos.demo.supervisor import Supervisor
 from uxchaos.netutil import bound_socket, http_ok, wait_until
+from uxchaos.procs import die_with_parent
 from uxchaos.proxy import ProxyHub
 
 log = logging.getLogger("uxchaos.demo")
@@ -84,12 +85,13 @@ class DemoStack:
         self.app_process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "uxchaos.demo.app:app", "--fd", str(sock.fileno()),
              "--log-level", "warning", "--no-access-log"],
-            pass_fds=(sock.fileno(),), env=env, start_new_session=True,
+            pass_fds=(sock.fileno(),), env=env, start_new_session=True, preexec_fn=die_with_parent(),
         )
         sock.close()
         backend = self.hub.create("backend", f"127.0.0.1:{app_port}")
 
         self.supervisor = Supervisor([sys.executable, "-m", "uxchaos.demo.worker", dsn],
+                                     log_path=str(self.db.dir / "worker.log"),
                                      restart_delay_s=self.worker_restart_delay_s)
         self.supervisor.start()
         app_url = f"http://127.0.0.1:{app_port}"
@@ -103,6 +105,13 @@ class DemoStack:
             proxies={"database": db_proxy["listen"], "backend": backend["listen"]},
         )
         return self.info
+
+    def ledger_entry(self) -> dict[str, Any]:
+        """What `uxchaos recover` must clean up if this process is killed before stop()."""
+        pids = [p.pid for p in (self.app_process, self.db.process) if p is not None]
+        if self.supervisor is not None and self.supervisor.pid:
+            pids.append(self.supervisor.pid)
+        return {"kind": "processes", "what": "the demo target", "pids": pids, "paths": [str(self.db.dir)]}
 
     def stop(self) -> None:
         if self.supervisor is not None:

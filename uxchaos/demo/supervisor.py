@@ -4,11 +4,13 @@ policy. Every exit and restart is logged with its time and exit status."""
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
+
+from uxchaos.procs import die_with_parent
 
 log = logging.getLogger("uxchaos.demo")
 
@@ -25,6 +27,7 @@ class Exit:
 @dataclass
 class Supervisor:
     command: list[str]
+    log_path: str | None = None  # the worker's stdout and stderr; None = inherit
     restart_delay_s: float = 0.5
     exits: list[Exit] = field(default_factory=list)
 
@@ -43,9 +46,9 @@ class Supervisor:
         self._thread.start()
 
     def _spawn(self) -> None:
-        with self._lock:
-            self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=sys.stderr,
-                                            start_new_session=True)
+        with self._lock, open(self.log_path or os.devnull, "ab") as log:
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=log if self.log_path else None,
+                                            start_new_session=True, preexec_fn=die_with_parent())
 
     def _watch(self) -> None:
         while not self._stop.is_set():

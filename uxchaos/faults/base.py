@@ -46,6 +46,11 @@ class FaultDriver(abc.ABC):
         self.spec = spec
         self.runtime = runtime
 
+    @classmethod
+    def validate_target(cls, target: str) -> str | None:
+        """Checked when the scenario is loaded: a message if the target cannot be right."""
+        return None
+
     def preflight(self) -> None:  # noqa: B027 - optional hook, most drivers need no check
         """Raise EnvironmentProblem when the fault cannot be injected (before any phase runs)."""
 
@@ -56,6 +61,15 @@ class FaultDriver(abc.ABC):
     @abc.abstractmethod
     def revert(self) -> dict[str, Any]:
         """Undo the fault; must be safe to call twice."""
+
+    @abc.abstractmethod
+    def ledger_revert(self) -> dict[str, Any]:
+        """JSON data from which another process can undo this fault (written before inject)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def revert_from_ledger(cls, data: dict[str, Any]) -> str:
+        """Undo a fault from its ledger data (used by `uxchaos recover`); say what was done."""
 
     def poll_events(self) -> list[dict[str, Any]]:
         """Things the target did on its own since injection (e.g. a killed process restarted)."""

@@ -58,11 +58,13 @@ class ProcessDriver(FaultDriver):
             return int(supervisor.pid)
         if target.startswith("pid:") and target[4:].isdigit():
             pid = int(target[4:])
+            if pid in (os.getpid(), os.getppid(), 1):
+                raise EnvironmentProblem(f"refusing to target pid {pid}: that is uxchaos itself, its parent or init")
             if not Path(f"/proc/{pid}").exists():
                 raise EnvironmentProblem(f"no process with pid {pid}")
             return pid
         if target.startswith("pattern:"):
-            pids = _find_by_pattern(target[8:])
+            pids = [p for p in _find_by_pattern(target[8:]) if p not in (os.getppid(), 1)]
             if len(pids) != 1:
                 raise EnvironmentProblem(
                     f"pattern {target[8:]!r} matches {len(pids)} processes ({pids[:10]}); it must match exactly one"
@@ -70,11 +72,37 @@ class ProcessDriver(FaultDriver):
             return pids[0]
         raise EnvironmentProblem(f"unknown process target {target!r}: use {self.target_help}")
 
+    @classmethod
+    def validate_target(cls, target: str) -> str | None:
+        if target == "worker" or (target.startswith("pid:") and target[4:].isdigit()):
+            return None
+        if target.startswith("pattern:"):
+            try:
+                re.compile(target[8:])
+            except re.error as e:
+                return f"invalid regular expression {target[8:]!r}: {e}"
+            return None
+        return f"unknown process target {target!r}: use {cls.target_help}"
+
     def preflight(self) -> None:
         self.resolve()
 
-    def inject(self) -> dict[str, Any]:
+    def ledger_revert(self) -> dict[str, Any]:
         self.pid = self.resolve()
+        return {"pid": self.pid, "kind": self.spec.kind}
+
+    @classmethod
+    def revert_from_ledger(cls, data: dict[str, Any]) -> str:
+        if data["kind"] != "pause":
+            return f"a {data['kind']} cannot be undone; nothing to revert"
+        try:
+            os.kill(data["pid"], signal.SIGCONT)
+        except ProcessLookupError:
+            return f"process {data['pid']} is gone"
+        return f"sent SIGCONT to process {data['pid']}"
+
+    def inject(self) -> dict[str, Any]:
+        self.pid = self.pid or self.resolve()
         sig = signal.SIGSTOP if self.spec.kind == "pause" else signal.Signals[self.spec.params["signal"]]
         supervisor = self._supervisor()
         self._reported_exits = len(supervisor.exits) if supervisor else 0

@@ -84,6 +84,31 @@ class ProxyDriver(FaultDriver):
             return {"removed": self._toxic_name()}
         return {"removed": None}
 
+    def ledger_revert(self) -> dict[str, Any]:
+        control = self._control()
+        address = getattr(control, "address", None)
+        if address is None:  # a ProxyHub inside this process: it ends with the process
+            return {"in_process": True, "proxy": self.spec.target, "toxic": self._toxic_name()}
+        return {"control": address, "proxy": self.spec.target, "toxic": self._toxic_name()}
+
+    @classmethod
+    def revert_from_ledger(cls, data: dict[str, Any]) -> str:
+        if data.get("in_process"):
+            return f"proxy {data['proxy']!r} ran inside the uxchaos process and ended with it: nothing left to revert"
+        from uxchaos.proxy.control import ControlClient, ControlError
+
+        client = ControlClient(data["control"])
+        try:
+            present = [t["name"] for t in client.describe(data["proxy"])["toxics"]]
+        except ControlError as e:
+            if "cannot reach" in str(e):
+                return f"proxy control {data['control']} is gone, and its faults with it"
+            raise
+        if data["toxic"] in present:
+            client.remove_toxic(data["proxy"], data["toxic"])
+            return f"removed {data['toxic']} from proxy {data['proxy']!r} at {data['control']}"
+        return f"proxy {data['proxy']!r} had no {data['toxic']} any more"
+
     def describe(self) -> str:
         p = self.spec.params
         if self.spec.kind == "delay":
