@@ -31,11 +31,46 @@ class ExpectationResult:
 
 
 @dataclass
+class KillRecovery:
+    """After a kill: what the platform did and what users saw (seconds after the kill)."""
+
+    failure_seen_s: float | None
+    replacement_running_s: float | None
+    first_good_journey_s: float | None
+    restart_delay_s: float | None
+    exit_code: int | None
+    state: str
+    error: str
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def kill_recovery(run: RunData) -> KillRecovery | None:
+    killed = next((e for e in run.events if e["event"] == "injected"), None)
+    failed = next((e for e in run.events if e["event"] in ("task_failed", "target_exited")), None)
+    if killed is None or failed is None:
+        return None
+    running = next((e for e in run.events if e["event"] == "replacement_running"), None)
+    tasks = next((e["tasks"] for e in run.events if e["event"] == "service_tasks"), [])
+    kill_time = killed.get("details", {}).get("killed_at") or killed["time"]  # the driver's own clock
+    good = [s.ended_at for s in run.samples if s.ok and s.started_at >= kill_time]
+    code = failed.get("exit_code", failed.get("returncode"))
+    return KillRecovery(
+        failure_seen_s=round(failed["time"] - kill_time, 3),
+        replacement_running_s=running["after_kill_s"] if running else None,
+        first_good_journey_s=round(min(good) - kill_time, 3) if good else None,
+        restart_delay_s=failed.get("restart_delay_s"),
+        exit_code=code, state=str(failed.get("state", failed.get("status", ""))), error=str(failed.get("error", "")),
+        tasks=tasks,
+    )
+
+
+@dataclass
 class Analysis:
     rows: list[ActionPhase]
     recovery: dict[str, Recovery]
     phases: dict[str, dict[str, int]]
     expectations: list[ExpectationResult]
+    kill: KillRecovery | None = None
 
     @property
     def passed(self) -> bool:
@@ -51,6 +86,7 @@ class Analysis:
             "recovery": {a: r.to_dict() for a, r in self.recovery.items()},
             "phases": self.phases,
             "expectations": [asdict(e) for e in self.expectations],
+            "kill_recovery": asdict(self.kill) if self.kill else None,
             "passed": self.passed,
         }
 
@@ -78,7 +114,7 @@ def analyze(run: RunData) -> Analysis:
     phases = {p: {"n": len(run.attempts(p)),
                   "failures": sum(1 for s in run.attempts(p) if not s.ok and not s.straddled),
                   "straddled": sum(1 for s in run.attempts(p) if s.straddled)} for p in PHASES}
-    analysis = Analysis(rows, recovery, phases, [])
+    analysis = Analysis(rows, recovery, phases, [], kill_recovery(run))
     analysis.expectations = [check_expectation(text, run, analysis)
                              for text in run.meta.get("scenario", {}).get("expect", [])]
     return analysis

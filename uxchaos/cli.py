@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--attempts", type=int, help="attempts per phase (overrides the scenario)")
     run.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: reports/)")
     run.add_argument("--headed", action="store_true", help="show the browser window")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the matched targets and the exact commands, touch nothing")
+    run.add_argument("--force", action="store_true",
+                     help="allow a fault target that matches many or all containers")
     run.add_argument("--deadline", default="2h",
                      help="stop (and revert) when the whole run takes longer than this (default 2h; 0 = none)")
     rec = sub.add_parser("recover", help="revert what a killed run left behind (faults, demo processes)")
@@ -53,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("run_a", type=Path)
     cmp_.add_argument("run_b", type=Path)
     cmp_.add_argument("--html", type=Path, help="also write the comparison as an HTML file")
+    doc = sub.add_parser("doctor", help="pre-flight checks: browser, Docker, images, targets, netem, app health")
+    doc.add_argument("scenario", nargs="?", help="also check what this scenario needs")
+    doc.add_argument("--force", action="store_true", help="allow targets that match many containers")
     sub.add_parser("reference", help="print the scenario reference: steps, drivers, fault kinds")
 
     demo = sub.add_parser("demo", help="the bundled demo app: up, down, status")

@@ -6,9 +6,12 @@ import argparse
 import signal
 import threading
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from uxchaos.errors import BadInput, ExitStatus
+
+if TYPE_CHECKING:
+    from uxchaos.scenario import Scenario
 
 
 def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -25,6 +28,10 @@ def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return cmd_compare(args, out)
         case "recover":
             return cmd_recover(args.force, out, err)
+        case "doctor":
+            from uxchaos.doctor import doctor
+
+            return doctor(args.scenario, args.force, out)
         case "reference":
             from uxchaos.reference import render_reference
 
@@ -53,12 +60,14 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except DurationError as e:
         raise BadInput(f"--deadline: {e}") from None
     scenario = load_scenario(find_scenario(args.scenario))
+    if args.dry_run:
+        return dry_run(scenario, args, out)
     for ledger in orphaned_ledgers():
         print(f"uxchaos: WARNING: an earlier run ({ledger.run_id}, pid {ledger.owner_pid}) ended without undoing: "
               + "; ".join(e.get("fault") or e.get("what", e["kind"]) for e in ledger.entries)
               + ". Run `uxchaos recover`.", file=err)
     options = RunOptions(out_dir=args.out, attempts=args.attempts, base_url=args.base_url, headed=args.headed,
-                         deadline_s=deadline)
+                         deadline_s=deadline, force=args.force)
     engine = Engine(scenario, options, [Progress(err)])
     print(f"uxchaos: running {scenario.name} → {engine.run_dir}", file=err, flush=True)
     passed = True
@@ -69,6 +78,23 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if engine.outcome.samples or engine.outcome.events:
             passed = _report(engine.run_dir, out, scenario.secrets)
     return int(ExitStatus.OK if passed else ExitStatus.EXPECTATION_FAILED)
+
+
+def dry_run(scenario: Scenario, args: argparse.Namespace, out: TextIO) -> int:
+    from uxchaos.faults import TargetRuntime, create_driver
+
+    phases = ", ".join(f"{name} {p.attempts}" for name, p in scenario.phases.items())
+    target = args.base_url or scenario.target.base_url
+    print(f"dry run of {scenario.name}: target {target}; attempts: {phases}", file=out)
+    if scenario.fault is None:
+        print("no fault", file=out)
+        return int(ExitStatus.OK)
+    driver = create_driver(scenario.fault, TargetRuntime(base_url=args.base_url or scenario.target.base_url,
+                                                          extra={"force": args.force}))
+    for line in driver.plan():
+        print(f"  {line}", file=out)
+    print("nothing was touched", file=out)
+    return int(ExitStatus.OK)
 
 
 def _report(run_dir: Path, out: TextIO, secrets: set[str] | None = None) -> bool:

@@ -54,6 +54,7 @@ class RunOptions:
     base_url: str | None = None
     headed: bool = False
     deadline_s: float | None = 7200.0  # the whole run; None = no deadline
+    force: bool = False  # targets that match many containers are allowed
 
 
 @dataclass
@@ -238,6 +239,7 @@ class Engine:
         return self.outcome
 
     def _run_with_target(self, runtime: TargetRuntime, variables: dict[str, str]) -> None:
+        runtime.extra["force"] = self.options.force
         driver = create_driver(self.scenario.fault, runtime) if self.scenario.fault else None
         if driver is not None:
             driver.preflight()
@@ -260,6 +262,7 @@ class Engine:
                     self.fault.poll()
             self._phase("after", browser, runtime, variables)
             self.fault.poll()
+            driver.close()
 
     def _attempts(self, phase: str) -> int:
         return self.options.attempts or self.scenario.phases[phase].attempts

@@ -52,7 +52,8 @@ class DemoInfo:
 
 
 class DemoStack:
-    def __init__(self, hub: ProxyHub | None = None, worker_restart_delay_s: float = 0.5) -> None:
+    def __init__(self, hub: ProxyHub | None = None, worker_restart_delay_s: float = 0.5, worker: bool = True) -> None:
+        self.with_worker = worker  # False: the worker runs elsewhere (e.g. as a Swarm service)
         self.hub = hub or ProxyHub()
         self._own_hub = hub is None
         self.db = PostgresServer()
@@ -90,12 +91,15 @@ class DemoStack:
         sock.close()
         backend = self.hub.create("backend", f"127.0.0.1:{app_port}")
 
-        self.supervisor = Supervisor([sys.executable, "-m", "uxchaos.demo.worker", dsn],
-                                     log_path=str(self.db.dir / "worker.log"),
-                                     restart_delay_s=self.worker_restart_delay_s)
-        self.supervisor.start()
         app_url = f"http://127.0.0.1:{app_port}"
-        wait_until(lambda: http_ok(app_url + "/health"), timeout_s, "the demo app (GET /health)")
+        if self.with_worker:
+            self.supervisor = Supervisor([sys.executable, "-m", "uxchaos.demo.worker", dsn],
+                                         log_path=str(self.db.dir / "worker.log"),
+                                         restart_delay_s=self.worker_restart_delay_s)
+            self.supervisor.start()
+            wait_until(lambda: http_ok(app_url + "/health"), timeout_s, "the demo app (GET /health)")
+        else:
+            wait_until(lambda: http_ok(app_url + "/login"), timeout_s, "the demo app (GET /login)")
         self.info = DemoInfo(
             base_url=f"http://{backend['listen']}",
             app_url=app_url,

@@ -75,6 +75,13 @@ class FaultDriver(abc.ABC):
         """Things the target did on its own since injection (e.g. a killed process restarted)."""
         return []
 
+    def plan(self) -> list[str]:
+        """For --dry-run: what would be touched and how, without touching it."""
+        return [self.describe()]
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the driver holds (event streams, clients) at the end of the run."""
+
     def describe(self) -> str:
         params = ", ".join(f"{k}={v}" for k, v in self.spec.params.items())
         return f"{self.spec.kind} on {self.spec.target} via {self.name}" + (f" ({params})" if params else "")

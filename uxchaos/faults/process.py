@@ -111,7 +111,7 @@ class ProcessDriver(FaultDriver):
             os.kill(self.pid, sig)
         except ProcessLookupError:
             raise FaultError(f"process {self.pid} is gone") from None
-        return {"pid": self.pid, "signal": sig.name}
+        return {"pid": self.pid, "signal": sig.name, "killed_at": self.injected_at}
 
     def revert(self) -> dict[str, Any]:
         if self.spec.kind == "pause" and self.pid is not None:

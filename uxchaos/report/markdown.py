@@ -99,6 +99,31 @@ def timeline_table(run: RunData) -> str:
     return "\n".join(lines)
 
 
+def kill_section(analysis: Analysis, run: RunData) -> str:
+    k = analysis.kill
+    if k is None:
+        return ""
+    lines = ["## Recovery after the kill", "",
+             "Seconds after the kill, from Docker's (or the supervisor's) own timestamps.", "",
+             "| Failure seen | Replacement running | First good journey | Restart-policy delay | Exit code | State "
+             "| Error |",
+             "|---:|---:|---:|---:|---:|---|---|",
+             f"| {fmt_s(k.failure_seen_s)} | {fmt_s(k.replacement_running_s)} | {fmt_s(k.first_good_journey_s)} | "
+             f"{fmt_s(k.restart_delay_s)} | {k.exit_code if k.exit_code is not None else '–'} | {cell(k.state)} | "
+             f"{cell(k.error) if k.error else ''} |", ""]
+    if k.tasks:
+        now = max((s.ended_at for s in run.samples), default=0.0)
+        lines += ["Service tasks (as `docker service ps` shows them):", "", "```",
+                  f"{'ID':<14}{'NAME':<34}{'IMAGE':<30}{'DESIRED STATE':<15}{'CURRENT STATE':<28}ERROR"]
+        for t in sorted(k.tasks, key=lambda t: -(t.get("since") or 0)):
+            ago = f" {now - t['since']:.0f} seconds ago" if t.get("since") else ""
+            error = f'"{t["error"]}"' if t.get("error") else ""
+            lines.append(f"{t['id']:<14}{t['name'][:33]:<34}{t['image'][:29]:<30}{t['desired_state']:<15}"
+                         f"{(t['current_state'] + ago):<28}{error}")
+        lines += ["```", ""]
+    return "\n".join(lines)
+
+
 def render_markdown(run: RunData, analysis: Analysis) -> str:
     scenario = run.meta.get("scenario", {})
     fault = scenario.get("fault")
@@ -138,6 +163,7 @@ def render_markdown(run: RunData, analysis: Analysis) -> str:
               "Successful, non-straddled attempts. Slowdown = median / before-phase median with a bootstrap 95% "
               "interval; p from a Mann–Whitney U test; effect = Cliff's delta.", "",
               summary_table(analysis), "", "## Recovery", "", recovery_table(analysis), "",
+              kill_section(analysis, run),
               "## Fault timeline", "", timeline_table(run), ""]
     failures = [s for s in run.samples if not s.ok]
     if failures:

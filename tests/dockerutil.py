@@ -1,0 +1,73 @@
+"""Local images for the Docker tests, built with `docker import` (no registry can be reached here):
+a busybox root filesystem, and a stand-in for the Pumba image (the real one cannot be pulled)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+import time
+from typing import Any
+
+BUSYBOX = "uxchaos-test/busybox:latest"
+PUMBA_STANDIN = "uxchaos-test/pumba-standin:latest"
+
+# Stands in for gaiaadm/pumba's entrypoint: prints its arguments and whether the Docker socket is
+# mounted, logs like Pumba, exits at once for kill/stop/rm, runs until SIGTERM for the rest (then
+# "cleans up" and exits 0, as Pumba does), and fails with exit 1 when a target is named "fail-me".
+PUMBA_SCRIPT = """#!/bin/sh
+echo "args: $*"
+[ -S /var/run/docker.sock ] && echo "socket: mounted" || echo "socket: missing"
+case "$*" in *fail-me*) echo 'level=fatal msg="Error response from daemon: No such container: fail-me"'; exit 1;; esac
+case "$1$2$3" in *kill*|*stop*|*rm*) echo 'level=info msg="killing container"'; exit 0;; esac
+trap 'echo "level=info msg=\\"stopping netem on container (cleanup)\\""; exit 0' TERM INT
+echo 'level=info msg="running netem on container"'
+while true; do sleep 0.2; done
+"""
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes | None = None, mode: int = 0o755, link: str = "") -> None:
+    info = tarfile.TarInfo(name)
+    info.mtime = int(time.time())
+    if link:
+        info.type, info.linkname = tarfile.SYMTYPE, link
+        tar.addfile(info)
+    elif data is None:
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(info)
+    else:
+        info.size, info.mode = len(data), mode
+        tar.addfile(info, io.BytesIO(data))
+
+
+def _rootfs(extra: dict[str, str] | None = None) -> bytes:
+    busybox = shutil.which("busybox")
+    assert busybox, "busybox is missing (apt-get install busybox-static; scripts/ensure-docker.sh does it)"
+    with open(busybox, "rb") as f:
+        binary = f.read()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for d in ("bin", "tmp", "etc", "var", "var/run", "proc", "sys", "dev", "host"):
+            _add(tar, d)
+        _add(tar, "bin/busybox", binary)
+        for applet in ("sh", "sleep", "echo", "cat", "chroot", "ls", "true", "id", "nc", "wget"):
+            _add(tar, f"bin/{applet}", link="busybox")
+        for path, text in (extra or {}).items():
+            _add(tar, path, text.encode())
+    return buf.getvalue()
+
+
+def ensure_images(client: Any) -> None:
+    import docker
+
+    for tag, extra, changes in (
+        (BUSYBOX, None, ['CMD ["/bin/sh"]']),
+        (PUMBA_STANDIN, {"pumba": PUMBA_SCRIPT}, ['ENTRYPOINT ["/pumba"]']),
+    ):
+        try:
+            client.images.get(tag)
+            continue
+        except docker.errors.ImageNotFound:
+            pass
+        repo, _, version = tag.partition(":")
+        client.api.import_image_from_data(_rootfs(extra), repository=repo, tag=version, changes=changes)

@@ -1,0 +1,267 @@
+"""The docker driver, target resolution, Swarm task tracking and pre-flight, against the real Docker
+engine and a real single-node swarm on this machine (scripts/ensure-docker.sh sets them up; these
+tests do not skip). Every container and service uses host networking."""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from dockerutil import BUSYBOX, ensure_images
+
+from uxchaos.cli import main
+from uxchaos.containers import docker_client, resolve_targets
+from uxchaos.demo.stack import DemoStack
+from uxchaos.errors import BadInput, EnvironmentProblem
+from uxchaos.faults import FaultSpec, TargetRuntime, create_driver
+from uxchaos.faults.docker import DockerDriver, netem_command
+from uxchaos.netutil import wait_until
+from uxchaos.report.data import RunData
+from uxchaos.scenario import ScenarioError, parse_scenario
+from uxchaos.swarm import ServiceWatcher
+
+LABEL = {"uxchaos.test": "1"}
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    c = docker_client()  # fails loudly (no skip) when the engine is missing
+    ensure_images(c)
+    yield c
+    for ct in c.containers.list(all=True, filters={"label": "uxchaos.test=1"}):
+        ct.remove(force=True)
+    for svc in c.services.list(filters={"label": "uxchaos.test=1"}):
+        svc.remove()
+
+
+def run_container(client: Any, name: str, **kw: Any) -> Any:
+    return client.containers.run(BUSYBOX, ["sleep", "600"], name=name, detach=True, network_mode="host",
+                                 labels={**LABEL, **kw.pop("labels", {})}, **kw)
+
+
+def uid() -> str:
+    return uuid.uuid4().hex[:6]
+
+
+def driver(kind: str, target: str, **params: Any) -> DockerDriver:
+    schema = DockerDriver.kinds[kind]
+    full = {k: p.default for k, p in schema.items() if k not in params} | params
+    d = create_driver(FaultSpec("docker", kind, target, full, 60), TargetRuntime(base_url="http://127.0.0.1:9"))
+    assert isinstance(d, DockerDriver)
+    return d
+
+
+def test_pause_and_unpause(client: Any) -> None:
+    ct = run_container(client, f"uxc-pause-{uid()}")
+    d = driver("pause", ct.name)
+    d.preflight()
+    d.inject()
+    ct.reload()
+    assert ct.status == "paused"
+    d.revert()
+    ct.reload()
+    assert ct.status == "running"
+
+
+def test_stop_then_start(client: Any) -> None:
+    ct = run_container(client, f"uxc-stop-{uid()}")
+    d = driver("stop", ct.name, timeout=1.0)
+    d.inject()
+    ct.reload()
+    assert ct.status == "exited"
+    d.revert()
+    ct.reload()
+    assert ct.status == "running"
+
+
+def test_kill_with_a_signal_and_restart(client: Any) -> None:
+    ct = run_container(client, f"uxc-kill-{uid()}")
+    d = driver("kill", ct.name, signal="SIGKILL")
+    d.inject()
+    ct.reload()
+    assert ct.status == "exited" and ct.attrs["State"]["ExitCode"] == 137
+    other = run_container(client, f"uxc-restart-{uid()}")
+    started = other.attrs["State"]["StartedAt"]
+    driver("restart", other.name, timeout=1.0).inject()
+    other.reload()
+    assert other.status == "running" and other.attrs["State"]["StartedAt"] != started
+
+
+def test_revert_from_the_ledger_unpauses(client: Any) -> None:
+    ct = run_container(client, f"uxc-ledger-{uid()}")
+    d = driver("pause", ct.name)
+    data = d.ledger_revert()
+    d.inject()
+    assert "unpaused" in DockerDriver.revert_from_ledger(data)  # as `uxchaos recover` would, from disk
+    ct.reload()
+    assert ct.status == "running"
+
+
+def test_target_forms_and_safety(client: Any) -> None:
+    tag = uid()
+    a = run_container(client, f"uxc-{tag}-a", labels={"tier": f"t{tag}"})
+    b = run_container(client, f"uxc-{tag}-b")
+    assert [c.name for c in resolve_targets(client, a.name)] == [a.name]
+    assert sorted(c.name for c in resolve_targets(client, f"re2:^uxc-{tag}-")) == sorted([a.name, b.name])
+    assert [c.name for c in resolve_targets(client, f"label:tier=t{tag}")] == [a.name]
+    with pytest.raises(EnvironmentProblem, match=r"matches no running container\. Running: .*uxc-"):
+        resolve_targets(client, f"uxc-{tag}-nope")
+    with pytest.raises(BadInput, match="matches every running container"):
+        resolve_targets(client, "re2:.+")
+    assert len(resolve_targets(client, "re2:.+", force=True)) >= 2
+    with pytest.raises(BadInput, match="more than 1"):
+        resolve_targets(client, f"re2:^uxc-{tag}-", max_targets=1)
+    pumba = run_container(client, f"uxc-{tag}-pumba", labels={"com.gaiaadm.pumba": "true"})
+    with pytest.raises(BadInput, match="Pumba's own container"):
+        resolve_targets(client, pumba.name)
+
+
+@pytest.mark.parametrize("target,message", [
+    ("re2:(unclosed", "invalid regular expression"),
+    ("re2:.*", "would match every container"),
+    ("label:novalue", "label:KEY=VALUE"),
+])
+def test_bad_targets_are_refused_on_load(target: str, message: str) -> None:
+    with pytest.raises(ScenarioError, match=None) as info:
+        parse_scenario(f"name: x\ntarget: {{base_url: 'http://127.0.0.1:9'}}\njourney:\n  - action: A\n"
+                       f"    steps:\n      - goto: /\nfault: {{driver: docker, kind: kill, target: '{target}'}}\n",
+                       "x.yaml", env={})
+    assert message in str(info.value) and "x.yaml:7: fault.target" in str(info.value)
+
+
+def test_netem_on_this_kernel_fails_with_the_clear_message(client: Any, tmp_path: Path) -> None:
+    ct = run_container(client, f"uxc-netem-{uid()}")
+    path = tmp_path / "netem.yaml"
+    path.write_text(f"name: netem\ntarget: {{base_url: 'http://127.0.0.1:9'}}\njourney:\n  - action: A\n"
+                    f"    steps:\n      - goto: /\nfault: {{driver: docker, kind: delay, target: {ct.name}, "
+                    "params: {delay: 2000ms, tc_image: 'uxchaos-test/busybox:latest'}}\n")
+    out = io.StringIO()
+    assert main(["doctor", str(path)], out, io.StringIO()) == 3
+    assert "this kernel has no sch_netem: `modprobe sch_netem`, or use the proxy driver" in out.getvalue()
+    err = io.StringIO()
+    assert main(["run", str(path), "--out", str(tmp_path / "r")], io.StringIO(), err) == 3
+    assert "this kernel has no sch_netem" in err.getvalue()
+    assert netem_command("delay", {"delay": 2.0, "jitter": 0.1, "interface": "eth0"}) == [
+        "tc", "qdisc", "add", "dev", "eth0", "root", "netem", "delay", "2000ms", "100ms"]
+    assert netem_command("delay", {"interface": "eth0"}, "del") == [
+        "tc", "qdisc", "del", "dev", "eth0", "root", "netem"]
+
+
+def test_missing_images_are_named(client: Any, tmp_path: Path) -> None:
+    """The report's 'No such image': a target whose image was removed, and a missing tc image."""
+    tag = f"uxchaos-test/gone:{uid()}"
+    client.images.get(BUSYBOX).tag(*tag.split(":"))
+    ct = client.containers.run(tag, ["sleep", "600"], name=f"uxc-gone-{uid()}", detach=True, network_mode="host",
+                               labels=LABEL)
+    client.images.remove(tag)  # untagged while the container runs: its image name no longer resolves
+    d = driver("kill", ct.name)
+    with pytest.raises(EnvironmentProblem, match=f"No such image: {tag}"):
+        d.preflight()
+    present = run_container(client, f"uxc-tc-{uid()}")
+    netem = driver("loss", present.name, percent=10.0, tc_image="uxchaos-test/no-tc-here:1")
+    with pytest.raises(EnvironmentProblem, match="No such image: uxchaos-test/no-tc-here:1"):
+        netem.preflight()
+
+
+def test_unreachable_daemon_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent")
+    out = io.StringIO()
+    assert main(["doctor"], out, io.StringIO()) == 3
+    text = out.getvalue()
+    assert "Cannot connect to the Docker daemon at unix:///nonexistent (DOCKER_HOST)" in text
+    assert "npipe:////./pipe/docker_engine" in text and "Docker Desktop" in text
+
+
+def test_dry_run_touches_nothing(client: Any, tmp_path: Path) -> None:
+    ct = run_container(client, f"uxc-dry-{uid()}")
+    path = tmp_path / "dry.yaml"
+    path.write_text(f"name: dry\ntarget: {{base_url: 'http://127.0.0.1:9'}}\njourney:\n  - action: A\n"
+                    f"    steps:\n      - goto: /\nfault: {{driver: docker, kind: pause, target: 're2:^{ct.name}$'}}\n")
+    out = io.StringIO()
+    assert main(["run", str(path), "--dry-run"], out, io.StringIO()) == 0
+    assert f"targets: {ct.name}" in out.getvalue() and "nothing was touched" in out.getvalue()
+    ct.reload()
+    assert ct.status == "running"
+
+
+def swarm_service(client: Any, name: str, command: list[str], restart_delay_s: float, **kw: Any) -> Any:
+    svc = client.services.create(
+        BUSYBOX, command, name=name, labels=LABEL, networks=["host"],  # host networking only
+        mode=docker.types.ServiceMode("replicated", 1),
+        restart_policy=docker.types.RestartPolicy(condition="any", delay=int(restart_delay_s * 1e9)),
+        **kw,
+    )
+    wait_until(lambda: any(c.status == "running" for c in client.containers.list(
+        filters={"label": f"com.docker.swarm.service.name={name}"})), 60, f"service {name} running")
+    return svc
+
+
+def test_swarm_task_killed_and_replaced(client: Any) -> None:
+    name = f"uxc_svc_{uid()}"
+    swarm_service(client, name, ["sleep", "600"], restart_delay_s=1.0)
+    (ct,) = client.containers.list(filters={"label": f"com.docker.swarm.service.name={name}"})
+    watcher = ServiceWatcher(client, ct)
+    killed_at = time.time()
+    watcher.start(killed_at)
+    ct.kill("SIGKILL")
+    events: list[dict[str, Any]] = []
+    wait_until(lambda: bool(events.extend(watcher.poll()) or any(e["event"] == "service_tasks" for e in events)),
+               60, "the replacement task")
+    watcher.stop()
+    failed = next(e for e in events if e["event"] == "task_failed")
+    assert failed["state"] == "failed" and failed["error"] == "task: non-zero exit (137)"
+    assert failed["exit_code"] == 137 and failed["restart_delay_s"] == 1.0
+    assert 0 <= failed["failure_seen_s"] < 2
+    running = next(e for e in events if e["event"] == "replacement_running")
+    assert 1.0 <= running["after_kill_s"] < 10  # the restart delay dominates
+    tasks = next(e for e in events if e["event"] == "service_tasks")["tasks"]
+    assert {t["current_state"] for t in tasks} >= {"Running", "Failed"}
+
+
+@pytest.fixture
+def swarm_worker_stack(client: Any) -> Iterator[DemoStack]:
+    """The demo app and database on this host, and its queue worker as the Swarm service
+    myapplication_worker (the real worker code, run from this checkout through chroot)."""
+    stack = DemoStack(worker=False)
+    info = stack.start()
+    for svc in client.services.list(filters={"name": "myapplication_worker"}):
+        svc.remove()
+    root = Path(sys.executable).parent.parent  # the venv
+    cmd = ["chroot", "/host", str(root / "bin" / "python"), "-m", "uxchaos.demo.worker", info.database_dsn]
+    svc = swarm_service(client, "myapplication_worker", cmd, restart_delay_s=2.0,
+                        mounts=["/:/host:ro"], workdir="/")
+    yield stack
+    svc.remove()
+    stack.stop()
+
+
+def test_worker_kill_scenario_against_a_swarm_service(client: Any, swarm_worker_stack: DemoStack,
+                                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert swarm_worker_stack.info is not None
+    monkeypatch.setenv("UXCHAOS_APP_URL", swarm_worker_stack.info.base_url)
+    monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["run", "worker-kill-swarm", "--out", str(tmp_path / "r")], out, err)
+    assert code == 0, err.getvalue()
+    (run_dir,) = (tmp_path / "r").glob("*/*")
+    analysis_kill = RunData.load(run_dir)
+    events = {e["event"]: e for e in analysis_kill.events}
+    assert events["task_failed"]["exit_code"] == 137
+    assert events["task_failed"]["error"] == "task: non-zero exit (137)"
+    assert events["task_failed"]["restart_delay_s"] == 2.0
+    assert 2.0 <= events["replacement_running"]["after_kill_s"] < 15
+    report = (run_dir / "report.md").read_text()
+    assert "## Recovery after the kill" in report
+    assert '"task: non-zero exit (137)"' in report and "myapplication_worker.1" in report
+    line = report.split("## Recovery after the kill")[1].splitlines()[6]
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    first_good, replacement = float(cells[2]), float(cells[1])
+    assert first_good >= replacement  # users got their job processed only once the worker was back
+    assert cells[4] == "137"
