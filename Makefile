@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser demo test lint bench clean
+.PHONY: help setup browser docker demo test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -21,10 +21,13 @@ setup: $(STAMP) browser ## create .venv, install uxchaos and a Chromium if missi
 browser: $(STAMP)
 	@scripts/ensure-browser.sh $(BIN)/python
 
+docker: ## install/start Docker and a single-node swarm (for the Docker tests)
+	@scripts/ensure-docker.sh
+
 demo: setup ## run `uxchaos run login-under-db-delay` on the bundled demo app
 	$(BIN)/uxchaos run login-under-db-delay
 
-test: setup ## run the linters and every test (real browser, real database, real sockets)
+test: setup docker ## run the linters and every test (real browser, database, sockets, Docker, Swarm)
 	$(BIN)/ruff check uxchaos tests benchmarks
 	$(BIN)/pytest -q
 

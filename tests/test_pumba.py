@@ -1,0 +1,184 @@
+"""The pumba driver. The gaiaadm/pumba image cannot be pulled on this machine (no registry), so:
+the argument building is checked against Pumba's grammar (shared/PUMBA.md), and the container
+lifecycle — socket mount, labels, log streaming, exit codes, removal on revert and on Ctrl-C — runs
+for real on the Docker engine with a locally built stand-in image that records its arguments
+(tests/dockerutil.py). The stand-in is the only fake in the suite."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dockerutil import BUSYBOX, PUMBA_STANDIN, ensure_images
+
+from uxchaos.containers import docker_client
+from uxchaos.errors import EnvironmentProblem, FaultError
+from uxchaos.faults import FaultSpec, TargetRuntime, create_driver
+from uxchaos.faults.pumba import PumbaDriver, go_duration, pumba_args
+from uxchaos.netutil import wait_until
+from uxchaos.results import read_results
+
+NETEM = {"interface": "eth0", "tc_image": "gaiadocker/iproute2", "correlation": 0.0}
+
+
+def test_fixed_delay_follows_pumbas_grammar() -> None:
+    args = pumba_args("delay", {**NETEM, "delay": 2.0, "jitter": 0.0, "distribution": ""},
+                      ["myapplication_database.1.x"], 120)
+    assert args == ["--log-level=info", "netem", "--duration=120s", "--interface=eth0",
+                    "--tc-image=gaiadocker/iproute2", "--pull-image=false",
+                    "delay", "--time=2000", "--jitter=0", "--correlation=0", "myapplication_database.1.x"]
+    # global flags before the command, netem flags between netem and its subcommand, targets last
+    assert args.index("--log-level=info") < args.index("netem") < args.index("--duration=120s") < args.index("delay")
+    assert all(a.startswith("--") for a in args if "=" in a)  # long flags only
+    assert not any(a.startswith("-") and not a.startswith("--") for a in args)
+
+
+@pytest.mark.parametrize("kind,params,expected", [
+    ("kill", {"signal": "SIGKILL"}, ["kill", "--signal=SIGKILL"]),
+    ("stop", {"timeout": 10.0}, ["stop", "--time=10"]),  # integer seconds
+    ("pause", {}, ["pause", "--duration=90s"]),  # a Go duration
+    ("rm", {"force": True, "volumes": False}, ["rm", "--force=true", "--volumes=false"]),
+    ("loss", {**NETEM, "percent": 12.5, "correlation": 0.0}, ["loss", "--percent=12.5", "--correlation=0"]),
+    ("rate", {**NETEM, "rate": "100kbit"}, ["rate", "--rate=100kbit"]),
+    ("duplicate", {**NETEM, "percent": 5.0}, ["duplicate", "--percent=5"]),
+    ("corrupt", {**NETEM, "percent": 1.0}, ["corrupt", "--percent=1"]),
+    ("delay", {**NETEM, "delay": 0.3, "jitter": 0.05, "correlation": 25.0, "distribution": "normal"},
+     ["delay", "--time=300", "--jitter=50", "--correlation=25", "--distribution=normal"]),
+])
+def test_every_fault_kind(kind: str, params: dict[str, Any], expected: list[str]) -> None:
+    args = pumba_args(kind, params, ["a", "b"], 90)
+    start = args.index(expected[0])
+    assert args[start:start + len(expected)] == expected
+    assert args[0] == "--log-level=info" and args[-2:] == ["a", "b"]
+
+
+def test_never_an_empty_target_list() -> None:
+    with pytest.raises(ValueError, match="every container"):
+        pumba_args("pause", {}, [], 30)
+
+
+@pytest.mark.parametrize("seconds,text", [(30, "30s"), (120, "120s"), (1.5, "1500ms"), (0.3, "300ms")])
+def test_go_durations(seconds: float, text: str) -> None:
+    assert go_duration(seconds) == text
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    c = docker_client()
+    ensure_images(c)
+    yield c
+    for ct in c.containers.list(all=True, filters={"label": "uxchaos.test=1"}):
+        ct.remove(force=True)
+
+
+def target(client: Any, name: str | None = None) -> Any:
+    return client.containers.run(BUSYBOX, ["sleep", "600"], name=name or f"uxc-pt-{uuid.uuid4().hex[:6]}",
+                                 detach=True, network_mode="host", labels={"uxchaos.test": "1"})
+
+
+def pumba(kind: str, target_name: str, image: str = PUMBA_STANDIN, **params: Any) -> PumbaDriver:
+    schema = PumbaDriver.kinds[kind]
+    full = {k: p.default for k, p in schema.items() if k not in params} | params | {"image": image}
+    d = create_driver(FaultSpec("pumba", kind, target_name, full, 90), TargetRuntime(base_url="http://127.0.0.1:9"))
+    assert isinstance(d, PumbaDriver)
+    return d
+
+
+def pumba_containers(client: Any) -> list[Any]:
+    return client.containers.list(all=True, filters={"label": "uxchaos.role=pumba"})
+
+
+def test_long_running_fault_lifecycle(client: Any) -> None:
+    t = target(client)
+    d = pumba("pause", t.name)
+    d.preflight()
+    details = d.inject()
+    (running,) = pumba_containers(client)
+    assert running.labels["com.gaiaadm.pumba"] == "true" and running.status == "running"
+    wait_until(lambda: any("socket: mounted" in e["line"] for e in d.poll_events()) or
+               any("socket: mounted" in line for line in d.log), 10, "Pumba's log")
+    assert f"args: --log-level=info pause --duration=90s {t.name}" in d.log
+    assert details["args"][-1] == t.name
+    reverted = d.revert()
+    assert reverted["pumba_exit_code"] == 0  # stopped gracefully (SIGTERM, long grace), not SIGKILLed
+    assert any("cleanup" in line for line in d.log)
+    assert pumba_containers(client) == []
+
+
+def test_one_shot_kill_and_a_failing_pumba(client: Any) -> None:
+    t = target(client)
+    d = pumba("kill", t.name)
+    d.inject()
+    assert pumba_containers(client) == []  # waited for and removed
+    assert "killing container" in " ".join(d.log)
+    bad = target(client, f"fail-me-{uuid.uuid4().hex[:6]}")
+    failing = pumba("kill", bad.name)
+    with pytest.raises(FaultError, match=r"(?s)Pumba exited with code 1: see its log below\n.*No such container"):
+        failing.inject()
+    assert pumba_containers(client) == []
+
+
+def test_missing_pumba_image_is_named(client: Any) -> None:
+    t = target(client)
+    with pytest.raises(EnvironmentProblem, match=r"No such image: gaiaadm/pumba:latest \(Pumba\): `docker pull"):
+        pumba("pause", t.name, image="gaiaadm/pumba:latest").preflight()
+
+
+class _Ok(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<html><body>ok</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_ctrl_c_stops_and_removes_pumba(client: Any, tmp_path: Path) -> None:
+    t = target(client)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    path = tmp_path / "pumba.yaml"
+    path.write_text(f"""name: pumba-pause
+target: {{base_url: 'http://127.0.0.1:{server.server_address[1]}'}}
+journey:
+  - action: A
+    steps:
+      - goto: /
+      - sleep: 300ms
+fault: {{driver: pumba, kind: pause, target: {t.name}, params: {{image: '{PUMBA_STANDIN}'}}}}
+phases:
+  before: {{attempts: 1}}
+  during: {{attempts: 30}}
+  after: {{attempts: 1}}
+""")
+    out = tmp_path / "r"
+    proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: bool(pumba_containers(client)) and any(
+            r.get("event") == "injected" for f in out.glob("*/*/results.jsonl") for r in read_results(f.parent)),
+            60, "Pumba running")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.shutdown()
+    assert proc.returncode == 130, err
+    assert pumba_containers(client) == []
+    (run_dir,) = out.glob("*/*")
+    records = read_results(run_dir)
+    reverted = next(r for r in records if r.get("event") == "reverted")
+    assert reverted["details"]["pumba_exit_code"] == 0
+    assert any(r.get("event") == "pumba_log" and "running netem" in r["line"] for r in records)

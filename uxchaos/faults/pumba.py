@@ -1,0 +1,250 @@
+"""The `pumba` driver: runs Pumba as the report did — its image with the Docker socket mounted —
+but resolves the targets itself first (Pumba exits 0 on "no containers found", and with no target
+hits every container), builds exactly Pumba's argument grammar, streams its log into the run,
+stops it with a long grace period (its cleanup takes up to 30 s; Docker's default 10 s ends in
+SIGKILL, which leaves the netem qdisc behind) and then checks that the cleanup really happened."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+import uuid
+from typing import Any, ClassVar
+
+from uxchaos.containers import docker_client, image_present, netem_supported, resolve_targets, validate_target
+from uxchaos.errors import EnvironmentProblem, FaultError
+from uxchaos.faults import register
+from uxchaos.faults.base import FaultDriver, Param
+from uxchaos.faults.docker import TC_IMAGE, _tc
+
+PUMBA_LABEL = "com.gaiaadm.pumba"
+STOP_TIMEOUT_S = 60
+NETEM = ("delay", "loss", "rate", "duplicate", "corrupt")
+IMAGE = Param("text", "gaiaadm/pumba:latest", "the Pumba image (e.g. ghcr.io/alexei-led/pumba:0.11.0)")
+NETEM_COMMON = {"interface": Param("text", "eth0"), "tc_image": TC_IMAGE, "image": IMAGE}
+
+
+def go_duration(seconds: float) -> str:
+    """Pumba reads Go durations: 120s, 1500ms. A bare number is an error there."""
+    ms = round(seconds * 1000)
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
+def pumba_args(kind: str, params: dict[str, Any], targets: list[str], duration_s: float) -> list[str]:
+    """Pumba's grammar: global flags, command, command flags, [subcommand, its flags], targets.
+    Long flags only; several targets are literal container names (never an empty list)."""
+    if not targets:
+        raise ValueError("Pumba with no target hits every container: refusing to build such a command")
+    args = ["--log-level=info"]
+    if kind == "kill":
+        args += ["kill", f"--signal={params['signal']}"]
+    elif kind == "stop":
+        args += ["stop", f"--time={round(params['timeout'])}"]  # integer seconds
+    elif kind == "pause":
+        args += ["pause", f"--duration={go_duration(duration_s)}"]
+    elif kind == "rm":
+        args += ["rm", f"--force={str(params['force']).lower()}", f"--volumes={str(params['volumes']).lower()}"]
+    else:
+        args += ["netem", f"--duration={go_duration(duration_s)}", f"--interface={params['interface']}",
+                 f"--tc-image={params['tc_image']}", "--pull-image=false"]
+        if kind == "delay":  # integer milliseconds; without jitter/correlation Pumba adds 10 ms and 20 %
+            args += ["delay", f"--time={round(params['delay'] * 1000)}", f"--jitter={round(params['jitter'] * 1000)}",
+                     f"--correlation={params['correlation']:g}"]
+            if params.get("distribution"):
+                args.append(f"--distribution={params['distribution']}")
+        elif kind == "loss":
+            args += ["loss", f"--percent={params['percent']:g}", f"--correlation={params['correlation']:g}"]
+        elif kind == "rate":
+            args += ["rate", f"--rate={params['rate']}"]
+        else:
+            args += [kind, f"--percent={params['percent']:g}"]
+    return args + targets
+
+
+def _explain(log: list[str], code: int) -> str:
+    text = "\n".join(log[-5:])
+    if "Cannot connect to the Docker daemon" in text:
+        hint = "Pumba cannot reach the Docker socket: is it mounted (and is dockerd running)?"
+    elif "No such image" in text or "failed to pull" in text:
+        hint = "the tc image is missing: pull it, or set fault.params.tc_image"
+    elif "No help topic" in text:
+        hint = "this Pumba does not know the command: check the image version"
+    else:
+        hint = "see its log below"
+    return f"Pumba exited with code {code}: {hint}\n    " + "\n    ".join(log[-5:])
+
+
+@register
+class PumbaDriver(FaultDriver):
+    name = "pumba"
+    target_help = "container NAME[,NAME], re2:REGEX, label:KEY=VALUE or service:SWARM_SERVICE (resolved first)"
+    kinds: ClassVar[dict[str, dict[str, Param]]] = {
+        "kill": {"signal": Param("signal", "SIGKILL"), "image": IMAGE},
+        "stop": {"timeout": Param("duration", 10.0, "seconds before SIGKILL"), "image": IMAGE},
+        "pause": {"image": IMAGE},
+        "rm": {"force": Param("bool", True), "volumes": Param("bool", False), "image": IMAGE},
+        "delay": {"delay": Param("duration", help="e.g. 2000ms"), "jitter": Param("duration", 0.0),
+                  "correlation": Param("float", 0.0, "percent"),
+                  "distribution": Param(("", "normal", "pareto", "paretonormal", "uniform"), ""), **NETEM_COMMON},
+        "loss": {"percent": Param("float"), "correlation": Param("float", 0.0), **NETEM_COMMON},
+        "rate": {"rate": Param("text", help="e.g. 100kbit"), **NETEM_COMMON},
+        "duplicate": {"percent": Param("float"), **NETEM_COMMON},
+        "corrupt": {"percent": Param("float"), **NETEM_COMMON},
+    }
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._client: Any = None
+        self.targets: list[Any] = []
+        self.container: Any = None
+        self.name_ = f"uxchaos-pumba-{uuid.uuid4().hex[:8]}"
+        self.log: list[str] = []
+        self._emitted = 0  # lines of self.log already handed to the run as events
+        self._lines: queue.Queue[str] = queue.Queue()
+
+    @classmethod
+    def validate_target(cls, target: str) -> str | None:
+        return validate_target(target)
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = docker_client()
+        return self._client
+
+    def args(self) -> list[str]:
+        if not self.targets:
+            self.targets = resolve_targets(self.client, self.spec.target, force=bool(self.runtime.extra.get("force")))
+        return pumba_args(self.spec.kind, self.spec.params, [c.name for c in self.targets], self.spec.max_duration_s)
+
+    def preflight(self) -> None:
+        p = self.spec.params
+        if not image_present(self.client, p["image"]):
+            raise EnvironmentProblem(f"No such image: {p['image']} (Pumba): `docker pull {p['image']}`, or set "
+                                     "fault.params.image to a Pumba image that is present")
+        if self.spec.kind == "delay" and p["jitter"] > p["delay"]:
+            raise EnvironmentProblem("Pumba refuses a jitter larger than the delay")
+        self.args()  # resolves the targets: refuses nothing-matched, everything-matched, itself
+        if self.spec.kind in NETEM:
+            if not image_present(self.client, p["tc_image"]):
+                raise EnvironmentProblem(f"No such image: {p['tc_image']} (the tc image): pull it first — Pumba runs "
+                                         "with --pull-image=false")
+            ok, why = netem_supported()
+            if not ok:
+                raise EnvironmentProblem(why)
+
+    def plan(self) -> list[str]:
+        return [self.describe(), f"targets: {', '.join(c.name for c in self.targets or [])}".rstrip(),
+                f"docker run --rm --name {self.name_} -v {self._socket()}:/var/run/docker.sock "
+                f"--label {PUMBA_LABEL}=true {self.spec.params['image']} {' '.join(self.args())}"]
+
+    @staticmethod
+    def _socket() -> str:
+        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        return host[len("unix://"):] if host.startswith("unix://") else "/var/run/docker.sock"
+
+    def ledger_revert(self) -> dict[str, Any]:
+        return {"container": self.name_, "kind": self.spec.kind, "targets": [c.id for c in self.targets or []],
+                "params": self.spec.params}
+
+    @classmethod
+    def revert_from_ledger(cls, data: dict[str, Any]) -> str:
+        import docker
+
+        client = docker_client()
+        try:
+            c = client.containers.get(data["container"])
+        except docker.errors.NotFound:
+            return f"Pumba container {data['container']} is gone"
+        if c.status == "running":
+            c.stop(timeout=STOP_TIMEOUT_S)  # lets Pumba undo netem / unpause, as on Ctrl-C
+        c.remove(force=True)
+        return f"stopped and removed Pumba container {data['container']}"
+
+    def inject(self) -> dict[str, Any]:
+        args = self.args()
+        self.container = self.client.containers.run(
+            self.spec.params["image"], args, name=self.name_, detach=True, network_mode="host",
+            labels={PUMBA_LABEL: "true", "uxchaos.role": "pumba"},
+            volumes={self._socket(): {"bind": "/var/run/docker.sock", "mode": "rw"}},
+        )
+        threading.Thread(target=self._follow_log, name="uxchaos-pumba-log", daemon=True).start()
+        one_shot = self.spec.kind in ("kill", "stop", "rm")
+        try:
+            result = self.container.wait(timeout=60 if one_shot else 1.5)
+        except Exception:  # still running after the short wait: a long-running fault, as expected
+            result = None
+        if result is not None:
+            code = int(result["StatusCode"])
+            self._drain()
+            self.container.remove(force=True)
+            if code != 0:
+                raise FaultError(_explain(self.log, code))
+            if not one_shot:
+                raise FaultError(f"Pumba stopped at once (exit 0) instead of holding the {self.spec.kind}:\n    "
+                                 + "\n    ".join(self.log[-5:]))
+        return {"pumba": self.name_, "args": args}
+
+    def _follow_log(self) -> None:
+        try:
+            for chunk in self.container.logs(stream=True, follow=True):
+                for line in chunk.decode(errors="replace").splitlines():
+                    self._lines.put(line)
+        except Exception:  # the container is gone
+            return
+
+    def _drain(self) -> list[str]:
+        time.sleep(0.05)
+        new = []
+        while True:
+            try:
+                new.append(self._lines.get_nowait())
+            except queue.Empty:
+                break
+        self.log += new
+        return new
+
+    def poll_events(self) -> list[dict[str, Any]]:
+        """Pumba's log lines, streamed into the run (also those read while reverting)."""
+        self._drain()
+        new, self._emitted = self.log[self._emitted:], len(self.log)
+        return [{"event": "pumba_log", "time": time.time(), "line": line} for line in new]
+
+    def revert(self) -> dict[str, Any]:
+        import docker
+
+        details: dict[str, Any] = {}
+        if self.container is not None:
+            try:
+                self.container.reload()
+                if self.container.status == "running":
+                    self.container.stop(timeout=STOP_TIMEOUT_S)
+                details["pumba_exit_code"] = int(self.container.wait(timeout=STOP_TIMEOUT_S + 10)["StatusCode"])
+                self._drain()
+                self.container.remove(force=True)
+            except docker.errors.NotFound:
+                details["pumba"] = "already removed"
+            self.container = None
+        if self.spec.kind in NETEM:
+            details["leftover_qdisc_removed"] = self._remove_leftover_qdisc()
+        if self.spec.kind == "pause":  # Pumba unpauses on SIGTERM; make sure
+            for c in self.targets:
+                c.reload()
+                if c.status == "paused":
+                    c.unpause()
+                    details.setdefault("unpaused_by_uxchaos", []).append(c.name)
+        return details
+
+    def _remove_leftover_qdisc(self) -> list[str]:
+        """A failed Pumba cleanup only logs a warning and exits 0: look, and delete what is left."""
+        removed = []
+        p = self.spec.params
+        for c in self.targets:
+            shown = self.client.containers.run(p["tc_image"], ["tc", "qdisc", "show", "dev", p["interface"]],
+                                               network_mode=f"container:{c.id}", remove=True).decode()
+            if "netem" in shown:
+                _tc(self.client, c, ["tc", "qdisc", "del", "dev", p["interface"], "root"], p["tc_image"])
+                removed.append(c.name)
+        return removed
