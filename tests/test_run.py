@@ -89,6 +89,9 @@ phases:
     assert "| Action | Attempt | Before (s) | During (s) | After (s) |" in report
     assert "| Logging in | 1 |" in report and "inject" in report and "reverted" in report
     assert "| Action | Attempt | Before (s) | During (s) | After (s) |" in out  # printed at the end too
+    effect = next(e for e in run.events if e["event"] == "effect_verified")
+    assert effect["requested_ms"] == 300 and effect["ok"] and 250 <= effect["observed_ms"] <= 400
+    assert "requested 300 ms, observed +" in report
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "completed" and meta["browser"]["version"]
     assert "demo-password" not in (run_dir / "run.json").read_text()
@@ -333,3 +336,27 @@ phases:
     assert code == 0
     during = next(line for line in out.splitlines() if "| during |" in line)
     assert "slower, significant" in during, out
+
+
+def test_a_fault_without_effect_is_flagged(tmp_path: Path) -> None:
+    """probability 0: the toxic is installed but touches no connection — the report's 'is the delay
+    even working?' must be answered with a warning, not silence."""
+    path = write_scenario(tmp_path, """
+target: {base_url: demo}
+journey:
+  - action: Opening the login page
+    steps:
+      - goto: /login
+fault: {driver: proxy, kind: delay, target: database, params: {delay: 500ms, probability: 0.0}}
+phases:
+  before: {attempts: 1}
+  during: {attempts: 1}
+  after: {attempts: 1}
+""")
+    code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
+    assert code == 0
+    assert "WARNING: requested 500 ms, observed +" in err
+    run_dir = only_run_dir(tmp_path / "reports")
+    effect = next(e for e in RunData.load(run_dir).events if e["event"] == "effect_verified")
+    assert not effect["ok"] and effect["observed_ms"] < 100
+    assert "less than half of the request" in (run_dir / "report.md").read_text()

@@ -25,6 +25,7 @@ import uxchaos
 from uxchaos.faults import FaultDriver, TargetRuntime, create_driver
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
 from uxchaos.ledger import Ledger
+from uxchaos.probe import median_round_trip
 from uxchaos.results import ResultsStore, Sample, scrub
 from uxchaos.scenario import Scenario
 from uxchaos.target import check_app_healthy, first_url, running_target
@@ -253,8 +254,11 @@ class Engine:
                 self._phase("after", browser, runtime, variables)
                 return
             self.fault = FaultController(driver, self.record_event, self.ledger)
+            verify = self._effect_baseline(driver)
             try:
                 self.fault.inject()
+                if verify is not None:
+                    self._verify_effect(*verify)
                 self._phase("during", browser, runtime, variables)
             finally:
                 with _interrupts_deferred(lambda text: self._emit("on_message", text)):
@@ -263,6 +267,31 @@ class Engine:
             self._phase("after", browser, runtime, variables)
             self.fault.poll()
             driver.close()
+
+    def _effect_baseline(self, driver: FaultDriver) -> tuple[Any, float, float] | None:
+        try:
+            found = driver.effect_probe()
+            if found is None:
+                return None
+            probe, requested_s = found
+            return probe, requested_s, median_round_trip(probe, 5.0)
+        except OSError as e:
+            self._emit("on_message", f"cannot verify the fault's effect: {e}")
+            return None
+
+    def _verify_effect(self, probe: Any, requested_s: float, baseline_s: float) -> None:
+        """The report's problem 4: is the delay even working? Measure it."""
+        try:
+            during_s = median_round_trip(probe, requested_s * 3 + 5)
+        except OSError as e:
+            self._emit("on_message", f"cannot verify the fault's effect: {e}")
+            return
+        observed_ms = (during_s - baseline_s) * 1000
+        ok = observed_ms >= 0.5 * requested_s * 1000
+        self.record_event({"event": "effect_verified", "time": time.time(), "requested_ms": round(requested_s * 1000),
+                           "observed_ms": round(observed_ms, 1), "ok": ok})
+        self._emit("on_message", f"{'✓' if ok else '⚠ WARNING:'} requested {requested_s * 1000:.0f} ms, observed "
+                                 f"+{observed_ms:.0f} ms per round trip" + ("" if ok else " (less than half!)"))
 
     def _attempts(self, phase: str) -> int:
         return self.options.attempts or self.scenario.phases[phase].attempts

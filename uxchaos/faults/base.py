@@ -4,6 +4,7 @@ reverts and describes one fault. A fresh driver instance is made per run, so not
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -74,6 +75,10 @@ class FaultDriver(abc.ABC):
     def poll_events(self) -> list[dict[str, Any]]:
         """Things the target did on its own since injection (e.g. a killed process restarted)."""
         return []
+
+    def effect_probe(self) -> tuple[Callable[[float], float], float] | None:
+        """For delay faults: (a round-trip probe through the faulty link, the requested delay in s)."""
+        return None
 
     def plan(self) -> list[str]:
         """For --dry-run: what would be touched and how, without touching it."""

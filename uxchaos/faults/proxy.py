@@ -3,6 +3,7 @@ or a `uxchaos proxy serve` reached over its control API)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from uxchaos.durations import format_duration
@@ -83,6 +84,17 @@ class ProxyDriver(FaultDriver):
             control.remove_toxic(self.spec.target, self._toxic_name())
             return {"removed": self._toxic_name()}
         return {"removed": None}
+
+    def effect_probe(self) -> tuple[Callable[[float], float], float] | None:
+        if self.spec.kind != "delay":
+            return None
+        from uxchaos.probe import find_probe
+        from uxchaos.proxy.server import Address
+
+        listen = Address.parse(self._control().describe(self.spec.target)["listen"])
+        probe = find_probe(listen.host, listen.port)
+        per_trip = self.spec.params["delay"] * (2 if self.spec.params["direction"] == "both" else 1)
+        return (probe, per_trip) if probe else None
 
     def ledger_revert(self) -> dict[str, Any]:
         control = self._control()

@@ -144,6 +144,11 @@ def render_markdown(run: RunData, analysis: Analysis) -> str:
                      f"max duration {fault['max_duration_s']:g}s")
     else:
         parts.append("- **Fault:** none (baseline run)")
+    effect = next((e for e in run.events if e["event"] == "effect_verified"), None)
+    if effect:
+        verdict = "✓" if effect["ok"] else "⚠ less than half of the request: is the fault reaching the target?"
+        parts.append(f"- **Effect:** requested {effect['requested_ms']} ms, observed +{effect['observed_ms']:.0f} ms "
+                     f"per round trip {verdict}")
     if browser:
         parts.append(f"- **Browser:** Chromium {cell(browser.get('version', '?'))}, "
                      f"uxchaos {run.meta.get('uxchaos_version', '?')}")
