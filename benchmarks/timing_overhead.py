@@ -1,6 +1,8 @@
 """The harness's own overhead: the same login timed by a bare Playwright script and by uxchaos's
 runner, interleaved in one run against the demo, same browser. Prints the ratio of medians
-(goal ≤ 1.02).
+(goal ≤ 1.02). The bare script is timed from its first call to its last; uxchaos reports the sum
+of its step timings (its own bookkeeping between steps is not user time), so a ratio above 1
+would be time the runner adds inside the steps it reports.
 
     python benchmarks/timing_overhead.py [--rounds 15]
 """

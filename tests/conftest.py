@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -76,6 +77,27 @@ def demo(demo_stack: DemoStack) -> Iterator[DemoInfo]:
     demo_stack.hub.reset()
     yield demo_stack.info
     demo_stack.hub.reset()
+
+
+class _Ok(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<html><body><h1>ok</h1></body></html>"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def plain_site() -> Iterator[str]:
+    """A real, healthy HTTP site on loopback (for runs that need an app but not the demo)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
 
 
 def port_of(listen: str) -> int:

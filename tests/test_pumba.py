@@ -9,10 +9,8 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -132,25 +130,11 @@ def test_missing_pumba_image_is_named(client: Any) -> None:
         pumba("pause", t.name, image="gaiaadm/pumba:latest").preflight()
 
 
-class _Ok(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<html><body>ok</body></html>"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def test_ctrl_c_stops_and_removes_pumba(client: Any, tmp_path: Path) -> None:
+def test_ctrl_c_stops_and_removes_pumba(client: Any, tmp_path: Path, plain_site: str) -> None:
     t = target(client)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     path = tmp_path / "pumba.yaml"
     path.write_text(f"""name: pumba-pause
-target: {{base_url: 'http://127.0.0.1:{server.server_address[1]}'}}
+target: {{base_url: '{plain_site}'}}
 journey:
   - action: A
     steps:
@@ -174,7 +158,6 @@ phases:
     finally:
         if proc.poll() is None:
             proc.kill()
-        server.shutdown()
     assert proc.returncode == 130, err
     assert pumba_containers(client) == []
     (run_dir,) = out.glob("*/*")

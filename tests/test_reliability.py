@@ -12,10 +12,8 @@ import signal
 import string
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -225,26 +223,6 @@ phases:
             assert secret not in p.name
         for stream in (out.getvalue(), err.getvalue(), captured.out, captured.err):
             assert secret not in stream
-
-
-class _Ok(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<html><body><h1>ok</h1></body></html>"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def plain_site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 def test_browser_that_cannot_start_is_an_environment_problem(tmp_path: Path, plain_site: str,

@@ -68,7 +68,7 @@ def _scenario_checks(scenario: object, force: bool, out: TextIO) -> bool:
 
         def targets_and_images() -> str:
             driver.preflight()
-            return "targets: " + ", ".join(c.name for c in getattr(driver, "containers", []))
+            return "targets: " + ", ".join(c.name for c in getattr(driver, "targets", []))
 
         ok &= _check("fault target and images", targets_and_images, out)
     if not scenario.target.is_demo:

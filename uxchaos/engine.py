@@ -253,20 +253,28 @@ class Engine:
                 self._phase("during", browser, runtime, variables)
                 self._phase("after", browser, runtime, variables)
                 return
-            self.fault = FaultController(driver, self.record_event, self.ledger)
-            verify = self._effect_baseline(driver)
             try:
-                self.fault.inject()
-                if verify is not None:
-                    self._verify_effect(*verify)
-                self._phase("during", browser, runtime, variables)
+                self._faulty_phases(driver, browser, runtime, variables)
             finally:
-                with _interrupts_deferred(lambda text: self._emit("on_message", text)):
-                    self.fault.revert()
-                    self.fault.poll()
-            self._phase("after", browser, runtime, variables)
-            self.fault.poll()
-            driver.close()
+                driver.close()
+
+    def _faulty_phases(self, driver: FaultDriver, browser: BrowserSession, runtime: TargetRuntime,
+                       variables: dict[str, str]) -> None:
+        self.fault = FaultController(driver, self.record_event, self.ledger)
+        verify = self._effect_baseline(driver)
+        try:
+            self.fault.inject()
+            self._phase("during", browser, runtime, variables)
+            # Measured at the end of the during phase, so it takes nothing from the attempts' window
+            # and shows the fault was still in force when they finished.
+            if verify is not None and self.fault.active:
+                self._verify_effect(*verify)
+        finally:
+            with _interrupts_deferred(lambda text: self._emit("on_message", text)):
+                self.fault.revert()
+                self.fault.poll()
+        self._phase("after", browser, runtime, variables)
+        self.fault.poll()
 
     def _effect_baseline(self, driver: FaultDriver) -> tuple[Any, float, float] | None:
         try:

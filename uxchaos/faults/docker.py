@@ -8,16 +8,11 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from uxchaos.containers import (
-    docker_client,
-    image_present,
-    netem_supported,
-    resolve_targets,
-    validate_target,
-)
+from uxchaos.containers import docker_client, image_present, netem_supported
 from uxchaos.errors import EnvironmentProblem, FaultError
 from uxchaos.faults import register
-from uxchaos.faults.base import FaultDriver, Param
+from uxchaos.faults.base import Param
+from uxchaos.faults.container import ContainerDriver
 from uxchaos.swarm import ServiceWatcher, is_swarm_task
 
 TC_IMAGE = Param("text", "gaiadocker/iproute2", "image with `tc`, present locally")
@@ -39,9 +34,8 @@ def netem_command(kind: str, params: dict[str, Any], action: str = "add") -> lis
 
 
 @register
-class DockerDriver(FaultDriver):
+class DockerDriver(ContainerDriver):
     name = "docker"
-    target_help = "container NAME[,NAME], re2:REGEX (on names), label:KEY=VALUE or service:SWARM_SERVICE"
     kinds: ClassVar[dict[str, dict[str, Param]]] = {
         "kill": {"signal": Param("signal", "SIGKILL", "signal name")},
         "stop": {"timeout": Param("duration", 10.0, "grace period before SIGKILL")},
@@ -53,24 +47,8 @@ class DockerDriver(FaultDriver):
     }
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self._client: Any = None
-        self.containers: list[Any] = []
         self.watchers: list[ServiceWatcher] = []
         self.killed_at = 0.0
-
-    @classmethod
-    def validate_target(cls, target: str) -> str | None:
-        return validate_target(target)
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = docker_client()
-        return self._client
-
-    def resolve(self) -> list[Any]:
-        self.containers = resolve_targets(self.client, self.spec.target, force=bool(self.runtime.extra.get("force")))
-        return self.containers
 
     def preflight(self) -> None:
         containers = self.resolve()
@@ -95,17 +73,16 @@ class DockerDriver(FaultDriver):
     def plan(self) -> list[str]:
         lines = [f"{self.describe()}", f"targets: {', '.join(c.name for c in self.resolve())}"]
         if self.spec.kind in NETEM_KINDS:
-            for c in self.containers:
+            for c in self.targets:
                 command = " ".join(netem_command(self.spec.kind, self.spec.params))
                 lines.append(f"docker run --rm --network container:{c.name} --cap-add NET_ADMIN "
                              f"{self.spec.params['tc_image']} {command}")
         return lines
 
     def ledger_revert(self) -> dict[str, Any]:
-        if not self.containers:
-            self.resolve()
-        return {"kind": self.spec.kind, "containers": [c.id for c in self.containers],
-                "swarm": [is_swarm_task(c) for c in self.containers], "params": self.spec.params}
+        targets = self.resolve()
+        return {"kind": self.spec.kind, "containers": [c.id for c in targets],
+                "swarm": [is_swarm_task(c) for c in targets], "params": self.spec.params}
 
     @classmethod
     def revert_from_ledger(cls, data: dict[str, Any]) -> str:
@@ -123,7 +100,7 @@ class DockerDriver(FaultDriver):
         return "; ".join(done)
 
     def inject(self) -> dict[str, Any]:
-        containers = self.containers or self.resolve()
+        containers = self.resolve()
         self.watchers = [ServiceWatcher(self.client, c) for c in containers
                          if self.spec.kind in ("kill", "stop") and is_swarm_task(c)]
         self.killed_at = time.time()
@@ -147,7 +124,7 @@ class DockerDriver(FaultDriver):
         return {"containers": [c.name for c in containers], "killed_at": self.killed_at}
 
     def revert(self) -> dict[str, Any]:
-        done = [_undo(self.client, c, self.spec.kind, self.spec.params, is_swarm_task(c)) for c in self.containers]
+        done = [_undo(self.client, c, self.spec.kind, self.spec.params, is_swarm_task(c)) for c in self.targets]
         return {"reverted": done}
 
     def poll_events(self) -> list[dict[str, Any]]:

@@ -13,10 +13,11 @@ import time
 import uuid
 from typing import Any, ClassVar
 
-from uxchaos.containers import docker_client, image_present, netem_supported, resolve_targets, validate_target
+from uxchaos.containers import docker_client, image_present, netem_supported
 from uxchaos.errors import EnvironmentProblem, FaultError
 from uxchaos.faults import register
-from uxchaos.faults.base import FaultDriver, Param
+from uxchaos.faults.base import Param
+from uxchaos.faults.container import ContainerDriver
 from uxchaos.faults.docker import TC_IMAGE, _tc
 
 PUMBA_LABEL = "com.gaiaadm.pumba"
@@ -77,9 +78,8 @@ def _explain(log: list[str], code: int) -> str:
 
 
 @register
-class PumbaDriver(FaultDriver):
+class PumbaDriver(ContainerDriver):
     name = "pumba"
-    target_help = "container NAME[,NAME], re2:REGEX, label:KEY=VALUE or service:SWARM_SERVICE (resolved first)"
     kinds: ClassVar[dict[str, dict[str, Param]]] = {
         "kill": {"signal": Param("signal", "SIGKILL"), "image": IMAGE},
         "stop": {"timeout": Param("duration", 10.0, "seconds before SIGKILL"), "image": IMAGE},
@@ -96,28 +96,15 @@ class PumbaDriver(FaultDriver):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self._client: Any = None
-        self.targets: list[Any] = []
         self.container: Any = None
         self.name_ = f"uxchaos-pumba-{uuid.uuid4().hex[:8]}"
         self.log: list[str] = []
         self._emitted = 0  # lines of self.log already handed to the run as events
         self._lines: queue.Queue[str] = queue.Queue()
 
-    @classmethod
-    def validate_target(cls, target: str) -> str | None:
-        return validate_target(target)
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = docker_client()
-        return self._client
-
     def args(self) -> list[str]:
-        if not self.targets:
-            self.targets = resolve_targets(self.client, self.spec.target, force=bool(self.runtime.extra.get("force")))
-        return pumba_args(self.spec.kind, self.spec.params, [c.name for c in self.targets], self.spec.max_duration_s)
+        targets = [c.name for c in self.resolve()]
+        return pumba_args(self.spec.kind, self.spec.params, targets, self.spec.max_duration_s)
 
     def preflight(self) -> None:
         p = self.spec.params

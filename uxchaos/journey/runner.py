@@ -21,9 +21,18 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from uxchaos.browser import find_browser, launch_args
 from uxchaos.errors import EnvironmentProblem
-from uxchaos.journey.steps import STEPS, NavigationTracker, StepContext, StepFailed, check_status, complete_navigation
+from uxchaos.journey.steps import (
+    STEPS,
+    Navigation,
+    NavigationTracker,
+    StepContext,
+    StepFailed,
+    StepOutcome,
+    check_status,
+    complete_navigation,
+)
 from uxchaos.results import ActionTiming, Sample, StepTiming
-from uxchaos.scenario import Action
+from uxchaos.scenario import Action, Step
 
 log = logging.getLogger("uxchaos.journey")
 
@@ -108,10 +117,12 @@ class BrowserSession:
 
 
 def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[], bool]) -> Sample:
+    """Every step is timed with the monotonic clock; an action lasts the sum of its steps and the
+    attempt the sum of its actions, so the harness's own bookkeeping between steps (reading the
+    browser's Navigation Timing, building records) is never counted as user time."""
     cpu_load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     active_at_start = fault_active()
     started_at = time.time()
-    t0 = time.perf_counter_ns()
     actions: list[ActionTiming] = []
     steps: list[StepTiming] = []
     failure: str | None = None
@@ -120,51 +131,57 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
         if failure is not None:
             actions.append(ActionTiming(action.name, None, False, "not run: an earlier action failed"))
             continue
-        a0 = time.perf_counter_ns()
+        action_ns = 0
         for index, step in enumerate(action.steps):
-            s0 = time.perf_counter_ns()
-            outcome = None
-            try:
-                outcome = STEPS[step.kind].run(ctx, step.args)
-            except StepFailed as e:
-                failure = str(e)
-            except PlaywrightTimeout as e:
-                failure = f"timeout in {step.label}: {_first_line(e)}"
-            except PlaywrightError as e:
-                failure = f"{step.label}: {_first_line(e)}"
-            duration = (time.perf_counter_ns() - s0) / 1e9
+            outcome, failure, step_ns = _run_step(ctx, step)
+            action_ns += step_ns
             nav = None
             if outcome is not None and outcome.navigation is not None:
-                # Outside the step's clock: the browser's own timings and the final status.
-                try:
-                    complete_navigation(ctx.page, outcome.navigation)
-                    check_status(outcome.navigation.status, outcome.navigation.url)
-                except StepFailed as e:
-                    failure = str(e)
-                except PlaywrightError as e:
-                    log.warning("no navigation timing for %s: %s", step.label, _first_line(e))
+                failure = _complete_navigation(ctx, outcome.navigation, step.label) or failure
                 nav = {"status": outcome.navigation.status, "url": outcome.navigation.url,
                        "timing_ms": outcome.navigation.timing_ms}
-            steps.append(StepTiming(action.name, index, step.kind, step.label, round(duration, 6),
+            steps.append(StepTiming(action.name, index, step.kind, step.label, round(step_ns / 1e9, 6),
                                     failure is None, outcome.http_status if outcome else None, nav))
             if failure is not None:
                 break
-        a_duration = (time.perf_counter_ns() - a0) / 1e9
+        actions.append(ActionTiming(action.name, round(action_ns / 1e9, 6), failure is None, failure))
         if failure is not None:
             failed_action = action.name
-            actions.append(ActionTiming(action.name, round(a_duration, 6), False, failure))
-        else:
-            actions.append(ActionTiming(action.name, round(a_duration, 6), True))
-    duration = (time.perf_counter_ns() - t0) / 1e9
     ended_at = time.time()
     screenshot = _failure_screenshot(ctx, plan) if failure is not None else None
-    active_at_end = fault_active()
     return Sample(
         phase=plan.phase, attempt=plan.attempt, started_at=started_at, ended_at=ended_at,
-        duration_s=round(duration, 6), ok=failure is None, actions=actions, steps=steps, failure=failure,
-        failed_action=failed_action, screenshot=screenshot, fault_active_at_start=active_at_start,
-        fault_active_at_end=active_at_end, cpu_load=cpu_load,
+        duration_s=round(sum(a.duration_s or 0.0 for a in actions), 6), ok=failure is None, actions=actions,
+        steps=steps, failure=failure, failed_action=failed_action, screenshot=screenshot,
+        fault_active_at_start=active_at_start, fault_active_at_end=fault_active(), cpu_load=cpu_load,
     )
+
+
+def _run_step(ctx: StepContext, step: Step) -> tuple[StepOutcome | None, str | None, int]:
+    """(outcome, failure reason, duration in ns) of one step."""
+    s0 = time.perf_counter_ns()
+    try:
+        outcome = STEPS[step.kind].run(ctx, step.args)
+        return outcome, None, time.perf_counter_ns() - s0
+    except StepFailed as e:
+        failure = str(e)
+    except PlaywrightTimeout as e:
+        failure = f"timeout in {step.label}: {_first_line(e)}"
+    except PlaywrightError as e:
+        failure = f"{step.label}: {_first_line(e)}"
+    return None, failure, time.perf_counter_ns() - s0
+
+
+def _complete_navigation(ctx: StepContext, navigation: Navigation, label: str) -> str | None:
+    """Outside the step's clock: the browser's own timings and the final status (≥ 500 fails)."""
+    try:
+        complete_navigation(ctx.page, navigation)
+        check_status(navigation.status, navigation.url)
+    except StepFailed as e:
+        return str(e)
+    except PlaywrightError as e:
+        log.warning("no navigation timing for %s: %s", label, _first_line(e))
+    return None
 
 
 def _failure_screenshot(ctx: StepContext, plan: AttemptPlan) -> str | None:

@@ -154,44 +154,38 @@ def parse_rate(raw: object) -> float:
     return rate
 
 
-@register
 @dataclass
-class Timeout(Toxic):
-    """Swallow all data; the connection stays open (closed after `timeout` when that is > 0)."""
+class _TimedToxic(Toxic):
+    """A toxic with one `timeout` attribute (a duration, default 0ms)."""
 
     timeout_s: float = 0.0
+
+    @classmethod
+    def from_attributes(cls, name: str, stream: str, toxicity: float, attrs: dict[str, Any]) -> Toxic:
+        timeout = _duration(attrs, "timeout", "0ms")
+        _no_leftovers(cls.kind, attrs, cls.attributes_help)
+        return cls(name, stream, toxicity, timeout)
+
+    def attributes(self) -> dict[str, Any]:
+        return {"timeout": format_duration(self.timeout_s)}
+
+
+@register
+@dataclass
+class Timeout(_TimedToxic):
+    """Swallow all data; the connection stays open (closed after `timeout` when that is > 0)."""
 
     kind: ClassVar[str] = "timeout"
     attributes_help: ClassVar[str] = "timeout (duration; 0ms = keep the connection open for ever)"
 
-    @classmethod
-    def from_attributes(cls, name: str, stream: str, toxicity: float, attrs: dict[str, Any]) -> Toxic:
-        timeout = _duration(attrs, "timeout", "0ms")
-        _no_leftovers(cls.kind, attrs, cls.attributes_help)
-        return cls(name, stream, toxicity, timeout)
-
-    def attributes(self) -> dict[str, Any]:
-        return {"timeout": format_duration(self.timeout_s)}
-
 
 @register
 @dataclass
-class Reset(Toxic):
+class Reset(_TimedToxic):
     """Reset connections (TCP RST) after `timeout`; new connections are reset as they arrive."""
-
-    timeout_s: float = 0.0
 
     kind: ClassVar[str] = "reset"
     attributes_help: ClassVar[str] = "timeout (duration before the reset, default 0ms)"
-
-    @classmethod
-    def from_attributes(cls, name: str, stream: str, toxicity: float, attrs: dict[str, Any]) -> Toxic:
-        timeout = _duration(attrs, "timeout", "0ms")
-        _no_leftovers(cls.kind, attrs, cls.attributes_help)
-        return cls(name, stream, toxicity, timeout)
-
-    def attributes(self) -> dict[str, Any]:
-        return {"timeout": format_duration(self.timeout_s)}
 
 
 @register
