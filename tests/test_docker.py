@@ -265,3 +265,103 @@ def test_worker_kill_scenario_against_a_swarm_service(client: Any, swarm_worker_
     first_good, replacement = float(cells[2]), float(cells[1])
     assert first_good >= replacement  # users got their job processed only once the worker was back
     assert cells[4] == "137"
+
+
+class SocketRelay:
+    """A real Unix-socket relay in front of the Docker socket; closing it is the daemon going away."""
+
+    def __init__(self, path: Path, upstream: str = "/var/run/docker.sock") -> None:
+        import socket
+        import threading
+
+        self.upstream = upstream
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(str(path))
+        self.server.listen(16)
+        self.conns: list[Any] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            up = socket.socket(socket.AF_UNIX)
+            up.connect(self.upstream)
+            self.conns += [client, up]
+            for a, b in ((client, up), (up, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: Any, dst: Any) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        import socket
+
+        self.server.close()
+        for c in self.conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+                c.close()
+            except OSError:
+                pass
+
+
+def test_daemon_gone_mid_run_gives_a_clear_error_and_recover_finishes(
+        client: Any, tmp_path: Path, plain_site: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    ct = run_container(client, f"uxc-gone-daemon-{uid()}")
+    relay = SocketRelay(tmp_path / "docker.sock")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'docker.sock'}")
+    monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))
+    path = tmp_path / "s.yaml"
+    path.write_text(f"""name: daemon-gone
+target: {{base_url: '{plain_site}'}}
+journey:
+  - action: A
+    steps:
+      - goto: /
+      - sleep: 300ms
+fault: {{driver: docker, kind: pause, target: {ct.name}}}
+phases:
+  before: {{attempts: 1}}
+  during: {{attempts: 4}}
+  after: {{attempts: 1}}
+""")
+
+    def pull_the_plug() -> None:
+        wait_until(lambda: client.containers.get(ct.id).status == "paused", 60, "the pause")
+        relay.close()  # the daemon is gone for uxchaos from here on
+
+    threading.Thread(target=pull_the_plug, daemon=True).start()
+    err = io.StringIO()
+    code = main(["run", str(path), "--out", str(tmp_path / "r")], io.StringIO(), err)
+    assert code == 3, err.getvalue()
+    assert f"the Docker daemon at unix://{tmp_path / 'docker.sock'} failed while reverting pause" in err.getvalue()
+    assert "run `uxchaos recover`" in err.getvalue() and "Traceback" not in err.getvalue()
+    assert client.containers.get(ct.id).status == "paused"  # left behind, but listed in the ledger
+    assert list((tmp_path / "state" / "ledger").glob("*.json"))
+    monkeypatch.delenv("DOCKER_HOST")  # the daemon is reachable again
+    out = io.StringIO()
+    assert main(["recover"], out, io.StringIO()) == 0
+    assert f"unpaused {ct.name}" in out.getvalue()
+    assert client.containers.get(ct.id).status == "running"
+    assert not list((tmp_path / "state" / "ledger").glob("*.json"))
+    (run_dir,) = (tmp_path / "r").glob("*/*")
+    assert (run_dir / "report.md").exists()  # what was measured is kept and reported

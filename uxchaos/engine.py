@@ -233,6 +233,7 @@ class Engine:
             self.outcome.status = "failed"
             raise
         finally:
+            self.ledger.end()
             self.meta["ended_at"] = time.time()
             self.store.append({"type": "run_end", "time": self.meta["ended_at"], "status": self.outcome.status})
             self._write_run_json()

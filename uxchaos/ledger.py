@@ -45,6 +45,7 @@ class Ledger:
     run_id: str
     path: Path = field(init=False)
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ended: bool = False  # the run is over; whatever is still listed is nobody's any more
 
     def __post_init__(self) -> None:
         self.path = ledger_dir() / f"{self.run_id}.json"
@@ -54,7 +55,7 @@ class Ledger:
         if not self.entries:
             self.path.unlink(missing_ok=True)
             return
-        data = {"run_id": self.run_id, "owner_pid": os.getpid(), "updated_at": time.time(),
+        data = {"run_id": self.run_id, "owner_pid": os.getpid(), "updated_at": time.time(), "ended": self.ended,
                 "entries": list(self.entries.values())}
         tmp = self.path.with_suffix(".tmp")
         with tmp.open("w") as f:
@@ -71,6 +72,11 @@ class Ledger:
         if self.entries.pop(entry_id, None) is not None:
             self._save()
 
+    def end(self) -> None:
+        """The run is over: entries still open (a revert that failed) are left to `uxchaos recover`."""
+        self.ended = True
+        self._save()
+
 
 @dataclass
 class OpenLedger:
@@ -78,10 +84,12 @@ class OpenLedger:
     run_id: str
     owner_pid: int
     entries: list[dict[str, Any]]
+    ended: bool = False
 
     @property
     def owner_alive(self) -> bool:
-        return pid_alive(self.owner_pid)
+        """Is a run still looking after these entries?"""
+        return not self.ended and pid_alive(self.owner_pid)
 
 
 def open_ledgers() -> list[OpenLedger]:
@@ -91,7 +99,8 @@ def open_ledgers() -> list[OpenLedger]:
             data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        found.append(OpenLedger(path, data["run_id"], int(data["owner_pid"]), data.get("entries", [])))
+        found.append(OpenLedger(path, data["run_id"], int(data["owner_pid"]), data.get("entries", []),
+                                bool(data.get("ended"))))
     return found
 
 

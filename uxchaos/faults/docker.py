@@ -99,7 +99,7 @@ class DockerDriver(ContainerDriver):
             done.append(_undo(client, c, data["kind"], data["params"], swarm))
         return "; ".join(done)
 
-    def inject(self) -> dict[str, Any]:
+    def _inject(self) -> dict[str, Any]:
         containers = self.resolve()
         self.watchers = [ServiceWatcher(self.client, c) for c in containers
                          if self.spec.kind in ("kill", "stop") and is_swarm_task(c)]
@@ -107,27 +107,24 @@ class DockerDriver(ContainerDriver):
         for w in self.watchers:
             w.start(self.killed_at)
         p = self.spec.params
-        try:
-            for c in containers:
-                if self.spec.kind == "kill":
-                    c.kill(signal=p["signal"])
-                elif self.spec.kind == "stop":
-                    c.stop(timeout=int(p["timeout"]))
-                elif self.spec.kind == "pause":
-                    c.pause()
-                elif self.spec.kind == "restart":
-                    c.restart(timeout=int(p["timeout"]))
-                else:
-                    _tc(self.client, c, netem_command(self.spec.kind, p), p["tc_image"])
-        except Exception as e:
-            raise FaultError(f"docker {self.spec.kind} failed: {e}") from e
+        for c in containers:  # Docker errors become clear messages in ContainerDriver.inject
+            if self.spec.kind == "kill":
+                c.kill(signal=p["signal"])
+            elif self.spec.kind == "stop":
+                c.stop(timeout=int(p["timeout"]))
+            elif self.spec.kind == "pause":
+                c.pause()
+            elif self.spec.kind == "restart":
+                c.restart(timeout=int(p["timeout"]))
+            else:
+                _tc(self.client, c, netem_command(self.spec.kind, p), p["tc_image"])
         return {"containers": [c.name for c in containers], "killed_at": self.killed_at}
 
-    def revert(self) -> dict[str, Any]:
+    def _revert(self) -> dict[str, Any]:
         done = [_undo(self.client, c, self.spec.kind, self.spec.params, is_swarm_task(c)) for c in self.targets]
         return {"reverted": done}
 
-    def poll_events(self) -> list[dict[str, Any]]:
+    def _poll_events(self) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         for w in self.watchers:
             events += w.poll()

@@ -150,7 +150,7 @@ class PumbaDriver(ContainerDriver):
         c.remove(force=True)
         return f"stopped and removed Pumba container {data['container']}"
 
-    def inject(self) -> dict[str, Any]:
+    def _inject(self) -> dict[str, Any]:
         args = self.args()
         self.container = self.client.containers.run(
             self.spec.params["image"], args, name=self.name_, detach=True, network_mode="host",
@@ -193,13 +193,13 @@ class PumbaDriver(ContainerDriver):
         self.log += new
         return new
 
-    def poll_events(self) -> list[dict[str, Any]]:
+    def _poll_events(self) -> list[dict[str, Any]]:
         """Pumba's log lines, streamed into the run (also those read while reverting)."""
         self._drain()
         new, self._emitted = self.log[self._emitted:], len(self.log)
         return [{"event": "pumba_log", "time": time.time(), "line": line} for line in new]
 
-    def revert(self) -> dict[str, Any]:
+    def _revert(self) -> dict[str, Any]:
         import docker
 
         details: dict[str, Any] = {}
