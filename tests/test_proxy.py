@@ -268,3 +268,39 @@ def test_real_database_client_through_the_proxy(demo_stack) -> None:  # type: ig
             demo_stack.hub.reset()
     assert abs((delayed - base) * 1000 - 150) <= 5
     assert port_of(demo_stack.info.proxies["database"]) > 0
+
+
+def test_proxy_serve_as_its_own_process(echo: EchoServer) -> None:
+    """`uxchaos proxy serve` in front of a service, driven over its control API, stopped by SIGTERM."""
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "proxy", "serve", "--proxy", f"svc={echo.address}",
+                             "--control", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        listen = re.search(r"proxy svc: (\S+) →", proc.stdout.readline()).group(1)  # type: ignore[union-attr]
+        control = ControlClient(re.search(r"http://\S+", proc.stdout.readline()).group(0))  # type: ignore[union-attr]
+        with connect(listen) as s:
+            assert rtt(s) < 0.05
+            control.add_toxic("svc", {**latency(120), "name": "slow"})
+            assert 0.115 <= rtt(s) <= 0.16
+            control.reset("svc")
+            assert rtt(s) < 0.05
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_proxy_serve_rejects_a_bad_proxy_argument() -> None:
+    import io
+
+    from uxchaos.cli import main
+
+    err = io.StringIO()
+    assert main(["proxy", "serve", "--proxy", "no-upstream-here"], io.StringIO(), err) == 2
+    assert "write NAME=UPSTREAM" in err.getvalue()

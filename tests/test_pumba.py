@@ -165,3 +165,35 @@ phases:
     reverted = next(r for r in records if r.get("event") == "reverted")
     assert reverted["details"]["pumba_exit_code"] == 0
     assert any(r.get("event") == "pumba_log" and "running netem" in r["line"] for r in records)
+
+
+@pytest.fixture
+def pumba_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The same stand-in as a `pumba` binary on PATH (the real binary cannot be downloaded here)."""
+    from dockerutil import PUMBA_SCRIPT
+
+    binary = tmp_path / "bin" / "pumba"
+    binary.parent.mkdir()
+    binary.write_text(PUMBA_SCRIPT)
+    binary.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{binary.parent}:{__import__('os').environ['PATH']}")
+    return binary
+
+
+def test_binary_on_path_is_used_when_the_image_is_missing(client: Any, pumba_on_path: Path) -> None:
+    t = target(client)
+    d = pumba("pause", t.name, image="gaiaadm/pumba:latest")  # not present: auto falls back to the binary
+    d.preflight()
+    assert d.plan()[-1] == f"{pumba_on_path} --log-level=info pause --duration=90s {t.name}"
+    d.inject()
+    wait_until(lambda: any("running netem" in e["line"] for e in d.poll_events()) or
+               any("running netem" in line for line in d.log), 10, "Pumba's log")
+    assert f"args: --log-level=info pause --duration=90s {t.name}" in d.log
+    assert d.revert()["pumba_exit_code"] == 0 and any("cleanup" in line for line in d.log)
+    assert pumba_containers(client) == []  # no container involved
+
+
+def test_binary_runner_that_is_missing_is_named(client: Any) -> None:
+    t = target(client)
+    with pytest.raises(EnvironmentProblem, match="no `pumba` on PATH"):
+        pumba("pause", t.name, runner="binary").preflight()

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
+import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -24,7 +27,8 @@ PUMBA_LABEL = "com.gaiaadm.pumba"
 STOP_TIMEOUT_S = 60
 NETEM = ("delay", "loss", "rate", "duplicate", "corrupt")
 IMAGE = Param("text", "gaiaadm/pumba:latest", "the Pumba image (e.g. ghcr.io/alexei-led/pumba:0.11.0)")
-NETEM_COMMON = {"interface": Param("text", "eth0"), "tc_image": TC_IMAGE, "image": IMAGE}
+RUNNER = Param(("auto", "image", "binary"), "auto", "auto: the image if present, else a `pumba` on PATH")
+NETEM_COMMON = {"interface": Param("text", "eth0"), "tc_image": TC_IMAGE, "image": IMAGE, "runner": RUNNER}
 
 
 def go_duration(seconds: float) -> str:
@@ -64,6 +68,115 @@ def pumba_args(kind: str, params: dict[str, Any], targets: list[str], duration_s
     return args + targets
 
 
+def docker_socket() -> str:
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    return host[len("unix://"):] if host.startswith("unix://") else "/var/run/docker.sock"
+
+
+class ImageRunner:
+    """Pumba as the report ran it: its image, the Docker socket mounted, its container labelled."""
+
+    def __init__(self, client: Any, image: str) -> None:
+        self.client, self.image = client, image
+        self.name = f"uxchaos-pumba-{uuid.uuid4().hex[:8]}"
+        self.container: Any = None
+
+    def command_line(self, args: list[str]) -> str:
+        return (f"docker run --rm --name {self.name} -v {docker_socket()}:/var/run/docker.sock "
+                f"--label {PUMBA_LABEL}=true {self.image} {' '.join(args)}")
+
+    def ledger(self) -> dict[str, Any]:
+        return {"runner": "image", "container": self.name}
+
+    def start(self, args: list[str], lines: queue.Queue[str]) -> None:
+        self.container = self.client.containers.run(
+            self.image, args, name=self.name, detach=True, network_mode="host",
+            labels={PUMBA_LABEL: "true", "uxchaos.role": "pumba"},
+            volumes={docker_socket(): {"bind": "/var/run/docker.sock", "mode": "rw"}},
+        )
+
+        def follow() -> None:
+            try:
+                for chunk in self.container.logs(stream=True, follow=True):
+                    for line in chunk.decode(errors="replace").splitlines():
+                        lines.put(line)
+            except Exception:  # the container is gone
+                return
+
+        threading.Thread(target=follow, name="uxchaos-pumba-log", daemon=True).start()
+
+    def wait(self, timeout_s: float) -> int | None:
+        try:
+            return int(self.container.wait(timeout=timeout_s)["StatusCode"])
+        except Exception:  # still running
+            return None
+
+    def stop(self) -> int | None:
+        import docker
+
+        try:
+            self.container.reload()
+            if self.container.status == "running":
+                self.container.stop(timeout=STOP_TIMEOUT_S)  # SIGTERM, then a long grace period
+            return self.wait(STOP_TIMEOUT_S + 10)
+        except docker.errors.NotFound:
+            return None
+
+    def remove(self) -> None:
+        import docker
+
+        try:
+            self.container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+class BinaryRunner:
+    """A `pumba` binary on PATH, talking to the same daemon (DOCKER_HOST is passed on)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command_line(self, args: list[str]) -> str:
+        return " ".join([self.path, *args])
+
+    def ledger(self) -> dict[str, Any]:
+        return {"runner": "binary", "pid": self.process.pid if self.process else None}
+
+    def start(self, args: list[str], lines: queue.Queue[str]) -> None:
+        # Its own session: a Ctrl-C on the terminal reaches uxchaos, which then stops Pumba in order.
+        self.process = subprocess.Popen([self.path, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+
+        def follow() -> None:
+            assert self.process is not None and self.process.stdout is not None
+            for raw in self.process.stdout:
+                lines.put(raw.decode(errors="replace").rstrip("\n"))
+
+        threading.Thread(target=follow, name="uxchaos-pumba-log", daemon=True).start()
+
+    def wait(self, timeout_s: float) -> int | None:
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self) -> int | None:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.wait(STOP_TIMEOUT_S)
+        if code is None:
+            self.process.kill()
+            code = self.process.wait(5)
+        return code
+
+    def remove(self) -> None:
+        pass
+
+
 def _explain(log: list[str], code: int) -> str:
     text = "\n".join(log[-5:])
     if "Cannot connect to the Docker daemon" in text:
@@ -81,10 +194,10 @@ def _explain(log: list[str], code: int) -> str:
 class PumbaDriver(ContainerDriver):
     name = "pumba"
     kinds: ClassVar[dict[str, dict[str, Param]]] = {
-        "kill": {"signal": Param("signal", "SIGKILL"), "image": IMAGE},
-        "stop": {"timeout": Param("duration", 10.0, "seconds before SIGKILL"), "image": IMAGE},
-        "pause": {"image": IMAGE},
-        "rm": {"force": Param("bool", True), "volumes": Param("bool", False), "image": IMAGE},
+        "kill": {"signal": Param("signal", "SIGKILL"), "image": IMAGE, "runner": RUNNER},
+        "stop": {"timeout": Param("duration", 10.0, "seconds before SIGKILL"), "image": IMAGE, "runner": RUNNER},
+        "pause": {"image": IMAGE, "runner": RUNNER},
+        "rm": {"force": Param("bool", True), "volumes": Param("bool", False), "image": IMAGE, "runner": RUNNER},
         "delay": {"delay": Param("duration", help="e.g. 2000ms"), "jitter": Param("duration", 0.0),
                   "correlation": Param("float", 0.0, "percent"),
                   "distribution": Param(("", "normal", "pareto", "paretonormal", "uniform"), ""), **NETEM_COMMON},
@@ -96,8 +209,8 @@ class PumbaDriver(ContainerDriver):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.container: Any = None
-        self.name_ = f"uxchaos-pumba-{uuid.uuid4().hex[:8]}"
+        self._runner: ImageRunner | BinaryRunner | None = None
+        self.started = False
         self.log: list[str] = []
         self._emitted = 0  # lines of self.log already handed to the run as events
         self._lines: queue.Queue[str] = queue.Queue()
@@ -106,11 +219,28 @@ class PumbaDriver(ContainerDriver):
         targets = [c.name for c in self.resolve()]
         return pumba_args(self.spec.kind, self.spec.params, targets, self.spec.max_duration_s)
 
+    def runner(self) -> ImageRunner | BinaryRunner:
+        """The image (as in the report), or a `pumba` binary on PATH."""
+        if self._runner is None:
+            p = self.spec.params
+            binary = shutil.which("pumba")
+            use_binary = p["runner"] == "binary" or (
+                p["runner"] == "auto" and binary is not None and not image_present(self.client, p["image"]))
+            if use_binary:
+                if binary is None:
+                    raise EnvironmentProblem("runner: binary, but there is no `pumba` on PATH")
+                self._runner = BinaryRunner(binary)
+            else:
+                if not image_present(self.client, p["image"]):
+                    raise EnvironmentProblem(f"No such image: {p['image']} (Pumba): `docker pull {p['image']}`, set "
+                                             "fault.params.image to a Pumba image that is present, or put a `pumba` "
+                                             "binary on PATH")
+                self._runner = ImageRunner(self.client, p["image"])
+        return self._runner
+
     def preflight(self) -> None:
         p = self.spec.params
-        if not image_present(self.client, p["image"]):
-            raise EnvironmentProblem(f"No such image: {p['image']} (Pumba): `docker pull {p['image']}`, or set "
-                                     "fault.params.image to a Pumba image that is present")
+        self.runner()
         if self.spec.kind == "delay" and p["jitter"] > p["delay"]:
             raise EnvironmentProblem("Pumba refuses a jitter larger than the delay")
         self.args()  # resolves the targets: refuses nothing-matched, everything-matched, itself
@@ -123,21 +253,23 @@ class PumbaDriver(ContainerDriver):
                 raise EnvironmentProblem(why)
 
     def plan(self) -> list[str]:
-        return [self.describe(), f"targets: {', '.join(c.name for c in self.targets or [])}".rstrip(),
-                f"docker run --rm --name {self.name_} -v {self._socket()}:/var/run/docker.sock "
-                f"--label {PUMBA_LABEL}=true {self.spec.params['image']} {' '.join(self.args())}"]
-
-    @staticmethod
-    def _socket() -> str:
-        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        return host[len("unix://"):] if host.startswith("unix://") else "/var/run/docker.sock"
+        return [self.describe(), f"targets: {', '.join(c.name for c in self.resolve())}",
+                self.runner().command_line(self.args())]
 
     def ledger_revert(self) -> dict[str, Any]:
-        return {"container": self.name_, "kind": self.spec.kind, "targets": [c.id for c in self.targets or []],
-                "params": self.spec.params}
+        return {**self.runner().ledger(), "kind": self.spec.kind}
 
     @classmethod
     def revert_from_ledger(cls, data: dict[str, Any]) -> str:
+        if data.get("runner") == "binary":
+            pid = data.get("pid")
+            if not pid:
+                return "Pumba had not started"
+            try:
+                os.kill(pid, signal.SIGTERM)  # Pumba cleans up on SIGTERM
+            except ProcessLookupError:
+                return f"Pumba (pid {pid}) is gone"
+            return f"sent SIGTERM to Pumba (pid {pid}) so it cleans up"
         import docker
 
         client = docker_client()
@@ -151,47 +283,29 @@ class PumbaDriver(ContainerDriver):
         return f"stopped and removed Pumba container {data['container']}"
 
     def _inject(self) -> dict[str, Any]:
-        args = self.args()
-        self.container = self.client.containers.run(
-            self.spec.params["image"], args, name=self.name_, detach=True, network_mode="host",
-            labels={PUMBA_LABEL: "true", "uxchaos.role": "pumba"},
-            volumes={self._socket(): {"bind": "/var/run/docker.sock", "mode": "rw"}},
-        )
-        threading.Thread(target=self._follow_log, name="uxchaos-pumba-log", daemon=True).start()
+        args, runner = self.args(), self.runner()
+        runner.start(args, self._lines)
+        self.started = True
         one_shot = self.spec.kind in ("kill", "stop", "rm")
-        try:
-            result = self.container.wait(timeout=60 if one_shot else 1.5)
-        except Exception:  # still running after the short wait: a long-running fault, as expected
-            result = None
-        if result is not None:
-            code = int(result["StatusCode"])
+        code = runner.wait(60 if one_shot else 1.5)
+        if code is not None:
             self._drain()
-            self.container.remove(force=True)
+            runner.remove()
+            self.started = False
             if code != 0:
                 raise FaultError(_explain(self.log, code))
             if not one_shot:
                 raise FaultError(f"Pumba stopped at once (exit 0) instead of holding the {self.spec.kind}:\n    "
                                  + "\n    ".join(self.log[-5:]))
-        return {"pumba": self.name_, "args": args}
+        return {"pumba": runner.command_line(args), "args": args}
 
-    def _follow_log(self) -> None:
-        try:
-            for chunk in self.container.logs(stream=True, follow=True):
-                for line in chunk.decode(errors="replace").splitlines():
-                    self._lines.put(line)
-        except Exception:  # the container is gone
-            return
-
-    def _drain(self) -> list[str]:
+    def _drain(self) -> None:
         time.sleep(0.05)
-        new = []
         while True:
             try:
-                new.append(self._lines.get_nowait())
+                self.log.append(self._lines.get_nowait())
             except queue.Empty:
-                break
-        self.log += new
-        return new
+                return
 
     def _poll_events(self) -> list[dict[str, Any]]:
         """Pumba's log lines, streamed into the run (also those read while reverting)."""
@@ -200,20 +314,12 @@ class PumbaDriver(ContainerDriver):
         return [{"event": "pumba_log", "time": time.time(), "line": line} for line in new]
 
     def _revert(self) -> dict[str, Any]:
-        import docker
-
         details: dict[str, Any] = {}
-        if self.container is not None:
-            try:
-                self.container.reload()
-                if self.container.status == "running":
-                    self.container.stop(timeout=STOP_TIMEOUT_S)
-                details["pumba_exit_code"] = int(self.container.wait(timeout=STOP_TIMEOUT_S + 10)["StatusCode"])
-                self._drain()
-                self.container.remove(force=True)
-            except docker.errors.NotFound:
-                details["pumba"] = "already removed"
-            self.container = None
+        if self.started and self._runner is not None:
+            details["pumba_exit_code"] = self._runner.stop()
+            self._drain()
+            self._runner.remove()
+            self.started = False
         if self.spec.kind in NETEM:
             details["leftover_qdisc_removed"] = self._remove_leftover_qdisc()
         if self.spec.kind == "pause":  # Pumba unpauses on SIGTERM; make sure
