@@ -3,14 +3,13 @@ a busybox root filesystem, and a stand-in for the Pumba image (the real one cann
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
 import tarfile
 import time
+import uuid
 from typing import Any
-
-BUSYBOX = "uxchaos-test/busybox:latest"
-PUMBA_STANDIN = "uxchaos-test/pumba-standin:latest"
 
 # Stands in for gaiaadm/pumba's entrypoint: prints its arguments and whether the Docker socket is
 # mounted, logs like Pumba, exits at once for kill/stop/rm, runs until SIGTERM for the rest (then
@@ -20,10 +19,29 @@ echo "args: $*"
 [ -S /var/run/docker.sock ] && echo "socket: mounted" || echo "socket: missing"
 case "$*" in *fail-me*) echo 'level=fatal msg="Error response from daemon: No such container: fail-me"'; exit 1;; esac
 case "$1$2$3" in *kill*|*stop*|*rm*) echo 'level=info msg="killing container"'; exit 0;; esac
-trap 'echo "level=info msg=\\"stopping netem on container (cleanup)\\""; exit 0' TERM INT
+cleanup() {
+  echo 'level=info msg="stopping netem on container (cleanup)"'
+  sleep "${PUMBA_STANDIN_CLEANUP_S:-0}"
+  echo 'level=info msg="cleanup done"'
+  exit 0
+}
+trap cleanup TERM INT
 echo 'level=info msg="running netem on container"'
 while true; do sleep 0.2; done
 """
+
+
+def _tag(name: str, content: str) -> str:
+    """Images are tagged by their content, so a changed stand-in is never served from a stale image."""
+    return f"uxchaos-test/{name}:{hashlib.sha256(content.encode()).hexdigest()[:12]}"
+
+
+BUSYBOX = _tag("busybox", "busybox rootfs v1")
+# Containers and services of this test session carry this label; cleanup touches nothing else
+# (another checkout's tests may be using the same engine).
+TEST_LABEL = {"uxchaos.test": uuid.uuid4().hex[:12]}
+TEST_FILTER = f"uxchaos.test={TEST_LABEL['uxchaos.test']}"
+PUMBA_STANDIN = _tag("pumba-standin", PUMBA_SCRIPT)
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes | None = None, mode: int = 0o755, link: str = "") -> None:

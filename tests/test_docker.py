@@ -14,7 +14,7 @@ from typing import Any
 
 import docker
 import pytest
-from dockerutil import BUSYBOX, ensure_images
+from dockerutil import BUSYBOX, TEST_FILTER, TEST_LABEL, ensure_images
 
 from uxchaos.cli import main
 from uxchaos.containers import docker_client, resolve_targets
@@ -27,7 +27,7 @@ from uxchaos.report.data import RunData
 from uxchaos.scenario import ScenarioError, parse_scenario
 from uxchaos.swarm import ServiceWatcher
 
-LABEL = {"uxchaos.test": "1"}
+LABEL = TEST_LABEL
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +35,9 @@ def client() -> Iterator[Any]:
     c = docker_client()  # fails loudly (no skip) when the engine is missing
     ensure_images(c)
     yield c
-    for ct in c.containers.list(all=True, filters={"label": "uxchaos.test=1"}):
+    for ct in c.containers.list(all=True, filters={"label": TEST_FILTER}):
         ct.remove(force=True)
-    for svc in c.services.list(filters={"label": "uxchaos.test=1"}):
+    for svc in c.services.list(filters={"label": TEST_FILTER}):
         svc.remove()
 
 
@@ -141,7 +141,7 @@ def test_netem_on_this_kernel_fails_with_the_clear_message(client: Any, tmp_path
     path = tmp_path / "netem.yaml"
     path.write_text(f"name: netem\ntarget: {{base_url: 'http://127.0.0.1:9'}}\njourney:\n  - action: A\n"
                     f"    steps:\n      - goto: /\nfault: {{driver: docker, kind: delay, target: {ct.name}, "
-                    "params: {delay: 2000ms, tc_image: 'uxchaos-test/busybox:latest'}}\n")
+                    f"params: {{delay: 2000ms, tc_image: '{BUSYBOX}'}}}}\n")
     out = io.StringIO()
     assert main(["doctor", str(path)], out, io.StringIO()) == 3
     assert "this kernel has no sch_netem: `modprobe sch_netem`, or use the proxy driver" in out.getvalue()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dockerutil import BUSYBOX, PUMBA_STANDIN, ensure_images
+from dockerutil import BUSYBOX, PUMBA_STANDIN, TEST_FILTER, TEST_LABEL, ensure_images
 
 from uxchaos.containers import docker_client
 from uxchaos.errors import EnvironmentProblem, FaultError
@@ -73,13 +73,13 @@ def client() -> Iterator[Any]:
     c = docker_client()
     ensure_images(c)
     yield c
-    for ct in c.containers.list(all=True, filters={"label": "uxchaos.test=1"}):
+    for ct in c.containers.list(all=True, filters={"label": TEST_FILTER}):
         ct.remove(force=True)
 
 
 def target(client: Any, name: str | None = None) -> Any:
     return client.containers.run(BUSYBOX, ["sleep", "600"], name=name or f"uxc-pt-{uuid.uuid4().hex[:6]}",
-                                 detach=True, network_mode="host", labels={"uxchaos.test": "1"})
+                                 detach=True, network_mode="host", labels=TEST_LABEL)
 
 
 def pumba(kind: str, target_name: str, image: str = PUMBA_STANDIN, **params: Any) -> PumbaDriver:
@@ -197,3 +197,50 @@ def test_binary_runner_that_is_missing_is_named(client: Any) -> None:
     t = target(client)
     with pytest.raises(EnvironmentProblem, match="no `pumba` on PATH"):
         pumba("pause", t.name, runner="binary").preflight()
+
+
+def test_second_ctrl_c_while_reverting_still_reverts(client: Any, tmp_path: Path, plain_site: str,
+                                                     pumba_on_path: Path) -> None:
+    """Pumba's cleanup takes a while (3 s here); a second Ctrl-C during it must not cut it short."""
+    import os
+
+    t = target(client)
+    path = tmp_path / "twice.yaml"
+    path.write_text(f"""name: ctrl-c-twice
+target: {{base_url: '{plain_site}'}}
+journey:
+  - action: A
+    steps:
+      - goto: /
+      - sleep: 300ms
+fault: {{driver: pumba, kind: pause, target: {t.name}, params: {{runner: binary}}}}
+phases:
+  before: {{attempts: 1}}
+  during: {{attempts: 30}}
+  after: {{attempts: 1}}
+""")
+    out = tmp_path / "r"
+    env = {**os.environ, "PUMBA_STANDIN_CLEANUP_S": "3", "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
+    proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: any(r.get("event") == "injected" for f in out.glob("*/*/results.jsonl")
+                               for r in read_results(f.parent)), 60, "the inject")
+        proc.send_signal(signal.SIGINT)
+        wait_until(lambda: any("pumba" in line for line in subprocess.run(
+            ["pgrep", "-af", "pumba"], capture_output=True, text=True).stdout.splitlines()), 5, "Pumba cleaning up")
+        import time
+
+        time.sleep(1.0)  # inside Pumba's 3-second cleanup
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "still reverting the fault" in err
+    records = read_results(next(out.glob("*/*")))
+    reverted = next(r for r in records if r.get("event") == "reverted")
+    assert reverted["details"]["pumba_exit_code"] == 0  # Pumba finished its cleanup
+    assert any(r.get("event") == "pumba_log" and "cleanup done" in r["line"] for r in records)
+    assert not list((tmp_path / "state" / "ledger").glob("*.json"))
