@@ -304,3 +304,19 @@ def test_proxy_serve_rejects_a_bad_proxy_argument() -> None:
     err = io.StringIO()
     assert main(["proxy", "serve", "--proxy", "no-upstream-here"], io.StringIO(), err) == 2
     assert "write NAME=UPSTREAM" in err.getvalue()
+
+
+def test_page_probe_sees_a_backend_delay(demo_stack) -> None:  # type: ignore[no-untyped-def]
+    """The effect check used for netem delays (Docker, Pumba): the app's first page timed like curl,
+    measured here against the real demo with a real delay on its backend link."""
+    from uxchaos.probe import median_round_trip, page_probe
+
+    demo_stack.hub.reset()
+    probe = page_probe(demo_stack.info.base_url + "/")
+    base = median_round_trip(probe, 5)
+    demo_stack.hub.add_toxic("backend", latency(300))
+    try:
+        delayed = median_round_trip(probe, 5)
+    finally:
+        demo_stack.hub.reset()
+    assert 0.29 <= delayed - base <= 0.4

@@ -25,7 +25,7 @@ import uxchaos
 from uxchaos.faults import FaultDriver, TargetRuntime, create_driver
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
 from uxchaos.ledger import Ledger
-from uxchaos.probe import median_round_trip
+from uxchaos.probe import median_round_trip, page_probe
 from uxchaos.results import ResultsStore, Sample, scrub
 from uxchaos.scenario import Scenario
 from uxchaos.target import check_app_healthy, first_url, running_target
@@ -262,7 +262,7 @@ class Engine:
     def _faulty_phases(self, driver: FaultDriver, browser: BrowserSession, runtime: TargetRuntime,
                        variables: dict[str, str]) -> None:
         self.fault = FaultController(driver, self.record_event, self.ledger)
-        verify = self._effect_baseline(driver)
+        verify = self._effect_baseline(driver, runtime)
         try:
             self.fault.inject()
             self._phase("during", browser, runtime, variables)
@@ -277,9 +277,13 @@ class Engine:
         self._phase("after", browser, runtime, variables)
         self.fault.poll()
 
-    def _effect_baseline(self, driver: FaultDriver) -> tuple[Any, float, float] | None:
+    def _effect_baseline(self, driver: FaultDriver, runtime: TargetRuntime) -> tuple[Any, float, float] | None:
+        """A probe through the faulty link if the driver has one; for other delays (netem through
+        Docker or Pumba) the app's first page, timed like the report's curl."""
         try:
             found = driver.effect_probe()
+            if found is None and isinstance(driver.spec.params.get("delay"), float):
+                found = page_probe(first_url(self.scenario, runtime.base_url)), driver.spec.params["delay"]
             if found is None:
                 return None
             probe, requested_s = found
