@@ -360,3 +360,87 @@ phases:
     effect = next(e for e in RunData.load(run_dir).events if e["event"] == "effect_verified")
     assert not effect["ok"] and effect["observed_ms"] < 100
     assert "less than half of the request" in (run_dir / "report.md").read_text()
+
+
+FORM_PAGE = b"""<!doctype html><html><body>
+<h1>Settings</h1>
+<form action="/saved" method="get">
+  <select id="color" name="color"><option value="red">Red</option><option value="blue">Blue</option></select>
+  <label><input id="agree" name="agree" type="checkbox" value="yes"> I agree</label>
+  <input id="who" name="who">
+</form>
+<p id="later" style="display:none">Loaded later</p>
+<script>setTimeout(() => { document.getElementById('later').style.display = 'block'; }, 300);</script>
+</body></html>"""
+
+
+class _FormSite(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path.startswith("/saved"):
+            body = f"<html><body><h1>Saved: {self.path.split('?', 1)[1]}</h1></body></html>".encode()
+        else:
+            body = FORM_PAGE
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_every_step_type_in_a_real_browser(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FormSite)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    path = tmp_path / "steps.yaml"
+    path.write_text(f"""name: every-step
+target:
+  base_url: 'http://127.0.0.1:{server.server_address[1]}'
+  credentials: {{username: ann}}
+journey:
+  - action: Filling the form
+    steps:
+      - http_get: /
+        expect_status: 200
+      - goto: /settings
+      - wait_for: {{text: Loaded later}}
+      - select: "#color"
+        value: blue
+      - check: "#agree"
+      - fill: "#who"
+        value: "{{{{ username }}}}"
+      - screenshot: filled form
+      - click: h1
+        name: a click that does not navigate
+      - press: "#who"
+        key: Enter
+      - wait_for: {{url: "**/saved*"}}
+      - expect_url: "**/saved?color=blue&agree=yes&who=ann"
+      - expect_text: {{text: "Saved:", selector: h1}}
+      - wait_for: h1
+      - sleep: 100ms
+phases:
+  before: {{attempts: 1}}
+  during: {{attempts: 1}}
+  after: {{attempts: 1}}
+""")
+    try:
+        code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "r"))
+    finally:
+        server.shutdown()
+    assert code == 0, err
+    run_dir = only_run_dir(tmp_path / "r")
+    run = RunData.load(run_dir)
+    assert all(s.ok for s in run.samples), [s.failure for s in run.samples]
+    steps = run.samples[0].steps
+    from uxchaos.journey.steps import STEPS
+
+    assert {s.kind for s in steps} == set(STEPS)  # every registered step ran for real
+    by_kind = {s.kind: s for s in steps}
+    assert by_kind["http_get"].http_status == 200
+    assert by_kind["press"].navigation and by_kind["press"].navigation["url"].endswith("who=ann")
+    assert by_kind["sleep"].duration_s >= 0.1
+    assert by_kind["click"].navigation is None and by_kind["click"].label == "a click that does not navigate"
+    (shot,) = by_kind["screenshot"].artifacts or []
+    assert (run_dir / "screenshots" / shot).stat().st_size > 1000

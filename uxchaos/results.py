@@ -22,6 +22,7 @@ class StepTiming:
     ok: bool
     http_status: int | None = None
     navigation: dict[str, Any] | None = None  # status, url, timing_ms (the browser's Navigation Timing)
+    artifacts: list[str] | None = None  # files the step wrote into the run folder (screenshots)
 
 
 @dataclass

@@ -141,7 +141,8 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
                 nav = {"status": outcome.navigation.status, "url": outcome.navigation.url,
                        "timing_ms": outcome.navigation.timing_ms}
             steps.append(StepTiming(action.name, index, step.kind, step.label, round(step_ns / 1e9, 6),
-                                    failure is None, outcome.http_status if outcome else None, nav))
+                                    failure is None, outcome.http_status if outcome else None, nav,
+                                    outcome.artifacts or None if outcome else None))
             if failure is not None:
                 break
         actions.append(ActionTiming(action.name, round(action_ns / 1e9, 6), failure is None, failure))
