@@ -53,17 +53,17 @@ def test_both_directions_add_twice(hub: ProxyHub, echo: EchoServer) -> None:
     hub.add_toxic("echo", latency(50, "both"))
     with connect(p["listen"]) as s:
         measured = statistics.median(rtt(s) for _ in range(5)) * 1000
-    assert 95 <= measured <= 115
+    assert 95 <= measured <= 160
 
 
 def test_toxics_added_and_removed_mid_connection(hub: ProxyHub, echo: EchoServer) -> None:
     p = hub.create("echo", echo.address)
     with connect(p["listen"]) as s:
-        assert rtt(s) < 0.02
+        assert rtt(s) < 0.05
         toxic = hub.add_toxic("echo", latency(100))
-        assert 0.095 <= rtt(s) <= 0.13
+        assert 0.095 <= rtt(s) <= 0.2
         hub.remove_toxic("echo", toxic["name"])
-        assert rtt(s) < 0.02
+        assert rtt(s) < 0.05
         assert hub.describe("echo")["connections"] == 1  # the healthy connection was never dropped
 
 
@@ -157,8 +157,8 @@ def test_connect_option_delays_setup_once(hub: ProxyHub, echo: EchoServer) -> No
     hub.add_toxic("echo", latency(100, connect=True))
     with connect(p["listen"]) as s:
         first, second = rtt(s), rtt(s)
-    assert 0.19 <= first <= 0.25  # set-up + one chunk
-    assert 0.095 <= second <= 0.13
+    assert 0.19 <= first <= 0.35  # set-up + one chunk
+    assert 0.095 <= second <= 0.2
 
 
 def test_unreachable_upstream_closes_client_and_keeps_serving(hub: ProxyHub, echo: EchoServer) -> None:
@@ -194,7 +194,7 @@ def test_unix_socket_upstream(hub: ProxyHub, tmp_path: Path) -> None:
     p = hub.create("unix", f"unix:{path}")
     hub.add_toxic("unix", latency(50))
     with connect(p["listen"]) as s:
-        assert 0.045 <= rtt(s, b"hello unix") <= 0.08
+        assert 0.045 <= rtt(s, b"hello unix") <= 0.15
     server.close()
 
 
@@ -231,9 +231,9 @@ def test_http_control_api(hub: ProxyHub, echo: EchoServer) -> None:
         client.add_toxic("db", {**latency(80), "name": "slow"})
         assert client.describe("db")["toxics"][0]["attributes"]["latency"] == "80ms"
         with connect(created["listen"]) as s:
-            assert 0.075 <= rtt(s) <= 0.11
+            assert 0.075 <= rtt(s) <= 0.2
             client.remove_toxic("db", "slow")
-            assert rtt(s) < 0.02
+            assert rtt(s) < 0.05
         with pytest.raises(ControlError, match="unknown toxic type"):
             client.add_toxic("db", {"type": "nope"})
         with pytest.raises(ControlError, match="no proxy named 'missing'"):
@@ -286,7 +286,7 @@ def test_proxy_serve_as_its_own_process(echo: EchoServer) -> None:
         with connect(listen) as s:
             assert rtt(s) < 0.05
             control.add_toxic("svc", {**latency(120), "name": "slow"})
-            assert 0.115 <= rtt(s) <= 0.16
+            assert 0.115 <= rtt(s) <= 0.25
             control.reset("svc")
             assert rtt(s) < 0.05
         proc.send_signal(signal.SIGTERM)

@@ -28,7 +28,7 @@ NETEM = {"interface": "eth0", "tc_image": "gaiadocker/iproute2", "correlation": 
 
 
 def test_fixed_delay_follows_pumbas_grammar() -> None:
-    args = pumba_args("delay", {**NETEM, "delay": 2.0, "jitter": 0.0, "distribution": ""},
+    args = pumba_args("delay", {**NETEM, "delay": 2.0, "jitter": 0.0, "distribution": "none"},
                       ["myapplication_database.1.x"], 120)
     assert args == ["--log-level=info", "netem", "--duration=120s", "--interface=eth0",
                     "--tc-image=gaiadocker/iproute2", "--pull-image=false",

@@ -57,7 +57,7 @@ def pumba_args(kind: str, params: dict[str, Any], targets: list[str], duration_s
         if kind == "delay":  # integer milliseconds; without jitter/correlation Pumba adds 10 ms and 20 %
             args += ["delay", f"--time={round(params['delay'] * 1000)}", f"--jitter={round(params['jitter'] * 1000)}",
                      f"--correlation={params['correlation']:g}"]
-            if params.get("distribution"):
+            if params.get("distribution", "none") != "none":
                 args.append(f"--distribution={params['distribution']}")
         elif kind == "loss":
             args += ["loss", f"--percent={params['percent']:g}", f"--correlation={params['correlation']:g}"]
@@ -200,7 +200,8 @@ class PumbaDriver(ContainerDriver):
         "rm": {"force": Param("bool", True), "volumes": Param("bool", False), "image": IMAGE, "runner": RUNNER},
         "delay": {"delay": Param("duration", help="e.g. 2000ms"), "jitter": Param("duration", 0.0),
                   "correlation": Param("float", 0.0, "percent"),
-                  "distribution": Param(("", "normal", "pareto", "paretonormal", "uniform"), ""), **NETEM_COMMON},
+                  "distribution": Param(("none", "normal", "pareto", "paretonormal", "uniform"), "none"),
+                  **NETEM_COMMON},
         "loss": {"percent": Param("float"), "correlation": Param("float", 0.0), **NETEM_COMMON},
         "rate": {"rate": Param("text", help="e.g. 100kbit"), **NETEM_COMMON},
         "duplicate": {"percent": Param("float"), **NETEM_COMMON},
