@@ -10,19 +10,23 @@ from html import escape
 from uxchaos.analysis import Analysis
 from uxchaos.report import charts
 from uxchaos.report.data import RunData
-from uxchaos.report.markdown import fmt_ratio, fmt_s
+from uxchaos.report.markdown import fmt_ratio, fmt_s, fmt_value
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;color:#222;padding:0 1em}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
-td:first-child,th:first-child{text-align:left}.pass{color:#1a7f37}.fail{color:#c00;font-weight:bold}
+td:first-child,th:first-child,td.t{text-align:left}.pass{color:#1a7f37}.fail{color:#c00;font-weight:bold}
 figure{margin:1em 0}svg{max-width:100%;height:auto}code{background:#f4f4f4;padding:0 .2em}
 """
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    def td(c: str) -> str:  # numbers right-aligned, words left
+        numeric = c.replace(".", "", 1).replace("×", "").replace("–", "").strip().split(" ")[0].isdigit() or c == "–"
+        return f"<td>{c}</td>" if numeric else f"<td class='t'>{c}</td>"
+
+    body = "".join("<tr>" + "".join(td(c) for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -40,7 +44,7 @@ def render_html(run: RunData, analysis: Analysis) -> str:
     ]
     exp_rows = [[f"<code>{escape(e.text)}</code>",
                  f"<span class='{'pass' if e.passed else 'fail'}'>{'pass' if e.passed else 'FAIL'}</span>",
-                 escape(", ".join(f"{k} = {fmt_s(v)}" for k, v in e.values.items()) or e.message)]
+                 escape(", ".join(f"{k} = {fmt_value(v)}" for k, v in e.values.items()) or e.message)]
                 for e in analysis.expectations]
     rec_rows = [[escape(a), fmt_s(r.seconds), escape(r.verdict)] for a, r in analysis.recovery.items()]
     start = started or 0

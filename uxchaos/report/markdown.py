@@ -52,6 +52,11 @@ def fmt_s(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
+def fmt_value(value: float | int | None) -> str:
+    """Counts as counts, times with two decimals."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else fmt_s(value)
+
+
 def fmt_ratio(c: Comparison | None) -> str:
     if c is None or c.ratio is None:
         return "–"
@@ -61,7 +66,7 @@ def fmt_ratio(c: Comparison | None) -> str:
 
 def summary_table(analysis: Analysis) -> str:
     lines = ["| Action | Phase | n | Failures | Median (s) | p90 (s) | Min (s) | Max (s) | Std (s) "
-             "| Slowdown vs before [95% CI] | p | Effect | Verdict |",
+             "| Slowdown vs before [95% CI] | p | Cliff's δ | Verdict |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in analysis.rows:
         c, st = r.vs_before, r.stats
@@ -82,7 +87,7 @@ def recovery_table(analysis: Analysis) -> str:
 def expectations_list(analysis: Analysis) -> str:
     out = []
     for e in analysis.expectations:
-        measured = ", ".join(f"{k} = {fmt_s(v)}" for k, v in e.values.items()) or e.message
+        measured = ", ".join(f"{k} = {fmt_value(v)}" for k, v in e.values.items()) or e.message
         out.append(f"- {'✅ pass' if e.passed else '❌ FAIL'} `{e.text.replace('`', '')}` — {cell(measured)}")
     return "\n".join(out)
 
