@@ -13,8 +13,10 @@ import string
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -29,13 +31,30 @@ from uxchaos.proxy.control import ControlServer
 from uxchaos.results import read_results
 from uxchaos.scenario import Scenario, parse_scenario
 
-TRIALS = 24
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
+PHASES = ("before", "during", "after")
+FAULTS = ("proxy delay", "process pause", "docker pause")
+TRIALS = len(SIGNALS) * len(PHASES) * len(FAULTS)  # every combination once: 27
 PHASE_MARKERS = {"before": "run_start", "during": "injected", "after": "reverted"}
 
 
 def process_state(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+
+
+@pytest.fixture
+def paused_candidate() -> Iterator[Any]:
+    """A real container for docker pause trials (host networking, local image)."""
+    from dockerutil import BUSYBOX, TEST_LABEL, ensure_images
+
+    from uxchaos.containers import docker_client
+
+    client = docker_client()
+    ensure_images(client)
+    container = client.containers.run(BUSYBOX, ["sleep", "600"], name=f"uxc-trial-{uuid.uuid4().hex[:6]}",
+                                      detach=True, network_mode="host", labels=TEST_LABEL)
+    yield container
+    container.remove(force=True)
 
 
 @pytest.fixture
@@ -75,10 +94,13 @@ def _records_parse_to_last_complete_line(results: Path) -> int:
     return len(read_results(results.parent))
 
 
-def test_interruption_trials_leave_no_fault_behind(tmp_path: Path, demo_stack: DemoStack, sleeper: int) -> None:
-    """At least 20 seeded trials: SIGINT, SIGTERM and SIGKILL at random points of each phase, with
-    the proxy driver (delay on the demo's database, over the control API) and the process driver
-    (SIGSTOP of a real process). After each: the target is back to normal, results parse."""
+def test_interruption_trials_leave_no_fault_behind(tmp_path: Path, demo_stack: DemoStack, sleeper: int,
+                                                   paused_candidate: Any) -> None:
+    """27 seeded trials, every combination of SIGINT/SIGTERM/SIGKILL × before/during/after × the
+    proxy driver (delay on the demo's database, over the control API), the process driver (SIGSTOP
+    of a real process) and the docker driver (pause of a real container), at a random point of the
+    phase. After each (and `uxchaos recover` after SIGKILL): the target is back to normal and
+    results.jsonl parses up to its last complete line."""
     assert demo_stack.info is not None
     demo_stack.hub.reset()
     control = ControlServer(demo_stack.hub)
@@ -87,11 +109,12 @@ def test_interruption_trials_leave_no_fault_behind(tmp_path: Path, demo_stack: D
     left_behind, summary = 0, []
     try:
         for trial in range(TRIALS):
-            sig = SIGNALS[trial % 3]
-            phase = ("before", "during", "after")[(trial // 3) % 3]
-            pause = trial % 2 == 1
-            fault = (f"{{driver: process, kind: pause, target: 'pid:{sleeper}'}}" if pause
-                     else "{driver: proxy, kind: delay, target: database, params: {delay: 300ms}}")
+            sig, phase, kind = SIGNALS[trial % 3], PHASES[(trial // 3) % 3], FAULTS[trial // 9]
+            fault = {
+                "proxy delay": "{driver: proxy, kind: delay, target: database, params: {delay: 300ms}}",
+                "process pause": f"{{driver: process, kind: pause, target: 'pid:{sleeper}'}}",
+                "docker pause": f"{{driver: docker, kind: pause, target: {paused_candidate.name}}}",
+            }[kind]
             trial_dir = tmp_path / f"trial-{trial}"
             trial_dir.mkdir()
             path = _scenario(trial_dir, demo_stack, control.address, fault)
@@ -120,12 +143,14 @@ def test_interruption_trials_leave_no_fault_behind(tmp_path: Path, demo_stack: D
                 assert proc.returncode in (0, 130), err
             toxics = demo_stack.hub.describe("database")["toxics"]
             stopped = process_state(sleeper) == "T"
-            left_behind += bool(toxics) + stopped
-            assert not toxics and not stopped, f"trial {trial} ({sig.name} in {phase}): fault left behind"
+            paused_candidate.reload()
+            paused = paused_candidate.status == "paused"
+            left_behind += bool(toxics) + stopped + paused
+            assert not (toxics or stopped or paused), f"trial {trial} ({sig.name}, {phase}, {kind}): fault left behind"
             (results,) = out.glob("*/*/results.jsonl")
             records = _records_parse_to_last_complete_line(results)
             assert not list((tmp_path / "state" / "ledger").glob("*.json")), f"trial {trial}: ledger still open"
-            summary.append(f"{trial}:{sig.name}/{phase}/{'pause' if pause else 'delay'}/{records} records")
+            summary.append(f"{trial}: {sig.name}/{phase}/{kind}: {records} records")
     finally:
         control.close()
     print(f"\n{TRIALS} interruption trials, faults left behind: {left_behind}\n  " + "\n  ".join(summary))
