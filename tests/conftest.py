@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -79,25 +80,35 @@ def demo(demo_stack: DemoStack) -> Iterator[DemoInfo]:
     demo_stack.hub.reset()
 
 
-class _Ok(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<html><body><h1>ok</h1></body></html>"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+@contextlib.contextmanager
+def http_site(respond: Callable[[str], tuple[int, bytes]]) -> Iterator[str]:
+    """A real HTTP server on loopback; `respond(path)` gives (status, HTML body). Yields its URL."""
 
-    def log_message(self, *args: object) -> None:
-        pass
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, body = respond(self.path)
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
 
 
 @pytest.fixture
 def plain_site() -> Iterator[str]:
     """A real, healthy HTTP site on loopback (for runs that need an app but not the demo)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with http_site(lambda path: (200, b"<html><body><h1>ok</h1></body></html>")) as url:
+        yield url
 
 
 def port_of(listen: str) -> int:

@@ -379,3 +379,16 @@ def test_loader_gives_a_scenario_or_a_clean_error(text: str) -> None:
 
 def test_the_unmutated_document_is_valid() -> None:
     assert parse_scenario(yaml.safe_dump(VALID), "valid.yaml", env={}).name == "prop"
+
+
+def test_secrets_with_quotes_and_backslashes_are_masked_where_json_escapes_them(tmp_path: Path) -> None:
+    from uxchaos.results import ResultsStore
+
+    secret = 'pa"ss\\word'
+    store = ResultsStore(tmp_path, {secret})
+    store.append({"type": "sample", "failure": f"text {secret!s} not found"})
+    store.write_json("run.json", {"note": secret})
+    store.close()
+    for name in ("results.jsonl", "run.json"):
+        text = (tmp_path / name).read_text()
+        assert secret not in text and json.dumps(secret)[1:-1] not in text and "***" in text

@@ -9,13 +9,12 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import http_site
 
 from uxchaos.browser import find_browser
 from uxchaos.cli import main
@@ -160,26 +159,11 @@ def test_worker_kill_records_exit_and_restart(tmp_path: Path) -> None:
     assert all(s.ok for s in run.samples), [s.failure for s in run.samples]
 
 
-class _Broken(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"SQLSTATE[42S02]: Base table or view not found: 1146 Table 'laravel.sessions' doesn't exist"
-        self.send_response(500)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def test_app_answering_500_stops_the_run_before_any_fault(tmp_path: Path) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Broken)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        path = write_scenario(tmp_path, f"target: {{base_url: 'http://127.0.0.1:{server.server_address[1]}'}}\n")
+    error = b"SQLSTATE[42S02]: Base table or view not found: 1146 Table 'laravel.sessions' doesn't exist"
+    with http_site(lambda path: (500, error)) as url:
+        path = write_scenario(tmp_path, f"target: {{base_url: '{url}'}}\n")
         code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
-    finally:
-        server.shutdown()
     assert code == 3
     assert "HTTP 500" in err and "Base table or view not found" in err
     assert not any(r.get("type") == "sample" for r in read_results(only_run_dir(tmp_path / "reports")))
@@ -374,29 +358,18 @@ FORM_PAGE = b"""<!doctype html><html><body>
 </body></html>"""
 
 
-class _FormSite(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        if self.path.startswith("/saved"):
-            body = f"<html><body><h1>Saved: {self.path.split('?', 1)[1]}</h1></body></html>".encode()
-        else:
-            body = FORM_PAGE
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def form_site(path: str) -> tuple[int, bytes]:
+    if path.startswith("/saved"):
+        return 200, f"<html><body><h1>Saved: {path.split('?', 1)[1]}</h1></body></html>".encode()
+    return 200, FORM_PAGE
 
 
 def test_every_step_type_in_a_real_browser(tmp_path: Path) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FormSite)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     path = tmp_path / "steps.yaml"
-    path.write_text(f"""name: every-step
+    with http_site(form_site) as url:
+        path.write_text(f"""name: every-step
 target:
-  base_url: 'http://127.0.0.1:{server.server_address[1]}'
+  base_url: '{url}'
   credentials: {{username: ann}}
 journey:
   - action: Filling the form
@@ -425,10 +398,7 @@ phases:
   during: {{attempts: 1}}
   after: {{attempts: 1}}
 """)
-    try:
         code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "r"))
-    finally:
-        server.shutdown()
     assert code == 0, err
     run_dir = only_run_dir(tmp_path / "r")
     run = RunData.load(run_dir)

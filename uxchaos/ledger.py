@@ -10,32 +10,16 @@ import json
 import os
 import shutil
 import signal
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from uxchaos.procs import pid_alive, state_dir
+
 
 def ledger_dir() -> Path:
-    base = os.environ.get("UXCHAOS_STATE_DIR") or os.path.join(tempfile.gettempdir(), f"uxchaos-{os.getuid()}")
-    return Path(base) / "ledger"
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.exists():  # a zombie is dead for our purposes
-        try:
-            return stat.read_text().split(") ", 1)[1][0] != "Z"
-        except (OSError, IndexError):
-            return True
-    return True
+    return state_dir() / "ledger"
 
 
 @dataclass

@@ -7,8 +7,9 @@ import http.client
 import socket
 import statistics
 import time
-import urllib.parse
 from collections.abc import Callable
+
+from uxchaos import httpget
 
 # Probes that make common servers answer at once: an HTTP request, and PostgreSQL's SSLRequest
 # (the server answers one byte, 'N' or 'S').
@@ -43,21 +44,14 @@ def find_probe(host: str, port: int) -> Callable[[float], float] | None:
 def page_probe(url: str) -> Callable[[float], float]:
     """The report's own check, `Measure-Command { curl URL }`: a GET on a new connection, body read
     to the end. Used for delays where no link-level probe exists (netem through Docker or Pumba)."""
-    parts = urllib.parse.urlsplit(url)
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
     def probe(timeout_s: float) -> float:
-        conn = cls(parts.hostname or "127.0.0.1", parts.port, timeout=timeout_s)
+        t = time.perf_counter()
         try:
-            t = time.perf_counter()
-            conn.request("GET", path)
-            conn.getresponse().read()
-            return time.perf_counter() - t
+            httpget.get(url, timeout_s)
         except http.client.HTTPException as e:
             raise ConnectionError(f"GET {url}: {e}") from None
-        finally:
-            conn.close()
+        return time.perf_counter() - t
 
     return probe
 

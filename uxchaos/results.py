@@ -64,13 +64,19 @@ class Sample:
         return cls(**data)
 
 
+def scrub_text(text: str, secrets: set[str]) -> str:
+    """Replace every secret by ***, also where it stands JSON-escaped (a secret with a quote or a
+    backslash is written differently inside JSON)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***").replace(json.dumps(secret, ensure_ascii=False)[1:-1], "***")
+    return text
+
+
 def scrub(record: dict[str, Any], secrets: set[str]) -> dict[str, Any]:
     """The record with every secret value replaced by ***."""
     text = json.dumps(record, ensure_ascii=False)
-    replaced = text
-    for secret in secrets:
-        if secret:
-            replaced = replaced.replace(json.dumps(secret, ensure_ascii=False)[1:-1], "***")
+    replaced = scrub_text(text, secrets)
     return record if replaced == text else dict(json.loads(replaced))
 
 
@@ -82,26 +88,17 @@ class ResultsStore:
         self._file = self.path.open("a", encoding="utf-8")
         self.secrets = {s for s in (secrets or set()) if s}
 
-    def _scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
     def append(self, record: dict[str, Any]) -> None:
-        self._file.write(self._scrub(json.dumps(record, ensure_ascii=False)) + "\n")
+        self._file.write(scrub_text(json.dumps(record, ensure_ascii=False), self.secrets) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
 
     def write_json(self, name: str, data: dict[str, Any]) -> Path:
         path = self.run_dir / name
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(self._scrub(json.dumps(data, indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
+        text = scrub_text(json.dumps(data, indent=2, ensure_ascii=False), self.secrets)
+        tmp.write_text(text + "\n", encoding="utf-8")
         tmp.replace(path)  # atomic: a reader never sees half a file
-        return path
-
-    def write_text(self, name: str, text: str) -> Path:
-        path = self.run_dir / name
-        path.write_text(self._scrub(text), encoding="utf-8")
         return path
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ import http.client
 import urllib.parse
 from collections.abc import Iterator
 
+from uxchaos import httpget
 from uxchaos.errors import EnvironmentProblem
 from uxchaos.faults import TargetRuntime
 from uxchaos.ledger import Ledger
@@ -60,21 +61,15 @@ def first_url(scenario: Scenario, base_url: str) -> str:
 def check_app_healthy(url: str, timeout_s: float = 30) -> None:
     """The app answers without a server error — else say what it answered (the report's
     'Base table or view not found' would show up here, before any fault)."""
-    parts = urllib.parse.urlsplit(url)
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(parts.hostname or "127.0.0.1", parts.port, timeout=timeout_s)
     try:
-        conn.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
-        response = conn.getresponse()
-        body = response.read(4096).decode("utf-8", errors="replace")
-    except OSError as e:
+        response = httpget.get(url, timeout_s)
+    except (OSError, http.client.HTTPException) as e:
         raise EnvironmentProblem(
-            f"the target is unreachable: GET {url}: {e.strerror or e}. Is the app running, and is the URL right "
-            "(--base-url or target.base_url)?"
+            f"the target is unreachable: GET {url}: {getattr(e, 'strerror', None) or e}. Is the app running, and "
+            "is the URL right (--base-url or target.base_url)?"
         ) from None
-    finally:
-        conn.close()
     if response.status >= 500:
+        body = response.body[:4096].decode("utf-8", errors="replace")
         head = "\n    ".join(body.strip().splitlines()[:5])
         raise EnvironmentProblem(
             f"the app is not healthy: GET {url} answered HTTP {response.status} before any fault was injected:\n"

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -16,11 +15,11 @@ from typing import Any, TextIO
 
 from uxchaos.errors import EnvironmentProblem, ExitStatus
 from uxchaos.netutil import http_ok
+from uxchaos.procs import pid_alive, state_dir
 
 
 def state_file() -> Path:
-    base = os.environ.get("UXCHAOS_STATE_DIR") or os.path.join(tempfile.gettempdir(), f"uxchaos-{os.getuid()}")
-    return Path(base) / "demo.json"
+    return state_dir() / "demo.json"
 
 
 def _read_state() -> dict[str, Any] | None:
@@ -28,14 +27,6 @@ def _read_state() -> dict[str, Any] | None:
         return json.loads(state_file().read_text())
     except (OSError, json.JSONDecodeError):
         return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -65,7 +56,7 @@ def _print_info(state: dict[str, Any], out: TextIO) -> None:
 
 def up(foreground: bool, out: TextIO, err: TextIO) -> int:
     current = _read_state()
-    if current and _alive(current["pid"]):
+    if current and pid_alive(current["pid"]):
         print("the demo is already running:", file=out)
         _print_info(current, out)
         return int(ExitStatus.OK)
@@ -123,15 +114,15 @@ def serve(path: Path, out: TextIO, announce: bool = False) -> int:
 
 def down(out: TextIO) -> int:
     state = _read_state()
-    if not state or not _alive(state["pid"]):
+    if not state or not pid_alive(state["pid"]):
         state_file().unlink(missing_ok=True)
         print("the demo is not running", file=out)
         return int(ExitStatus.OK)
     os.kill(state["pid"], signal.SIGTERM)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _alive(state["pid"]):
+    while time.monotonic() < deadline and pid_alive(state["pid"]):
         time.sleep(0.1)
-    if _alive(state["pid"]):
+    if pid_alive(state["pid"]):
         raise EnvironmentProblem(f"the demo (pid {state['pid']}) did not stop within 30s")
     print("the demo is stopped and its data removed", file=out)
     return int(ExitStatus.OK)
@@ -139,7 +130,7 @@ def down(out: TextIO) -> int:
 
 def status(out: TextIO) -> int:
     state = _read_state()
-    if not state or not _alive(state["pid"]):
+    if not state or not pid_alive(state["pid"]):
         print("the demo is not running (start it with: uxchaos demo up)", file=out)
         return int(ExitStatus.ENVIRONMENT)
     healthy = http_ok(state["app_url"] + "/health")

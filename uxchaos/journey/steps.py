@@ -18,6 +18,8 @@ from typing import Any, Literal
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from uxchaos import httpget
+
 ParamKind = Literal["text", "duration", "int"]
 COMMON_PARAMS: dict[str, ParamKind] = {"timeout": "duration", "name": "text"}
 
@@ -270,21 +272,15 @@ def expect_url(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
 @step("http_get", "url", required=("url",), url="text", expect_status="int")
 def http_get(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     """A plain HTTP GET on a new connection, body read to the end — timed like `curl`."""
-    url = urllib.parse.urlsplit(absolute(ctx, args["url"]))
-    cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-    conn = cls(url.hostname or "127.0.0.1", url.port, timeout=timeout_ms(ctx, args) / 1000)
+    url = absolute(ctx, args["url"])
     try:
-        conn.request("GET", (url.path or "/") + (f"?{url.query}" if url.query else ""))
-        response = conn.getresponse()
-        response.read()
+        response = httpget.get(url, timeout_ms(ctx, args) / 1000)
     except (OSError, http.client.HTTPException) as e:
-        raise StepFailed(f"GET {url.geturl()}: {e}") from None
-    finally:
-        conn.close()
+        raise StepFailed(f"GET {url}: {e}") from None
     expected = args.get("expect_status")
     if expected is not None and response.status != int(expected):
-        raise StepFailed(f"HTTP {response.status} from {url.geturl()}, expected {expected}")
-    check_status(response.status, url.geturl())
+        raise StepFailed(f"HTTP {response.status} from {url}, expected {expected}")
+    check_status(response.status, url)
     return StepOutcome(http_status=response.status)
 
 

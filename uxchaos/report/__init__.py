@@ -20,6 +20,7 @@ def write_reports(run_dir: Path, secrets: set[str] | None = None) -> tuple[RunDa
     from uxchaos.report.html import render_html
     from uxchaos.report.junit import render_junit
     from uxchaos.report.markdown import render_markdown
+    from uxchaos.results import scrub_text
 
     run = RunData.load(run_dir)
     analysis = analyze(run)
@@ -31,7 +32,6 @@ def write_reports(run_dir: Path, secrets: set[str] | None = None) -> tuple[RunDa
                                     "status": run.meta.get("status"), **analysis.to_dict()}, indent=2) + "\n",
     }
     for name, text in outputs.items():
-        for secret in secrets or ():
-            text = text.replace(secret, "***")
+        text = scrub_text(text, secrets or set())
         (run_dir / name).write_text(text, encoding="utf-8")
     return run, analysis
