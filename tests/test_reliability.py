@@ -186,9 +186,13 @@ def test_killed_run_leaves_no_demo_process_and_recover_removes_its_data(tmp_path
                20, "the demo's processes to end")
     warn = io.StringIO()
     os.environ["UXCHAOS_STATE_DIR"] = str(tmp_path / "state")
+    unreachable = tmp_path / "next.yaml"
+    unreachable.write_text("name: next\ntarget: {base_url: 'http://127.0.0.1:9'}\njourney:\n  - action: A\n"
+                           "    steps:\n      - goto: /\n")
     try:
-        main(["run", "no-such-scenario"], io.StringIO(), warn)  # a run warns about the open ledger first…
-        assert "ended without undoing" not in warn.getvalue() or "uxchaos recover" in warn.getvalue()
+        # the next run warns about the open ledger before anything else (then stops: port 9 is closed)…
+        assert main(["run", str(unreachable), "--out", str(tmp_path / "r2")], io.StringIO(), warn) == 3
+        assert "ended without undoing" in warn.getvalue() and "Run `uxchaos recover`" in warn.getvalue()
         rec = io.StringIO()
         assert main(["recover"], rec, io.StringIO()) == 0  # …and recover undoes it
     finally:
