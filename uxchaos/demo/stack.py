@@ -52,10 +52,9 @@ class DemoInfo:
 
 
 class DemoStack:
-    def __init__(self, hub: ProxyHub | None = None, worker_restart_delay_s: float = 0.5, worker: bool = True) -> None:
+    def __init__(self, worker_restart_delay_s: float = 0.5, worker: bool = True) -> None:
         self.with_worker = worker  # False: the worker runs elsewhere (e.g. as a Swarm service)
-        self.hub = hub or ProxyHub()
-        self._own_hub = hub is None
+        self.hub = ProxyHub()  # the stack's own proxies, closed with it
         self.db = PostgresServer()
         self.app_process: subprocess.Popen[bytes] | None = None
         self.supervisor: Supervisor | None = None
@@ -127,11 +126,7 @@ class DemoStack:
             except subprocess.TimeoutExpired:
                 self.app_process.kill()
                 self.app_process.wait(5)
-        if self._own_hub:
-            self.hub.close()
-        else:
-            for name in ("database", "backend"):
-                self.hub.proxies.pop(name, None)
+        self.hub.close()
         self.db.stop()
 
     def __enter__(self) -> DemoInfo:
