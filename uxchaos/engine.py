@@ -176,6 +176,7 @@ class Engine:
         self.outcome = RunOutcome(self.run_dir)
         self.fault: FaultController | None = None
         self.meta: dict[str, Any] = {}
+        self.phase = "setup"  # where the run is: setup | before | during | after | teardown
 
     # -- listeners: one failing never stops a run ---------------------------------------------
     def _emit(self, method: str, *args: Any) -> None:
@@ -226,8 +227,11 @@ class Engine:
                 self._write_run_json(runtime)
                 self._run_with_target(runtime, variables)
             self.outcome.status = "completed"
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             self.outcome.status = "interrupted"
+            # Where the signal landed, so a reader (and the interruption trials) can tell.
+            self.store.append({"type": "interrupted", "time": time.time(), "phase": self.phase,
+                               "reason": str(e) or "signal SIGINT"})
             raise
         except BaseException:
             self.outcome.status = "failed"
@@ -311,6 +315,7 @@ class Engine:
 
     def _phase(self, phase: str, browser: BrowserSession, runtime: TargetRuntime, variables: dict[str, str]) -> None:
         spec = self.scenario.phases[phase]
+        self.phase = phase
         if spec.settle_s:
             self._emit("on_message", f"settling {spec.settle_s:g}s before the {phase} phase")
             time.sleep(spec.settle_s)
