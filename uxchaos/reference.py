@@ -6,7 +6,7 @@ from __future__ import annotations
 from uxchaos.durations import format_duration
 from uxchaos.faults import DRIVERS
 from uxchaos.faults.base import REQUIRED
-from uxchaos.journey.steps import COMMON_PARAMS, STEPS
+from uxchaos.steptypes import COMMON_PARAMS, STEPS
 
 
 def _kind(kind: object) -> str:

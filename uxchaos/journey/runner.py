@@ -22,7 +22,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from uxchaos.browser import find_browser, launch_args
 from uxchaos.errors import EnvironmentProblem
 from uxchaos.journey.steps import (
-    STEPS,
+    IMPLEMENTATIONS,
     Navigation,
     NavigationTracker,
     StepContext,
@@ -162,7 +162,7 @@ def _run_step(ctx: StepContext, step: Step) -> tuple[StepOutcome | None, str | N
     """(outcome, failure reason, duration in ns) of one step."""
     s0 = time.perf_counter_ns()
     try:
-        outcome = STEPS[step.kind].run(ctx, step.args)
+        outcome = IMPLEMENTATIONS[step.kind](ctx, step.args)
         return outcome, None, time.perf_counter_ns() - s0
     except StepFailed as e:
         failure = str(e)
