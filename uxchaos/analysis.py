@@ -50,7 +50,7 @@ def kill_recovery(run: RunData) -> KillRecovery | None:
     if killed is None or failed is None:
         return None
     running = next((e for e in run.events if e["event"] == "replacement_running"), None)
-    tasks = next((e["tasks"] for e in run.events if e["event"] == "service_tasks"), [])
+    tasks: list[dict[str, Any]] = next((e["tasks"] for e in run.events if e["event"] == "service_tasks"), [])
     kill_time = killed.get("details", {}).get("killed_at") or killed["time"]  # the driver's own clock
     good = [s.ended_at for s in run.samples if s.ok and s.started_at >= kill_time]
     code = failed.get("exit_code", failed.get("returncode"))

@@ -135,8 +135,11 @@ class _Validator:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", LDict: "a mapping", list: "a list", LList: "a list"}.get(
-        type(value), f"{value!r}" if value is not None else "nothing")
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{value!r}" if value is not None else "nothing"
 
 
 def _join(where: str, key: str) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from uxchaos import httpget
 from uxchaos.errors import EnvironmentProblem
-from uxchaos.faults import TargetRuntime
+from uxchaos.faults import SupervisedProcess, TargetRuntime
 from uxchaos.ledger import Ledger
 from uxchaos.scenario import Scenario
 
@@ -45,7 +45,7 @@ def running_target(
         try:
             variables.setdefault("username", info.email)
             variables.setdefault("password", info.password)
-            processes = {"worker": stack.supervisor} if stack.supervisor is not None else {}
+            processes: dict[str, SupervisedProcess] = {} if stack.supervisor is None else {"worker": stack.supervisor}
             yield TargetRuntime(base_url=info.base_url, proxies=stack.hub, processes=processes,
                                 probe_url=first_url(scenario, info.base_url)), variables
         finally:

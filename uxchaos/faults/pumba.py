@@ -152,6 +152,9 @@ class ImageRunner:
             self.container.remove(force=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as e:
+            if e.status_code != 409 or "in progress" not in str(e):
+                raise  # only "removal already in progress" means it is going away anyway
 
 
 class BinaryRunner:

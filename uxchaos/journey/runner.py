@@ -86,14 +86,14 @@ class BrowserSession:
         try:
             if self.browser is not None:
                 self.browser.close()
-        except Exception as e:  # the browser may already be gone (crash, Ctrl-C)
+        except PlaywrightError as e:  # the browser may already be gone (crash, Ctrl-C)
             log.debug("closing the browser: %s", e)
         finally:
             self.browser = None
             if self.playwright is not None:
                 try:
                     self.playwright.stop()
-                except Exception as e:
+                except (PlaywrightError, OSError) as e:  # its driver process may be gone already
                     log.warning("stopping playwright: %s", e)
                 self.playwright = None
 
