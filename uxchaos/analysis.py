@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from uxchaos.doseresponse import Curve, analyze_sweep
 from uxchaos.expect import Expectation, ExpectationError, NoData, evaluate
 from uxchaos.report.data import RunData
 from uxchaos.scenario import PHASES
@@ -71,6 +72,10 @@ class Analysis:
     phases: dict[str, dict[str, int]]
     expectations: list[ExpectationResult]
     kill: KillRecovery | None = None
+    curves: list[Curve] = field(default_factory=list)  # dose–response, when the fault was swept
+
+    def curve(self, action: str) -> Curve | None:
+        return next((c for c in self.curves if c.action == action), None)
 
     @property
     def passed(self) -> bool:
@@ -87,6 +92,7 @@ class Analysis:
             "phases": self.phases,
             "expectations": [asdict(e) for e in self.expectations],
             "kill_recovery": asdict(self.kill) if self.kill else None,
+            "dose_response": [c.to_dict() for c in self.curves],
             "passed": self.passed,
         }
 
@@ -105,7 +111,8 @@ def analyze(run: RunData) -> Analysis:
             straddled = sum(1 for s in run.attempts(phase) if s.straddled)
             rows.append(ActionPhase(action, phase, describe(values, _failures(run, action, phase), straddled),
                                     None if phase == "before" else compare(base, values)))
-    reverted = next((e["time"] for e in run.events if e["event"] == "reverted"), None)
+    # the last revert: a sweep in reset mode reverts between levels too
+    reverted = next((e["time"] for e in reversed(run.events) if e["event"] == "reverted"), None)
     recovery = {}
     for action in run.actions:
         after = [(s.started_at, a.duration_s) for s in run.attempts("after") if not s.excluded
@@ -115,7 +122,7 @@ def analyze(run: RunData) -> Analysis:
                   "failures": sum(1 for s in run.attempts(p) if not s.ok and not s.excluded),
                   "straddled": sum(1 for s in run.attempts(p) if s.straddled),
                   "fault_missing": sum(1 for s in run.attempts(p) if s.fault_missing)} for p in PHASES}
-    analysis = Analysis(rows, recovery, phases, [], kill_recovery(run))
+    analysis = Analysis(rows, recovery, phases, [], kill_recovery(run), analyze_sweep(run))
     analysis.expectations = [check_expectation(text, run, analysis)
                              for text in run.meta.get("scenario", {}).get("expect", [])]
     return analysis
@@ -127,6 +134,14 @@ def check_expectation(text: str, run: RunData, analysis: Analysis) -> Expectatio
             assert action is not None
             rec = analysis.recovery.get(action)
             return rec.seconds if rec else None
+        if phase in ("slope", "threshold"):
+            assert action is not None
+            found = analysis.curve(action)
+            if found is None:
+                return None
+            if phase == "slope":
+                return found.slope
+            return found.threshold.level if found.threshold else None
         if action is None:
             return analysis.phases[phase][stat or "n"]
         row = analysis.row(action, phase)

@@ -124,6 +124,11 @@ def cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
         runs.append(RunData.load(d))
     rows = compare_runs(runs[0], runs[1])
     print(render_compare_markdown(runs[0], runs[1], rows), file=out)
+    from uxchaos.doseresponse import analyze_sweep, compare_slopes
+
+    slopes = compare_slopes(analyze_sweep(runs[0]), analyze_sweep(runs[1]))
+    if slopes:
+        print("\n## Dose–response slopes (A → B)\n\n" + "\n".join(f"- {line}" for line in slopes), file=out)
     if args.html:
         args.html.write_text(render_compare_html(runs[0], runs[1], rows), encoding="utf-8")
         print(f"\n{args.html}", file=out)

@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import uxchaos
+from uxchaos.durations import format_duration
 from uxchaos.errors import FaultRefused, UxchaosError
 from uxchaos.faults import DriverOptions, EffectProbe, FaultDriver, TargetRuntime, create_driver
+from uxchaos.faults.base import Sweep
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
 from uxchaos.ledger import Ledger
 from uxchaos.probe import median_round_trip
@@ -131,6 +133,17 @@ class FaultController:
         if self.watchdog is not None and self.watchdog is not threading.current_thread():
             self.watchdog.cancel()
 
+    def change(self, param: str, value: float) -> None:
+        """A sweep's next level while the fault is held: the driver's fault is replaced by one of the
+        new size under the same lock (and ledger entry), so the watchdog never sees half a change."""
+        with self.lock:
+            if not self.active:
+                return
+            self.driver.revert()
+            self.driver.spec.params[param] = value
+            self.driver.inject()
+            self.record({"event": "level_changed", "time": time.time(), "param": param, "level": value})
+
     def in_force(self) -> bool | None:
         """The driver's answer (None: it cannot tell); a failing check is said, not fatal."""
         if not self.active:
@@ -200,6 +213,7 @@ class Engine:
         self.fault: FaultController | None = None
         self.meta: dict[str, Any] = {}
         self.phase = "setup"  # where the run is: setup | before | during | after
+        self.level: float | None = None  # the swept fault's current size
         # One writer at a time: the max-duration watchdog records its revert from a timer thread
         # while the main thread records samples (results.jsonl, the outcome, the listeners).
         self._write_lock = threading.RLock()
@@ -230,7 +244,7 @@ class Engine:
         sample = Sample.from_record(scrub(sample.to_record(), self.scenario.secrets))
         with self._write_lock:
             sample.straddled = sample.fault_active_at_start != sample.fault_active_at_end or any(
-                e["event"] in ("injected", "reverted") and began_at <= e["time"] <= sample.ended_at
+                e["event"] in ("injected", "reverted", "level_changed") and began_at <= e["time"] <= sample.ended_at
                 for e in self.outcome.events
             )
             self.outcome.samples.append(sample)
@@ -306,19 +320,50 @@ class Engine:
                        variables: dict[str, str]) -> None:
         self.fault = FaultController(driver, self.record_event, self.ledger, self.say)
         verify = self._effect_baseline(driver)
+        sweep = driver.spec.sweep
         try:
-            self.fault.inject()
-            self._phase("during", browser, runtime, variables)
-            # Measured at the end of the during phase, so it takes nothing from the attempts' window
-            # and shows the fault was still in force when they finished.
-            if verify is not None and self.fault.active:
-                self._verify_effect(*verify)
+            for index, level in enumerate(sweep.levels if sweep else [None]):
+                if sweep is not None and level is not None:
+                    self._set_level(sweep, index, level)
+                else:
+                    self.fault.inject()
+                if not self.fault.active:
+                    self.say("the fault was reverted (max duration): the remaining levels are not run")
+                    break
+                self._phase("during", browser, runtime, variables)
+                # Measured at the end of the during phase (of each level), so it takes nothing from the
+                # attempts' window and shows the fault was still in force when they finished.
+                if verify is not None and self.fault.active:
+                    self._verify_effect(driver.effect_probe() if sweep else verify[0], verify[1])
         finally:
             with _interrupts_deferred(self.say):
                 self.fault.revert()
                 self.fault.poll()
         self._phase("after", browser, runtime, variables)
         self.fault.poll()
+
+    def _set_level(self, sweep: Sweep, index: int, level: float) -> None:
+        """The next size of a swept fault: the first is injected; then `step` changes the size of the
+        held fault, `reset` reverts, settles and injects the next size."""
+        assert self.fault is not None
+        self.level = level
+        if index == 0:
+            self.fault.driver.spec.params[sweep.param] = level
+            self.fault.inject()
+        elif sweep.mode == "step":
+            self.fault.change(sweep.param, level)
+        else:
+            self.fault.revert(reason=f"sweep: next level ({sweep.param} {level:g})")
+            if sweep.settle_s:
+                self.say(f"settling {sweep.settle_s:g}s before the next level")
+                time.sleep(sweep.settle_s)
+            self.fault.driver.spec.params[sweep.param] = level
+            self.fault.inject()
+        self.say(f"── level {index + 1}/{len(sweep.levels)}: {sweep.param} = {self._format_level(sweep, level)}")
+
+    def _format_level(self, sweep: Sweep, level: float) -> str:
+        kind = self.fault.driver.kinds[self.fault.driver.spec.kind][sweep.param].kind if self.fault else ""
+        return format_duration(level) if kind == "duration" else f"{level:g}"
 
     def _effect_baseline(self, driver: FaultDriver) -> tuple[EffectProbe, float] | None:
         """The driver's probe through the faulty link (if its fault has a measurable effect), and
@@ -330,8 +375,10 @@ class Engine:
             self.say(f"cannot verify the fault's effect: {e}")
             return None
 
-    def _verify_effect(self, found: EffectProbe, baseline_s: float) -> None:
+    def _verify_effect(self, found: EffectProbe | None, baseline_s: float) -> None:
         """The report's problem 4: is the delay even working? Measure it."""
+        if found is None:
+            return
         requested_s = found.requested_s
         try:
             during_s = median_round_trip(found.probe, requested_s * 3 + 5)
@@ -341,7 +388,7 @@ class Engine:
         observed_ms = (during_s - baseline_s) * 1000
         ok = observed_ms >= 0.5 * requested_s * 1000
         self.record_event({"event": "effect_verified", "time": time.time(), "requested_ms": round(requested_s * 1000),
-                           "observed_ms": round(observed_ms, 1), "ok": ok})
+                           "observed_ms": round(observed_ms, 1), "ok": ok, "level": self.level})
         self.say(f"{'✓' if ok else '⚠ WARNING:'} requested {requested_s * 1000:.0f} ms, observed "
                                  f"+{observed_ms:.0f} ms per round trip" + ("" if ok else " (less than half!)"))
 
@@ -366,6 +413,7 @@ class Engine:
             watch = phase == "during" and self.fault is not None
             in_force_before = self.fault.in_force() if watch and self.fault else None
             sample = browser.run_attempt(plan, lambda: bool(self.fault and self.fault.active))
+            sample.level = self.level if phase == "during" else None
             if watch and self.fault is not None:
                 in_force_after = self.fault.in_force() if self.fault.active else None
                 sample.fault_missing = False in (in_force_before, in_force_after)

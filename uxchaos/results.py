@@ -53,6 +53,7 @@ class Sample:
     straddled: bool = False  # the fault was injected or reverted during this attempt
     cpu_load: float | None = None  # 1-minute load average when the attempt started
     fault_missing: bool = False  # a during attempt measured while the driver said the fault was not in force
+    level: float | None = None  # in a sweep: the fault's size during this attempt (seconds for durations)
 
     @property
     def excluded(self) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 from uxchaos.errors import BadInput
 from uxchaos.expect import Expectation, ExpectationError
 from uxchaos.faults import DRIVERS, FaultSpec
-from uxchaos.faults.base import REQUIRED
+from uxchaos.faults.base import REQUIRED, Sweep
 from uxchaos.params import convert
 from uxchaos.steptypes import COMMON_PARAMS, STEPS
 from uxchaos.yamlsrc import LDict, LList, Problem, load_yaml
@@ -98,7 +98,12 @@ class Scenario:
                         for a in self.journey],
             "fault": None if self.fault is None else {
                 "driver": self.fault.driver, "kind": self.fault.kind, "target": self.fault.target,
-                "params": self.fault.params, "max_duration_s": self.fault.max_duration_s},
+                "params": self.fault.params, "max_duration_s": self.fault.max_duration_s,
+                "sweep": None if self.fault.sweep is None else {
+                    "param": self.fault.sweep.param, "levels": self.fault.sweep.levels, "mode": self.fault.sweep.mode,
+                    "thresholds": self.fault.sweep.thresholds, "settle_s": self.fault.sweep.settle_s,
+                    "unit": "s" if DRIVERS[self.fault.driver].kinds[self.fault.kind][self.fault.sweep.param].kind
+                    == "duration" else ""}},
             "phases": {k: {"attempts": p.attempts, "settle_s": p.settle_s} for k, p in self.phases.items()},
             "expect": self.expect,
             "step_timeout_s": self.step_timeout_s,
@@ -221,7 +226,7 @@ def _validate_journey(v: _Validator, raw: Any, line: int) -> list[Action]:
 
 def _validate_fault(v: _Validator, raw: Any, line: int) -> FaultSpec | None:
     f = v.mapping(raw, line, "fault", {"driver": True, "kind": True, "target": True, "params": False,
-                                       "max_duration": False})
+                                       "max_duration": False, "sweep": False})
     if f is None or not all(k in f for k in ("driver", "kind", "target")):
         return None
     driver_name = v.convert("text", f["driver"], f.line_of("driver"), "fault.driver")
@@ -244,6 +249,7 @@ def _validate_fault(v: _Validator, raw: Any, line: int) -> FaultSpec | None:
         elif (message := driver.validate_target(target)) is not None:
             v.error(f.line_of("target"), "fault.target", message)
     schema = driver.kinds[kind]
+    sweep = _validate_sweep(v, f["sweep"], f.line_of("sweep"), driver_name, kind, schema) if "sweep" in f else None
     params: dict[str, Any] = {}
     raw_params = f.get("params") or LDict()
     if v.mapping(raw_params, f.line_of("params"), "fault.params", {k: False for k in schema}) is not None:
@@ -251,13 +257,81 @@ def _validate_fault(v: _Validator, raw: Any, line: int) -> FaultSpec | None:
             where = f"fault.params.{key}"
             if key in raw_params:
                 params[key] = v.convert(param.kind, raw_params[key], raw_params.line_of(key), where)
+            elif sweep is not None and key == sweep.param:
+                params[key] = sweep.levels[0]
             elif param.default is REQUIRED:
                 v.error(f.line_of("params"), where, f"{kind} needs parameter {key!r} ({param.help})")
             else:
                 params[key] = param.default
     max_duration = v.convert("duration", f.get("max_duration", "10m"), f.line_of("max_duration"),
                              "fault.max_duration")
-    return FaultSpec(driver_name, kind, target or "", params, max_duration or 600.0, f.line)
+    return FaultSpec(driver_name, kind, target or "", params, max_duration or 600.0, f.line, sweep)
+
+
+NUMERIC_KINDS = ("duration", "float", "probability", "int")
+
+
+def _validate_sweep(v: _Validator, raw: Any, line: int, driver: str, kind: str,
+                    schema: dict[str, Any]) -> Sweep | None:
+    """`sweep: {delay: [0ms, 250ms, 1s], mode: step, threshold: {"Logging in": 10s}}`."""
+    numeric = [k for k, p in schema.items() if p.kind in NUMERIC_KINDS]
+    if not numeric:
+        v.error(line, "fault.sweep", f"{driver} {kind} has no size to sweep (no numeric parameter)")
+        return None
+    s = v.mapping(raw, line, "fault.sweep", {**{k: False for k in schema}, "mode": False, "threshold": False,
+                                             "settle": False})
+    if s is None:
+        return None
+    swept = [k for k in s if k in schema]
+    if len(swept) != 1:
+        v.error(s.line, "fault.sweep", f"name exactly one parameter to sweep; numeric parameters of {driver} {kind}: "
+                f"{', '.join(numeric)}")
+        return None
+    param = swept[0]
+    if param not in numeric:
+        v.error(s.line_of(param), f"fault.sweep.{param}", f"{param!r} is not a number, so it has no size to sweep; "
+                f"numeric parameters of {driver} {kind}: {', '.join(numeric)}")
+        return None
+    raw_levels = s[param]
+    where = f"fault.sweep.{param}"
+    if not isinstance(raw_levels, LList) or len(raw_levels) < 2:
+        v.error(s.line_of(param), where, "a sweep needs a list of at least two levels, e.g. [0ms, 500ms, 1s, 2s]")
+        return None
+    kind_of = schema[param].kind
+    levels = [v.convert(kind_of, x, raw_levels.line_of(i), f"{where}[{i}]") for i, x in enumerate(raw_levels)]
+    if any(x is None for x in levels):
+        return None
+    for i in range(1, len(levels)):
+        if levels[i] <= levels[i - 1]:
+            v.error(raw_levels.line_of(i), f"{where}[{i}]", "levels must rise from one to the next, without "
+                    f"repeats: {raw_levels[i]!r} comes after {raw_levels[i - 1]!r}")
+            return None
+    mode = v.convert(("step", "reset"), s.get("mode", "step"), s.line_of("mode"), "fault.sweep.mode") or "step"
+    settle = v.convert("duration", s.get("settle", "0ms"), s.line_of("settle"), "fault.sweep.settle") or 0.0
+    thresholds: dict[str, float] = {}
+    raw_thresholds = s.get("threshold") or LDict()
+    if not isinstance(raw_thresholds, LDict):
+        v.error(s.line_of("threshold"), "fault.sweep.threshold", 'a mapping of action to limit: {"Logging in": 10s}')
+    else:
+        for action, limit in raw_thresholds.items():
+            value = v.convert("duration", limit, raw_thresholds.line_of(action), f"fault.sweep.threshold.{action}")
+            if value is not None:
+                thresholds[action] = value
+    return Sweep(param, [float(x) for x in levels], mode, thresholds, settle)
+
+
+def _check_sweep_reach(v: _Validator, fault: FaultSpec, attempts: int, raw: LDict) -> None:
+    """Each during attempt waits at least one whole delay: levels the fault cannot be held for are
+    refused before anything runs (mode step holds one fault over every level; reset one per level)."""
+    sweep = fault.sweep
+    assert sweep is not None
+    if DRIVERS[fault.driver].kinds[fault.kind][sweep.param].kind != "duration":
+        return
+    needed = attempts * (sum(sweep.levels) if sweep.mode == "step" else max(sweep.levels))
+    if needed > fault.max_duration_s:
+        v.error(raw.line_of("sweep"), "fault.sweep", f"the levels need the fault for at least {needed:g}s "
+                f"({attempts} during attempts × {'the sum of the levels' if sweep.mode == 'step' else 'the largest'})"
+                f", beyond max_duration ({fault.max_duration_s:g}s): raise fault.max_duration or use fewer levels")
 
 
 def _validate_phases(v: _Validator, raw: Any, line: int) -> dict[str, Phase]:
@@ -324,6 +398,12 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
     journey = _validate_journey(v, doc.get("journey"), doc.line_of("journey"))
     fault = _validate_fault(v, doc["fault"], doc.line_of("fault")) if doc.get("fault") is not None else None
     phases = _validate_phases(v, doc.get("phases"), doc.line_of("phases"))
+    if fault is not None and fault.sweep is not None:
+        _check_sweep_reach(v, fault, phases["during"].attempts, doc["fault"])
+        for action in fault.sweep.thresholds:
+            if journey and action not in [a.name for a in journey]:
+                v.error(doc["fault"].line_of("sweep"), f"fault.sweep.threshold.{action}",
+                        f"no action named {action!r}; actions: {', '.join(a.name for a in journey)}")
     expect_raw = doc.get("expect") or LList()
     if not isinstance(expect_raw, LList) or not all(isinstance(e, str) for e in expect_raw):
         v.error(doc.line_of("expect"), "expect", "must be a list of expressions such as 'during.failures == 0'")

@@ -24,6 +24,17 @@ class Param:
     help: str = ""
 
 
+@dataclass(frozen=True)
+class Sweep:
+    """One numeric parameter of the fault, run at several sizes (levels) in one run."""
+
+    param: str
+    levels: list[float]
+    mode: str = "step"  # step: keep the fault and change its size; reset: revert and settle between levels
+    thresholds: dict[str, float] = field(default_factory=dict)  # action -> limit (s), for the threshold finder
+    settle_s: float = 0.0  # mode reset: wait between a revert and the next level
+
+
 @dataclass
 class FaultSpec:
     driver: str
@@ -32,6 +43,7 @@ class FaultSpec:
     params: dict[str, Any]
     max_duration_s: float
     line: int = 0
+    sweep: Sweep | None = None
 
 
 class SupervisedProcess(Protocol):

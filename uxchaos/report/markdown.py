@@ -7,6 +7,8 @@ import datetime as dt
 from typing import Any
 
 from uxchaos.analysis import Analysis
+from uxchaos.doseresponse import Curve
+from uxchaos.durations import format_duration
 from uxchaos.report.data import RunData
 from uxchaos.scenario import PHASES
 from uxchaos.stats import Comparison
@@ -129,6 +131,59 @@ def kill_section(analysis: Analysis, run: RunData) -> str:
     return "\n".join(lines)
 
 
+def format_level(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    return format_duration(value) if unit == "s" else f"{value:g}"
+
+
+def slope_text(c: Curve) -> str:
+    if c.slope is None:
+        return "–"
+    interval = f" [{c.slope_low:.1f}–{c.slope_high:.1f}]" if c.slope_low is not None else ""
+    if c.round_trips:
+        return f"{c.slope:.1f}{interval} sequential round trips"
+    return f"{c.slope:.3g}{interval} s per unit of {c.param}"
+
+
+def threshold_text(c: Curve) -> str:
+    t = c.threshold
+    if t is None:
+        return ""
+    if t.level is None:
+        return f"over {format_duration(t.limit_s)}: {t.note}"
+    interval = f" [{format_level(t.low, c.unit)}–{format_level(t.high, c.unit)}]" if t.low is not None else ""
+    return (f"over {format_duration(t.limit_s)} from {c.param} ≈ {format_level(t.level, c.unit)}{interval}"
+            + (f" ({t.note})" if t.note else ""))
+
+
+def dose_response_section(analysis: Analysis) -> str:
+    """The seed's table with one column per level, then what the curve says per action."""
+    curves = analysis.curves
+    if not curves:
+        return ""
+    first = curves[0]
+    head = "| Action | " + " | ".join(f"{first.param} {format_level(lv.level, first.unit)} (s)"
+                                      for lv in first.levels) + " |"
+    lines = ["## Dose–response", "",
+             f"Median seconds per action at each level of {first.param} (95% interval where n ≥ 3); slope from a "
+             "Theil–Sen fit through every successful attempt"
+             + (" — for a delay, the number of sequential round trips the action makes to the faulty service."
+                if first.round_trips else "."), "",
+             head, "|---|" + "---:|" * len(first.levels)]
+    for c in curves:
+        cells = []
+        for lv in c.levels:
+            ci = f" [{lv.ci_low:.2f}–{lv.ci_high:.2f}]" if lv.ci_low is not None and lv.ci_high is not None else ""
+            cells.append(f"{fmt_s(lv.median)}{ci}")
+        lines.append(f"| {cell(c.action)} | " + " | ".join(cells) + " |")
+    lines += ["", "| Action | Slope | Bends at | Threshold |", "|---|---|---|---|"]
+    for c in curves:
+        bends = ", ".join(format_level(b, c.unit) for b in c.bends) or "–"
+        lines.append(f"| {cell(c.action)} | {slope_text(c)} | {bends} | {cell(threshold_text(c)) or '–'} |")
+    return "\n".join(lines) + "\n"
+
+
 def render_markdown(run: RunData, analysis: Analysis) -> str:
     scenario = run.meta.get("scenario", {})
     fault = scenario.get("fault")
@@ -177,7 +232,7 @@ def render_markdown(run: RunData, analysis: Analysis) -> str:
               "Successful, non-straddled attempts. Slowdown = median / before-phase median with a bootstrap 95% "
               "interval; p from a Mann–Whitney U test; effect = Cliff's delta.", "",
               summary_table(analysis), "", "## Recovery", "", recovery_table(analysis), "",
-              kill_section(analysis, run),
+              kill_section(analysis, run), dose_response_section(analysis),
               "## Fault timeline", "", timeline_table(run), ""]
     failures = [s for s in run.samples if not s.ok]
     if failures:
