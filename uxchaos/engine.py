@@ -185,12 +185,15 @@ def _signals_as_interrupts(deadline_s: float | None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _interrupts_deferred(notify: Any) -> Iterator[None]:
-    """While reverting, a further Ctrl-C or SIGTERM must not cut the revert short."""
+    """While reverting, a Ctrl-C, SIGTERM or the deadline must not cut the revert short — and must
+    not be forgotten either: once the revert is done, the first of them stops the run."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    pending: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
+        pending.append(signum)
         notify("still reverting the fault; uxchaos stops as soon as it is reverted")
 
     old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
@@ -199,6 +202,13 @@ def _interrupts_deferred(notify: Any) -> Iterator[None]:
     finally:
         for sig, previous in old.items():
             signal.signal(sig, previous)
+    if pending:  # only reached when the revert itself finished: an exception already stops the run
+        sig = signal.Signals(pending[0])
+        if sig == signal.SIGALRM:
+            raise DeadlineReached("the run's deadline passed while the fault was being reverted")
+        if sig == signal.SIGTERM:
+            raise Interrupted("signal SIGTERM")
+        raise KeyboardInterrupt
 
 
 class Engine:
