@@ -15,7 +15,7 @@ from uxchaos.faults import DRIVERS, FaultSpec
 from uxchaos.faults.base import REQUIRED
 from uxchaos.journey.steps import COMMON_PARAMS, STEPS
 from uxchaos.params import convert
-from uxchaos.yamlsrc import LDict, LList, Problem, load_yaml
+from uxchaos.yamlsrc import LDict, LList, Problem, load_yaml, read_source
 
 PHASES = ("before", "during", "after")
 SECRET_ENV = re.compile(r"PASSWORD|TOKEN|SECRET", re.IGNORECASE)
@@ -334,9 +334,11 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
 def load_scenario(path: str | Path, env: dict[str, str] | None = None) -> Scenario:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_source(p)
     except OSError as e:
         raise BadInput(f"cannot read scenario {p}: {e.strerror}") from None
+    if isinstance(text, Problem):  # not UTF-8, or far too big
+        raise ScenarioError(str(p), [text])
     return parse_scenario(text, str(p), env)
 
 
