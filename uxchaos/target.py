@@ -46,7 +46,8 @@ def running_target(
         from uxchaos.proxy.control import ControlClient
 
         proxies = ControlClient(scenario.target.proxy_control)
-    yield TargetRuntime(base_url=base_url, proxies=proxies), variables
+    with httpget.https_errors_ignored(base_url) if scenario.target.ignore_https_errors else contextlib.nullcontext():
+        yield TargetRuntime(base_url=base_url, proxies=proxies), variables
 
 
 def first_url(scenario: Scenario, base_url: str) -> str:
