@@ -195,11 +195,13 @@ def _too_big(text: str) -> Problem | None:
         if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)):
             nodes += 1
             if nodes > MAX_NODES:
-                return Problem(event.start_mark.line + 1, "", f"too many nodes (limit {MAX_NODES}): "
-                                                              "a scenario is much smaller")
+                return Problem(_line(event), "", f"too many nodes (limit {MAX_NODES}): a scenario is much smaller")
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                return Problem(event.start_mark.line + 1, "",
-                               f"nested deeper than {MAX_DEPTH} levels: a scenario is much flatter")
+                return Problem(_line(event), "", f"nested deeper than {MAX_DEPTH} levels: a scenario is much flatter")
     return None
+
+
+def _line(event: yaml.Event) -> int:
+    return event.start_mark.line + 1 if event.start_mark is not None else 1
