@@ -230,6 +230,8 @@ phases:
     assert any(r.get("event") == "reverted" for r in records)
     assert any(r.get("type") == "sample" and r["phase"] == "before" for r in records)
     assert records[-1] == {**records[-1], "type": "run_end", "status": "interrupted"}
+    (interrupted,) = [r for r in records if r.get("type") == "interrupted"]
+    assert interrupted["phase"] == "during" and interrupted["reason"] == f"signal {sig.name}"
     assert (run_dir / "report.md").exists()
     assert os.path.getsize(run_dir / "run.json") > 0
 
@@ -311,8 +313,9 @@ phases:
   after: {attempts: 1}
 """
     dirs = []
-    for delay in ("200ms", "600ms"):
-        path = write_scenario(tmp_path, body.replace("DELAY", delay), name=f"delay-{delay}")
+    for delay in ("200ms", "600ms"):  # one scenario, changed between runs (compare refuses two scenarios)
+        (tmp_path / delay).mkdir()
+        path = write_scenario(tmp_path / delay, body.replace("DELAY", delay), name="delay")
         code, _, err = run_cli("run", str(path), "--out", str(tmp_path / delay))
         assert code == 0, err
         dirs.append(only_run_dir(tmp_path / delay))

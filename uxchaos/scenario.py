@@ -15,7 +15,7 @@ from uxchaos.faults import DRIVERS, FaultSpec
 from uxchaos.faults.base import REQUIRED, Sweep
 from uxchaos.params import convert
 from uxchaos.steptypes import COMMON_PARAMS, STEPS
-from uxchaos.yamlsrc import LDict, LList, Problem, load_yaml
+from uxchaos.yamlsrc import LDict, LList, Problem, load_yaml, read_source
 
 PHASES = ("before", "during", "after")
 SECRET_ENV = re.compile(r"PASSWORD|TOKEN|SECRET", re.IGNORECASE)
@@ -62,6 +62,7 @@ class Target:
     base_url: str  # a URL, or "demo"
     credentials: dict[str, str] = field(default_factory=dict)
     proxy_control: str | None = None
+    ignore_https_errors: bool = False  # accept any certificate of the target (a test server's self-signed one)
 
     @property
     def is_demo(self) -> bool:
@@ -93,7 +94,8 @@ class Scenario:
         return {
             "name": self.name, "description": self.description, "path": self.path,
             "target": {"base_url": self.target.base_url, "credentials": creds,
-                       "proxy_control": self.target.proxy_control},
+                       "proxy_control": self.target.proxy_control,
+                       "ignore_https_errors": self.target.ignore_https_errors},
             "journey": [{"action": a.name, "steps": [{"kind": s.kind, "label": s.label} for s in a.steps]}
                         for a in self.journey],
             "fault": None if self.fault is None else {
@@ -374,7 +376,8 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
     target = Target(base_url="")
     secrets: set[str] = set()
     t = v.mapping(doc.get("target"), doc.line_of("target"), "target",
-                  {"base_url": True, "credentials": False, "secrets": False, "proxy_control": False})
+                  {"base_url": True, "credentials": False, "secrets": False, "proxy_control": False,
+                   "ignore_https_errors": False})
     if t is not None:
         base_url = v.convert("text", t.get("base_url", ""), t.line_of("base_url"), "target.base_url") or ""
         if base_url and base_url != "demo" and not re.match(r"https?://", base_url):
@@ -383,7 +386,9 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
         if not isinstance(creds, LDict):
             v.error(t.line_of("credentials"), "target.credentials", "must be a mapping of names to values")
             creds = LDict()
-        target = Target(base_url, {k: str(val) for k, val in creds.items()}, t.get("proxy_control"))
+        insecure = v.convert("bool", t.get("ignore_https_errors", False), t.line_of("ignore_https_errors"),
+                             "target.ignore_https_errors")
+        target = Target(base_url, {k: str(val) for k, val in creds.items()}, t.get("proxy_control"), bool(insecure))
         marked = t.get("secrets") or LList()
         if not isinstance(marked, LList) or not all(isinstance(m, str) for m in marked):
             v.error(t.line_of("secrets"), "target.secrets", "must be a list of credential names, e.g. [api_key]")
@@ -427,9 +432,11 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
 def load_scenario(path: str | Path, env: dict[str, str] | None = None) -> Scenario:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_source(p)
     except OSError as e:
         raise BadInput(f"cannot read scenario {p}: {e.strerror}") from None
+    if isinstance(text, Problem):  # not UTF-8, or far too big
+        raise ScenarioError(str(p), [text])
     return parse_scenario(text, str(p), env)
 
 

@@ -53,7 +53,11 @@ def running_target(
             if ledger is not None:
                 ledger.close("demo")
         return
-    yield planned_runtime(scenario, base_url_override), variables
+    runtime = planned_runtime(scenario, base_url_override)
+    trust = httpget.https_errors_ignored(runtime.base_url) if scenario.target.ignore_https_errors \
+        else contextlib.nullcontext()
+    with trust:
+        yield runtime, variables
 
 
 def planned_runtime(scenario: Scenario, base_url_override: str | None = None) -> TargetRuntime:

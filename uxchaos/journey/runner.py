@@ -21,6 +21,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from uxchaos.browser import find_browser, launch_args
 from uxchaos.errors import EnvironmentProblem
+from uxchaos.httpget import ignores_https_errors
 from uxchaos.journey.steps import (
     IMPLEMENTATIONS,
     Navigation,
@@ -99,7 +100,8 @@ class BrowserSession:
 
     def run_attempt(self, plan: AttemptPlan, fault_active: Callable[[], bool]) -> Sample:
         assert self.browser is not None
-        context = self.browser.new_context(viewport={"width": 1280, "height": 800})
+        context = self.browser.new_context(viewport={"width": 1280, "height": 800},
+                                           ignore_https_errors=ignores_https_errors(plan.base_url))
         try:
             page = context.new_page()
             page.goto("about:blank")  # warm the page untimed: the first action on a fresh page costs extra
