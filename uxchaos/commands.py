@@ -177,7 +177,9 @@ def cmd_validate(files: list[str], out: TextIO, err: TextIO) -> int:
             status = ExitStatus.BAD_INPUT
         else:
             steps = sum(len(a.steps) for a in s.journey)
-            print(f"{f}: ok — {s.name}: {len(s.journey)} action(s), {steps} step(s), "
+            journey = (f"Python journey {s.python_journey.ref}" if s.python_journey
+                       else f"{len(s.journey)} action(s), {steps} step(s)")
+            print(f"{f}: ok — {s.name}: {journey}, "
                   f"fault: {s.fault.kind + ' via ' + s.fault.driver if s.fault else 'none'}", file=out)
     return int(status)
 
