@@ -60,6 +60,9 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except DurationError as e:
         raise BadInput(f"--deadline: {e}") from None
     scenario = load_scenario(find_scenario(args.scenario))
+    if not scenario.journey and scenario.python_journey is None:
+        raise BadInput(f"{scenario.path}: no journey: give one (a list of actions, or {{python: FILE.py:FUNCTION}}), "
+                       "or run it from pytest with @pytest.mark.uxchaos")
     if args.dry_run:
         return dry_run(scenario, args, out)
     for ledger in orphaned_ledgers():
@@ -178,7 +181,8 @@ def cmd_validate(files: list[str], out: TextIO, err: TextIO) -> int:
         else:
             steps = sum(len(a.steps) for a in s.journey)
             journey = (f"Python journey {s.python_journey.ref}" if s.python_journey
-                       else f"{len(s.journey)} action(s), {steps} step(s)")
+                       else f"{len(s.journey)} action(s), {steps} step(s)" if s.journey
+                       else "no journey (for the pytest plugin)")
             print(f"{f}: ok — {s.name}: {journey}, "
                   f"fault: {s.fault.kind + ' via ' + s.fault.driver if s.fault else 'none'}", file=out)
     return int(status)

@@ -283,7 +283,8 @@ def _validate_phases(v: _Validator, raw: Any, line: int) -> dict[str, Phase]:
     return phases
 
 
-TOP_LEVEL = {"name": True, "description": False, "target": True, "journey": True, "fault": False,
+# `journey` may be left out only by scenarios meant for the pytest plugin (the test body is the journey).
+TOP_LEVEL = {"name": True, "description": False, "target": True, "journey": False, "fault": False,
              "phases": False, "expect": False, "step_timeout": False}
 
 
@@ -324,8 +325,10 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
             if key in marked or re.search(r"password|token|secret", key, re.IGNORECASE):
                 secrets.add(value)
     python_journey = None
-    is_python = isinstance(doc.get("journey"), LDict)
-    if is_python:
+    is_python = isinstance(doc.get("journey"), LDict) or "journey" not in doc  # action names known at run time
+    if "journey" not in doc:
+        journey = []
+    elif is_python:
         python_journey = _validate_python_journey(v, doc["journey"], doc.line_of("journey"), Path(path).parent)
         journey = []
     else:
