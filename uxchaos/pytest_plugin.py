@@ -249,12 +249,14 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
                          browser=_playwright_session(pyfuncitem))
     engine = Engine(scenario, options, [_AttemptTracker(handle)])
     pyfuncitem.user_properties.append(("uxchaos_run", str(engine.run_dir)))
+    error = None
     try:
         engine.run()
-    except UxchaosError as e:
-        _report(pyfuncitem, engine, scenario)
-        pytest.fail(f"uxchaos: {e}", pytrace=False)
+    except UxchaosError as e:  # bad journey, environment problem: the test fails with uxchaos's message
+        error = f"uxchaos: {e}"
     summary = _report(pyfuncitem, engine, scenario)
+    if error is not None:
+        pytest.fail(error, pytrace=False)
     problems = _verdict(engine, summary)
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
