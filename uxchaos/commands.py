@@ -43,6 +43,8 @@ def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return daemon.command(args, out, err)
         case "proxy":
             return cmd_proxy_serve(args, out, err)
+        case "import":
+            return cmd_import(args, out, err)
     raise BadInput(f"unknown command {args.command}")
 
 
@@ -236,4 +238,22 @@ def cmd_proxy_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         control.close()
     finally:
         hub.close()
+    return int(ExitStatus.OK)
+
+
+def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from uxchaos.importer import import_codegen
+
+    try:
+        source = args.script.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"cannot read {args.script}: {e}") from None
+    imported = import_codegen(source, str(args.script), args.base_url, args.name)
+    if args.output is None:
+        print(imported.yaml, file=out, end="")
+    else:
+        args.output.write_text(imported.yaml, encoding="utf-8")
+        print(f"{args.output}: {len(imported.actions)} action(s): {', '.join(imported.actions)}"
+              + ("; the recorded password was replaced by {{ password }}" if imported.replaced_password else ""),
+              file=err)
     return int(ExitStatus.OK)
