@@ -15,7 +15,7 @@ import pytest
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoInfo
 from uxchaos.errors import BadInput
-from uxchaos.journey.python import OUTSIDE_STEPS
+from uxchaos.journey.python import OUTSIDE_STEPS, JourneyMisuse, StepTimer
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
 from uxchaos.report.data import RunData
 from uxchaos.results import Sample
@@ -88,6 +88,18 @@ def test_expectations_may_name_actions_only_known_when_the_journey_runs(tmp_path
                          'expect:\n  - during["Anything at all"].p50 < 5s\n')
     with pytest.raises(ScenarioError, match="no action named 'Anything at all'"):
         load_scenario(yaml_twin)
+
+
+def test_step_misuse_names_the_line() -> None:
+    timer = StepTimer()
+    with pytest.raises(JourneyMisuse, match=r"test_python_journey\.py:\d+: step\('inner'\) inside step\('outer'\)"), \
+            timer("outer"):
+        timer("inner")
+    assert [(b.name, b.ok) for b in timer.blocks] == [("outer", False)]
+    with pytest.raises(JourneyMisuse, match="needs a non-empty name"):
+        timer("  ")
+    with pytest.raises(JourneyMisuse, match="names the time outside every step"):
+        timer(OUTSIDE_STEPS)
 
 
 # -- a whole run: fault, reports, secrets (before the module's shared browser: one sync Playwright at a time) --

@@ -217,8 +217,8 @@ class _Translator:
             if method in ("click", "check", "fill", "press", "select_option") and args:
                 self._locator_action(method, str(args[0]), args[1:], call)
                 return
-            if method in ("close", "pause", "wait_for_load_state"):
-                return  # no user-visible step (codegen's teardown)
+            if method == "close" and not args:
+                return  # codegen's teardown, not a user's step
             raise _Untranslatable(f"page.{method}() has no YAML equivalent")
         if target is None:
             raise _Untranslatable(f"{method}() is not a recorded browser action")

@@ -254,6 +254,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         engine.run()
     except UxchaosError as e:  # bad journey, environment problem: the test fails with uxchaos's message
         error = f"uxchaos: {e}"
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, the deadline: the fault is reverted; report what was measured
+        _report(pyfuncitem, engine, scenario)
+        raise
     summary = _report(pyfuncitem, engine, scenario)
     if error is not None:
         pytest.fail(error, pytrace=False)

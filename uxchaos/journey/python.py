@@ -64,7 +64,9 @@ class StepTimer:
             raise JourneyMisuse(f"{where}: step() needs a non-empty name, e.g. step(\"Logging in\"); got {name!r}")
         if self.current is not None:
             raise JourneyMisuse(f"{where}: step({name!r}) inside step({self.current!r}): steps cannot be nested")
-        if name in self._names or name == OUTSIDE_STEPS:
+        if name == OUTSIDE_STEPS:
+            raise JourneyMisuse(f"{where}: {OUTSIDE_STEPS!r} names the time outside every step; choose another name")
+        if name in self._names:
             raise JourneyMisuse(f"{where}: step name {name!r} is used twice in one attempt; each step() names "
                                 "one action of the tables, so give each its own name")
         self._names.add(name)
