@@ -158,7 +158,7 @@ PAGE = """<h1>Welcome back, Ann</h1><h2>Sub</h2><label>E-mail <input></label>
 
 
 @pytest.fixture
-def page(session: BrowserSession) -> Iterator[Page]:
+def locator_page(session: BrowserSession) -> Iterator[Page]:
     assert session.browser is not None
     p = session.browser.new_page()
     p.set_content(PAGE)
@@ -166,7 +166,8 @@ def page(session: BrowserSession) -> Iterator[Page]:
     p.close()
 
 
-def test_locators_become_selectors_that_find_the_same_elements_in_chromium(page: Page) -> None:
+def test_locators_become_selectors_that_find_the_same_elements_in_chromium(locator_page: Page) -> None:
+    page = locator_page
     for expression, selector in LOCATORS:
         result = import_codegen(f"def test_x(page):\n    page.goto('http://h/')\n    {expression}.click()\n", "x.py")
         assert f"- click: {json.dumps(selector)}" in result.yaml, result.yaml
