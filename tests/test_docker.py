@@ -172,10 +172,18 @@ def test_missing_images_are_named(client: Any, tmp_path: Path) -> None:
 
 def test_unreachable_daemon_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent")
+    # Without a scenario nothing says Docker is needed: the doctor tells, but does not fail…
     out = io.StringIO()
-    assert main(["doctor"], out, io.StringIO()) == 3
+    assert main(["doctor"], out, io.StringIO()) == 0
+    assert "! docker daemon: Cannot connect to the Docker daemon at unix:///nonexistent" in out.getvalue()
+    # …with a scenario whose driver needs Docker, it fails and says how to fix it.
+    path = tmp_path / "kill.yaml"
+    path.write_text("name: kill\ntarget: {base_url: 'http://127.0.0.1:9'}\njourney:\n  - action: A\n"
+                    "    steps:\n      - goto: /\nfault: {driver: docker, kind: kill, target: somebody}\n")
+    out = io.StringIO()
+    assert main(["doctor", str(path)], out, io.StringIO()) == 3
     text = out.getvalue()
-    assert "Cannot connect to the Docker daemon at unix:///nonexistent (DOCKER_HOST)" in text
+    assert "✗ docker daemon: Cannot connect to the Docker daemon at unix:///nonexistent (DOCKER_HOST)" in text
     assert "npipe:////./pipe/docker_engine" in text and "Docker Desktop" in text
 
 

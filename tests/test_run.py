@@ -404,9 +404,11 @@ phases:
     run = RunData.load(run_dir)
     assert all(s.ok for s in run.samples), [s.failure for s in run.samples]
     steps = run.samples[0].steps
-    from uxchaos.journey.steps import STEPS
+    from uxchaos.journey.steps import IMPLEMENTATIONS
+    from uxchaos.steptypes import STEPS
 
-    assert {s.kind for s in steps} == set(STEPS)  # every registered step ran for real
+    assert set(IMPLEMENTATIONS) == set(STEPS)  # every declared step type has its browser side…
+    assert {s.kind for s in steps} == set(STEPS)  # …and every one ran for real
     by_kind = {s.kind: s for s in steps}
     assert by_kind["http_get"].http_status == 200
     assert by_kind["press"].navigation and by_kind["press"].navigation["url"].endswith("who=ann")

@@ -50,7 +50,7 @@ def kill_recovery(run: RunData) -> KillRecovery | None:
     if killed is None or failed is None:
         return None
     running = next((e for e in run.events if e["event"] == "replacement_running"), None)
-    tasks = next((e["tasks"] for e in run.events if e["event"] == "service_tasks"), [])
+    tasks: list[dict[str, Any]] = next((e["tasks"] for e in run.events if e["event"] == "service_tasks"), [])
     kill_time = killed.get("details", {}).get("killed_at") or killed["time"]  # the driver's own clock
     good = [s.ended_at for s in run.samples if s.ok and s.started_at >= kill_time]
     code = failed.get("exit_code", failed.get("returncode"))
@@ -92,7 +92,7 @@ class Analysis:
 
 
 def _failures(run: RunData, action: str, phase: str) -> int:
-    return sum(1 for s in run.attempts(phase) if not s.straddled and any(
+    return sum(1 for s in run.attempts(phase) if not s.excluded and any(
         a.name == action and not a.ok and a.duration_s is not None for a in s.actions))
 
 
@@ -108,12 +108,13 @@ def analyze(run: RunData) -> Analysis:
     reverted = next((e["time"] for e in run.events if e["event"] == "reverted"), None)
     recovery = {}
     for action in run.actions:
-        after = [(s.started_at, a.duration_s) for s in run.attempts("after") if not s.straddled
+        after = [(s.started_at, a.duration_s) for s in run.attempts("after") if not s.excluded
                  for a in s.actions if a.name == action and a.ok and a.duration_s is not None]
         recovery[action] = recovery_time(run.action_durations(action, "before"), after, reverted)
     phases = {p: {"n": len(run.attempts(p)),
-                  "failures": sum(1 for s in run.attempts(p) if not s.ok and not s.straddled),
-                  "straddled": sum(1 for s in run.attempts(p) if s.straddled)} for p in PHASES}
+                  "failures": sum(1 for s in run.attempts(p) if not s.ok and not s.excluded),
+                  "straddled": sum(1 for s in run.attempts(p) if s.straddled),
+                  "fault_missing": sum(1 for s in run.attempts(p) if s.fault_missing)} for p in PHASES}
     analysis = Analysis(rows, recovery, phases, [], kill_recovery(run))
     analysis.expectations = [check_expectation(text, run, analysis)
                              for text in run.meta.get("scenario", {}).get("expect", [])]

@@ -24,7 +24,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from uxchaos.faults import DRIVERS
-    from uxchaos.journey.steps import STEPS
+    from uxchaos.steptypes import STEPS
 
     p = _Parser(prog="uxchaos", description="What do your users live through while part of your system is broken?")
     p.add_argument("--version", action="version", version=f"uxchaos {__version__}")

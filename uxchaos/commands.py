@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from uxchaos.errors import BadInput, ExitStatus
+from uxchaos.errors import BadInput, ExitStatus, UxchaosError
 
 if TYPE_CHECKING:
     from uxchaos.scenario import Scenario
@@ -86,7 +86,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def dry_run(scenario: Scenario, args: argparse.Namespace, out: TextIO) -> int:
-    from uxchaos.faults import TargetRuntime, create_driver
+    from uxchaos.faults import DriverOptions, create_driver
+    from uxchaos.target import planned_runtime
 
     phases = ", ".join(f"{name} {p.attempts}" for name, p in scenario.phases.items())
     target = args.base_url or scenario.target.base_url
@@ -94,8 +95,7 @@ def dry_run(scenario: Scenario, args: argparse.Namespace, out: TextIO) -> int:
     if scenario.fault is None:
         print("no fault", file=out)
         return int(ExitStatus.OK)
-    driver = create_driver(scenario.fault, TargetRuntime(base_url=args.base_url or scenario.target.base_url,
-                                                          extra={"force": args.force}))
+    driver = create_driver(scenario.fault, planned_runtime(scenario, args.base_url), DriverOptions(force=args.force))
     for line in driver.plan():
         print(f"  {line}", file=out)
     print("nothing was touched", file=out)
@@ -152,18 +152,11 @@ def cmd_recover(force: bool, out: TextIO, err: TextIO) -> int:
             try:
                 print(f"{ledger.run_id}: {entry.get('fault') or entry.get('what', entry['kind'])}: "
                       f"{undo_entry(entry)}", file=out)
-            except Exception as e:  # keep it listed, say why, go on with the rest
+            except (UxchaosError, OSError, KeyError) as e:  # keep it listed, say why, go on with the rest
                 print(f"{ledger.run_id}: could not undo {entry['id']}: {e}", file=err)
                 remaining.append(entry)
                 status = ExitStatus.ENVIRONMENT
-        if remaining:
-            import json
-
-            data = json.loads(ledger.path.read_text())
-            data["entries"] = remaining
-            ledger.path.write_text(json.dumps(data, indent=2))
-        else:
-            ledger.path.unlink(missing_ok=True)
+        ledger.keep_only(remaining)
     return int(status)
 
 

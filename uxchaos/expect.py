@@ -22,7 +22,7 @@ from typing import Any
 
 PHASE_NAMES = ("before", "during", "after")
 ACTION_STATS = {"n", "failures", "p50", "median", "p90", "p95", "min", "max", "mean", "std"}
-PHASE_STATS = {"n", "failures", "straddled"}
+PHASE_STATS = {"n", "failures", "straddled", "fault_missing"}
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _COMPARE: dict[type, Callable[[Any, Any], bool]] = {

@@ -237,7 +237,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
     config = pyfuncitem.config
     loaded, kwargs = pyfuncitem.stash[SCENARIO_KEY]
-    handle = pyfuncitem.funcargs.get("uxchaos") or Uxchaos()
+    given = pyfuncitem.funcargs.get("uxchaos")
+    handle = given if isinstance(given, Uxchaos) else Uxchaos()
     scenario = dataclasses.replace(loaded, journey=[], python_journey=_journey(pyfuncitem, handle))
     try:
         deadline = parse_duration(config.getoption("uxchaos_deadline"))

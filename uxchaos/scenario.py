@@ -14,13 +14,23 @@ from uxchaos.expect import Expectation, ExpectationError
 from uxchaos.faults import DRIVERS, FaultSpec
 from uxchaos.faults.base import REQUIRED
 from uxchaos.journey.python_ref import JourneyLoadError, PythonJourney, load_python_journey
-from uxchaos.journey.steps import COMMON_PARAMS, STEPS
 from uxchaos.params import convert
+from uxchaos.steptypes import COMMON_PARAMS, STEPS
 from uxchaos.yamlsrc import LDict, LList, Problem, load_yaml
 
 PHASES = ("before", "during", "after")
 SECRET_ENV = re.compile(r"PASSWORD|TOKEN|SECRET", re.IGNORECASE)
-PROJECT_SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def shipped_scenarios() -> Path | None:
+    """The scenarios that come with uxchaos: the repository's scenarios/ in a source checkout,
+    else where a wheel installs them (pyproject.toml maps scenarios/ to the package
+    `uxchaos.scenarios`, i.e. uxchaos/scenarios/ in site-packages)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "scenarios", here / "scenarios"):
+        if candidate.is_dir():
+            return candidate
+    return None
 
 
 class ScenarioError(BadInput):
@@ -128,8 +138,11 @@ class _Validator:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", LDict: "a mapping", list: "a list", LList: "a list"}.get(
-        type(value), f"{value!r}" if value is not None else "nothing")
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{value!r}" if value is not None else "nothing"
 
 
 def _join(where: str, key: str) -> str:
@@ -325,6 +338,7 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
             if key in marked or re.search(r"password|token|secret", key, re.IGNORECASE):
                 secrets.add(value)
     python_journey = None
+    journey: list[Action]
     is_python = isinstance(doc.get("journey"), LDict) or "journey" not in doc  # action names known at run time
     if "journey" not in doc:
         journey = []
@@ -367,7 +381,8 @@ def load_scenario(path: str | Path, env: dict[str, str] | None = None) -> Scenar
 
 def scenario_dirs() -> list[Path]:
     """Where scenario names are looked up: ./scenarios, then the project's own scenarios/."""
-    dirs = [Path.cwd() / "scenarios", PROJECT_SCENARIOS]
+    shipped = shipped_scenarios()
+    dirs = [Path.cwd() / "scenarios", *([shipped] if shipped else [])]
     unique: list[Path] = []
     for d in dirs:
         if d.is_dir() and d.resolve() not in [u.resolve() for u in unique]:

@@ -3,16 +3,16 @@ or a `uxchaos proxy serve` reached over its control API)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from uxchaos.durations import format_duration
-from uxchaos.errors import EnvironmentProblem, FaultError
+from uxchaos.errors import EnvironmentProblem, FaultError, FaultRefused
 from uxchaos.faults import register
-from uxchaos.faults.base import FaultDriver, Param
+from uxchaos.faults.base import Check, EffectProbe, FaultDriver, Param
 
 DIRECTION = Param(("upstream", "downstream", "both"), "downstream",
                   "downstream = service → client (like netem on the service's container)")
+TOXIC_PREFIX = "uxchaos-"
 PROBABILITY = Param("probability", 1.0, "share of connections affected, decided once per connection")
 
 
@@ -47,7 +47,12 @@ class ProxyDriver(FaultDriver):
         return self.runtime.proxies
 
     def _toxic_name(self) -> str:
-        return f"uxchaos-{self.spec.kind}"
+        """Named after the run, so a run removes only its own toxic and a second run sees whose it is."""
+        run = self.options.run_id
+        return f"{TOXIC_PREFIX}{self.spec.kind}" + (f"@{run}" if run else "")
+
+    def _toxics(self) -> list[str]:
+        return [t["name"] for t in self._control().describe(self.spec.target)["toxics"]]
 
     def toxic_spec(self) -> dict[str, Any]:
         p = self.spec.params
@@ -63,29 +68,48 @@ class ProxyDriver(FaultDriver):
                 "stream": p.get("direction", "downstream"), "toxicity": p.get("probability", 1.0),
                 "attributes": attrs}
 
-    def preflight(self) -> None:
-        names = [proxy["name"] for proxy in self._control().list()]
-        if self.spec.target not in names:
-            raise EnvironmentProblem(
-                f"fault target {self.spec.target!r} is not a proxy here; proxies: {', '.join(names) or 'none'}"
-            )
+    def checks(self) -> list[Check]:
+        def proxy_exists() -> str:
+            if self.runtime.proxies is None and self.runtime.pending:
+                return f"proxy {self.spec.target!r} is checked when {self.runtime.pending} has started"
+            names = [proxy["name"] for proxy in self._control().list()]
+            if self.spec.target not in names:
+                raise EnvironmentProblem(
+                    f"fault target {self.spec.target!r} is not a proxy here; proxies: {', '.join(names) or 'none'}")
+            return f"proxy {self.spec.target!r} is there"
+
+        return [Check("fault proxy", proxy_exists)]
+
+    def resources(self) -> list[str]:
+        where = getattr(self._control(), "address", None) or "in-process"
+        return [f"proxy {self.spec.target!r} at {where}"]
 
     def inject(self) -> dict[str, Any]:
+        from uxchaos.proxy.control import ControlError
+
+        others = [name for name in self._toxics() if name.startswith(TOXIC_PREFIX) and name != self._toxic_name()]
+        if others:
+            holder = others[0].partition("@")[2] or "another uxchaos run"
+            raise FaultRefused(f"proxy {self.spec.target!r} already has {others[0]!r}, a fault of run {holder}; "
+                               "refusing to add a second one (nothing was changed). Wait for that run, or "
+                               "`uxchaos recover` if it was killed.")
         try:
             toxic = self._control().add_toxic(self.spec.target, self.toxic_spec())
-        except Exception as e:
+        except (ControlError, ValueError, KeyError, OSError) as e:
             raise FaultError(f"could not add {self.spec.kind} to proxy {self.spec.target!r}: {e}") from e
         return {"toxic": toxic}
 
     def revert(self) -> dict[str, Any]:
-        control = self._control()
-        present = [t["name"] for t in control.describe(self.spec.target)["toxics"]]
-        if self._toxic_name() in present:
-            control.remove_toxic(self.spec.target, self._toxic_name())
+        # Only this run's own toxic: another run's fault on the same proxy is never touched.
+        if self._toxic_name() in self._toxics():
+            self._control().remove_toxic(self.spec.target, self._toxic_name())
             return {"removed": self._toxic_name()}
         return {"removed": None}
 
-    def effect_probe(self) -> tuple[Callable[[float], float], float] | None:
+    def in_force(self) -> bool | None:
+        return self._toxic_name() in self._toxics()
+
+    def effect_probe(self) -> EffectProbe | None:
         if self.spec.kind != "delay":
             return None
         from uxchaos.probe import find_probe
@@ -94,7 +118,7 @@ class ProxyDriver(FaultDriver):
         listen = Address.parse(self._control().describe(self.spec.target)["listen"])
         probe = find_probe(listen.host, listen.port)
         per_trip = self.spec.params["delay"] * (2 if self.spec.params["direction"] == "both" else 1)
-        return (probe, per_trip) if probe else None
+        return EffectProbe(probe, per_trip) if probe else None
 
     def ledger_revert(self) -> dict[str, Any]:
         control = self._control()
@@ -112,13 +136,13 @@ class ProxyDriver(FaultDriver):
         client = ControlClient(data["control"])
         try:
             present = [t["name"] for t in client.describe(data["proxy"])["toxics"]]
+            if data["toxic"] in present:
+                client.remove_toxic(data["proxy"], data["toxic"])
+                return f"removed {data['toxic']} from proxy {data['proxy']!r} at {data['control']}"
         except ControlError as e:
             if "cannot reach" in str(e):
                 return f"proxy control {data['control']} is gone, and its faults with it"
-            raise
-        if data["toxic"] in present:
-            client.remove_toxic(data["proxy"], data["toxic"])
-            return f"removed {data['toxic']} from proxy {data['proxy']!r} at {data['control']}"
+            raise FaultError(str(e)) from None
         return f"proxy {data['proxy']!r} had no {data['toxic']} any more"
 
     def describe(self) -> str:

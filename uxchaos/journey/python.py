@@ -86,11 +86,10 @@ class _StepBlock:
         self._t0 = time.perf_counter_ns()  # last thing before the block's body
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> bool:
+                 tb: TracebackType | None) -> None:  # None: an exception goes on to end the attempt
         elapsed = time.perf_counter_ns() - self._t0  # first thing after it
         self.timer.current = None
         self.timer.blocks.append(_Block(self.name, elapsed, exc_type is None))
-        return False
 
 
 def _first_line(error: BaseException) -> str:

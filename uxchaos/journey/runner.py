@@ -23,7 +23,7 @@ from uxchaos.browser import find_browser, launch_args
 from uxchaos.errors import EnvironmentProblem
 from uxchaos.journey.python_ref import PythonJourney
 from uxchaos.journey.steps import (
-    STEPS,
+    IMPLEMENTATIONS,
     Navigation,
     NavigationTracker,
     StepContext,
@@ -105,14 +105,14 @@ class BrowserSession:
         try:
             if self.browser is not None:
                 self.browser.close()
-        except Exception as e:  # the browser may already be gone (crash, Ctrl-C)
+        except PlaywrightError as e:  # the browser may already be gone (crash, Ctrl-C)
             log.debug("closing the browser: %s", e)
         finally:
             self.browser = None
             if self.playwright is not None:
                 try:
                     self.playwright.stop()
-                except Exception as e:
+                except (PlaywrightError, OSError) as e:  # its driver process may be gone already
                     log.warning("stopping playwright: %s", e)
                 self.playwright = None
 
@@ -185,7 +185,7 @@ def _run_step(ctx: StepContext, step: Step) -> tuple[StepOutcome | None, str | N
     """(outcome, failure reason, duration in ns) of one step."""
     s0 = time.perf_counter_ns()
     try:
-        outcome = STEPS[step.kind].run(ctx, step.args)
+        outcome = IMPLEMENTATIONS[step.kind](ctx, step.args)
         return outcome, None, time.perf_counter_ns() - s0
     except StepFailed as e:
         failure = str(e)

@@ -46,7 +46,10 @@ def timeline(run: RunData, analysis: Analysis) -> str:
         if recovered:
             ax.axvline(reverted - start + max(recovered), color="#333", lw=1, ls=":", label="recovered")
     for action in run.actions:
-        xs, ys, fx, fy = [], [], [], []
+        xs: list[float] = []
+        ys: list[float] = []
+        fx: list[float] = []
+        fy: list[float] = []
         for s in run.samples:
             timing = next((a for a in s.actions if a.name == action), None)
             if timing is None or timing.duration_s is None:

@@ -42,7 +42,7 @@ def attempts_table(run: RunData) -> str:
                 elif not timing.ok:
                     cells.append(cell(f"✗ {timing.failure or 'failed'}"))
                 else:
-                    mark = " †" if sample.straddled else ""
+                    mark = " †" if sample.straddled else " ‡" if sample.fault_missing else ""
                     cells.append(f"{timing.duration_s:.2f}{mark}")
             lines.append(f"| {cell(action)} | {i + 1} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -181,6 +181,10 @@ def render_markdown(run: RunData, analysis: Analysis) -> str:
     ]
     if straddled:
         parts += [f"† {straddled} attempt(s) straddled an inject or revert: shown, but left out of the summary.", ""]
+    missing = sum(1 for s in run.samples if s.fault_missing)
+    if missing:
+        parts += [f"‡ {missing} during attempt(s) were measured while the fault was **not in force** (it was removed "
+                  "behind the run's back, or ended early): shown, but left out of the summary.", ""]
     expectations = analysis.expectations
     if expectations:
         verdict = "all passed" if analysis.passed else f"{sum(not e.passed for e in expectations)} FAILED"
