@@ -12,6 +12,7 @@ measurement: it stops the run with a BadInput naming file and line."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -32,6 +33,8 @@ from uxchaos.results import ActionTiming, Sample, StepTiming
 
 if TYPE_CHECKING:
     from uxchaos.journey.runner import AttemptPlan, BrowserSession
+
+log = logging.getLogger("uxchaos.journey")
 
 OUTSIDE_STEPS = "(outside steps)"
 WHOLE_FUNCTION = "python-whole"  # the StepTiming kind of a journey that never calls step()
@@ -123,10 +126,7 @@ def _failure_screenshot(page: Page, plan: AttemptPlan) -> str | None:
         path.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(path), timeout=10_000)
     except PlaywrightError as e:  # a lost screenshot is reported, not hidden
-        import logging
-
-        logging.getLogger("uxchaos.journey").warning(
-            "could not take the failure screenshot for %s #%d: %s", plan.phase, plan.attempt, e)
+        log.warning("could not take the failure screenshot for %s #%d: %s", plan.phase, plan.attempt, e)
         return None
     return path.name
 
