@@ -112,7 +112,7 @@ def test_uxchaos_fixture_with_pytest_playwright_traces_and_options(pytester: pyt
     ("def test_x(page, uxchaos):\n    pass\n", [], "*test_x asks for the uxchaos fixture but names no scenario*"),
     ("import pytest\n\n@pytest.mark.uxchaos('s.yaml', attempt=2)\ndef test_x(page):\n    pass\n", [],
      "*unknown argument(s) attempt*"),
-])
+], ids=["no-such-scenario", "fixture-without-scenario", "unknown-marker-argument"])
 def test_bad_uxchaos_tests_are_usage_errors_before_anything_runs(pytester: pytest.Pytester, source: str,
                                                                  args: list[str], message: str) -> None:
     scenario(pytester, "s", "during.failures == 0")

@@ -63,7 +63,8 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     ("import os\n\ndef login(page, step, vars)\n    pass\n", "journeys/j.py:login", "j.py:3: syntax error"),
     ("x = 1\nraise RuntimeError('no config')\n", "journeys/j.py:login",
      "j.py:2: importing it raised RuntimeError: no config"),
-])
+], ids=["file-missing", "function-missing", "no-function", "too-few-params", "params-swapped", "syntax-error",
+        "raises-at-import"])
 def test_bad_python_journeys_are_reported_with_file_and_line(tmp_path: Path, source: str, ref: str,
                                                               expected: str) -> None:
     path = scenario_file(tmp_path, source, ref)
@@ -176,7 +177,7 @@ def test_a_journey_without_steps_is_one_action_named_after_the_function(session:
      "timeout:", 7, "Clicking"),
     ('    with step("Opening"):\n        page.goto("/login")\n    {}["missing"]\n',
      "KeyError: 'missing'", 7, OUTSIDE_STEPS),
-])
+], ids=["expect-fails", "playwright-timeout", "error-outside-steps"])
 def test_failures_end_the_attempt_with_reason_line_and_screenshot(session: BrowserSession, demo: DemoInfo,
                                                                   tmp_path: Path, body: str, reason: str,
                                                                   line: int, action: str) -> None:
