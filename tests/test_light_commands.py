@@ -30,7 +30,7 @@ def _run(argv: list[str], cwd: Path) -> dict[str, object]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-@pytest.mark.parametrize("command", ["validate", "list", "reference", "report", "compare"])
+@pytest.mark.parametrize("command", ["validate", "list", "reference", "report", "compare", "import"])
 def test_command_never_imports_playwright(command: str, tmp_path: Path) -> None:
     run_a = make_run(tmp_path / "a", {"before": [1.0, 1.1, 0.9], "during": [2.0, 2.2, 2.1], "after": [1.0, 1.0, 1.1]})
     run_b = make_run(tmp_path / "b", {"before": [1.0, 1.2, 0.9], "during": [3.0, 3.2, 3.1], "after": [1.0, 1.0, 1.1]})
@@ -40,6 +40,7 @@ def test_command_never_imports_playwright(command: str, tmp_path: Path) -> None:
         "reference": ["reference"],
         "report": ["report", str(run_a)],
         "compare": ["compare", str(run_a), str(run_b)],
+        "import": ["import", str(ROOT / "examples" / "recorded_login.py"), "--base-url", "demo"],
     }[command]
     result = _run(argv, ROOT)
     assert result["code"] == 0

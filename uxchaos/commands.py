@@ -43,6 +43,8 @@ def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return daemon.command(args, out, err)
         case "proxy":
             return cmd_proxy_serve(args, out, err)
+        case "import":
+            return cmd_import(args, out, err)
     raise BadInput(f"unknown command {args.command}")
 
 
@@ -60,6 +62,9 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except DurationError as e:
         raise BadInput(f"--deadline: {e}") from None
     scenario = load_scenario(find_scenario(args.scenario))
+    if not scenario.journey and scenario.python_journey is None:
+        raise BadInput(f"{scenario.path}: no journey: give one (a list of actions, or {{python: FILE.py:FUNCTION}}), "
+                       "or run it from pytest with @pytest.mark.uxchaos")
     if args.dry_run:
         return dry_run(scenario, args, out)
     for ledger in orphaned_ledgers():
@@ -175,7 +180,10 @@ def cmd_validate(files: list[str], out: TextIO, err: TextIO) -> int:
             status = ExitStatus.BAD_INPUT
         else:
             steps = sum(len(a.steps) for a in s.journey)
-            print(f"{f}: ok — {s.name}: {len(s.journey)} action(s), {steps} step(s), "
+            journey = (f"Python journey {s.python_journey.ref}" if s.python_journey
+                       else f"{len(s.journey)} action(s), {steps} step(s)" if s.journey
+                       else "no journey (for the pytest plugin)")
+            print(f"{f}: ok — {s.name}: {journey}, "
                   f"fault: {s.fault.kind + ' via ' + s.fault.driver if s.fault else 'none'}", file=out)
     return int(status)
 
@@ -228,4 +236,22 @@ def cmd_proxy_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         control.close()
     finally:
         hub.close()
+    return int(ExitStatus.OK)
+
+
+def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from uxchaos.importer import import_codegen
+
+    try:
+        source = args.script.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"cannot read {args.script}: {e}") from None
+    imported = import_codegen(source, str(args.script), args.base_url, args.name)
+    if args.output is None:
+        print(imported.yaml, file=out, end="")
+    else:
+        args.output.write_text(imported.yaml, encoding="utf-8")
+        print(f"{args.output}: {len(imported.actions)} action(s): {', '.join(imported.actions)}"
+              + ("; the recorded password was replaced by {{ password }}" if imported.replaced_password else ""),
+              file=err)
     return int(ExitStatus.OK)

@@ -59,6 +59,7 @@ class RunOptions:
     headed: bool = False
     deadline_s: float | None = 7200.0  # the whole run; None = no deadline
     force: bool = False  # targets that match many containers are allowed
+    browser: BrowserSession | None = None  # an open session to use (the pytest plugin's); else one is launched
 
 
 @dataclass
@@ -313,7 +314,7 @@ class Engine:
         if driver is not None:
             driver.preflight()
         check_app_healthy(runtime.probe_url or runtime.base_url)
-        with BrowserSession(self.options.headed) as browser:
+        with self.options.browser or BrowserSession(self.options.headed) as browser:
             self.meta["browser"] = {"executable": browser.executable, "version": browser.version}
             self._write_run_json(runtime)
             self._phase("before", browser, runtime, variables)
@@ -418,7 +419,8 @@ class Engine:
                 self.say("the fault was reverted (max duration): no more during-phase attempts")
                 break
             plan = AttemptPlan(phase, attempt, self.scenario.journey, runtime.base_url, variables,
-                               self.scenario.step_timeout_s, self.run_dir / "screenshots")
+                               self.scenario.step_timeout_s, self.run_dir / "screenshots",
+                               self.scenario.python_journey)
             began_at = time.time()
             watch = phase == "during" and self.fault is not None
             in_force_before = self.fault.in_force() if watch and self.fault else None

@@ -13,6 +13,7 @@ from uxchaos.errors import BadInput
 from uxchaos.expect import Expectation, ExpectationError
 from uxchaos.faults import DRIVERS, FaultSpec
 from uxchaos.faults.base import REQUIRED, Sweep
+from uxchaos.journey.python_ref import JourneyLoadError, PythonJourney, load_python_journey
 from uxchaos.params import convert
 from uxchaos.steptypes import COMMON_PARAMS, STEPS
 from uxchaos.yamlsrc import LDict, LList, Problem, load_yaml, read_source
@@ -87,6 +88,7 @@ class Scenario:
     expect: list[str]
     step_timeout_s: float
     secrets: set[str] = field(default_factory=set)  # values never to be written anywhere
+    python_journey: PythonJourney | None = None  # `journey: {python: FILE.py:FUNCTION}`; then `journey` is []
 
     def masked(self) -> dict[str, Any]:
         """The scenario as loaded, for run.json, with every secret value masked."""
@@ -98,6 +100,7 @@ class Scenario:
                        "ignore_https_errors": self.target.ignore_https_errors},
             "journey": [{"action": a.name, "steps": [{"kind": s.kind, "label": s.label} for s in a.steps]}
                         for a in self.journey],
+            "python_journey": self.python_journey.ref if self.python_journey else None,
             "fault": None if self.fault is None else {
                 "driver": self.fault.driver, "kind": self.fault.kind, "target": self.fault.target,
                 "params": self.fault.params, "max_duration_s": self.fault.max_duration_s,
@@ -203,9 +206,21 @@ def _validate_step(v: _Validator, raw: Any, line: int, where: str) -> Step | Non
     return Step(kind, args, raw.line_of(kind))
 
 
+def _validate_python_journey(v: _Validator, raw: LDict, line: int, base_dir: Path) -> PythonJourney | None:
+    item = v.mapping(raw, line, "journey", {"python": True})
+    if item is None or "python" not in item:
+        return None
+    try:
+        return load_python_journey(str(item["python"]), base_dir)
+    except JourneyLoadError as e:
+        v.error(item.line_of("python"), "journey.python", str(e))
+        return None
+
+
 def _validate_journey(v: _Validator, raw: Any, line: int) -> list[Action]:
     if not isinstance(raw, LList) or not raw:
-        v.error(line, "journey", "must be a non-empty list of actions, each '- action: NAME' with 'steps:'")
+        v.error(line, "journey", "must be a non-empty list of actions, each '- action: NAME' with 'steps:', "
+                "or {python: FILE.py:FUNCTION}")
         return []
     actions, seen = [], set()
     for i, item in enumerate(raw):
@@ -357,7 +372,8 @@ def _validate_phases(v: _Validator, raw: Any, line: int) -> dict[str, Phase]:
     return phases
 
 
-TOP_LEVEL = {"name": True, "description": False, "target": True, "journey": True, "fault": False,
+# `journey` may be left out only by scenarios meant for the pytest plugin (the test body is the journey).
+TOP_LEVEL = {"name": True, "description": False, "target": True, "journey": False, "fault": False,
              "phases": False, "expect": False, "step_timeout": False}
 
 
@@ -400,7 +416,16 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
         for key, value in target.credentials.items():
             if key in marked or re.search(r"password|token|secret", key, re.IGNORECASE):
                 secrets.add(value)
-    journey = _validate_journey(v, doc.get("journey"), doc.line_of("journey"))
+    python_journey = None
+    journey: list[Action]
+    is_python = isinstance(doc.get("journey"), LDict) or "journey" not in doc  # action names known at run time
+    if "journey" not in doc:
+        journey = []
+    elif is_python:
+        python_journey = _validate_python_journey(v, doc["journey"], doc.line_of("journey"), Path(path).parent)
+        journey = []
+    else:
+        journey = _validate_journey(v, doc.get("journey"), doc.line_of("journey"))
     fault = _validate_fault(v, doc["fault"], doc.line_of("fault")) if doc.get("fault") is not None else None
     phases = _validate_phases(v, doc.get("phases"), doc.line_of("phases"))
     if fault is not None and fault.sweep is not None:
@@ -415,7 +440,8 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
         expect_raw = LList()
     for i, text in enumerate(expect_raw):
         try:
-            Expectation.parse(text, [a.name for a in journey])
+            # A Python journey's actions are only known when it runs: names are checked in the analysis.
+            Expectation.parse(text, None if is_python else [a.name for a in journey])
         except ExpectationError as e:
             v.error(expect_raw.line_of(i), f"expect[{i}]", str(e))
     step_timeout = v.convert("duration", doc.get("step_timeout", "60s"), doc.line_of("step_timeout"), "step_timeout")
@@ -426,7 +452,7 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
     environ = os.environ if env is None else env
     secrets |= {environ[n] for n in env_used if SECRET_ENV.search(n) and environ.get(n)}
     return Scenario(name, str(doc.get("description", "")), path, target, journey, fault, phases,
-                    list(expect_raw), step_timeout or 60.0, {s for s in secrets if s})
+                    list(expect_raw), step_timeout or 60.0, {s for s in secrets if s}, python_journey)
 
 
 def load_scenario(path: str | Path, env: dict[str, str] | None = None) -> Scenario:

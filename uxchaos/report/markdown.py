@@ -184,6 +184,21 @@ def dose_response_section(analysis: Analysis) -> str:
     return "\n".join(lines) + "\n"
 
 
+def python_journey_lines(run: RunData) -> list[str]:
+    """How a Python journey was timed: its step() blocks, the time outside them, or the whole call."""
+    ref = run.meta.get("scenario", {}).get("python_journey")
+    if not ref:
+        return []
+    whole = {st.action for s in run.samples for st in s.steps if st.kind == "python-whole"}
+    if whole:
+        how = (f"it never calls `step()`, so each attempt is timed as one action named after the function "
+               f"({', '.join(f'`{cell(a)}`' for a in sorted(whole))})")
+    else:
+        how = ("each `with step(...)` block is one action; the time spent outside every block is shown as "
+               "its own row, `(outside steps)`, and added to no action")
+    return [f"- **Journey:** Python `{cell(ref)}` — {how}"]
+
+
 def render_markdown(run: RunData, analysis: Analysis) -> str:
     scenario = run.meta.get("scenario", {})
     fault = scenario.get("fault")
@@ -197,6 +212,7 @@ def render_markdown(run: RunData, analysis: Analysis) -> str:
         f"status **{run.meta.get('status', '?')}**" if started else "- **Run:** ?",
         f"- **Target:** {cell(run.meta.get('base_url', scenario.get('target', {}).get('base_url', '?')))}",
     ]
+    parts += python_journey_lines(run)
     injected = next((e for e in run.events if e["event"] == "inject_requested"), None)
     if fault:
         described = injected["fault"] if injected else f"{fault['kind']} on {fault['target']}"
