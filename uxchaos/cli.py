@@ -36,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
                          f"{', '.join(STEPS)}. Drivers: {', '.join(DRIVERS)}.")
     run.add_argument("scenario", help="scenario name (e.g. login-under-db-delay) or path to a .yaml file")
     run.add_argument("--base-url", help="run against this URL instead of the scenario's target")
-    run.add_argument("--attempts", type=int, help="attempts per phase (overrides the scenario)")
+    run.add_argument("--attempts", type=int, help="attempts per phase (per user; overrides the scenario)")
+    run.add_argument("--users", type=int, help="virtual users in every phase (overrides the scenario)")
+    run.add_argument("--browser-endpoint", action="append", default=[], metavar="URL", dest="browser_endpoints",
+                     help="run the users' browsers there (repeatable): ws://HOST:PORT/PATH of a browser server "
+                     "(`uxchaos browser serve`), cdp+http://HOST:PORT of a CDP endpoint, or 'local'")
     run.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: reports/)")
     run.add_argument("--headed", action="store_true", help="show the browser window")
     run.add_argument("--dry-run", action="store_true",

@@ -57,6 +57,12 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     if args.attempts is not None and args.attempts < 1:
         raise BadInput("--attempts must be at least 1")
+    if args.users is not None and not 1 <= args.users <= 1000:
+        raise BadInput("--users must be from 1 to 1000")
+    from uxchaos.journey.endpoints import parse_endpoint
+
+    for url in args.browser_endpoints:
+        parse_endpoint(url)  # a malformed URL is bad input (exit 2) before anything starts
     try:
         deadline = None if args.deadline in ("0", "none") else parse_duration(args.deadline)
     except DurationError as e:
@@ -72,7 +78,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
               + "; ".join(e.get("fault") or e.get("what", e["kind"]) for e in ledger.entries)
               + ". Run `uxchaos recover`.", file=err)
     options = RunOptions(out_dir=args.out, attempts=args.attempts, base_url=args.base_url, headed=args.headed,
-                         deadline_s=deadline, force=args.force)
+                         deadline_s=deadline, force=args.force, users=args.users,
+                         endpoints=args.browser_endpoints or scenario.browsers)
     engine = Engine(scenario, options, [Progress(err)])
     print(f"uxchaos: running {scenario.name} → {engine.run_dir}", file=err, flush=True)
     passed = True

@@ -26,12 +26,14 @@ from uxchaos.durations import format_duration
 from uxchaos.errors import FaultRefused, UxchaosError
 from uxchaos.faults import DriverOptions, EffectProbe, FaultDriver, TargetRuntime, create_driver
 from uxchaos.faults.base import Sweep
+from uxchaos.journey.endpoints import parse_endpoint
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
 from uxchaos.ledger import Ledger
 from uxchaos.probe import median_round_trip
 from uxchaos.results import ResultsStore, Sample, scrub
 from uxchaos.scenario import Scenario
 from uxchaos.target import check_app_healthy, running_target
+from uxchaos.users import UserPool, check_capacity, pool_size
 
 log = logging.getLogger("uxchaos.engine")
 
@@ -60,6 +62,8 @@ class RunOptions:
     deadline_s: float | None = 7200.0  # the whole run; None = no deadline
     force: bool = False  # targets that match many containers are allowed
     browser: BrowserSession | None = None  # an open session to use (the pytest plugin's); else one is launched
+    users: int | None = None  # overrides every phase's users; given, the phases run as virtual users (users.py)
+    endpoints: list[str] = field(default_factory=list)  # browser endpoints (journey/endpoints.py); [] = local
 
 
 @dataclass
@@ -229,6 +233,9 @@ class Engine:
         # while the main thread records samples (results.jsonl, the outcome, the listeners).
         self._write_lock = threading.RLock()
         self._missing_said = False
+        self._reverted_said = False
+        self._closed = False  # results.jsonl is closed: late samples of user threads are dropped
+        self.pool: UserPool | None = None  # virtual users (users.py), when a phase has more than one
 
     # -- listeners: one failing never stops a run ---------------------------------------------
     def _emit(self, method: str, *args: Any) -> None:
@@ -254,6 +261,8 @@ class Engine:
         # Scrub secrets before anyone sees the sample (a failure message may quote a typed value).
         sample = Sample.from_record(scrub(sample.to_record(), self.scenario.secrets))
         with self._write_lock:
+            if self._closed:  # a user thread finishing an attempt after an interrupted run ended
+                return
             sample.straddled = sample.fault_active_at_start != sample.fault_active_at_end or any(
                 e["event"] in ("injected", "reverted", "level_changed") and began_at <= e["time"] <= sample.ended_at
                 for e in self.outcome.events
@@ -305,6 +314,7 @@ class Engine:
                 self.meta["ended_at"] = time.time()
                 self.store.append({"type": "run_end", "time": self.meta["ended_at"], "status": self.outcome.status})
                 self._write_run_json()
+                self._closed = True
                 self.store.close()
         return self.outcome
 
@@ -314,20 +324,61 @@ class Engine:
         if driver is not None:
             driver.preflight()
         check_app_healthy(runtime.probe_url or runtime.base_url)
+        if self._wants_users():
+            self._run_users(driver, runtime, variables)
+            return
         with self.options.browser or BrowserSession(self.options.headed) as browser:
             self.meta["browser"] = {"executable": browser.executable, "version": browser.version}
             self._write_run_json(runtime)
-            self._phase("before", browser, runtime, variables)
-            if driver is None:
-                self._phase("during", browser, runtime, variables)
-                self._phase("after", browser, runtime, variables)
-                return
-            try:
-                self._faulty_phases(driver, browser, runtime, variables)
-            finally:
-                driver.close()
+            self._all_phases(driver, browser, runtime, variables)
 
-    def _faulty_phases(self, driver: FaultDriver, browser: BrowserSession, runtime: TargetRuntime,
+    def _all_phases(self, driver: FaultDriver | None, browser: BrowserSession | None, runtime: TargetRuntime,
+                    variables: dict[str, str]) -> None:
+        self._phase("before", browser, runtime, variables)
+        if driver is None:
+            self._phase("during", browser, runtime, variables)
+            self._phase("after", browser, runtime, variables)
+            return
+        try:
+            self._faulty_phases(driver, browser, runtime, variables)
+        finally:
+            driver.close()
+
+    def _wants_users(self) -> bool:
+        return (self.options.users is not None or bool(self.options.endpoints)
+                or any(p.users > 1 for p in self.scenario.phases.values()))
+
+    def _run_users(self, driver: FaultDriver | None, runtime: TargetRuntime, variables: dict[str, str]) -> None:
+        """Virtual users: their browsers start (and endpoints answer) before the first phase and any fault."""
+        endpoints = [parse_endpoint(url) for url in self.options.endpoints]
+        size = pool_size([p.users for p in self.scenario.phases.values()], self.options.users)
+        check_capacity(size, endpoints)
+        self.meta["users"] = {name: self._users(name) for name in self.scenario.phases}
+        self.meta["endpoints"] = []
+
+        def on_endpoint(record: dict[str, Any]) -> None:
+            with self._write_lock:
+                if self._closed:
+                    return
+                self.store.append(record)
+                if record["type"] == "endpoint":
+                    self.meta["endpoints"].append(record)
+                else:
+                    self.meta.setdefault("endpoints_lost", []).append(record)
+                    self.say(f"⚠ browser endpoint {record['endpoint']} lost: {record['reason']}; its users move to "
+                             "the endpoints still alive")
+
+        self.pool = UserPool(size, endpoints, self.options.headed, on_endpoint)
+        try:
+            self.pool.start()
+            self.meta["browser"] = {"executable": ", ".join(sorted({s.endpoint.url for s in self.pool.slots})),
+                                    "version": ", ".join(sorted({s.session.version for s in self.pool.slots}))}
+            self._write_run_json(runtime)
+            self._all_phases(driver, None, runtime, variables)
+        finally:
+            self.pool.close()
+
+    def _faulty_phases(self, driver: FaultDriver, browser: BrowserSession | None, runtime: TargetRuntime,
                        variables: dict[str, str]) -> None:
         self.fault = FaultController(driver, self.record_event, self.ledger, self.say)
         verify = self._effect_baseline(driver)
@@ -406,34 +457,58 @@ class Engine:
     def _attempts(self, phase: str) -> int:
         return self.options.attempts or self.scenario.phases[phase].attempts
 
-    def _phase(self, phase: str, browser: BrowserSession, runtime: TargetRuntime, variables: dict[str, str]) -> None:
+    def _phase(self, phase: str, browser: BrowserSession | None, runtime: TargetRuntime,
+               variables: dict[str, str]) -> None:
         spec = self.scenario.phases[phase]
         self.phase = phase
         if spec.settle_s:
             self.say(f"settling {spec.settle_s:g}s before the {phase} phase")
             time.sleep(spec.settle_s)
         attempts = self._attempts(phase)
+        if self.pool is not None:  # virtual users (users.py): each user's attempts in its own thread and browser
+            users = self._users(phase)
+            self._emit("on_phase", phase, users * attempts)
+            self.pool.run_phase(phase, users, attempts, spec.think_s,
+                                lambda session, number: self._measure(phase, number, session, runtime, variables),
+                                self._record_sample)
+            return
+        assert browser is not None
         self._emit("on_phase", phase, attempts)
         for attempt in range(1, attempts + 1):
-            if phase == "during" and self.fault is not None and not self.fault.active:
-                self.say("the fault was reverted (max duration): no more during-phase attempts")
+            measured = self._measure(phase, attempt, browser, runtime, variables)
+            if measured is None:
                 break
-            plan = AttemptPlan(phase, attempt, self.scenario.journey, runtime.base_url, variables,
-                               self.scenario.step_timeout_s, self.run_dir / "screenshots",
-                               self.scenario.python_journey)
-            began_at = time.time()
-            watch = phase == "during" and self.fault is not None
-            in_force_before = self.fault.in_force() if watch and self.fault else None
-            sample = browser.run_attempt(plan, lambda: bool(self.fault and self.fault.active))
-            sample.level = self.level if phase == "during" else None
-            if watch and self.fault is not None:
-                in_force_after = self.fault.in_force() if self.fault.active else None
-                sample.fault_missing = False in (in_force_before, in_force_after)
-                if sample.fault_missing:
-                    self._fault_missing(sample)
-            if self.fault is not None:
+            self._record_sample(*measured)
+
+    def _users(self, phase: str) -> int:
+        return self.options.users or self.scenario.phases[phase].users
+
+    def _measure(self, phase: str, attempt: int, browser: BrowserSession, runtime: TargetRuntime,
+                 variables: dict[str, str]) -> tuple[Sample, float] | None:
+        """One attempt, not yet recorded, and when it was decided; None: no more attempts in this phase."""
+        if phase == "during" and self.fault is not None and not self.fault.active:
+            with self._write_lock:
+                if not self._reverted_said:
+                    self._reverted_said = True
+                    self.say("the fault was reverted (max duration): no more during-phase attempts")
+            return None
+        plan = AttemptPlan(phase, attempt, self.scenario.journey, runtime.base_url, variables,
+                           self.scenario.step_timeout_s, self.run_dir / "screenshots",
+                           self.scenario.python_journey)
+        began_at = time.time()
+        watch = phase == "during" and self.fault is not None
+        in_force_before = self.fault.in_force() if watch and self.fault else None
+        sample = browser.run_attempt(plan, lambda: bool(self.fault and self.fault.active))
+        sample.level = self.level if phase == "during" else None
+        if watch and self.fault is not None:
+            in_force_after = self.fault.in_force() if self.fault.active else None
+            sample.fault_missing = False in (in_force_before, in_force_after)
+            if sample.fault_missing:
+                self._fault_missing(sample)
+        if self.fault is not None:
+            with self._write_lock:
                 self.fault.poll()
-            self._record_sample(sample, began_at)
+        return sample, began_at
 
     def _fault_missing(self, sample: Sample) -> None:
         if self._missing_said:

@@ -54,11 +54,19 @@ class Sample:
     cpu_load: float | None = None  # 1-minute load average when the attempt started
     fault_missing: bool = False  # a during attempt measured while the driver said the fault was not in force
     level: float | None = None  # in a sweep: the fault's size during this attempt (seconds for durations)
+    # Virtual users (uxchaos/users.py): who ran the attempt, where its browser was, and how loaded the generator was.
+    user: int | None = None  # 1..N in a phase run by virtual users
+    endpoint: str | None = None  # "local" or the browser endpoint's URL
+    concurrency: int | None = None  # most users of the phase busy with an attempt at once during this one
+    host_cpu: float | None = None  # host CPU busy fraction (0..1, all cores, /proc/stat) over the attempt
+    driver_lag_ms: float | None = None  # worst lateness of the generator's 100 ms timer during the attempt
+    saturated: bool = False  # measured while the load generator was saturated (users.py's rule)
+    endpoint_lost: bool = False  # the browser endpoint was lost: the attempt measured the generator, not the target
 
     @property
     def excluded(self) -> bool:
         """Shown in tables, but kept out of the statistics: the attempt did not measure one phase."""
-        return self.straddled or self.fault_missing
+        return self.straddled or self.fault_missing or self.saturated or self.endpoint_lost
 
     def to_record(self) -> dict[str, Any]:
         return {"type": "sample", **asdict(self)}

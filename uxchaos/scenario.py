@@ -72,8 +72,10 @@ class Target:
 
 @dataclass
 class Phase:
-    attempts: int
+    attempts: int  # per virtual user: a phase records users × attempts samples
     settle_s: float = 0.0  # wait before the phase's first attempt
+    users: int = 1  # virtual users running attempts at once, each in its own browser (uxchaos/users.py)
+    think_s: float = 0.0  # a user's pause between two of its attempts
 
 
 @dataclass
@@ -89,6 +91,7 @@ class Scenario:
     step_timeout_s: float
     secrets: set[str] = field(default_factory=set)  # values never to be written anywhere
     python_journey: PythonJourney | None = None  # `journey: {python: FILE.py:FUNCTION}`; then `journey` is []
+    browsers: list[str] = field(default_factory=list)  # browser endpoints for the users (journey/endpoints.py)
 
     def masked(self) -> dict[str, Any]:
         """The scenario as loaded, for run.json, with every secret value masked."""
@@ -109,9 +112,11 @@ class Scenario:
                     "thresholds": self.fault.sweep.thresholds, "settle_s": self.fault.sweep.settle_s,
                     "unit": "s" if DRIVERS[self.fault.driver].kinds[self.fault.kind][self.fault.sweep.param].kind
                     == "duration" else ""}},
-            "phases": {k: {"attempts": p.attempts, "settle_s": p.settle_s} for k, p in self.phases.items()},
+            "phases": {k: {"attempts": p.attempts, "settle_s": p.settle_s, "users": p.users, "think_s": p.think_s}
+                       for k, p in self.phases.items()},
             "expect": self.expect,
             "step_timeout_s": self.step_timeout_s,
+            "browsers": self.browsers,
         }
 
 
@@ -361,20 +366,65 @@ def _validate_phases(v: _Validator, raw: Any, line: int) -> dict[str, Phase]:
     for name in PHASES:
         if name not in p:
             continue
-        item = v.mapping(p[name], p.line_of(name), f"phases.{name}", {"attempts": False, "settle": False})
+        item = v.mapping(p[name], p.line_of(name), f"phases.{name}",
+                         {"attempts": False, "settle": False, "users": False, "think": False})
         if item is None:
             continue
         attempts = v.convert("int", item.get("attempts", 3), item.line_of("attempts"), f"phases.{name}.attempts")
         if attempts is not None and not 1 <= attempts <= 10_000:
             v.error(item.line_of("attempts"), f"phases.{name}.attempts", "must be from 1 to 10000")
         settle = v.convert("duration", item.get("settle", "0ms"), item.line_of("settle"), f"phases.{name}.settle")
-        phases[name] = Phase(attempts or 1, settle or 0.0)
+        users = _validate_users(v, item, f"phases.{name}.users") if "users" in item else 1
+        think = v.convert("duration", item.get("think", "0ms"), item.line_of("think"), f"phases.{name}.think")
+        if attempts is not None and users and attempts * users > 100_000:
+            v.error(item.line_of("users"), f"phases.{name}", f"{users} users × {attempts} attempts = "
+                    f"{users * attempts} samples in one phase; at most 100000")
+        phases[name] = Phase(attempts or 1, settle or 0.0, users or 1, think or 0.0)
     return phases
+
+
+def _validate_browsers(v: _Validator, raw: Any, line: int) -> list[str]:
+    """`browsers: [ws://10.0.0.5:3000/uxchaos, cdp+http://127.0.0.1:9222]`: where the users' browsers are."""
+    from uxchaos.journey.endpoints import parse_endpoint
+
+    if not isinstance(raw, LList) or not raw:
+        v.error(line, "browsers", "a non-empty list of browser endpoints: ws://HOST:PORT/PATH (a Playwright "
+                "browser server such as `uxchaos browser serve`), cdp+http://HOST:PORT, or local")
+        return []
+    urls = []
+    for i, item in enumerate(raw):
+        try:
+            urls.append(parse_endpoint(str(item)).url)
+        except BadInput as e:
+            v.error(raw.line_of(i), f"browsers[{i}]", str(e))
+    return urls
+
+
+MAX_USERS = 1000  # beyond this a number of users is a typo, wherever the browsers live
+
+
+def _validate_users(v: _Validator, item: LDict, where: str) -> int | None:
+    """`users: 8`: a whole number from 1 to MAX_USERS. Whether this machine's own browsers can take
+    that many is checked before the run (users.check_capacity), since remote browsers may carry them."""
+    from uxchaos.users import local_capacity
+
+    line = item.line_of("users")
+    users = v.convert("int", item["users"], line, where)
+    if users is None:
+        return None
+    if users < 1:
+        v.error(line, where, f"must be at least 1 (got {users}); one user runs the attempts one after another")
+        return None
+    if users > MAX_USERS:
+        v.error(line, where, f"{users} users is more than uxchaos runs in one phase (at most {MAX_USERS}); "
+                f"{local_capacity().explain()}")
+        return None
+    return users
 
 
 # `journey` may be left out only by scenarios meant for the pytest plugin (the test body is the journey).
 TOP_LEVEL = {"name": True, "description": False, "target": True, "journey": False, "fault": False,
-             "phases": False, "expect": False, "step_timeout": False}
+             "phases": False, "expect": False, "step_timeout": False, "browsers": False}
 
 
 def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> Scenario:
@@ -445,6 +495,7 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
         except ExpectationError as e:
             v.error(expect_raw.line_of(i), f"expect[{i}]", str(e))
     step_timeout = v.convert("duration", doc.get("step_timeout", "60s"), doc.line_of("step_timeout"), "step_timeout")
+    browsers = _validate_browsers(v, doc["browsers"], doc.line_of("browsers")) if "browsers" in doc else []
     if v.problems:
         raise ScenarioError(path, v.problems)
     import os
@@ -452,7 +503,7 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
     environ = os.environ if env is None else env
     secrets |= {environ[n] for n in env_used if SECRET_ENV.search(n) and environ.get(n)}
     return Scenario(name, str(doc.get("description", "")), path, target, journey, fault, phases,
-                    list(expect_raw), step_timeout or 60.0, {s for s in secrets if s}, python_journey)
+                    list(expect_raw), step_timeout or 60.0, {s for s in secrets if s}, python_journey, browsers)
 
 
 def load_scenario(path: str | Path, env: dict[str, str] | None = None) -> Scenario:

@@ -22,6 +22,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from uxchaos.browser import find_browser, launch_args
 from uxchaos.errors import EnvironmentProblem
 from uxchaos.httpget import ignores_https_errors
+from uxchaos.journey.endpoints import Endpoint, open_browser
 from uxchaos.journey.python_ref import PythonJourney
 from uxchaos.journey.steps import (
     IMPLEMENTATIONS,
@@ -62,8 +63,9 @@ class BrowserSession:
     creates the contexts of Python journeys (so its tracing and artifacts apply)."""
 
     def __init__(self, headed: bool = False, browser: Browser | None = None,
-                 new_context: Callable[..., BrowserContext] | None = None) -> None:
+                 new_context: Callable[..., BrowserContext] | None = None, endpoint: Endpoint | None = None) -> None:
         self.headed = headed
+        self.endpoint = endpoint  # a remote browser (journey/endpoints.py); None or local: launch one here
         self._pw_manager: Any = None
         self.playwright: Playwright | None = None
         self.browser: Browser | None = browser
@@ -85,6 +87,14 @@ class BrowserSession:
             return self
         self._pw_manager = sync_playwright()
         self.playwright = self._pw_manager.start()
+        if self.endpoint is not None and not self.endpoint.is_local:
+            try:
+                self.browser = open_browser(self.playwright, self.endpoint)
+            except BaseException:
+                self.close()
+                raise
+            self.executable, self.version = self.endpoint.url, self.browser.version
+            return self
         self.executable = find_browser(self.playwright)
         try:
             self.browser = self.playwright.chromium.launch(

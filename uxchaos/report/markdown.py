@@ -10,6 +10,8 @@ from uxchaos.analysis import Analysis
 from uxchaos.doseresponse import Curve
 from uxchaos.durations import format_duration
 from uxchaos.report.data import RunData
+from uxchaos.report.users import many_attempts, medians_table, users_section
+from uxchaos.report.users import mark as load_mark
 from uxchaos.scenario import PHASES
 from uxchaos.stats import Comparison
 
@@ -27,6 +29,8 @@ def _utc(epoch: float) -> str:
 
 
 def attempts_table(run: RunData) -> str:
+    if many_attempts(run):  # many users × attempts: one row per action, the median of each phase
+        return medians_table(run)
     lines = ["| Action | Attempt | Before (s) | During (s) | After (s) |", "|---|---:|---:|---:|---:|"]
     rounds = max((len(run.attempts(p)) for p in PHASES), default=0)
     for action in run.actions:
@@ -44,7 +48,7 @@ def attempts_table(run: RunData) -> str:
                 elif not timing.ok:
                     cells.append(cell(f"✗ {timing.failure or 'failed'}"))
                 else:
-                    mark = " †" if sample.straddled else " ‡" if sample.fault_missing else ""
+                    mark = " †" if sample.straddled else " ‡" if sample.fault_missing else load_mark(sample)
                     cells.append(f"{timing.duration_s:.2f}{mark}")
             lines.append(f"| {cell(action)} | {i + 1} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -240,6 +244,7 @@ def render_markdown(run: RunData, analysis: Analysis) -> str:
     if missing:
         parts += [f"‡ {missing} during attempt(s) were measured while the fault was **not in force** (it was removed "
                   "behind the run's back, or ended early): shown, but left out of the summary.", ""]
+    parts += users_section(run)  # virtual users: saturation, users busy at once, endpoints (report/users.py)
     expectations = analysis.expectations
     if expectations:
         verdict = "all passed" if analysis.passed else f"{sum(not e.passed for e in expectations)} FAILED"

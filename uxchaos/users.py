@@ -1,0 +1,362 @@
+"""Virtual users: many people running the journey at once (a closed model).
+
+`phases.during: {users: 8, attempts: 40, think: 500ms}` — 8 users, each running 40 attempts back to
+back with 500 ms between two of its attempts: the phase records users × attempts samples. Playwright's
+sync API is bound to the thread that started it, so each user is one thread with its own Playwright
+driver and its own browser (launched here, or connected on a browser endpoint): nothing of Playwright
+crosses threads. The threads live for the whole run (a `UserPool`), so browsers are started before the
+first phase — never while the fault is held — and an unreachable endpoint stops the run before any fault.
+
+Honest timings under load: a `LoadMonitor` thread samples the host CPU (/proc/stat deltas) and the
+lateness of its own 100 ms timer in this process (the generator's lag: the GIL, the scheduler) every
+100 ms. Each attempt carries the CPU busy fraction and the worst lag over its own window, and the
+most users busy at once during it. An attempt measured with more than one user busy while the CPU
+was ≥ 90% busy or the lag ≥ 100 ms is flagged `saturated`: shown, but kept out of the statistics,
+like a straddled one — its time says as much about the generator as about the target. (With one
+user there is no concurrency to blame: the flag stays off and the figures are still recorded.)
+
+An endpoint lost mid-run (its browser server died): the attempt in flight fails with the reason,
+flagged `endpoint_lost` (kept out of the statistics: it measured the endpoint, not the target); the
+user moves to the least loaded endpoint still alive, or — when none is — records its remaining
+attempts as failed without running them, so a phase always holds users × attempts samples."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from uxchaos.errors import BadInput, EnvironmentProblem
+from uxchaos.journey.endpoints import LOCAL, Endpoint, parse_endpoint, round_trip_ms
+from uxchaos.results import Sample
+
+log = logging.getLogger("uxchaos.users")
+
+SATURATED_CPU = 0.90  # host CPU busy fraction over an attempt
+SATURATED_LAG_MS = 100.0  # worst lateness of the generator's timer during an attempt
+MONITOR_INTERVAL_S = 0.1
+MB_PER_LOCAL_USER = 250  # a Chromium and a Playwright driver per user (measured here: ≈ 180 MB)
+START_TIMEOUT_S = 120.0
+
+
+@dataclass
+class Capacity:
+    cores: int
+    available_mb: int
+    max_users: int
+
+    def explain(self) -> str:
+        return (f"this machine has {self.cores} core(s) and {self.available_mb} MB of memory available; each local "
+                f"user runs its own Chromium and Playwright driver (about {MB_PER_LOCAL_USER} MB), so at most "
+                f"{self.max_users} local users fit — and the CPU saturates far sooner (about one user per core "
+                "for a login journey; saturated attempts are flagged)")
+
+
+def local_capacity() -> Capacity:
+    available_kb = 0
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    available_kb = int(line.split()[1])
+    except (OSError, ValueError):
+        available_kb = 4 * 1024 * 1024
+    available_mb = available_kb // 1024
+    return Capacity(os.cpu_count() or 1, available_mb, max(1, available_mb // MB_PER_LOCAL_USER))
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all cores since boot, or None where /proc/stat does not exist."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    total = sum(fields[:8])
+    return total - idle, total
+
+
+class LoadMonitor:
+    """Samples host CPU and its own timer's lateness every 100 ms, from its own thread."""
+
+    def __init__(self, interval_s: float = MONITOR_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self._ticks: deque[tuple[float, int, int, float]] = deque(maxlen=200_000)  # (mono, busy, total, lag s)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="uxchaos-load-monitor", daemon=True)
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+
+    def _loop(self) -> None:
+        last = _cpu_ticks()
+        target = time.monotonic() + self.interval_s
+        while not self._stop.wait(max(0.0, target - time.monotonic())):
+            now = time.monotonic()
+            lag = max(0.0, now - target)
+            ticks = _cpu_ticks()
+            if ticks is not None and last is not None:
+                with self._lock:
+                    self._ticks.append((now, ticks[0] - last[0], ticks[1] - last[1], lag))
+            last = ticks
+            target = now + self.interval_s
+
+    def window(self, t0: float, t1: float) -> tuple[float | None, float | None]:
+        """(CPU busy fraction, worst lag in ms) between two monotonic times; the next sample when
+        the window is shorter than one interval."""
+        with self._lock:
+            inside = [t for t in self._ticks if t0 <= t[0] <= t1 + self.interval_s]
+        if not inside:
+            return None, None
+        busy, total = sum(t[1] for t in inside), sum(t[2] for t in inside)
+        return (round(busy / total, 3) if total else None), round(max(t[3] for t in inside) * 1000, 1)
+
+
+def saturated(concurrency: int, cpu: float | None, lag_ms: float | None) -> bool:
+    return concurrency > 1 and ((cpu or 0.0) >= SATURATED_CPU or (lag_ms or 0.0) >= SATURATED_LAG_MS)
+
+
+def assign_endpoints(users: int, endpoints: list[Endpoint]) -> list[Endpoint]:
+    """Users spread over endpoints, least loaded first (ties: the order given)."""
+    load = dict.fromkeys(range(len(endpoints)), 0)
+    chosen = []
+    for _ in range(users):
+        i = min(load, key=lambda k: (load[k], k))
+        load[i] += 1
+        chosen.append(endpoints[i])
+    return chosen
+
+
+# measure(session, attempt number) → (unrecorded sample, when the engine decided to run it) or None: stop this user
+Measure = Callable[[Any, int], "tuple[Sample, float] | None"]
+Record = Callable[[Sample, float], None]
+
+
+@dataclass
+class _Slot:
+    user: int
+    endpoint: Endpoint
+    jobs: queue.Queue[Any] = field(default_factory=queue.Queue)
+    ready: threading.Event = field(default_factory=threading.Event)
+    session: Any = None
+    error: BaseException | None = None
+    round_trip_ms: float | None = None
+    lost: str | None = None  # why this user has no browser any more
+    thread: threading.Thread | None = None
+
+
+class UserPool:
+    """N user threads, each with its own Playwright and browser, reused by every phase."""
+
+    def __init__(self, users: int, endpoints: list[Endpoint], headed: bool = False,
+                 on_endpoint: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.endpoints = endpoints or [parse_endpoint(LOCAL)]
+        self.headed = headed
+        self.on_endpoint = on_endpoint or (lambda record: None)
+        self.slots = [_Slot(i + 1, ep) for i, ep in enumerate(assign_endpoints(users, self.endpoints))]
+        self.monitor = LoadMonitor()
+        self.dead: dict[str, str] = {}  # endpoint url → why
+        self._lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def _open(self, slot: _Slot, endpoint: Endpoint) -> None:
+        from uxchaos.journey.runner import BrowserSession
+
+        session = BrowserSession(self.headed, endpoint=endpoint)
+        session.__enter__()
+        slot.session, slot.endpoint = session, endpoint
+        try:
+            context = session.new_context()
+            try:
+                page = context.new_page()
+                slot.round_trip_ms = round_trip_ms(page)
+            finally:
+                context.close()
+        except Exception as e:  # a round trip not measured is said, not fatal
+            log.warning("no round trip measured on %s: %s", endpoint.url, e)
+        self.on_endpoint({"type": "endpoint", "time": time.time(), "user": slot.user, "endpoint": endpoint.url,
+                          "protocol": endpoint.protocol, "browser_version": session.version,
+                          "round_trip_ms": slot.round_trip_ms})
+
+    def _worker(self, slot: _Slot) -> None:
+        try:
+            self._open(slot, slot.endpoint)
+        except BaseException as e:
+            slot.error = e
+            slot.ready.set()
+            return
+        slot.ready.set()
+        while True:
+            item = slot.jobs.get()
+            if item is None:
+                break
+            job, done, errors = item
+            try:
+                job(slot)
+            except BaseException as e:  # handed to the main thread, which stops the run with it
+                errors.append(e)
+            finally:
+                done.set()
+        if slot.session is not None:
+            slot.session.close()
+
+    def start(self) -> None:
+        """Start every user's browser; the first failure (an unreachable endpoint) is raised here."""
+        self.monitor.start()
+        for slot in self.slots:
+            slot.thread = threading.Thread(target=self._worker, args=(slot,), name=f"uxchaos-user-{slot.user}",
+                                           daemon=True)
+            slot.thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        for slot in self.slots:
+            while not slot.ready.wait(0.2):  # short waits: Ctrl-C and SIGTERM reach the main thread
+                if time.monotonic() > deadline:
+                    raise EnvironmentProblem(f"user {slot.user}'s browser on {slot.endpoint.url} did not start "
+                                             f"within {START_TIMEOUT_S:g}s")
+        failed = [s for s in self.slots if s.error is not None]
+        if failed:
+            raise failed[0].error  # type: ignore[misc]
+
+    def close(self, wait_s: float = 10.0) -> None:
+        """Ask every user to close its browser; threads still inside an attempt (an interrupted run)
+        are not waited for beyond `wait_s`: they close their browser when the attempt ends."""
+        for slot in self.slots:
+            slot.jobs.put(None)
+        deadline = time.monotonic() + wait_s
+        for slot in self.slots:
+            if slot.thread is not None:
+                slot.thread.join(max(0.0, deadline - time.monotonic()))
+        self.monitor.stop()
+
+    # -- a phase --------------------------------------------------------------------------------
+    def run_phase(self, phase: str, users: int, attempts: int, think_s: float, measure: Measure,
+                  record: Record) -> None:
+        counter = itertools.count(1)
+        peaks: dict[int, int] = {}  # user → most users busy at once since its attempt started
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def job(slot: _Slot) -> None:
+            for i in range(attempts):
+                if stop.is_set() or (i and think_s and stop.wait(think_s)):
+                    return
+                with self._lock:
+                    number = next(counter)
+                if slot.lost is not None:
+                    record(self._not_run(phase, number, slot), time.time())
+                    continue
+                with self._lock:
+                    peaks[slot.user] = 0
+                    for user in peaks:
+                        peaks[user] = max(peaks[user], len(peaks))
+                t0 = time.monotonic()
+                try:
+                    got = measure(slot.session, number)
+                finally:
+                    with self._lock:
+                        concurrency = peaks.pop(slot.user)
+                if got is None:
+                    return
+                sample, began_at = got
+                cpu, lag = self.monitor.window(t0, time.monotonic())
+                sample.user, sample.endpoint, sample.concurrency = slot.user, slot.endpoint.url, concurrency
+                sample.host_cpu, sample.driver_lag_ms = cpu, lag
+                sample.saturated = saturated(concurrency, cpu, lag)
+                if not sample.ok and not self._connected(slot):
+                    self._lose(slot, sample)
+                if stop.is_set():
+                    return  # interrupted: the run is ending; an attempt cut short is not a measurement
+                record(sample, began_at)
+
+        done = []
+        for slot in self.slots[:users]:
+            event = threading.Event()
+            done.append(event)
+            slot.jobs.put((job, event, errors))
+        try:
+            for event in done:
+                while not event.wait(0.2):
+                    if errors:
+                        stop.set()
+        except BaseException:
+            stop.set()
+            raise
+        if errors:
+            raise errors[0]
+
+    # -- endpoints lost mid-run -----------------------------------------------------------------
+    @staticmethod
+    def _connected(slot: _Slot) -> bool:
+        browser = getattr(slot.session, "browser", None)
+        try:
+            return browser is not None and bool(browser.is_connected())
+        except Exception:
+            return False
+
+    def _lose(self, slot: _Slot, sample: Sample) -> None:
+        """The attempt's browser is gone: say so in the sample, then move the user to a live endpoint."""
+        url = slot.endpoint.url
+        with self._lock:
+            first = url not in self.dead
+            self.dead.setdefault(url, sample.failure or "disconnected")
+        sample.endpoint_lost = True
+        sample.failure = f"browser endpoint {url} lost during the attempt: {sample.failure or 'disconnected'}"
+        if first:
+            self.on_endpoint({"type": "endpoint_lost", "time": time.time(), "endpoint": url, "user": slot.user,
+                              "reason": self.dead[url]})
+        try:
+            slot.session.close()
+        except Exception as e:
+            log.debug("closing a lost session: %s", e)
+        slot.session = None
+        for endpoint in self._live_by_load():
+            try:
+                self._open(slot, endpoint)
+                return
+            except Exception as e:  # that one is gone too
+                with self._lock:
+                    self.dead.setdefault(endpoint.url, str(e))
+        slot.lost = f"browser endpoint {url} lost, and no other endpoint is alive"
+
+    def _live_by_load(self) -> list[Endpoint]:
+        with self._lock:
+            load = {ep.url: 0 for ep in self.endpoints if ep.url not in self.dead}
+            for s in self.slots:
+                if s.session is not None and s.endpoint.url in load:
+                    load[s.endpoint.url] += 1
+        order = [ep.url for ep in self.endpoints]
+        return [next(ep for ep in self.endpoints if ep.url == url)
+                for url in sorted(load, key=lambda u: (load[u], order.index(u)))]
+
+    @staticmethod
+    def _not_run(phase: str, number: int, slot: _Slot) -> Sample:
+        now = time.time()
+        return Sample(phase=phase, attempt=number, started_at=now, ended_at=now, duration_s=0.0, ok=False,
+                      failure=f"not run: {slot.lost}", user=slot.user, endpoint=slot.endpoint.url,
+                      endpoint_lost=True)
+
+
+def check_capacity(users: int, endpoints: list[Endpoint]) -> None:
+    """Local users beyond what this machine's memory holds are refused before anything starts."""
+    local = sum(1 for ep in assign_endpoints(users, endpoints or [parse_endpoint(LOCAL)]) if ep.is_local)
+    capacity = local_capacity()
+    if local > capacity.max_users:
+        raise BadInput(f"{local} local users: {capacity.explain()}; use fewer users, or spread them over remote "
+                       "browsers (--browser-endpoint, or `uxchaos browser serve` on other machines)")
+
+
+def pool_size(phase_users: list[int], override: int | None) -> int:
+    return override if override is not None else max(phase_users, default=1)
