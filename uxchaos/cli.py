@@ -88,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     pserve.add_argument("--proxy", action="append", required=True, metavar="NAME=UPSTREAM[,listen=HOST:PORT]",
                         help="e.g. database=127.0.0.1:5432,listen=127.0.0.1:15432 (repeatable)")
     pserve.add_argument("--control", default="127.0.0.1:8474", help="control API address (default 127.0.0.1:8474)")
+
+    browser = sub.add_parser("browser", help="lend this machine's browsers to runs elsewhere")
+    browser_sub = browser.add_subparsers(dest="browser_command", required=True, parser_class=_Parser)
+    bserve = browser_sub.add_parser("serve", help="a Playwright browser server (ws://) with the Chromium uxchaos "
+                                    "finds, until Ctrl-C; point runs at it with --browser-endpoint or browsers:")
+    bserve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    bserve.add_argument("--port", type=int, default=3000, help="port (default 3000; 0 = any free port)")
+    bserve.add_argument("--max-users", type=int, default=8,
+                        help="connections (virtual users) served at once; more are refused with 503 (default 8)")
     return p
 
 

@@ -45,6 +45,8 @@ def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return cmd_proxy_serve(args, out, err)
         case "import":
             return cmd_import(args, out, err)
+        case "browser":
+            return cmd_browser_serve(args, out)
     raise BadInput(f"unknown command {args.command}")
 
 
@@ -243,6 +245,31 @@ def cmd_proxy_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         control.close()
     finally:
         hub.close()
+    return int(ExitStatus.OK)
+
+
+def cmd_browser_serve(args: argparse.Namespace, out: TextIO) -> int:
+    import asyncio
+
+    from uxchaos.browser_server import BrowserServer, ServerInfo
+
+    if not 1 <= args.max_users <= 1000:
+        raise BadInput("--max-users must be from 1 to 1000")
+    if not 0 <= args.port <= 65535:
+        raise BadInput("--port must be from 0 to 65535")
+    server = BrowserServer(args.host, args.port, args.max_users)
+
+    def ready(info: ServerInfo) -> None:
+        print(f"browser server: {info.url}  (Playwright {info.playwright_version}, Chromium {info.executable}, "
+              f"at most {info.max_users} users; Ctrl-C to stop)", file=out, flush=True)
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it the way Ctrl-C does
+    try:
+        asyncio.run(server.serve(ready))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
     return int(ExitStatus.OK)
 
 

@@ -244,6 +244,8 @@ class UserPool:
     # -- a phase --------------------------------------------------------------------------------
     def run_phase(self, phase: str, users: int, attempts: int, think_s: float, measure: Measure,
                   record: Record) -> None:
+        from playwright.sync_api import Error as playwright_error
+
         counter = itertools.count(1)
         peaks: dict[int, int] = {}  # user → most users busy at once since its attempt started
         stop = threading.Event()
@@ -265,6 +267,10 @@ class UserPool:
                 t0 = time.monotonic()
                 try:
                     got = measure(slot.session, number)
+                except playwright_error as e:  # outside the journey's steps: the browser itself is gone
+                    if self._alive(slot):
+                        raise
+                    got = self._failed(phase, number, slot, str(e).strip().splitlines()[0]), time.time()
                 finally:
                     with self._lock:
                         concurrency = peaks.pop(slot.user)
@@ -275,7 +281,7 @@ class UserPool:
                 sample.user, sample.endpoint, sample.concurrency = slot.user, slot.endpoint.url, concurrency
                 sample.host_cpu, sample.driver_lag_ms = cpu, lag
                 sample.saturated = saturated(concurrency, cpu, lag)
-                if not sample.ok and not self._connected(slot):
+                if not sample.ok and not self._alive(slot):
                     self._lose(slot, sample)
                 if stop.is_set():
                     return  # interrupted: the run is ending; an attempt cut short is not a measurement
@@ -299,12 +305,17 @@ class UserPool:
 
     # -- endpoints lost mid-run -----------------------------------------------------------------
     @staticmethod
-    def _connected(slot: _Slot) -> bool:
+    def _alive(slot: _Slot) -> bool:
+        """After a failure: is the user's browser still there? A context made and closed answers it (the
+        disconnection of a dead endpoint is only noticed by the next call to it)."""
         browser = getattr(slot.session, "browser", None)
+        if browser is None or not browser.is_connected():
+            return False
         try:
-            return browser is not None and bool(browser.is_connected())
+            browser.new_context().close()
         except Exception:
             return False
+        return bool(browser.is_connected())
 
     def _lose(self, slot: _Slot, sample: Sample) -> None:
         """The attempt's browser is gone: say so in the sample, then move the user to a live endpoint."""
@@ -342,11 +353,13 @@ class UserPool:
                 for url in sorted(load, key=lambda u: (load[u], order.index(u)))]
 
     @staticmethod
-    def _not_run(phase: str, number: int, slot: _Slot) -> Sample:
+    def _failed(phase: str, number: int, slot: _Slot, reason: str) -> Sample:
         now = time.time()
         return Sample(phase=phase, attempt=number, started_at=now, ended_at=now, duration_s=0.0, ok=False,
-                      failure=f"not run: {slot.lost}", user=slot.user, endpoint=slot.endpoint.url,
-                      endpoint_lost=True)
+                      failure=reason, user=slot.user, endpoint=slot.endpoint.url, endpoint_lost=True)
+
+    def _not_run(self, phase: str, number: int, slot: _Slot) -> Sample:
+        return self._failed(phase, number, slot, f"not run: {slot.lost}")
 
 
 def check_capacity(users: int, endpoints: list[Endpoint]) -> None:
