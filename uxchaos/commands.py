@@ -83,6 +83,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                          deadline_s=deadline, force=args.force, users=args.users,
                          endpoints=args.browser_endpoints or scenario.browsers)
     engine = Engine(scenario, options, [Progress(err)])
+    engine.check_users()  # more local users than this machine holds: bad input, before anything starts
     print(f"uxchaos: running {scenario.name} → {engine.run_dir}", file=err, flush=True)
     passed = True
     try:

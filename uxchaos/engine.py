@@ -348,6 +348,11 @@ class Engine:
         return (self.options.users is not None or bool(self.options.endpoints)
                 or any(p.users > 1 for p in self.scenario.phases.values()))
 
+    def check_users(self) -> None:
+        if self._wants_users():
+            check_capacity(pool_size([p.users for p in self.scenario.phases.values()], self.options.users),
+                           [parse_endpoint(url) for url in self.options.endpoints])
+
     def _run_users(self, driver: FaultDriver | None, runtime: TargetRuntime, variables: dict[str, str]) -> None:
         """Virtual users: their browsers start (and endpoints answer) before the first phase and any fault."""
         endpoints = [parse_endpoint(url) for url in self.options.endpoints]

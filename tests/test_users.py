@@ -1,0 +1,314 @@
+"""Virtual users and browser endpoints: real Chromium, the real demo, real browser servers
+(`uxchaos browser serve`) on 127.0.0.1. Timing bounds are generous: 2 shared cores."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_run import only_run_dir, run_cli, write_scenario
+
+from uxchaos.engine import Engine, RunOptions
+from uxchaos.errors import EnvironmentProblem
+from uxchaos.report.data import RunData
+from uxchaos.results import Sample
+from uxchaos.scenario import load_scenario, parse_scenario
+from uxchaos.users import assign_endpoints, local_capacity, saturated
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def samples_of(run_dir: Path) -> list[dict[str, Any]]:
+    lines = (run_dir / "results.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # every line complete: a torn one raises here
+    return [r for r in records if r["type"] == "sample"]
+
+
+# -- bad input: file and line, and what this machine can take ------------------------------------
+
+@pytest.mark.parametrize(("users", "expected"), [
+    ("0", "must be at least 1 (got 0)"),
+    ("2.5", "must be a whole number, got 2.5"),
+    ("50000", "more than uxchaos runs in one phase (at most 1000)"),
+])
+def test_bad_user_counts_name_file_line_and_the_machine(tmp_path: Path, users: str, expected: str) -> None:
+    text = f"name: u\ntarget: {{base_url: demo}}\nphases:\n  during:\n    users: {users}\n    attempts: 2\n"
+    path = tmp_path / "u.yaml"
+    path.write_text(text)
+    code, _, err = run_cli("validate", str(path))
+    assert code == 2, err
+    assert f"{path}:5: phases.during.users:" in err and expected in err, err
+    if users == "50000":
+        assert f"{os.cpu_count()} core(s)" in err and "MB of memory available" in err, err
+
+
+def test_local_users_beyond_memory_are_refused_before_anything_runs(tmp_path: Path) -> None:
+    capacity = local_capacity()
+    if capacity.max_users >= 1000:
+        pytest.skip("this machine holds 1000 local users")
+    path = write_scenario(tmp_path, "target: {base_url: http://127.0.0.1:9}\n")
+    code, _, err = run_cli("run", str(path), "--users", "1000", "--out", str(tmp_path / "r"))
+    assert code == 2 and "1000 local users" in err and "spread them over remote browsers" in err, err
+
+
+def test_browsers_list_is_validated(tmp_path: Path) -> None:
+    text = "name: u\ntarget: {base_url: demo}\nbrowsers:\n  - ws://127.0.0.1:3000/uxchaos\n  - ftp://nowhere\n"
+    with pytest.raises(Exception, match=r"x.yaml:5: browsers\[1\]: browser endpoint 'ftp://nowhere'"):
+        parse_scenario(text, "x.yaml")
+    ok = parse_scenario(text.replace("ftp://nowhere", "cdp+http://127.0.0.1:9222"), "x.yaml")
+    assert ok.browsers == ["ws://127.0.0.1:3000/uxchaos", "cdp+http://127.0.0.1:9222"]
+
+
+def test_users_are_spread_least_loaded_first_and_saturation_needs_concurrency() -> None:
+    from uxchaos.journey.endpoints import parse_endpoint
+
+    a, b = parse_endpoint("ws://127.0.0.1:1/a"), parse_endpoint("ws://127.0.0.1:2/b")
+    assert Counter(e.url for e in assign_endpoints(5, [a, b])) == {a.url: 3, b.url: 2}
+    assert not saturated(1, 1.0, 1000.0)  # one user: nothing to blame on concurrency
+    assert saturated(2, 0.95, 0.0) and saturated(2, 0.1, 150.0) and not saturated(8, 0.5, 20.0)
+
+
+# -- runs on the demo -----------------------------------------------------------------------------
+
+def test_users_run_concurrently_and_the_fault_is_held_for_all_of_them(tmp_path: Path) -> None:
+    path = write_scenario(tmp_path, """
+target: {base_url: demo}
+fault: {driver: proxy, kind: delay, target: database, params: {delay: 300ms}}
+phases:
+  before: {users: 2, attempts: 1}
+  during: {users: 3, attempts: 2, think: 100ms}
+  after: {users: 2, attempts: 1}
+""")
+    code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
+    assert code == 0, err
+    run_dir = only_run_dir(tmp_path / "reports")
+    samples = samples_of(run_dir)
+    assert Counter(s["phase"] for s in samples) == {"before": 2, "during": 6, "after": 2}  # users × attempts
+    during = [s for s in samples if s["phase"] == "during"]
+    assert Counter(s["user"] for s in during) == {1: 2, 2: 2, 3: 2}
+    assert sorted(s["attempt"] for s in during) == [1, 2, 3, 4, 5, 6]  # numbered across users, no repeats
+    assert all(s["endpoint"] == "local" and 0.0 <= s["host_cpu"] <= 1.0 and s["driver_lag_ms"] >= 0
+               for s in samples), samples
+    assert all(1 <= s["concurrency"] <= 3 for s in during)
+    # Concurrent: the users' during attempts overlap in time.
+    spans = sorted((s["started_at"], s["ended_at"]) for s in during)
+    assert any(spans[i + 1][0] < spans[i][1] for i in range(len(spans) - 1)), spans
+    run = RunData.load(run_dir)
+    reverted = next(e for e in run.events if e["event"] == "reverted")
+    injected = next(e for e in run.events if e["event"] == "injected")
+    assert reverted["reason"] == "during phase finished"
+    assert all(injected["time"] <= s["started_at"] and s["ended_at"] <= reverted["time"] for s in during)
+    assert all(s["ok"] for s in samples), [s["failure"] for s in samples]
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["users"] == {"before": 2, "during": 3, "after": 2}
+    assert len(meta["endpoints"]) == 3 and all(e["round_trip_ms"] > 0 for e in meta["endpoints"])
+    report = (run_dir / "report.md").read_text()
+    assert "## Virtual users" in report and "| local | 10 | 10 | 0 | 0 |" in report, report
+
+
+def test_python_journey_runs_with_many_users(tmp_path: Path) -> None:
+    code, _, err = run_cli("run", str(ROOT / "examples" / "login-python.yaml"), "--users", "2", "--attempts", "1",
+                           "--out", str(tmp_path / "reports"))
+    assert code in (0, 1), err  # 1: an expectation on a saturated machine may lack data; the samples are the point
+    samples = samples_of(only_run_dir(tmp_path / "reports"))
+    assert Counter((s["phase"], s["user"]) for s in samples) == {(p, u): 1 for p in ("before", "during", "after")
+                                                                 for u in (1, 2)}
+    assert all(s["ok"] for s in samples), [s["failure"] for s in samples]
+    assert all(any(a["name"] == "Logging in" for a in s["actions"]) for s in samples)
+
+
+# -- browser servers --------------------------------------------------------------------------------
+
+class Server:
+    def __init__(self, *extra: str) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.process = subprocess.Popen([sys.executable, "-m", "uxchaos", "browser", "serve", "--port", "0", *extra],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert line.startswith("browser server: ws://127.0.0.1:"), (line, self.process.stderr and
+                                                                     self.process.stderr.read())
+        self.url = line.split()[2]
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    started = [Server(), Server()]
+    yield started
+    for server in started:
+        server.stop()
+
+
+class KillOnDuring:
+    """A listener that kills one browser server shortly after the during phase starts."""
+
+    def __init__(self, server: Server, after_s: float) -> None:
+        self.server, self.after_s = server, after_s
+        self.killed_at: float | None = None
+
+    def on_phase(self, phase: str, attempts: int) -> None:
+        if phase == "during":
+            threading.Timer(self.after_s, self._kill).start()
+
+    def _kill(self) -> None:
+        self.killed_at = time.time()
+        self.server.kill()
+
+    def on_sample(self, sample: Sample) -> None:
+        pass
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        pass
+
+    def on_message(self, text: str) -> None:
+        pass
+
+
+def test_users_spread_over_two_servers_and_one_dies_mid_phase(tmp_path: Path, servers: list[Server]) -> None:
+    path = write_scenario(tmp_path, """
+target: {base_url: demo}
+fault: {driver: proxy, kind: delay, target: database, params: {delay: 300ms}}
+phases:
+  before: {users: 4, attempts: 1}
+  during: {users: 4, attempts: 2}
+  after: {users: 4, attempts: 1}
+""")
+    scenario = load_scenario(path)
+    killer = KillOnDuring(servers[1], after_s=1.5)  # the during attempts last seconds: some are in flight
+    options = RunOptions(out_dir=tmp_path / "reports", endpoints=[servers[0].url, servers[1].url])
+    outcome = Engine(scenario, options, [killer]).run()
+    assert outcome.status == "completed" and killer.killed_at is not None
+    samples = samples_of(outcome.run_dir)
+    assert Counter(s["phase"] for s in samples) == {"before": 4, "during": 8, "after": 4}
+    before = [s for s in samples if s["phase"] == "before"]
+    assert Counter(s["endpoint"] for s in before) == {servers[0].url: 2, servers[1].url: 2}  # spread evenly
+    assert all(s["ok"] for s in before)
+    lost = [s for s in samples if s["endpoint_lost"]]
+    assert lost and all(s["endpoint"] == servers[1].url and not s["ok"] for s in lost)
+    assert all(servers[1].url in s["failure"] for s in lost), [s["failure"] for s in lost]
+    # Everything that ran on the live server, and everything after the kill, went on.
+    assert all(s["ok"] for s in samples if s["endpoint"] == servers[0].url), samples
+    after = [s for s in samples if s["phase"] == "after"]
+    assert all(s["endpoint"] == servers[0].url and s["ok"] for s in after)
+    events = [r for r in map(json.loads, (outcome.run_dir / "results.jsonl").read_text().splitlines())]
+    assert any(r.get("event") == "reverted" and r["reason"] == "during phase finished" for r in events)
+    assert any(r["type"] == "endpoint_lost" and r["endpoint"] == servers[1].url for r in events)
+    from uxchaos.commands import _report
+
+    _report(outcome.run_dir, io.StringIO())
+    report = (outcome.run_dir / "report.md").read_text()
+    assert f"{servers[1].url} (lost)" in report and f"⊘ {servers[1].url} was lost" in report
+
+
+def test_an_unreachable_endpoint_stops_the_run_before_any_fault(tmp_path: Path, servers: list[Server]) -> None:
+    servers[1].kill()
+    path = write_scenario(tmp_path, """
+target: {base_url: demo}
+fault: {driver: proxy, kind: delay, target: database, params: {delay: 300ms}}
+phases: {before: {attempts: 1}, during: {attempts: 1}, after: {attempts: 1}}
+""")
+    code, _, err = run_cli("run", str(path), "--users", "2", "--browser-endpoint", servers[0].url,
+                           "--browser-endpoint", servers[1].url, "--out", str(tmp_path / "reports"))
+    assert code == 3, err
+    assert f"browser endpoint {servers[1].url} cannot be used" in err, err
+    records = (only_run_dir(tmp_path / "reports") / "results.jsonl").read_text()
+    assert '"inject' not in records and '"type": "sample"' not in records
+
+
+def test_browser_serve_refuses_users_beyond_max(tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from uxchaos.journey.endpoints import open_browser, parse_endpoint
+
+    server = Server("--max-users", "1")
+    try:
+        with sync_playwright() as p:
+            first = open_browser(p, parse_endpoint(server.url))
+            page = first.new_page()
+            assert page.evaluate("1 + 1") == 2  # a real browser behind it
+            with pytest.raises(EnvironmentProblem, match=f"browser endpoint {server.url} cannot be used.*503"):
+                open_browser(p, parse_endpoint(server.url))
+            first.close()
+    finally:
+        server.stop()
+    assert server.process.returncode == 0
+
+
+# -- interrupted while many users are in flight -------------------------------------------------------
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_many_users_keeps_whole_samples_and_reverts(tmp_path: Path, demo_stack: Any,
+                                                                 sig: signal.Signals) -> None:
+    from uxchaos.proxy.control import ControlServer
+
+    info = demo_stack.info
+    demo_stack.hub.reset()
+    control = ControlServer(demo_stack.hub)
+    path = tmp_path / "trial.yaml"
+    path.write_text(f"""name: trial
+target:
+  base_url: {info.base_url}
+  proxy_control: {control.address}
+journey:
+  - action: Opening the login page
+    steps:
+      - goto: /login
+      - sleep: 1s
+fault: {{driver: proxy, kind: delay, target: database, params: {{delay: 100ms}}}}
+phases:
+  before: {{users: 3, attempts: 1}}
+  during: {{users: 3, attempts: 4}}
+  after: {{users: 3, attempts: 1}}
+""")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
+    out = tmp_path / "reports"
+    proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # the first during sample: users are mid-phase, others in flight
+            if "[during " in line:
+                break
+        time.sleep(0.3)
+        proc.send_signal(sig)
+        assert proc.wait(timeout=90) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        control.close()
+    run_dir = only_run_dir(out)
+    lines = (run_dir / "results.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # every line whole
+    samples = [r for r in records if r["type"] == "sample"]
+    assert Counter(s["phase"] for s in samples)["before"] == 3
+    assert 1 <= Counter(s["phase"] for s in samples)["during"] < 12  # interrupted mid-phase
+    assert len({(s["phase"], s["attempt"]) for s in samples}) == len(samples)  # no sample twice
+    assert [r["phase"] for r in records if r["type"] == "interrupted"] == ["during"]
+    assert records[-1]["type"] == "run_end" and records[-1]["status"] == "interrupted"
+    assert any(r.get("event") == "reverted" for r in records)
+    assert demo_stack.hub.describe("database")["toxics"] == []  # nothing left behind
