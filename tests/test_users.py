@@ -312,3 +312,36 @@ phases:
     assert records[-1]["type"] == "run_end" and records[-1]["status"] == "interrupted"
     assert any(r.get("event") == "reverted" for r in records)
     assert demo_stack.hub.describe("database")["toxics"] == []  # nothing left behind
+
+
+def test_a_cdp_endpoint_carries_the_users(tmp_path: Path, plain_site: str) -> None:
+    from uxchaos.browser import find_browser, launch_args
+    from uxchaos.procs import die_with_parent
+
+    chromium = subprocess.Popen([find_browser(), "--headless", "--remote-debugging-address=127.0.0.1",
+                                 "--remote-debugging-port=0", f"--user-data-dir={tmp_path / 'profile'}",
+                                 *launch_args(), "about:blank"], stderr=subprocess.PIPE, text=True,
+                                preexec_fn=die_with_parent())
+    try:
+        assert chromium.stderr is not None
+        line = next(x for x in chromium.stderr if "DevTools listening on ws://127.0.0.1:" in x)
+        port = line.split("ws://127.0.0.1:")[1].split("/")[0]
+        threading.Thread(target=chromium.stderr.read, daemon=True).start()  # a full pipe would stall Chromium
+        path = write_scenario(tmp_path, f"""
+target: {{base_url: {plain_site}}}
+journey:
+  - action: Opening the page
+    steps:
+      - goto: /
+      - expect_text: ok
+browsers: [cdp+http://127.0.0.1:{port}]
+phases: {{before: {{users: 2, attempts: 2}}, during: {{attempts: 1}}, after: {{attempts: 1}}}}
+""")
+        code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
+        assert code == 0, err
+        samples = samples_of(only_run_dir(tmp_path / "reports"))
+        assert Counter(s["phase"] for s in samples) == {"before": 4, "during": 1, "after": 1}
+        assert all(s["ok"] and s["endpoint"] == f"cdp+http://127.0.0.1:{port}" for s in samples), samples
+    finally:
+        os.kill(chromium.pid, signal.SIGTERM)
+        chromium.wait(20)

@@ -99,7 +99,8 @@ def dry_run(scenario: Scenario, args: argparse.Namespace, out: TextIO) -> int:
     from uxchaos.faults import DriverOptions, create_driver
     from uxchaos.target import planned_runtime
 
-    phases = ", ".join(f"{name} {p.attempts}" for name, p in scenario.phases.items())
+    phases = ", ".join(f"{name} {p.attempts}" + (f" × {args.users or p.users} users" if (args.users or p.users) > 1
+                                                  else "") for name, p in scenario.phases.items())
     target = args.base_url or scenario.target.base_url
     print(f"dry run of {scenario.name}: target {target}; attempts: {phases}", file=out)
     if scenario.fault is None:
