@@ -42,7 +42,7 @@ log = logging.getLogger("uxchaos.users")
 SATURATED_CPU = 0.90  # host CPU busy fraction over an attempt
 SATURATED_LAG_MS = 100.0  # worst lateness of the generator's timer during an attempt
 MONITOR_INTERVAL_S = 0.1
-MB_PER_LOCAL_USER = 250  # a Chromium and a Playwright driver per user (measured here: ≈ 180 MB)
+MB_PER_LOCAL_USER = 300  # a Chromium and a Playwright driver per user (measured here: ≈ 290 MB PSS, one page open)
 START_TIMEOUT_S = 120.0
 
 
