@@ -345,17 +345,21 @@ class Engine:
             driver.close()
 
     def _wants_users(self) -> bool:
-        return (self.options.users is not None or bool(self.options.endpoints)
+        return (self.options.users is not None or bool(self._endpoints())
                 or any(p.users > 1 for p in self.scenario.phases.values()))
+
+    def _endpoints(self) -> list[str]:
+        """--browser-endpoint, else the scenario's `browsers:`; [] = browsers launched here."""
+        return self.options.endpoints or self.scenario.browsers
 
     def check_users(self) -> None:
         if self._wants_users():
             check_capacity(pool_size([p.users for p in self.scenario.phases.values()], self.options.users),
-                           [parse_endpoint(url) for url in self.options.endpoints])
+                           [parse_endpoint(url) for url in self._endpoints()])
 
     def _run_users(self, driver: FaultDriver | None, runtime: TargetRuntime, variables: dict[str, str]) -> None:
         """Virtual users: their browsers start (and endpoints answer) before the first phase and any fault."""
-        endpoints = [parse_endpoint(url) for url in self.options.endpoints]
+        endpoints = [parse_endpoint(url) for url in self._endpoints()]
         size = pool_size([p.users for p in self.scenario.phases.values()], self.options.users)
         check_capacity(size, endpoints)
         self.meta["users"] = {name: self._users(name) for name in self.scenario.phases}
