@@ -250,7 +250,8 @@ def test_browser_serve_refuses_users_beyond_max(tmp_path: Path) -> None:
             first = open_browser(p, parse_endpoint(server.url))
             page = first.new_page()
             assert page.evaluate("1 + 1") == 2  # a real browser behind it
-            with pytest.raises(EnvironmentProblem, match=f"browser endpoint {server.url} cannot be used.*503"):
+            full = f"browser endpoint {server.url} cannot be used.*503.*server is full"
+            with pytest.raises(EnvironmentProblem, match=full):
                 open_browser(p, parse_endpoint(server.url))
             first.close()
     finally:

@@ -107,6 +107,11 @@ class BrowserServer:
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.active >= self.max_users:
             self.refused += 1
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                                     asyncio.TimeoutError):
+                # Read the upgrade request first: closing a socket with unread data resets it, and the
+                # client would see ECONNRESET instead of the 503.
+                await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
             writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
                          + f"uxchaos browser server full: {self.max_users} users at most\n".encode())
             with contextlib.suppress(OSError):

@@ -63,7 +63,9 @@ def open_browser(playwright: Any, endpoint: Endpoint) -> Any:
     except PlaywrightError as e:
         text = str(e)
         hint = ""
-        if "428" in text or "version" in text.lower():
+        if "503" in text:
+            hint = " — the browser server is full (its --max-users): add servers, or start it with more users"
+        elif "428" in text or "version" in text.lower():
             hint = (" — the server speaks another Playwright version; run the same Playwright version on both "
                     "sides (`uxchaos browser serve` uses the one uxchaos has)")
         raise EnvironmentProblem(f"browser endpoint {endpoint.url} cannot be used: {_first_line(e)}{hint}") from None
