@@ -346,3 +346,26 @@ phases: {{before: {{users: 2, attempts: 2}}, during: {{attempts: 1}}, after: {{a
     finally:
         os.kill(chromium.pid, signal.SIGTERM)
         chromium.wait(20)
+
+
+def test_many_attempts_turn_the_seed_table_into_medians_and_flags_are_counted() -> None:
+    from uxchaos.report.data import RunData
+    from uxchaos.report.markdown import attempts_table
+    from uxchaos.report.users import users_section
+    from uxchaos.results import ActionTiming
+
+    def sample(phase: str, n: int, seconds: float, **flags: Any) -> dict[str, Any]:
+        return Sample(phase=phase, attempt=n, started_at=n, ended_at=n + seconds, duration_s=seconds, ok=True,
+                      actions=[ActionTiming("Logging in", seconds, True)], user=1 + n % 4, endpoint="local",
+                      concurrency=4, host_cpu=0.5, driver_lag_ms=5.0, **flags).to_record()
+
+    records = [sample("before", n, 1.0) for n in range(1, 25)]
+    records += [sample("during", n, 3.0 if n % 2 else 5.0) for n in range(1, 25)]
+    records += [sample("during", 25, 60.0, saturated=True)]  # shown, counted, but no part of the median
+    records += [sample("after", n, 1.2) for n in range(1, 25)]
+    run = RunData.from_records({"scenario": {"journey": [{"action": "Logging in"}]}}, records)
+    table = attempts_table(run)
+    assert table.splitlines()[2] == "| Logging in | 1.00 (n=24) | 4.00 (n=24, 1 left out) | 1.20 (n=24) |", table
+    section = "\n".join(users_section(run))
+    assert "⌁ **1 attempt(s) were measured while the load generator was saturated**" in section
+    assert "with 4 users busy at once" in section and "| local | 73 | 73 | 0 | 0 |" in section, section
