@@ -1,5 +1,5 @@
 """The `proxy` driver: faults applied through uxchaos's own fault proxy (in-process for the demo,
-or a `uxchaos proxy serve` reached over its control API)."""
+or a `uxchaos proxy serve` reached over its Toxiproxy-compatible control API)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,22 @@ from uxchaos.faults.base import FaultDriver, Param
 DIRECTION = Param(("upstream", "downstream", "both"), "downstream",
                   "downstream = service → client (like netem on the service's container)")
 PROBABILITY = Param("probability", 1.0, "share of connections affected, decided once per connection")
+REQUEST_SHARE = Param("probability", 1.0, "share of HTTP requests affected, each request decided on its own")
+PATH = Param("text", "", "only requests whose path matches this regular expression")
+METHOD = Param("text", "", "only requests with this method, e.g. POST")
+RATE_HELP = "KB/s (Toxiproxy's unit) or '100kbit', '1mbit', '64KB'"
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+def rate_attribute(text: str) -> float | str:
+    """A number (KB/s) as a number; a rate with a unit as written."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 @register
@@ -28,15 +44,19 @@ class ProxyDriver(FaultDriver):
             "connect": Param("bool", False, "also delay connection set-up once, like netem delays the handshake"),
             "probability": PROBABILITY,
         },
-        "bandwidth": {"rate": Param("text", help="bytes/s or '100kbit', '1mbit', '64KB'"),
-                      "direction": DIRECTION, "probability": PROBABILITY},
+        "bandwidth": {"rate": Param("text", help=RATE_HELP), "direction": DIRECTION, "probability": PROBABILITY},
         "timeout": {"timeout": Param("duration", 0.0, "close after this long; 0ms = hold for ever"),
                     "direction": DIRECTION, "probability": PROBABILITY},
         "reset": {"timeout": Param("duration", 0.0, "reset after this long"), "probability": PROBABILITY},
         "down": {},
+        "http_status": {"status": Param("int", 503, "the HTTP status answered instead of the service's"),
+                        "body": Param("text", "", "the answer's body (default: a short text naming the fault)"),
+                        "path": PATH, "method": METHOD, "probability": REQUEST_SHARE},
+        "slow_headers": {"delay": Param("duration", help="response headers held back this long (slow TTFB)"),
+                         "path": PATH, "method": METHOD, "probability": REQUEST_SHARE},
+        "drop_body": {"body_fraction": Param("probability", 0.5, "share of the body delivered before the cut"),
+                      "path": PATH, "method": METHOD, "probability": REQUEST_SHARE},
     }
-    _toxic_type: ClassVar[dict[str, str]] = {
-        "delay": "latency", "bandwidth": "bandwidth", "timeout": "timeout", "reset": "reset", "down": "down"}
 
     def _control(self) -> Any:
         if self.runtime.proxies is None:
@@ -49,19 +69,34 @@ class ProxyDriver(FaultDriver):
     def _toxic_name(self) -> str:
         return f"uxchaos-{self.spec.kind}"
 
-    def toxic_spec(self) -> dict[str, Any]:
-        p = self.spec.params
-        attrs: dict[str, Any] = {}
-        if self.spec.kind == "delay":
-            attrs = {"latency": f"{p['delay'] * 1000:g}ms", "jitter": f"{p['jitter'] * 1000:g}ms",
-                     "connect": p["connect"]}
-        elif self.spec.kind == "bandwidth":
-            attrs = {"rate": p["rate"]}
-        elif self.spec.kind in ("timeout", "reset"):
-            attrs = {"timeout": f"{p['timeout'] * 1000:g}ms"}
-        return {"type": self._toxic_type[self.spec.kind], "name": self._toxic_name(),
-                "stream": p.get("direction", "downstream"), "toxicity": p.get("probability", 1.0),
-                "attributes": attrs}
+    def toxic_specs(self) -> list[dict[str, Any]]:
+        """The toxics this fault adds, in Toxiproxy's JSON (none for `down`, which disables the proxy)."""
+        p, kind = self.spec.params, self.spec.kind
+        stream = p.get("direction", "downstream")
+        if kind == "down":
+            return []
+        if kind == "delay":
+            toxic_type = "latency"
+            attrs: dict[str, Any] = {"latency": _ms(p["delay"]), "jitter": _ms(p["jitter"]), "connect": p["connect"]}
+        elif kind == "bandwidth":
+            toxic_type, attrs = "bandwidth", {"rate": rate_attribute(p["rate"])}
+        elif kind == "timeout":
+            toxic_type, attrs = "timeout", {"timeout": _ms(p["timeout"])}
+        elif kind == "reset":  # reset as the client sends: the request never reaches the service
+            toxic_type, stream, attrs = "reset_peer", "upstream", {"timeout": _ms(p["timeout"])}
+        elif kind == "http_status":
+            toxic_type = "http_status"
+            attrs = {"status_code": p["status"], "path": p["path"], "method": p["method"]}
+            if p["body"]:
+                attrs["body"] = p["body"]
+        elif kind == "slow_headers":
+            toxic_type = "http_slow_headers"
+            attrs = {"delay": _ms(p["delay"]), "path": p["path"], "method": p["method"]}
+        else:
+            toxic_type = "http_drop_body"
+            attrs = {"body_fraction": p["body_fraction"], "path": p["path"], "method": p["method"]}
+        return [{"type": toxic_type, "name": self._toxic_name(), "stream": stream,
+                 "toxicity": p.get("probability", 1.0), "attributes": attrs}]
 
     def preflight(self) -> None:
         names = [proxy["name"] for proxy in self._control().list()]
@@ -71,19 +106,33 @@ class ProxyDriver(FaultDriver):
             )
 
     def inject(self) -> dict[str, Any]:
+        control = self._control()
+        if self.spec.kind == "down":
+            try:
+                control.set_enabled(self.spec.target, False)
+            except Exception as e:
+                raise FaultError(f"could not disable proxy {self.spec.target!r}: {e}") from e
+            return {"enabled": False}
+        added: list[dict[str, Any]] = []
         try:
-            toxic = self._control().add_toxic(self.spec.target, self.toxic_spec())
+            for spec in self.toxic_specs():
+                added.append(control.add_toxic(self.spec.target, spec))
         except Exception as e:
+            for toxic in added:  # all or nothing
+                control.remove_toxic(self.spec.target, toxic["name"])
             raise FaultError(f"could not add {self.spec.kind} to proxy {self.spec.target!r}: {e}") from e
-        return {"toxic": toxic}
+        return {"toxic": added[0]} if len(added) == 1 else {"toxics": added}
 
     def revert(self) -> dict[str, Any]:
         control = self._control()
-        present = [t["name"] for t in control.describe(self.spec.target)["toxics"]]
-        if self._toxic_name() in present:
-            control.remove_toxic(self.spec.target, self._toxic_name())
-            return {"removed": self._toxic_name()}
-        return {"removed": None}
+        if self.spec.kind == "down":
+            control.set_enabled(self.spec.target, True)
+            return {"enabled": True}
+        present = {t["name"] for t in control.describe(self.spec.target)["toxics"]}
+        removed = [spec["name"] for spec in self.toxic_specs() if spec["name"] in present]
+        for name in removed:
+            control.remove_toxic(self.spec.target, name)
+        return {"removed": removed[0] if len(removed) == 1 else (removed or None)}
 
     def effect_probe(self) -> tuple[Callable[[float], float], float] | None:
         if self.spec.kind != "delay":
@@ -99,9 +148,11 @@ class ProxyDriver(FaultDriver):
     def ledger_revert(self) -> dict[str, Any]:
         control = self._control()
         address = getattr(control, "address", None)
+        toxics = [spec["name"] for spec in self.toxic_specs()]
+        data = {"proxy": self.spec.target, "toxics": toxics, "down": self.spec.kind == "down"}
         if address is None:  # a ProxyHub inside this process: it ends with the process
-            return {"in_process": True, "proxy": self.spec.target, "toxic": self._toxic_name()}
-        return {"control": address, "proxy": self.spec.target, "toxic": self._toxic_name()}
+            return {"in_process": True, **data}
+        return {"control": address, **data}
 
     @classmethod
     def revert_from_ledger(cls, data: dict[str, Any]) -> str:
@@ -111,15 +162,25 @@ class ProxyDriver(FaultDriver):
 
         client = ControlClient(data["control"])
         try:
-            present = [t["name"] for t in client.describe(data["proxy"])["toxics"]]
+            present = {t["name"] for t in client.describe(data["proxy"])["toxics"]}
         except ControlError as e:
             if "cannot reach" in str(e):
                 return f"proxy control {data['control']} is gone, and its faults with it"
             raise
-        if data["toxic"] in present:
-            client.remove_toxic(data["proxy"], data["toxic"])
-            return f"removed {data['toxic']} from proxy {data['proxy']!r} at {data['control']}"
-        return f"proxy {data['proxy']!r} had no {data['toxic']} any more"
+        done = []
+        if data.get("down"):
+            client.set_enabled(data["proxy"], True)
+            done.append(f"enabled proxy {data['proxy']!r} again")
+        names = data.get("toxics")
+        if names is None:  # a ledger written before faults could add several toxics
+            names = [data["toxic"]] if data.get("toxic") else []
+        for name in names:
+            if name in present:
+                client.remove_toxic(data["proxy"], name)
+                done.append(f"removed {name} from proxy {data['proxy']!r}")
+        if not done:
+            return f"proxy {data['proxy']!r} at {data['control']} had nothing of this fault any more"
+        return "; ".join(done) + f" at {data['control']}"
 
     def describe(self) -> str:
         p = self.spec.params
@@ -127,4 +188,10 @@ class ProxyDriver(FaultDriver):
             jitter = f" ± {format_duration(p['jitter'])}" if p["jitter"] else ""
             return (f"delay {format_duration(p['delay'])}{jitter} on every chunk {p['direction']} "
                     f"of proxy '{self.spec.target}'")
+        if self.spec.kind == "down":
+            return f"proxy '{self.spec.target}' disabled (connections refused, open ones closed)"
+        if self.spec.kind == "http_status":
+            where = f" for {p['method'] or 'any method'} {p['path'] or 'any path'}"
+            share = f"{p['probability']:.0%} of requests"
+            return f"HTTP {p['status']} answered for {share}{where} on proxy '{self.spec.target}'"
         return super().describe()
