@@ -159,7 +159,8 @@ class ControlServer:
         self.httpd = ThreadingHTTPServer((host, port), _handler(hub))
         self.httpd.daemon_threads = True
         self.address = f"http://{host}:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="uxchaos-control", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="uxchaos-control",
+                                        daemon=True)
         self._thread.start()
 
     def close(self) -> None:
