@@ -18,6 +18,6 @@ def create_driver(spec: FaultSpec, runtime: TargetRuntime) -> FaultDriver:
 
 
 # Built-in drivers register themselves here.
-from uxchaos.faults import docker, process, proxy, pumba  # noqa: E402, F401
+from uxchaos.faults import docker, process, proxy, pumba, toxiproxy  # noqa: E402, F401
 
 __all__ = ["DRIVERS", "FaultDriver", "FaultSpec", "Param", "TargetRuntime", "create_driver", "register"]

@@ -15,8 +15,8 @@ DIRECTION = Param(("upstream", "downstream", "both"), "downstream",
                   "downstream = service → client (like netem on the service's container)")
 PROBABILITY = Param("probability", 1.0, "share of connections affected, decided once per connection")
 REQUEST_SHARE = Param("probability", 1.0, "share of HTTP requests affected, each request decided on its own")
-PATH = Param("text", "", "only requests whose path matches this regular expression")
-METHOD = Param("text", "", "only requests with this method, e.g. POST")
+PATH = Param("text", ".*", "only requests whose path matches this regular expression (searched)")
+METHOD = Param("text", "any", "only requests with this method, e.g. POST")
 RATE_HELP = "KB/s (Toxiproxy's unit) or '100kbit', '1mbit', '64KB'"
 
 
@@ -50,7 +50,7 @@ class ProxyDriver(FaultDriver):
         "reset": {"timeout": Param("duration", 0.0, "reset after this long"), "probability": PROBABILITY},
         "down": {},
         "http_status": {"status": Param("int", 503, "the HTTP status answered instead of the service's"),
-                        "body": Param("text", "", "the answer's body (default: a short text naming the fault)"),
+                        "body": Param("text", "injected by uxchaos", "the answer's body (text/plain)"),
                         "path": PATH, "method": METHOD, "probability": REQUEST_SHARE},
         "slow_headers": {"delay": Param("duration", help="response headers held back this long (slow TTFB)"),
                          "path": PATH, "method": METHOD, "probability": REQUEST_SHARE},
@@ -73,6 +73,8 @@ class ProxyDriver(FaultDriver):
         """The toxics this fault adds, in Toxiproxy's JSON (none for `down`, which disables the proxy)."""
         p, kind = self.spec.params, self.spec.kind
         stream = p.get("direction", "downstream")
+        if "method" in p:
+            p = {**p, "method": "" if p["method"].lower() == "any" else p["method"]}
         if kind == "down":
             return []
         if kind == "delay":
@@ -86,9 +88,7 @@ class ProxyDriver(FaultDriver):
             toxic_type, stream, attrs = "reset_peer", "upstream", {"timeout": _ms(p["timeout"])}
         elif kind == "http_status":
             toxic_type = "http_status"
-            attrs = {"status_code": p["status"], "path": p["path"], "method": p["method"]}
-            if p["body"]:
-                attrs["body"] = p["body"]
+            attrs = {"status_code": p["status"], "body": p["body"], "path": p["path"], "method": p["method"]}
         elif kind == "slow_headers":
             toxic_type = "http_slow_headers"
             attrs = {"delay": _ms(p["delay"]), "path": p["path"], "method": p["method"]}
@@ -191,7 +191,7 @@ class ProxyDriver(FaultDriver):
         if self.spec.kind == "down":
             return f"proxy '{self.spec.target}' disabled (connections refused, open ones closed)"
         if self.spec.kind == "http_status":
-            where = f" for {p['method'] or 'any method'} {p['path'] or 'any path'}"
+            where = f" for {p['method']} {p['path']}" if (p["method"], p["path"]) != ("any", ".*") else ""
             share = f"{p['probability']:.0%} of requests"
             return f"HTTP {p['status']} answered for {share}{where} on proxy '{self.spec.target}'"
         return super().describe()
