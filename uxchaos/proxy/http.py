@@ -114,9 +114,8 @@ class Framer:
                     if len(self.buf) > MAX_HEAD:
                         raise NotHttp(b"head larger than 64 KiB")
                     return events
-                raw = bytes(self.buf[: end + 4])
+                head = Head.parse(bytes(self.buf[: end + 4]), self.line)  # raises NotHttp with the bytes kept
                 del self.buf[: end + 4]
-                head = Head.parse(raw, self.line)
                 events.append(("head", head))
                 mode, n = self.body_of(head)
                 if mode == "none" or (mode == "length" and n == 0):
