@@ -5,16 +5,23 @@ connection decided on its own; other protocols pass untouched."""
 from __future__ import annotations
 
 import http.client
+import io
+import re
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from conftest import EchoServer, connect, port_of, recv_exactly
 
+from uxchaos.cli import main
 from uxchaos.proxy import ProxyHub
+from uxchaos.results import read_results
+
+ROOT = Path(__file__).parent.parent
 
 BIG = bytes(range(256)) * 400  # 102400 bytes
 
@@ -228,3 +235,29 @@ def test_websocket_style_upgrade_passes_after_101(hub: ProxyHub) -> None:
         assert recv_exactly(s, 7) == b"olleh\x05\x81"
     server.close()
     assert not [e for e in hub.describe("ws")["events"] if e["event"] == "not_http"]
+
+
+def test_shipped_scenario_login_under_backend_503(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped scenario, for real on the demo (fewer attempts, a fixed seed for the per-request
+    draws): some logins meet the injected 503, each with its screenshot, counted per phase."""
+    text = (ROOT / "scenarios" / "login-under-backend-503.yaml").read_text()
+    phases = "phases:\n  before: {attempts: 1}\n  during: {attempts: 6}\n  after: {attempts: 1}\n"
+    text = re.sub(r"phases:\n(  .*\n)+", phases, text)
+    (tmp_path / "login-under-backend-503.yaml").write_text(text)
+    monkeypatch.setenv("UXCHAOS_PROXY_SEED", "3")  # draws for the 6 login posts: 503, ok, 503, ok, ok, 503
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["run", str(tmp_path / "login-under-backend-503.yaml"), "--out", str(tmp_path / "reports")], out, err)
+    assert code == 0, err.getvalue()
+    (run_dir,) = [p for p in (tmp_path / "reports").glob("*/*") if p.is_dir()]
+    samples = [r for r in read_results(run_dir) if r.get("type") == "sample"]
+    failed = {s["attempt"] for s in samples if not s["ok"]}
+    assert [s["phase"] for s in samples if not s["ok"]] == ["during"] * 3 and failed == {1, 3, 6}
+    for s in samples:
+        if not s["ok"]:
+            assert s["failed_action"] == "Logging in" and "HTTP 503" in s["failure"]
+            assert (run_dir / "screenshots" / s["screenshot"]).stat().st_size > 1000
+    report = (run_dir / "report.md").read_text()
+    assert "| Logging in | during | 3 | 3 |" in report  # per phase: n successful timings and the failures
+    assert "| Logging in | before | 1 | 0 |" in report and "| Logging in | after | 1 | 0 |" in report
+    failures = report.split("## Failures")[1]
+    assert failures.count("HTTP 503 from") == 3 and "screenshots/during-6-failure.png" in failures

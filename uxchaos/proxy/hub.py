@@ -5,6 +5,7 @@ from any thread. Its methods and errors follow Toxiproxy's API one for one."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import threading
 from collections.abc import Coroutine
@@ -52,7 +53,10 @@ def _check_fields(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
 
 class ProxyHub:
     def __init__(self, seed: int | None = None) -> None:
+        """`seed` (or the environment's UXCHAOS_PROXY_SEED) makes toxicity and jitter draws repeatable."""
         self.loop = asyncio.new_event_loop()
+        if seed is None and os.environ.get("UXCHAOS_PROXY_SEED", "").strip():
+            seed = int(os.environ["UXCHAOS_PROXY_SEED"])
         self.rng = random.Random(seed)
         self.proxies: dict[str, Proxy] = {}
         self._lock = threading.RLock()  # control requests arrive on many threads
