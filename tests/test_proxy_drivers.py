@@ -68,7 +68,7 @@ def test_toxiproxy_driver_both_directions_is_two_toxiproxy_toxics(toxiproxy_serv
     toxics = {t["name"]: t for t in control.describe("svc")["toxics"]}
     assert {n: (t["stream"], t["attributes"]["latency"]) for n, t in toxics.items()} == {
         "uxchaos-delay-upstream": ("upstream", 60), "uxchaos-delay-downstream": ("downstream", 60)}
-    assert 0.115 <= echo_rtt(listen) <= 0.2  # 60 ms each way
+    assert 0.115 <= echo_rtt(listen) <= 0.4  # 60 ms each way
     d.revert()
     d.revert()  # safe twice
     assert control.describe("svc")["toxics"] == [] and echo_rtt(listen) < 0.05
