@@ -17,9 +17,11 @@ import struct
 from collections.abc import Callable
 
 READ_SIZE = 256 * 1024
+BURST = int(os.environ.get("UXCHAOS_PROXY_BURST", "8"))  # reads in a row from one socket before the others
 PIPE_SIZE = 1 << 20  # the kernel pipe used for splice; /proc/sys/fs/pipe-max-size allows 1 MiB by default
-HIGH_WATER = 1 << 20  # bytes buffered for a peer before its source stops reading
+HIGH_WATER = 1 << 20  # bytes held (delayed, or for a slow peer) before the source stops reading
 LOW_WATER = 1 << 18
+SEND_HIGH_WATER = 64 * 1024  # bytes waiting for a peer's socket before its source stops reading
 F_SETPIPE_SZ = 1031
 SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 # The fast path: "copy" reads into one shared buffer and sends from it (no bytes object per read);
@@ -131,37 +133,42 @@ class Side:
 
     def _copy_into(self, target: Side) -> None:
         buffer = self.pipes.buffer
-        try:
-            n = self.sock.recv_into(buffer)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            n = 0
-        if n == 0:
-            self._end_of_input()
-            return
-        target.write(buffer[:n])  # sent now, or copied into its buffer
-        if target.needs_backpressure():
-            target.block(self)
+        for _ in range(BURST):
+            try:
+                n = self.sock.recv_into(buffer)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                n = 0
+            if n == 0:
+                self._end_of_input()
+                return
+            target.write(buffer[:n])  # sent now, or the rest copied into its buffer
+            if target.out:  # the peer is slower: read again once it has taken this
+                target.block(self)
+                return
 
     def _splice_into(self, target: Side) -> None:
-        if target.kpipe is None:
-            target.kpipe = self.pipes.get()
-        try:
-            n = os.splice(self.fd, target.kpipe[1], PIPE_SIZE, flags=SPLICE_FLAGS)
-        except (BlockingIOError, InterruptedError):
-            target._release_pipe()
-            return
-        except OSError:
-            n = 0
-        if n == 0:
-            target._release_pipe()
-            self._end_of_input()
-            return
-        target.spliced += n
-        if not target._drain_spliced():
-            self.pause_reading(f"full:{id(target)}")
-            target.blocked.add(self)
+        """Move what the socket holds (a few rounds, then the other connections get their turn)."""
+        for _ in range(BURST):
+            if target.kpipe is None:
+                target.kpipe = self.pipes.get()
+            try:
+                n = os.splice(self.fd, target.kpipe[1], PIPE_SIZE, flags=SPLICE_FLAGS)
+            except (BlockingIOError, InterruptedError):
+                target._release_pipe()
+                return
+            except OSError:
+                n = 0
+            if n == 0:
+                target._release_pipe()
+                self._end_of_input()
+                return
+            target.spliced += n
+            if not target._drain_spliced():
+                self.pause_reading(f"full:{id(target)}")
+                target.blocked.add(self)
+                return
 
     def _end_of_input(self) -> None:
         self.read_done = True
@@ -198,7 +205,7 @@ class Side:
             self._shutdown()
 
     def needs_backpressure(self) -> bool:
-        return len(self.out) > HIGH_WATER
+        return len(self.out) > SEND_HIGH_WATER
 
     def block(self, source: Side) -> None:
         """Pause `source` until this side has written out what it holds."""
@@ -244,7 +251,7 @@ class Side:
                 self._lost()
                 return
             del self.out[:n]
-            if len(self.out) > LOW_WATER:
+            if self.out:
                 return
             self._unblock()
             if self.out:
