@@ -2,16 +2,13 @@
 (no toxic), and the accuracy of injected latency. Echo server, proxies and client are separate
 processes, all on 127.0.0.1.
 
-    python benchmarks/proxy_bench.py [--rounds 3000] [--megabytes 32] [--pairs 9]
-                                     [--variants copy,off,splice] [--baseline /path/to/other/checkout]
+    python benchmarks/proxy_bench.py [--rounds 3000] [--megabytes 32] [--pairs 9] [--baseline DIR]
 
-Several proxy variants run side by side and every round measures direct, then each variant, so
-that a busy machine (this one is shared) weighs on all of them alike; figures are medians over the
-rounds, and each ratio is the median of per-round ratios to the direct run just before. Variants
-are the fast path for a direction with no toxic (UXCHAOS_PROXY_FAST_PATH): `copy` (read into one
-shared buffer, send from it), `off` (a bytes object per read, like every other chunk), `splice`
-(through a kernel pipe); `--baseline DIR` adds the proxy of another checkout (e.g. the previous
-release) for a before/after figure.
+This checkout's proxy (and, with `--baseline DIR`, the proxy of another checkout, e.g. the last
+release, for a before/after figure) run side by side; every round measures direct, then each proxy,
+so that a busy machine (this one is shared) weighs on all of them alike. Figures are medians over
+the rounds; each share of direct is the median of per-round ratios to the direct run just before;
+the CPU time the proxy process spent per MB comes from /proc and depends far less on that load.
 """
 
 from __future__ import annotations
@@ -103,13 +100,11 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if q < 100 else max(values)
 
 
-def start_proxy(name: str, echo_port: int, pythonpath: str | None, fast_path: str | None) -> Variant:
+def start_proxy(name: str, echo_port: int, pythonpath: str | None) -> Variant:
     port = free_port()
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    if fast_path:
-        env["UXCHAOS_PROXY_FAST_PATH"] = fast_path
     proc = subprocess.Popen(
         [sys.executable, "-m", "uxchaos", "proxy", "serve", "--proxy",
          f"echo=127.0.0.1:{echo_port},listen=127.0.0.1:{port}", "--control", f"127.0.0.1:{free_port()}"],
@@ -128,8 +123,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3000, help="64-byte round trips per variant")
     ap.add_argument("--megabytes", type=int, default=32, help="echoed per throughput run")
-    ap.add_argument("--pairs", type=int, default=9, help="throughput rounds (direct, then every variant)")
-    ap.add_argument("--variants", default="copy", help="fast paths to compare: copy, off, splice")
+    ap.add_argument("--pairs", type=int, default=9, help="throughput rounds (direct, then each proxy)")
     ap.add_argument("--baseline", help="also run the proxy of this checkout (PYTHONPATH), e.g. the last release")
     args = ap.parse_args()
     echo_port = free_port()
@@ -138,9 +132,8 @@ def main() -> None:
     try:
         wait_until(lambda: bool(rtts(echo_port, 1)), 10, "echo server")
         if args.baseline:
-            variants.append(start_proxy("baseline", echo_port, args.baseline, None))
-        for name in args.variants.split(","):
-            variants.append(start_proxy(name, echo_port, None, name))
+            variants.append(start_proxy("baseline", echo_port, args.baseline))
+        variants.append(start_proxy("proxy", echo_port, None))
         direct = Variant("direct", echo_port, echo)
         for v in [direct, *variants]:
             rtts(v.port, 200)  # warm-up
