@@ -20,6 +20,7 @@ from conftest import EchoServer, connect, recv_exactly
 from uxchaos.cli import main
 from uxchaos.faults import FaultSpec, TargetRuntime, create_driver
 from uxchaos.ledger import undo_entry
+from uxchaos.proxy import ProxyHub
 from uxchaos.proxy.control import ControlClient
 from uxchaos.results import read_results
 
@@ -157,3 +158,27 @@ def test_toxiproxy_driver_without_a_server_says_what_to_set() -> None:
     free.close()
     with pytest.raises(Exception, match="toxiproxy-server running"):
         create_driver(spec, TargetRuntime("http://x", proxies=ControlClient(f"127.0.0.1:{port}"))).preflight()
+
+
+@pytest.mark.parametrize("kind,params,toxic_type,attributes", [
+    ("http_status", {"status": 502, "path": "^/api", "method": "post"}, "http_status",
+     {"status_code": 502, "body": "injected by uxchaos", "path": "^/api", "method": "POST"}),
+    ("slow_headers", {"delay": 0.75}, "http_slow_headers", {"delay": 750, "path": ".*", "method": ""}),
+    ("drop_body", {"body_fraction": 0.25, "probability": 0.5}, "http_drop_body",
+     {"body_fraction": 0.25, "path": ".*", "method": ""}),
+    ("reset", {"timeout": 0.2}, "reset_peer", {"timeout": 200}),
+])
+def test_proxy_driver_kinds_become_valid_toxics(hub: ProxyHub, echo: EchoServer, kind: str, params: dict,
+                                                toxic_type: str, attributes: dict) -> None:
+    from uxchaos.faults import DRIVERS
+
+    hub.create("svc", echo.address)
+    full = {k: p.default for k, p in DRIVERS["proxy"].kinds[kind].items()} | params
+    d = create_driver(FaultSpec("proxy", kind, "svc", full, 60), TargetRuntime("http://x", proxies=hub))
+    d.preflight()
+    d.inject()
+    (toxic,) = hub.toxics("svc")
+    assert (toxic["type"], toxic["attributes"]) == (toxic_type, attributes)
+    assert toxic["toxicity"] == full.get("probability", 1.0)
+    d.revert()
+    assert hub.toxics("svc") == []
