@@ -96,7 +96,11 @@ def test_recover_from_the_ledger_removes_toxics_and_enables_the_proxy(
 
 
 def test_toxiproxy_driver_refuses_a_rate_it_cannot_read(toxiproxy_server: tuple[ControlClient, str]) -> None:
+    from uxchaos.errors import BadInput
+
     control, _ = toxiproxy_server
+    with pytest.raises(BadInput, match="fault bandwidth on 'svc': attribute 'rate'"):
+        driver("bandwidth", {"rate": "fast"}, control).preflight()  # before anything runs
     with pytest.raises(Exception, match="attribute 'rate'"):
         driver("bandwidth", {"rate": "fast"}, control).inject()
     assert control.describe("svc")["toxics"] == []

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from uxchaos.durations import format_duration
-from uxchaos.errors import EnvironmentProblem, FaultError
+from uxchaos.errors import BadInput, EnvironmentProblem, FaultError
 from uxchaos.faults import register
 from uxchaos.faults.base import FaultDriver, Param
 
@@ -99,6 +99,13 @@ class ProxyDriver(FaultDriver):
                  "toxicity": p.get("probability", 1.0), "attributes": attrs}]
 
     def preflight(self) -> None:
+        from uxchaos.proxy.toxics import ToxicError, toxic_from_spec
+
+        try:  # the toxics are checked here, before anything runs: a bad rate or path is the scenario's
+            for spec in self.toxic_specs():
+                toxic_from_spec(spec)
+        except (ToxicError, FaultError) as e:
+            raise BadInput(f"fault {self.spec.kind} on {self.spec.target!r}: {e}") from None
         names = [proxy["name"] for proxy in self._control().list()]
         if self.spec.target not in names:
             raise EnvironmentProblem(
