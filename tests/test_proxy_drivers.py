@@ -187,3 +187,55 @@ def test_proxy_driver_kinds_become_valid_toxics(hub: ProxyHub, echo: EchoServer,
     assert toxic["toxicity"] == full.get("probability", 1.0)
     d.revert()
     assert hub.toxics("svc") == []
+
+
+def test_killed_run_with_a_disabled_proxy_is_recovered(tmp_path: Path, plain_site: str) -> None:
+    """`uxchaos run` SIGKILLed while its toxiproxy `down` fault holds the proxy disabled: `uxchaos
+    recover` enables it again from the fault ledger."""
+    import os
+
+    from uxchaos.netutil import wait_until
+
+    upstream = plain_site.removeprefix("http://")
+    server = subprocess.Popen([sys.executable, "-m", "uxchaos", "proxy", "serve", "--proxy", f"web={upstream}",
+                               "--control", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
+    try:
+        assert server.stdout is not None
+        listen = re.search(r"proxy web: (\S+) →", server.stdout.readline()).group(1)  # type: ignore[union-attr]
+        control = ControlClient(re.search(r"http://\S+", server.stdout.readline()).group(0))  # type: ignore[union-attr]
+        scenario = tmp_path / "down.yaml"
+        scenario.write_text(f"""name: down
+target: {{base_url: "http://{listen}", proxy_control: "{control.address}"}}
+journey:
+  - action: Loading the page
+    steps:
+      - http_get: /
+      - sleep: 200ms
+fault: {{driver: toxiproxy, kind: down, target: web}}
+phases:
+  before: {{attempts: 1}}
+  during: {{attempts: 50}}
+  after: {{attempts: 1}}
+""")
+        run = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(scenario), "--out", str(tmp_path / "out")],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: control.describe("web")["enabled"] is False, 60, "the proxy disabled by the run")
+            run.kill()
+            run.wait(10)
+        finally:
+            if run.poll() is None:
+                run.kill()
+        assert control.describe("web")["enabled"] is False  # left behind by the killed run
+        rec = subprocess.run([sys.executable, "-m", "uxchaos", "recover"], env=env, capture_output=True, text=True,
+                             timeout=60)
+        assert rec.returncode == 0, rec.stderr
+        assert "enabled proxy 'web' again" in rec.stdout + rec.stderr
+        assert control.describe("web")["enabled"] is True
+        with connect(listen) as s:  # serving again
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            assert s.recv(12).startswith(b"HTTP/1.0 200")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(10)
