@@ -28,11 +28,11 @@ demo: setup ## run `uxchaos run login-under-db-delay` on the bundled demo app
 	$(BIN)/uxchaos run login-under-db-delay
 
 test: setup docker ## run the linters and every test (real browser, database, sockets, Docker, Swarm)
-	$(BIN)/ruff check uxchaos tests benchmarks
+	$(BIN)/ruff check uxchaos tests benchmarks examples
 	$(BIN)/pytest -q
 
 lint: $(STAMP) ## ruff only
-	$(BIN)/ruff check uxchaos tests benchmarks
+	$(BIN)/ruff check uxchaos tests benchmarks examples
 
 bench: setup ## print the benchmarks' figures
 	$(BIN)/python benchmarks/proxy_bench.py

@@ -42,6 +42,10 @@ BUSYBOX = _tag("busybox", "busybox rootfs v1")
 TEST_LABEL = {"uxchaos.test": uuid.uuid4().hex[:12]}
 TEST_FILTER = f"uxchaos.test={TEST_LABEL['uxchaos.test']}"
 PUMBA_STANDIN = _tag("pumba-standin", PUMBA_SCRIPT)
+# The same stand-in whose cleanup takes 3 s (a container gets no environment from the test).
+PUMBA_SLOW_SCRIPT = PUMBA_SCRIPT.replace("${PUMBA_STANDIN_CLEANUP_S:-0}", "${PUMBA_STANDIN_CLEANUP_S:-3}")
+assert PUMBA_SLOW_SCRIPT != PUMBA_SCRIPT
+PUMBA_STANDIN_SLOW_CLEANUP = _tag("pumba-standin-slow", PUMBA_SLOW_SCRIPT)
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes | None = None, mode: int = 0o755, link: str = "") -> None:
@@ -81,6 +85,7 @@ def ensure_images(client: Any) -> None:
     for tag, extra, changes in (
         (BUSYBOX, None, ['CMD ["/bin/sh"]']),
         (PUMBA_STANDIN, {"pumba": PUMBA_SCRIPT}, ['ENTRYPOINT ["/pumba"]']),
+        (PUMBA_STANDIN_SLOW_CLEANUP, {"pumba": PUMBA_SLOW_SCRIPT}, ['ENTRYPOINT ["/pumba"]']),
     ):
         try:
             client.images.get(tag)
@@ -89,3 +94,42 @@ def ensure_images(client: Any) -> None:
             pass
         repo, _, version = tag.partition(":")
         client.api.import_image_from_data(_rootfs(extra), repository=repo, tag=version, changes=changes)
+
+
+def ensure_tc_image(client: Any) -> str:
+    """An image with this host's iproute2 `tc` and the libraries it links (gaiadocker/iproute2 cannot
+    be pulled here), as the docker driver's netem sidecar. Tagged by the binary's content."""
+    import os
+    import re
+    import subprocess
+
+    import docker
+
+    tc = shutil.which("tc")
+    assert tc, "tc is missing (apt-get install iproute2)"
+    real = os.path.realpath(tc)
+    ldd = subprocess.run(["ldd", real], capture_output=True, text=True, check=True).stdout
+    libs = sorted({os.path.realpath(m) for m in re.findall(r"(/\S+\.so[.\d]*)", ldd)} |
+                  {m for m in re.findall(r"(/\S+\.so[.\d]*)", ldd)})
+    with open(real, "rb") as f:
+        binary = f.read()
+    tag = f"uxchaos-test/tc:{hashlib.sha256(binary).hexdigest()[:12]}"
+    try:
+        client.images.get(tag)
+        return tag
+    except docker.errors.ImageNotFound:
+        pass
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for d in ("bin", "lib", "lib64", "lib/x86_64-linux-gnu", "usr", "usr/lib", "usr/lib/x86_64-linux-gnu",
+                  "usr/sbin", "tmp", "proc", "sys", "dev", "etc"):
+            _add(tar, d)
+        _add(tar, "usr/sbin/tc", binary)
+        _add(tar, "bin/tc", link="/usr/sbin/tc")
+        for lib in libs:  # symlinked paths (/lib64/ld-linux…) get the resolved file's bytes
+            with open(lib, "rb") as f:
+                _add(tar, lib.lstrip("/"), f.read())
+    repo, _, version = tag.partition(":")
+    client.api.import_image_from_data(buf.getvalue(), repository=repo, tag=version,
+                                      changes=['ENV PATH=/usr/sbin:/bin'])
+    return tag

@@ -28,7 +28,8 @@ T0 = 1_800_000_000.0
 
 
 def make_run(tmp: Path, timings: dict[str, list[float]], expect: list[str] | None = None,
-             action: str = "Logging in", revert_gap_s: float = 1.0, failed: dict[str, int] | None = None) -> Path:
+             action: str = "Logging in", revert_gap_s: float = 1.0, failed: dict[str, int] | None = None,
+             name: str = "generated") -> Path:
     """A run folder with one action; attempts follow each other back to back."""
     store = ResultsStore(tmp)
     t = T0
@@ -52,7 +53,7 @@ def make_run(tmp: Path, timings: dict[str, list[float]], expect: list[str] | Non
             store.append(s.to_record())
             t += 1.1
     meta = {"status": "completed", "started_at": T0,
-            "scenario": {"name": "generated", "journey": [{"action": action, "steps": []}], "expect": expect or []}}
+            "scenario": {"name": name, "journey": [{"action": action, "steps": []}], "expect": expect or []}}
     store.write_json("run.json", meta)
     store.close()
     return tmp
@@ -219,3 +220,14 @@ def test_compare_generated_runs(tmp_path: Path) -> None:
     assert "2.00× [" in during and "slower, significant" in during
     assert "no detectable difference" in next(line for line in out.getvalue().splitlines() if "| before |" in line)
     assert "slower, significant" in (tmp_path / "cmp.html").read_text()
+
+
+def test_compare_refuses_runs_of_two_different_scenarios(tmp_path: Path) -> None:
+    timings = {"before": [1.0] * 3, "during": [2.0] * 3, "after": [1.0] * 3}
+    a = make_run(tmp_path / "a", timings, name="login-under-db-delay")
+    b = make_run(tmp_path / "b", timings, name="backend-latency")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["compare", str(a), str(b), "--html", str(tmp_path / "cmp.html")], out, err) == 2
+    assert "two different scenarios" in err.getvalue()
+    assert "'login-under-db-delay'" in err.getvalue() and "'backend-latency'" in err.getvalue()
+    assert out.getvalue() == "" and not (tmp_path / "cmp.html").exists()  # no table that looks like an answer

@@ -26,7 +26,55 @@ def test_ci_calls_make_test() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
+def architecture_paths(readme: str) -> list[str]:
+    """The paths the README's architecture tree names. A line whose first word ends in `/` opens a
+    folder (nested by indentation); one whose first word ends in `.py` is a module of the folder it
+    is indented under; module names in the description (and its continuation lines, indented to the
+    description column) are files of the folder the entry describes (a folder's own, or the
+    module's folder): `faults/ … proxy.py` is uxchaos/faults/proxy.py, `params.py …; durations.py`
+    is uxchaos/durations.py."""
+    tree = readme.split("## Architecture")[1].split("```")[1]
+    folders: list[tuple[int, str]] = []  # (indent, path) of the open folders
+    entry_indent, context = -1, ""
+    paths: list[str] = []
+    for line in tree.splitlines()[1:]:
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        first, _, description = line.strip().partition(" ")
+        if entry_indent < 0 or indent <= entry_indent + 4:  # an entry (else a continuation line)
+            entry_indent = indent
+            while folders and folders[-1][0] >= indent:
+                folders.pop()
+            parent = folders[-1][1] if folders else ""
+            if first.endswith("/"):
+                context = parent + first
+                folders.append((indent, context))
+            else:
+                assert first.endswith(".py"), f"not a folder or module: {line!r}"
+                paths.append(parent + first)
+                context = parent
+        else:
+            description = line
+        paths += [context + name for name in re.findall(r"(?<![\w./])(\w+\.py)\b", description)]
+    return paths
+
+
 def test_architecture_names_existing_modules() -> None:
-    section = README.split("## Architecture")[1].split("## ")[0]
-    for name in re.findall(r"\b([a-z_]+\.py)\b", section):
-        assert list((ROOT / "uxchaos").rglob(name)) or list(ROOT.rglob(f"benchmarks/{name}")), name
+    paths = architecture_paths(README)
+    assert len(paths) >= 40, paths  # the tree was parsed, not skipped
+    missing = [p for p in paths if not (ROOT / p).is_file()]
+    assert not missing, f"the README's architecture names modules that do not exist: {missing}"
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "uxchaos").rglob("*.py")
+               if p.name not in ("__init__.py", "__main__.py")}
+    unmentioned = sorted(modules - set(paths))
+    assert not unmentioned, f"modules the README's architecture does not mention: {unmentioned}"
+
+
+def test_architecture_parser_resolves_folders_and_descriptions() -> None:
+    readme = ("## Architecture\n```\nuxchaos/\n  cli.py      x (errors.py)\n  faults/     one per driver:\n"
+              "              proxy.py, docker.py\n  journey/\n    steps.py  y\n  ledger.py   z; procs.py: w\n"
+              "benchmarks/ bench.py\n```\n## Next\n")
+    assert architecture_paths(readme) == [
+        "uxchaos/cli.py", "uxchaos/errors.py", "uxchaos/faults/proxy.py", "uxchaos/faults/docker.py",
+        "uxchaos/journey/steps.py", "uxchaos/ledger.py", "uxchaos/procs.py", "benchmarks/bench.py"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dockerutil import BUSYBOX, PUMBA_STANDIN, TEST_FILTER, TEST_LABEL, ensure_images
+from dockerutil import BUSYBOX, PUMBA_STANDIN, PUMBA_STANDIN_SLOW_CLEANUP, TEST_FILTER, TEST_LABEL, ensure_images
 
 from uxchaos.containers import docker_client
 from uxchaos.errors import EnvironmentProblem, FaultError
@@ -199,10 +199,12 @@ def test_binary_runner_that_is_missing_is_named(client: Any) -> None:
         pumba("pause", t.name, runner="binary").preflight()
 
 
-def test_second_ctrl_c_while_reverting_still_reverts(client: Any, tmp_path: Path, plain_site: str,
-                                                     pumba_on_path: Path) -> None:
-    """Pumba's cleanup takes a while (3 s here); a second Ctrl-C during it must not cut it short."""
+def test_second_ctrl_c_while_reverting_still_reverts(client: Any, tmp_path: Path, plain_site: str) -> None:
+    """Pumba's cleanup takes a while (3 s here); a second Ctrl-C during it must not cut it short.
+    The second Ctrl-C is sent once Pumba's own container log shows its cleanup has started, and
+    before that log shows it done."""
     import os
+    import time
 
     t = target(client)
     path = tmp_path / "twice.yaml"
@@ -213,25 +215,30 @@ journey:
     steps:
       - goto: /
       - sleep: 300ms
-fault: {{driver: pumba, kind: pause, target: {t.name}, params: {{runner: binary}}}}
+fault: {{driver: pumba, kind: pause, target: {t.name}, params: {{image: '{PUMBA_STANDIN_SLOW_CLEANUP}'}}}}
 phases:
   before: {{attempts: 1}}
   during: {{attempts: 30}}
   after: {{attempts: 1}}
 """)
     out = tmp_path / "r"
-    env = {**os.environ, "PUMBA_STANDIN_CLEANUP_S": "3", "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
+
+    def mine() -> list[Any]:  # other checkouts' tests may run Pumba stand-ins on this engine too
+        return [c for c in pumba_containers(client) if t.name in c.attrs["Args"]]
+
+    env = {**os.environ, "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
     proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(lambda: any(r.get("event") == "injected" for f in out.glob("*/*/results.jsonl")
-                               for r in read_results(f.parent)), 60, "the inject")
+        wait_until(lambda: bool(mine()) and any(
+            r.get("event") == "injected" for f in out.glob("*/*/results.jsonl") for r in read_results(f.parent)),
+            60, "the inject")
+        (container,) = mine()
+        assert "(cleanup)" not in container.logs().decode()
         proc.send_signal(signal.SIGINT)
-        wait_until(lambda: any("pumba" in line for line in subprocess.run(
-            ["pgrep", "-af", "pumba"], capture_output=True, text=True).stdout.splitlines()), 5, "Pumba cleaning up")
-        import time
-
+        wait_until(lambda: "(cleanup)" in container.logs().decode(), 10, "Pumba's cleanup to start (its log)")
         time.sleep(1.0)  # inside Pumba's 3-second cleanup
+        assert "cleanup done" not in container.logs().decode()
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=90)
     finally:
@@ -243,4 +250,49 @@ phases:
     reverted = next(r for r in records if r.get("event") == "reverted")
     assert reverted["details"]["pumba_exit_code"] == 0  # Pumba finished its cleanup
     assert any(r.get("event") == "pumba_log" and "cleanup done" in r["line"] for r in records)
+    assert mine() == []
     assert not list((tmp_path / "state" / "ledger").glob("*.json"))
+
+
+def test_ctrl_c_during_the_normal_revert_stops_once_reverted(client: Any, tmp_path: Path, plain_site: str) -> None:
+    """The during phase ends and the revert starts (Pumba's 3-second cleanup); a Ctrl-C then must
+    stop the run once the revert is done, as its message says — not be forgotten."""
+    import os
+
+    t = target(client)
+    path = tmp_path / "late.yaml"
+    path.write_text(f"""name: ctrl-c-late
+target: {{base_url: '{plain_site}'}}
+journey:
+  - action: A
+    steps:
+      - goto: /
+      - sleep: 300ms
+fault: {{driver: pumba, kind: pause, target: {t.name}, params: {{image: '{PUMBA_STANDIN_SLOW_CLEANUP}'}}}}
+phases:
+  before: {{attempts: 1}}
+  during: {{attempts: 1}}
+  after: {{attempts: 5}}
+""")
+    out = tmp_path / "r"
+
+    def mine() -> list[Any]:
+        return [c for c in pumba_containers(client) if t.name in c.attrs["Args"]]
+
+    env = {**os.environ, "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
+    proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: bool(mine()), 60, "Pumba running")
+        (container,) = mine()
+        wait_until(lambda: "(cleanup)" in container.logs().decode(), 60, "the revert to start (Pumba's cleanup)")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    records = read_results(next(out.glob("*/*")))
+    assert "still reverting the fault" in err
+    assert next(r for r in records if r.get("event") == "reverted")["details"]["pumba_exit_code"] == 0
+    after = [r for r in records if r.get("type") == "sample" and r["phase"] == "after"]
+    assert proc.returncode == 130 and after == [], (proc.returncode, len(after))

@@ -230,6 +230,8 @@ phases:
     assert any(r.get("event") == "reverted" for r in records)
     assert any(r.get("type") == "sample" and r["phase"] == "before" for r in records)
     assert records[-1] == {**records[-1], "type": "run_end", "status": "interrupted"}
+    (interrupted,) = [r for r in records if r.get("type") == "interrupted"]
+    assert interrupted["phase"] == "during" and interrupted["reason"] == f"signal {sig.name}"
     assert (run_dir / "report.md").exists()
     assert os.path.getsize(run_dir / "run.json") > 0
 
@@ -311,8 +313,9 @@ phases:
   after: {attempts: 1}
 """
     dirs = []
-    for delay in ("200ms", "600ms"):
-        path = write_scenario(tmp_path, body.replace("DELAY", delay), name=f"delay-{delay}")
+    for delay in ("200ms", "600ms"):  # one scenario, changed between runs (compare refuses two scenarios)
+        (tmp_path / delay).mkdir()
+        path = write_scenario(tmp_path / delay, body.replace("DELAY", delay), name="delay")
         code, _, err = run_cli("run", str(path), "--out", str(tmp_path / delay))
         assert code == 0, err
         dirs.append(only_run_dir(tmp_path / delay))
@@ -404,9 +407,11 @@ phases:
     run = RunData.load(run_dir)
     assert all(s.ok for s in run.samples), [s.failure for s in run.samples]
     steps = run.samples[0].steps
-    from uxchaos.journey.steps import STEPS
+    from uxchaos.journey.steps import IMPLEMENTATIONS
+    from uxchaos.steptypes import STEPS
 
-    assert {s.kind for s in steps} == set(STEPS)  # every registered step ran for real
+    assert set(IMPLEMENTATIONS) == set(STEPS)  # every declared step type has its browser side…
+    assert {s.kind for s in steps} == set(STEPS)  # …and every one ran for real
     by_kind = {s.kind: s for s in steps}
     assert by_kind["http_get"].http_status == 200
     assert by_kind["press"].navigation and by_kind["press"].navigation["url"].endswith("who=ann")

@@ -155,3 +155,80 @@ def test_cli_unknown_scenario_name_exit_2() -> None:
     err = io.StringIO()
     assert main(["run", "login-under-db-dely"], io.StringIO(), err) == 2
     assert "did you mean 'login-under-db-delay'" in err.getvalue()
+
+
+# -- hostile files: bounded, and a file:line message with exit 2 ---------------------------------
+
+def _validate(path: Path, traced: bool = False) -> tuple[int, str, float, int]:
+    """`uxchaos validate` in this process: exit code, stderr, seconds and, when `traced`, the peak of
+    bytes allocated, from a second call under tracemalloc (which slows Python several times)."""
+    import time
+    import tracemalloc
+
+    err = io.StringIO()
+    started = time.perf_counter()
+    code = main(["validate", str(path)], io.StringIO(), err)
+    elapsed = time.perf_counter() - started
+    peak = 0
+    if traced:
+        tracemalloc.start()
+        try:
+            assert main(["validate", str(path)], io.StringIO(), io.StringIO()) == code
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    return code, err.getvalue(), elapsed, peak
+
+
+def test_a_binary_file_gets_file_line_and_exit_2(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(11)
+    head = b"name: binary\ndescription: looks like YAML at first\n"
+    blob = bytes(rng.randrange(256) for _ in range(4096))
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(head + blob)
+    first_bad = len(head) + next(i for i in range(len(blob)) if not _decodes(blob[:i + 1]))
+    line = (head + blob).count(b"\n", 0, first_bad) + 1
+    code, err, _, _ = _validate(path)
+    assert code == 2, err
+    assert f"{path}:{line}: not UTF-8 text: byte 0x" in err and "Traceback" not in err
+
+
+def _decodes(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError as e:
+        return e.reason == "unexpected end of data"  # a sequence cut short here may go on in the next byte
+
+
+def test_an_alias_bomb_is_refused_quickly_and_in_little_memory(tmp_path: Path) -> None:
+    """Nine levels of nine aliases (< 1 KB) expand to 9**9 values: refused at the node limit."""
+    lines = ["name: bomb", 'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    lines.append("description: *a8")
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    assert path.stat().st_size < 1024
+    code, err, elapsed, peak = _validate(path, traced=True)
+    assert code == 2, err
+    assert f"{path}:2: too many nodes after expanding aliases (limit 10000)" in err
+    assert elapsed < 10 and peak < 50 * 2**20, (elapsed, peak)
+
+
+@pytest.mark.parametrize("name,text,line,message", [
+    ("deep", "name: deep\ndescription: " + "[" * 700 + "]" * 700 + "\n", 2, "nested deeper than 64 levels"),
+    ("deep-aliases", "name: d\na: &a " + "[" * 40 + "]" * 40 + "\nb: &b " + "[" * 30 + "*a" + "]" * 30 + "\n", 2,
+     "nested deeper than 64 levels"),
+    ("many", "name: many\ndescription: [" + "a," * 12_000 + "a]\n", 2, "too many nodes (limit 10000)"),
+    ("huge", "name: huge\ndescription: '" + "x" * 600_000 + "'\n", 1, "the file is larger than 524288 bytes"),
+])
+def test_deep_many_and_huge_documents_are_refused(tmp_path: Path, name: str, text: str, line: int,
+                                                  message: str) -> None:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    code, err, elapsed, _ = _validate(path)
+    assert code == 2, err
+    assert f"{path}:{line}: {message}" in err and "Traceback" not in err
+    assert elapsed < 10, elapsed

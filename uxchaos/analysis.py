@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from uxchaos.doseresponse import Curve, analyze_sweep
 from uxchaos.expect import Expectation, ExpectationError, NoData, evaluate
 from uxchaos.report.data import RunData
 from uxchaos.scenario import PHASES
@@ -50,7 +51,7 @@ def kill_recovery(run: RunData) -> KillRecovery | None:
     if killed is None or failed is None:
         return None
     running = next((e for e in run.events if e["event"] == "replacement_running"), None)
-    tasks = next((e["tasks"] for e in run.events if e["event"] == "service_tasks"), [])
+    tasks: list[dict[str, Any]] = next((e["tasks"] for e in run.events if e["event"] == "service_tasks"), [])
     kill_time = killed.get("details", {}).get("killed_at") or killed["time"]  # the driver's own clock
     good = [s.ended_at for s in run.samples if s.ok and s.started_at >= kill_time]
     code = failed.get("exit_code", failed.get("returncode"))
@@ -71,6 +72,10 @@ class Analysis:
     phases: dict[str, dict[str, int]]
     expectations: list[ExpectationResult]
     kill: KillRecovery | None = None
+    curves: list[Curve] = field(default_factory=list)  # dose–response, when the fault was swept
+
+    def curve(self, action: str) -> Curve | None:
+        return next((c for c in self.curves if c.action == action), None)
 
     @property
     def passed(self) -> bool:
@@ -87,12 +92,13 @@ class Analysis:
             "phases": self.phases,
             "expectations": [asdict(e) for e in self.expectations],
             "kill_recovery": asdict(self.kill) if self.kill else None,
+            "dose_response": [c.to_dict() for c in self.curves],
             "passed": self.passed,
         }
 
 
 def _failures(run: RunData, action: str, phase: str) -> int:
-    return sum(1 for s in run.attempts(phase) if not s.straddled and any(
+    return sum(1 for s in run.attempts(phase) if not s.excluded and any(
         a.name == action and not a.ok and a.duration_s is not None for a in s.actions))
 
 
@@ -105,16 +111,18 @@ def analyze(run: RunData) -> Analysis:
             straddled = sum(1 for s in run.attempts(phase) if s.straddled)
             rows.append(ActionPhase(action, phase, describe(values, _failures(run, action, phase), straddled),
                                     None if phase == "before" else compare(base, values)))
-    reverted = next((e["time"] for e in run.events if e["event"] == "reverted"), None)
+    # the last revert: a sweep in reset mode reverts between levels too
+    reverted = next((e["time"] for e in reversed(run.events) if e["event"] == "reverted"), None)
     recovery = {}
     for action in run.actions:
-        after = [(s.started_at, a.duration_s) for s in run.attempts("after") if not s.straddled
+        after = [(s.started_at, a.duration_s) for s in run.attempts("after") if not s.excluded
                  for a in s.actions if a.name == action and a.ok and a.duration_s is not None]
         recovery[action] = recovery_time(run.action_durations(action, "before"), after, reverted)
     phases = {p: {"n": len(run.attempts(p)),
-                  "failures": sum(1 for s in run.attempts(p) if not s.ok and not s.straddled),
-                  "straddled": sum(1 for s in run.attempts(p) if s.straddled)} for p in PHASES}
-    analysis = Analysis(rows, recovery, phases, [], kill_recovery(run))
+                  "failures": sum(1 for s in run.attempts(p) if not s.ok and not s.excluded),
+                  "straddled": sum(1 for s in run.attempts(p) if s.straddled),
+                  "fault_missing": sum(1 for s in run.attempts(p) if s.fault_missing)} for p in PHASES}
+    analysis = Analysis(rows, recovery, phases, [], kill_recovery(run), analyze_sweep(run))
     analysis.expectations = [check_expectation(text, run, analysis)
                              for text in run.meta.get("scenario", {}).get("expect", [])]
     return analysis
@@ -126,6 +134,14 @@ def check_expectation(text: str, run: RunData, analysis: Analysis) -> Expectatio
             assert action is not None
             rec = analysis.recovery.get(action)
             return rec.seconds if rec else None
+        if phase in ("slope", "threshold"):
+            assert action is not None
+            found = analysis.curve(action)
+            if found is None:
+                return None
+            if phase == "slope":
+                return found.slope
+            return found.threshold.level if found.threshold else None
         if action is None:
             return analysis.phases[phase][stat or "n"]
         row = analysis.row(action, phase)

@@ -22,9 +22,12 @@ LAUNCH_ARGS = [
 
 
 def playwright_chromium(playwright: object) -> str | None:
+    """Playwright's own Chromium, if it was downloaded (`playwright install chromium`)."""
+    from playwright.sync_api import Error as PlaywrightError
+
     try:
         path = playwright.chromium.executable_path  # type: ignore[attr-defined]
-    except Exception:
+    except (AttributeError, PlaywrightError):
         return None
     return path if path and Path(path).exists() else None
 

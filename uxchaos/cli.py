@@ -24,7 +24,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from uxchaos.faults import DRIVERS
-    from uxchaos.journey.steps import STEPS
+    from uxchaos.steptypes import STEPS
 
     p = _Parser(prog="uxchaos", description="What do your users live through while part of your system is broken?")
     p.add_argument("--version", action="version", version=f"uxchaos {__version__}")
@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check scenario files without running them")
     val.add_argument("files", nargs="+")
     sub.add_parser("list", help="list the scenarios found (name and description)")
+    imp = sub.add_parser("import", help="turn a `playwright codegen` Python script into a scenario YAML",
+                         description="Translate a script written by `playwright codegen --target python` or "
+                         "`--target python-pytest` (parsed, never run) into a scenario.")
+    imp.add_argument("script", type=Path, help="the recorded .py file")
+    imp.add_argument("-o", "--output", type=Path, help="write the YAML here (default: print it)")
+    imp.add_argument("--base-url", help="the scenario's target: demo or a URL (default: the recorded origin)")
+    imp.add_argument("--name", help="the scenario's name (default: from the file name)")
     rep = sub.add_parser("report", help="re-render every report of a run folder from its results.jsonl")
     rep.add_argument("run_dir", type=Path)
     cmp_ = sub.add_parser("compare", help="compare two runs of the same scenario, action by action")

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from uxchaos.errors import BadInput, ExitStatus
+from uxchaos.errors import BadInput, ExitStatus, UxchaosError
 
 if TYPE_CHECKING:
     from uxchaos.scenario import Scenario
@@ -43,6 +43,8 @@ def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return daemon.command(args, out, err)
         case "proxy":
             return cmd_proxy_serve(args, out, err)
+        case "import":
+            return cmd_import(args, out, err)
     raise BadInput(f"unknown command {args.command}")
 
 
@@ -60,6 +62,9 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except DurationError as e:
         raise BadInput(f"--deadline: {e}") from None
     scenario = load_scenario(find_scenario(args.scenario))
+    if not scenario.journey and scenario.python_journey is None:
+        raise BadInput(f"{scenario.path}: no journey: give one (a list of actions, or {{python: FILE.py:FUNCTION}}), "
+                       "or run it from pytest with @pytest.mark.uxchaos")
     if args.dry_run:
         return dry_run(scenario, args, out)
     for ledger in orphaned_ledgers():
@@ -81,7 +86,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def dry_run(scenario: Scenario, args: argparse.Namespace, out: TextIO) -> int:
-    from uxchaos.faults import TargetRuntime, create_driver
+    from uxchaos.faults import DriverOptions, create_driver
+    from uxchaos.target import planned_runtime
 
     phases = ", ".join(f"{name} {p.attempts}" for name, p in scenario.phases.items())
     target = args.base_url or scenario.target.base_url
@@ -89,8 +95,7 @@ def dry_run(scenario: Scenario, args: argparse.Namespace, out: TextIO) -> int:
     if scenario.fault is None:
         print("no fault", file=out)
         return int(ExitStatus.OK)
-    driver = create_driver(scenario.fault, TargetRuntime(base_url=args.base_url or scenario.target.base_url,
-                                                          extra={"force": args.force}))
+    driver = create_driver(scenario.fault, planned_runtime(scenario, args.base_url), DriverOptions(force=args.force))
     for line in driver.plan():
         print(f"  {line}", file=out)
     print("nothing was touched", file=out)
@@ -124,6 +129,11 @@ def cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
         runs.append(RunData.load(d))
     rows = compare_runs(runs[0], runs[1])
     print(render_compare_markdown(runs[0], runs[1], rows), file=out)
+    from uxchaos.doseresponse import analyze_sweep, compare_slopes
+
+    slopes = compare_slopes(analyze_sweep(runs[0]), analyze_sweep(runs[1]))
+    if slopes:
+        print("\n## Dose–response slopes (A → B)\n\n" + "\n".join(f"- {line}" for line in slopes), file=out)
     if args.html:
         args.html.write_text(render_compare_html(runs[0], runs[1], rows), encoding="utf-8")
         print(f"\n{args.html}", file=out)
@@ -147,18 +157,11 @@ def cmd_recover(force: bool, out: TextIO, err: TextIO) -> int:
             try:
                 print(f"{ledger.run_id}: {entry.get('fault') or entry.get('what', entry['kind'])}: "
                       f"{undo_entry(entry)}", file=out)
-            except Exception as e:  # keep it listed, say why, go on with the rest
+            except (UxchaosError, OSError, KeyError) as e:  # keep it listed, say why, go on with the rest
                 print(f"{ledger.run_id}: could not undo {entry['id']}: {e}", file=err)
                 remaining.append(entry)
                 status = ExitStatus.ENVIRONMENT
-        if remaining:
-            import json
-
-            data = json.loads(ledger.path.read_text())
-            data["entries"] = remaining
-            ledger.path.write_text(json.dumps(data, indent=2))
-        else:
-            ledger.path.unlink(missing_ok=True)
+        ledger.keep_only(remaining)
     return int(status)
 
 
@@ -177,7 +180,10 @@ def cmd_validate(files: list[str], out: TextIO, err: TextIO) -> int:
             status = ExitStatus.BAD_INPUT
         else:
             steps = sum(len(a.steps) for a in s.journey)
-            print(f"{f}: ok — {s.name}: {len(s.journey)} action(s), {steps} step(s), "
+            journey = (f"Python journey {s.python_journey.ref}" if s.python_journey
+                       else f"{len(s.journey)} action(s), {steps} step(s)" if s.journey
+                       else "no journey (for the pytest plugin)")
+            print(f"{f}: ok — {s.name}: {journey}, "
                   f"fault: {s.fault.kind + ' via ' + s.fault.driver if s.fault else 'none'}", file=out)
     return int(status)
 
@@ -245,4 +251,22 @@ def cmd_proxy_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         control.close()
     finally:
         hub.close()
+    return int(ExitStatus.OK)
+
+
+def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from uxchaos.importer import import_codegen
+
+    try:
+        source = args.script.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"cannot read {args.script}: {e}") from None
+    imported = import_codegen(source, str(args.script), args.base_url, args.name)
+    if args.output is None:
+        print(imported.yaml, file=out, end="")
+    else:
+        args.output.write_text(imported.yaml, encoding="utf-8")
+        print(f"{args.output}: {len(imported.actions)} action(s): {', '.join(imported.actions)}"
+              + ("; the recorded password was replaced by {{ password }}" if imported.replaced_password else ""),
+              file=err)
     return int(ExitStatus.OK)

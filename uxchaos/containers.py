@@ -148,3 +148,24 @@ def image_present(client: Any, image: str) -> bool:
         return True
     except docker.errors.ImageNotFound:
         return False
+
+
+def run_tc(client: Any, container: Any, command: list[str], image: str) -> str:
+    """Run `tc` in a throw-away sidecar sharing the container's network namespace; its output."""
+    out = client.containers.run(image, command, network_mode=f"container:{container.id}", cap_add=["NET_ADMIN"],
+                                remove=True, labels={"uxchaos.role": "tc"})
+    return out.decode(errors="replace") if isinstance(out, bytes) else str(out or "")
+
+
+def daemon_check() -> str:
+    """For `uxchaos doctor`: the daemon answers (else the message names the socket and the fix)."""
+    client = docker_client()
+    swarm = client.info()["Swarm"]["LocalNodeState"]
+    return f"{docker_host()} answers (Docker {client.version()['Version']}, swarm {swarm})"
+
+
+def netem_check() -> str:
+    ok, why = netem_supported()
+    if not ok:
+        raise EnvironmentProblem(why)
+    return why

@@ -16,19 +16,22 @@ import platform
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import uxchaos
-from uxchaos.faults import FaultDriver, TargetRuntime, create_driver
+from uxchaos.durations import format_duration
+from uxchaos.errors import FaultRefused, UxchaosError
+from uxchaos.faults import DriverOptions, EffectProbe, FaultDriver, TargetRuntime, create_driver
+from uxchaos.faults.base import Sweep
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
 from uxchaos.ledger import Ledger
-from uxchaos.probe import median_round_trip, page_probe
+from uxchaos.probe import median_round_trip
 from uxchaos.results import ResultsStore, Sample, scrub
 from uxchaos.scenario import Scenario
-from uxchaos.target import check_app_healthy, first_url, running_target
+from uxchaos.target import check_app_healthy, running_target
 
 log = logging.getLogger("uxchaos.engine")
 
@@ -56,6 +59,7 @@ class RunOptions:
     headed: bool = False
     deadline_s: float | None = 7200.0  # the whole run; None = no deadline
     force: bool = False  # targets that match many containers are allowed
+    browser: BrowserSession | None = None  # an open session to use (the pytest plugin's); else one is launched
 
 
 @dataclass
@@ -78,25 +82,37 @@ def new_run_dir(out_dir: Path, scenario_name: str) -> Path:
 
 class FaultController:
     """Owns the driver: injects, reverts exactly once, records every change with its time, and
-    keeps the fault in the on-disk ledger from before it is applied until it is reverted."""
+    keeps the fault in the on-disk ledger from before it is applied until it is reverted. The
+    max-duration watchdog reverts from its own thread; `record` serialises every write."""
 
-    def __init__(self, driver: FaultDriver, record: Any, ledger: Ledger) -> None:
+    def __init__(self, driver: FaultDriver, record: Callable[[dict[str, Any]], None], ledger: Ledger,
+                 say: Callable[[str], None]) -> None:
         self.driver = driver
         self.record = record
         self.ledger = ledger
+        self.say = say
         self.active = False
         self.lock = threading.Lock()
         self.watchdog: threading.Timer | None = None
 
     def inject(self) -> None:
         with self.lock:
-            spec = self.driver.spec
-            self.ledger.open("fault", {"kind": "fault", "driver": spec.driver, "fault": self.driver.describe(),
-                                       "revert": self.driver.ledger_revert()})
+            resources = self.driver.resources()
+            held = self.ledger.held_elsewhere(resources)
+            if held:  # refused before anything is touched: the other run's fault stays as it is
+                raise FaultRefused("another run holds the fault target; nothing was changed:\n  " + "\n  ".join(held))
+            self.ledger.open("fault", {"kind": "fault", "driver": self.driver.name, "fault": self.driver.describe(),
+                                       "resources": resources, "revert": self.driver.ledger_revert()})
             self.record({"event": "inject_requested", "time": time.time(), "fault": self.driver.describe()})
             try:
                 details = self.driver.inject()
-            except BaseException:
+            except FaultRefused as e:
+                self.ledger.close("fault")
+                self.record({"event": "inject_failed", "time": time.time(), "error": str(e), "reverted": False})
+                raise
+            except BaseException as e:
+                self.record({"event": "inject_failed", "time": time.time(), "error": str(e) or type(e).__name__,
+                             "reverted": True})
                 self.driver.revert()  # a half-applied fault is still a fault
                 self.ledger.close("fault")
                 raise
@@ -117,6 +133,27 @@ class FaultController:
             self.record({"event": "reverted", "time": time.time(), "reason": reason, "details": details})
         if self.watchdog is not None and self.watchdog is not threading.current_thread():
             self.watchdog.cancel()
+
+    def change(self, param: str, value: float) -> None:
+        """A sweep's next level while the fault is held: the driver's fault is replaced by one of the
+        new size under the same lock (and ledger entry), so the watchdog never sees half a change."""
+        with self.lock:
+            if not self.active:
+                return
+            self.driver.revert()
+            self.driver.spec.params[param] = value
+            self.driver.inject()
+            self.record({"event": "level_changed", "time": time.time(), "param": param, "level": value})
+
+    def in_force(self) -> bool | None:
+        """The driver's answer (None: it cannot tell); a failing check is said, not fatal."""
+        if not self.active:
+            return False
+        try:
+            return self.driver.in_force()
+        except UxchaosError as e:
+            self.say(f"cannot tell whether the fault is still in force: {e}")
+            return None
 
     def poll(self) -> None:
         for event in self.driver.poll_events():
@@ -149,12 +186,15 @@ def _signals_as_interrupts(deadline_s: float | None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _interrupts_deferred(notify: Any) -> Iterator[None]:
-    """While reverting, a further Ctrl-C or SIGTERM must not cut the revert short."""
+    """While reverting, a Ctrl-C, SIGTERM or the deadline must not cut the revert short — and must
+    not be forgotten either: once the revert is done, the first of them stops the run."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    pending: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
+        pending.append(signum)
         notify("still reverting the fault; uxchaos stops as soon as it is reverted")
 
     old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
@@ -163,6 +203,13 @@ def _interrupts_deferred(notify: Any) -> Iterator[None]:
     finally:
         for sig, previous in old.items():
             signal.signal(sig, previous)
+    if pending:  # only reached when the revert itself finished: an exception already stops the run
+        sig = signal.Signals(pending[0])
+        if sig == signal.SIGALRM:
+            raise DeadlineReached("the run's deadline passed while the fault was being reverted")
+        if sig == signal.SIGTERM:
+            raise Interrupted("signal SIGTERM")
+        raise KeyboardInterrupt
 
 
 class Engine:
@@ -176,30 +223,44 @@ class Engine:
         self.outcome = RunOutcome(self.run_dir)
         self.fault: FaultController | None = None
         self.meta: dict[str, Any] = {}
+        self.phase = "setup"  # where the run is: setup | before | during | after
+        self.level: float | None = None  # the swept fault's current size
+        # One writer at a time: the max-duration watchdog records its revert from a timer thread
+        # while the main thread records samples (results.jsonl, the outcome, the listeners).
+        self._write_lock = threading.RLock()
+        self._missing_said = False
 
     # -- listeners: one failing never stops a run ---------------------------------------------
     def _emit(self, method: str, *args: Any) -> None:
-        for listener in self.listeners:
-            try:
-                getattr(listener, method)(*args)
-            except Exception as e:
-                log.warning("listener %s.%s failed: %s", type(listener).__name__, method, e)
+        with self._write_lock:
+            for listener in self.listeners:
+                try:
+                    getattr(listener, method)(*args)
+                except Exception as e:  # a listener is somebody else's code: it never stops a run
+                    log.warning("listener %s.%s failed: %s", type(listener).__name__, method, e)
+
+    def say(self, text: str) -> None:
+        self._emit("on_message", text)
 
     def record_event(self, event: dict[str, Any]) -> None:
-        self.outcome.events.append(event)
-        self.store.append({"type": "fault_event", **event})
-        self._emit("on_event", event)
+        with self._write_lock:
+            self.outcome.events.append(event)
+            self.store.append({"type": "fault_event", **event})
+            self._emit("on_event", event)
 
-    def _record_sample(self, sample: Sample) -> None:
+    def _record_sample(self, sample: Sample, began_at: float) -> None:
+        """`began_at`: when the engine decided to run the attempt. A change of the fault between
+        then and the attempt's end (also while its browser context was being made) straddles it."""
         # Scrub secrets before anyone sees the sample (a failure message may quote a typed value).
         sample = Sample.from_record(scrub(sample.to_record(), self.scenario.secrets))
-        sample.straddled = sample.fault_active_at_start != sample.fault_active_at_end or any(
-            e["event"] in ("injected", "reverted") and sample.started_at <= e["time"] <= sample.ended_at
-            for e in self.outcome.events
-        )
-        self.outcome.samples.append(sample)
-        self.store.append(sample.to_record())
-        self._emit("on_sample", sample)
+        with self._write_lock:
+            sample.straddled = sample.fault_active_at_start != sample.fault_active_at_end or any(
+                e["event"] in ("injected", "reverted", "level_changed") and began_at <= e["time"] <= sample.ended_at
+                for e in self.outcome.events
+            )
+            self.outcome.samples.append(sample)
+            self.store.append(sample.to_record())
+            self._emit("on_sample", sample)
 
     def _write_run_json(self, runtime: TargetRuntime | None = None) -> None:
         self.meta.update({
@@ -226,27 +287,34 @@ class Engine:
                 self._write_run_json(runtime)
                 self._run_with_target(runtime, variables)
             self.outcome.status = "completed"
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             self.outcome.status = "interrupted"
+            # Where the signal landed, so a reader (and the interruption trials) can tell.
+            with self._write_lock:
+                self.store.append({"type": "interrupted", "time": time.time(), "phase": self.phase,
+                                   "reason": str(e) or "signal SIGINT"})
             raise
         except BaseException:
             self.outcome.status = "failed"
             raise
         finally:
+            if self.fault is not None and self.fault.watchdog is not None:
+                self.fault.watchdog.cancel()
             self.ledger.end()
-            self.meta["ended_at"] = time.time()
-            self.store.append({"type": "run_end", "time": self.meta["ended_at"], "status": self.outcome.status})
-            self._write_run_json()
-            self.store.close()
+            with self._write_lock:
+                self.meta["ended_at"] = time.time()
+                self.store.append({"type": "run_end", "time": self.meta["ended_at"], "status": self.outcome.status})
+                self._write_run_json()
+                self.store.close()
         return self.outcome
 
     def _run_with_target(self, runtime: TargetRuntime, variables: dict[str, str]) -> None:
-        runtime.extra["force"] = self.options.force
-        driver = create_driver(self.scenario.fault, runtime) if self.scenario.fault else None
+        options = DriverOptions(force=self.options.force, run_id=self.ledger.run_id)
+        driver = create_driver(self.scenario.fault, runtime, options) if self.scenario.fault else None
         if driver is not None:
             driver.preflight()
-        check_app_healthy(first_url(self.scenario, runtime.base_url))
-        with BrowserSession(self.options.headed) as browser:
+        check_app_healthy(runtime.probe_url or runtime.base_url)
+        with self.options.browser or BrowserSession(self.options.headed) as browser:
             self.meta["browser"] = {"executable": browser.executable, "version": browser.version}
             self._write_run_json(runtime)
             self._phase("before", browser, runtime, variables)
@@ -261,49 +329,78 @@ class Engine:
 
     def _faulty_phases(self, driver: FaultDriver, browser: BrowserSession, runtime: TargetRuntime,
                        variables: dict[str, str]) -> None:
-        self.fault = FaultController(driver, self.record_event, self.ledger)
-        verify = self._effect_baseline(driver, runtime)
+        self.fault = FaultController(driver, self.record_event, self.ledger, self.say)
+        verify = self._effect_baseline(driver)
+        sweep = driver.spec.sweep
         try:
-            self.fault.inject()
-            self._phase("during", browser, runtime, variables)
-            # Measured at the end of the during phase, so it takes nothing from the attempts' window
-            # and shows the fault was still in force when they finished.
-            if verify is not None and self.fault.active:
-                self._verify_effect(*verify)
+            for index, level in enumerate(sweep.levels if sweep else [None]):
+                if sweep is not None and level is not None:
+                    self._set_level(sweep, index, level)
+                else:
+                    self.fault.inject()
+                if not self.fault.active:
+                    self.say("the fault was reverted (max duration): the remaining levels are not run")
+                    break
+                self._phase("during", browser, runtime, variables)
+                # Measured at the end of the during phase (of each level), so it takes nothing from the
+                # attempts' window and shows the fault was still in force when they finished.
+                if verify is not None and self.fault.active:
+                    self._verify_effect(driver.effect_probe() if sweep else verify[0], verify[1])
         finally:
-            with _interrupts_deferred(lambda text: self._emit("on_message", text)):
+            with _interrupts_deferred(self.say):
                 self.fault.revert()
                 self.fault.poll()
         self._phase("after", browser, runtime, variables)
         self.fault.poll()
 
-    def _effect_baseline(self, driver: FaultDriver, runtime: TargetRuntime) -> tuple[Any, float, float] | None:
-        """A probe through the faulty link if the driver has one; for other delays (netem through
-        Docker or Pumba) the app's first page, timed like the report's curl."""
+    def _set_level(self, sweep: Sweep, index: int, level: float) -> None:
+        """The next size of a swept fault: the first is injected; then `step` changes the size of the
+        held fault, `reset` reverts, settles and injects the next size."""
+        assert self.fault is not None
+        self.level = level
+        if index == 0:
+            self.fault.driver.spec.params[sweep.param] = level
+            self.fault.inject()
+        elif sweep.mode == "step":
+            self.fault.change(sweep.param, level)
+        else:
+            self.fault.revert(reason=f"sweep: next level ({sweep.param} {level:g})")
+            if sweep.settle_s:
+                self.say(f"settling {sweep.settle_s:g}s before the next level")
+                time.sleep(sweep.settle_s)
+            self.fault.driver.spec.params[sweep.param] = level
+            self.fault.inject()
+        self.say(f"── level {index + 1}/{len(sweep.levels)}: {sweep.param} = {self._format_level(sweep, level)}")
+
+    def _format_level(self, sweep: Sweep, level: float) -> str:
+        kind = self.fault.driver.kinds[self.fault.driver.spec.kind][sweep.param].kind if self.fault else ""
+        return format_duration(level) if kind == "duration" else f"{level:g}"
+
+    def _effect_baseline(self, driver: FaultDriver) -> tuple[EffectProbe, float] | None:
+        """The driver's probe through the faulty link (if its fault has a measurable effect), and
+        the round trip it measures before the fault."""
         try:
             found = driver.effect_probe()
-            if found is None and isinstance(driver.spec.params.get("delay"), float):
-                found = page_probe(first_url(self.scenario, runtime.base_url)), driver.spec.params["delay"]
-            if found is None:
-                return None
-            probe, requested_s = found
-            return probe, requested_s, median_round_trip(probe, 5.0)
+            return None if found is None else (found, median_round_trip(found.probe, 5.0))
         except OSError as e:
-            self._emit("on_message", f"cannot verify the fault's effect: {e}")
+            self.say(f"cannot verify the fault's effect: {e}")
             return None
 
-    def _verify_effect(self, probe: Any, requested_s: float, baseline_s: float) -> None:
+    def _verify_effect(self, found: EffectProbe | None, baseline_s: float) -> None:
         """The report's problem 4: is the delay even working? Measure it."""
+        if found is None:
+            return
+        requested_s = found.requested_s
         try:
-            during_s = median_round_trip(probe, requested_s * 3 + 5)
+            during_s = median_round_trip(found.probe, requested_s * 3 + 5)
         except OSError as e:
-            self._emit("on_message", f"cannot verify the fault's effect: {e}")
+            self.say(f"cannot verify the fault's effect: {e}")
             return
         observed_ms = (during_s - baseline_s) * 1000
         ok = observed_ms >= 0.5 * requested_s * 1000
         self.record_event({"event": "effect_verified", "time": time.time(), "requested_ms": round(requested_s * 1000),
-                           "observed_ms": round(observed_ms, 1), "ok": ok})
-        self._emit("on_message", f"{'✓' if ok else '⚠ WARNING:'} requested {requested_s * 1000:.0f} ms, observed "
+                           "observed_ms": round(observed_ms, 1), "ok": ok, "level": self.level})
+        self.say(f"{'✓' if ok else '⚠ WARNING:'} requested {requested_s * 1000:.0f} ms, observed "
                                  f"+{observed_ms:.0f} ms per round trip" + ("" if ok else " (less than half!)"))
 
     def _attempts(self, phase: str) -> int:
@@ -311,18 +408,37 @@ class Engine:
 
     def _phase(self, phase: str, browser: BrowserSession, runtime: TargetRuntime, variables: dict[str, str]) -> None:
         spec = self.scenario.phases[phase]
+        self.phase = phase
         if spec.settle_s:
-            self._emit("on_message", f"settling {spec.settle_s:g}s before the {phase} phase")
+            self.say(f"settling {spec.settle_s:g}s before the {phase} phase")
             time.sleep(spec.settle_s)
         attempts = self._attempts(phase)
         self._emit("on_phase", phase, attempts)
         for attempt in range(1, attempts + 1):
             if phase == "during" and self.fault is not None and not self.fault.active:
-                self._emit("on_message", "the fault was reverted (max duration): no more during-phase attempts")
+                self.say("the fault was reverted (max duration): no more during-phase attempts")
                 break
             plan = AttemptPlan(phase, attempt, self.scenario.journey, runtime.base_url, variables,
-                               self.scenario.step_timeout_s, self.run_dir / "screenshots")
+                               self.scenario.step_timeout_s, self.run_dir / "screenshots",
+                               self.scenario.python_journey)
+            began_at = time.time()
+            watch = phase == "during" and self.fault is not None
+            in_force_before = self.fault.in_force() if watch and self.fault else None
             sample = browser.run_attempt(plan, lambda: bool(self.fault and self.fault.active))
+            sample.level = self.level if phase == "during" else None
+            if watch and self.fault is not None:
+                in_force_after = self.fault.in_force() if self.fault.active else None
+                sample.fault_missing = False in (in_force_before, in_force_after)
+                if sample.fault_missing:
+                    self._fault_missing(sample)
             if self.fault is not None:
                 self.fault.poll()
-            self._record_sample(sample)
+            self._record_sample(sample, began_at)
+
+    def _fault_missing(self, sample: Sample) -> None:
+        if self._missing_said:
+            return
+        self._missing_said = True
+        self.record_event({"event": "fault_missing", "time": time.time(), "attempt": sample.attempt})
+        self.say("⚠ WARNING: the fault is not in force any more (removed behind the run's back?): during attempts "
+                 "measured without it are flagged ‡ and kept out of the statistics")

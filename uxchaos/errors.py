@@ -33,3 +33,8 @@ class FaultError(UxchaosError):
     """A fault could not be injected or reverted."""
 
     exit_status = ExitStatus.ENVIRONMENT
+
+
+class FaultRefused(FaultError):
+    """The fault was not applied and nothing was touched (another run holds the target): there is
+    nothing to revert, and reverting anyway could undo the other run's fault."""

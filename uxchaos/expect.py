@@ -6,7 +6,8 @@
     recovery["Logging in"] < 20s
 
 Parsed with Python's `ast` into a whitelisted tree (numbers, durations, + - * /, comparisons,
-and/or/not, phase["Action"].stat, phase.stat, recovery["Action"]) and evaluated by walking it —
+and/or/not, phase["Action"].stat, phase.stat, recovery["Action"], and for a swept fault
+slope["Action"] and threshold["Action"]) and evaluated by walking it —
 user text is never `eval`'d."""
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from typing import Any
 
 PHASE_NAMES = ("before", "during", "after")
 ACTION_STATS = {"n", "failures", "p50", "median", "p90", "p95", "min", "max", "mean", "std"}
-PHASE_STATS = {"n", "failures", "straddled"}
+PHASE_STATS = {"n", "failures", "straddled", "fault_missing"}
+# Per-action values that are not a phase's statistic, with an example of their use.
+PER_ACTION = {
+    "recovery": "< 20s",  # seconds from the revert until back near the baseline
+    "slope": "<= 12",  # a swept fault: action seconds per unit of the parameter (round trips, for a delay)
+    "threshold": ">= 500ms",  # a swept fault: the level at which the action crosses its limit
+}
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
@@ -107,7 +114,8 @@ def _check(node: ast.AST, actions: list[str] | None) -> None:
     else:
         raise ExpectationError(
             f"'{ast.unparse(node)}' is not allowed: use numbers, durations (30s, 2000ms), + - * /, comparisons, "
-            "and/or/not, and phase[\"Action\"].stat, phase.stat or recovery[\"Action\"]"
+            "and/or/not, and phase[\"Action\"].stat, phase.stat, recovery[\"Action\"], slope[\"Action\"] or "
+            "threshold[\"Action\"]"
         )
 
 
@@ -124,16 +132,16 @@ def _reference(node: ast.AST, actions: list[str] | None) -> tuple[str, str | Non
     if not isinstance(node, ast.Name):
         raise ExpectationError(f"'{ast.unparse(node)}' is not a phase")
     name = node.id
-    if name == "recovery":
+    if name in PER_ACTION:
         if action is None or stat is not None:
-            raise ExpectationError('recovery is per action: recovery["Logging in"] < 20s')
+            raise ExpectationError(f'{name} is per action: {name}["Logging in"] {PER_ACTION[name]}')
     elif name in PHASE_NAMES:
         allowed = ACTION_STATS if action is not None else PHASE_STATS
         if stat not in allowed:
             where = f'{name}["{action}"]' if action is not None else name
             raise ExpectationError(f"{where}.{stat}: unknown statistic; allowed: {', '.join(sorted(allowed))}")
     else:
-        raise ExpectationError(f"unknown name {name!r}; allowed: before, during, after, recovery")
+        raise ExpectationError(f"unknown name {name!r}; allowed: before, during, after, {', '.join(PER_ACTION)}")
     if action is not None and actions is not None and action not in actions:
         raise ExpectationError(f"no action named {action!r} in the journey; actions: {', '.join(actions)}")
     return name, action, stat

@@ -10,6 +10,8 @@ import json
 import os
 import shutil
 import signal
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,22 @@ from uxchaos.procs import pid_alive, state_dir
 
 def ledger_dir() -> Path:
     return state_dir() / "ledger"
+
+
+def write_atomically(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON so that a reader (recover, another run) never sees half a file: a temporary file
+    of its own (never a shared name: two writers must not interleave), fsynced, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @dataclass
@@ -33,33 +51,43 @@ class Ledger:
 
     def __post_init__(self) -> None:
         self.path = ledger_dir() / f"{self.run_id}.json"
+        self._lock = threading.Lock()  # the max-duration watchdog closes entries from its own thread
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.entries:
             self.path.unlink(missing_ok=True)
             return
-        data = {"run_id": self.run_id, "owner_pid": os.getpid(), "updated_at": time.time(), "ended": self.ended,
-                "entries": list(self.entries.values())}
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w") as f:
-            json.dump(data, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(self.path)  # atomic: recover never reads half a ledger
+        write_atomically(self.path, {"run_id": self.run_id, "owner_pid": os.getpid(), "updated_at": time.time(),
+                                     "ended": self.ended, "entries": list(self.entries.values())})
 
     def open(self, entry_id: str, entry: dict[str, Any]) -> None:
-        self.entries[entry_id] = {"id": entry_id, "opened_at": time.time(), **entry}
-        self._save()
+        with self._lock:
+            self.entries[entry_id] = {"id": entry_id, "opened_at": time.time(), **entry}
+            self._save()
 
     def close(self, entry_id: str) -> None:
-        if self.entries.pop(entry_id, None) is not None:
-            self._save()
+        with self._lock:
+            if self.entries.pop(entry_id, None) is not None:
+                self._save()
 
     def end(self) -> None:
         """The run is over: entries still open (a revert that failed) are left to `uxchaos recover`."""
-        self.ended = True
-        self._save()
+        with self._lock:
+            self.ended = True
+            self._save()
+
+    def held_elsewhere(self, resources: list[str]) -> list[str]:
+        """Who else holds one of these resources: live runs whose open fault lists it."""
+        held = []
+        for other in open_ledgers():
+            if other.run_id == self.run_id or not other.owner_alive:
+                continue
+            for entry in other.entries:
+                shared = sorted(set(entry.get("resources", [])) & set(resources))
+                if shared:
+                    held.append(f"{', '.join(shared)}: held by run {other.run_id} (pid {other.owner_pid}) — "
+                                f"{entry.get('fault', entry['kind'])}")
+        return held
 
 
 @dataclass
@@ -74,6 +102,14 @@ class OpenLedger:
     def owner_alive(self) -> bool:
         """Is a run still looking after these entries?"""
         return not self.ended and pid_alive(self.owner_pid)
+
+    def keep_only(self, entries: list[dict[str, Any]]) -> None:
+        """After `recover`: the entries that could not be undone stay listed; none left, no file."""
+        if not entries:
+            self.path.unlink(missing_ok=True)
+            return
+        data = json.loads(self.path.read_text())
+        write_atomically(self.path, {**data, "entries": entries})
 
 
 def open_ledgers() -> list[OpenLedger]:

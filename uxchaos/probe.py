@@ -37,7 +37,10 @@ def find_probe(host: str, port: int) -> Callable[[float], float] | None:
             round_trip(host, port, payload, 2.0)
         except OSError:
             continue
-        return lambda timeout_s, payload=payload: round_trip(host, port, payload, timeout_s)
+        def probe(timeout_s: float, payload: bytes = payload) -> float:
+            return round_trip(host, port, payload, timeout_s)
+
+        return probe
     return None
 
 

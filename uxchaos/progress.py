@@ -26,7 +26,8 @@ class Progress:
     def on_sample(self, sample: Sample) -> None:
         parts = [f"{a.name} {a.duration_s:.2f}s" if a.ok and a.duration_s is not None else f"{a.name} ✗"
                  for a in sample.actions]
-        flag = "  (straddled the fault change)" if sample.straddled else ""
+        flag = "  (straddled the fault change)" if sample.straddled else \
+            "  (the fault was not in force)" if sample.fault_missing else ""
         verdict = "✓" if sample.ok else f"✗ {sample.failure}"
         self._say(f"[{sample.phase} {sample.attempt}/{self.total}] " + " · ".join(parts) + f"  {verdict}{flag}")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from uxchaos.durations import format_duration
 from uxchaos.faults import DRIVERS
 from uxchaos.faults.base import REQUIRED
-from uxchaos.journey.steps import COMMON_PARAMS, STEPS
+from uxchaos.steptypes import COMMON_PARAMS, STEPS
 
 
 def _kind(kind: object) -> str:
@@ -25,8 +25,8 @@ def render_reference() -> str:
     lines = ["### Steps", "", "| Step | Parameters (first = the value after the step name) | What it does |",
              "|---|---|---|"]
     for st in STEPS.values():
-        params = [f"`{p}`" + ("" if p in st.required else "?") for p in st.params]
-        lines.append(f"| `{st.name}` | {', '.join(params)} | {st.doc.splitlines()[0] if st.doc else ''} |")
+        names = [f"`{p}`" + ("" if p in st.required else "?") for p in st.params]
+        lines.append(f"| `{st.name}` | {', '.join(names)} | {st.doc.splitlines()[0] if st.doc else ''} |")
     lines += ["", f"Every step also takes {', '.join(f'`{k}`' for k in COMMON_PARAMS)} "
               "(per-step timeout; a label for tables). `?` marks optional parameters.", "",
               "### Fault drivers and kinds", "", "| Driver | Kind | Parameters | Target |", "|---|---|---|---|"]

@@ -52,6 +52,13 @@ class Sample:
     fault_active_at_end: bool = False
     straddled: bool = False  # the fault was injected or reverted during this attempt
     cpu_load: float | None = None  # 1-minute load average when the attempt started
+    fault_missing: bool = False  # a during attempt measured while the driver said the fault was not in force
+    level: float | None = None  # in a sweep: the fault's size during this attempt (seconds for durations)
+
+    @property
+    def excluded(self) -> bool:
+        """Shown in tables, but kept out of the statistics: the attempt did not measure one phase."""
+        return self.straddled or self.fault_missing
 
     def to_record(self) -> dict[str, Any]:
         return {"type": "sample", **asdict(self)}

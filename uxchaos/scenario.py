@@ -12,14 +12,25 @@ from typing import Any
 from uxchaos.errors import BadInput
 from uxchaos.expect import Expectation, ExpectationError
 from uxchaos.faults import DRIVERS, FaultSpec
-from uxchaos.faults.base import REQUIRED
-from uxchaos.journey.steps import COMMON_PARAMS, STEPS
+from uxchaos.faults.base import REQUIRED, Sweep
+from uxchaos.journey.python_ref import JourneyLoadError, PythonJourney, load_python_journey
 from uxchaos.params import convert
-from uxchaos.yamlsrc import LDict, LList, Problem, load_yaml
+from uxchaos.steptypes import COMMON_PARAMS, STEPS
+from uxchaos.yamlsrc import LDict, LList, Problem, load_yaml, read_source
 
 PHASES = ("before", "during", "after")
 SECRET_ENV = re.compile(r"PASSWORD|TOKEN|SECRET", re.IGNORECASE)
-PROJECT_SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def shipped_scenarios() -> Path | None:
+    """The scenarios that come with uxchaos: the repository's scenarios/ in a source checkout,
+    else where a wheel installs them (pyproject.toml maps scenarios/ to the package
+    `uxchaos.scenarios`, i.e. uxchaos/scenarios/ in site-packages)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "scenarios", here / "scenarios"):
+        if candidate.is_dir():
+            return candidate
+    return None
 
 
 class ScenarioError(BadInput):
@@ -52,6 +63,7 @@ class Target:
     base_url: str  # a URL, or "demo"
     credentials: dict[str, str] = field(default_factory=dict)
     proxy_control: str | None = None
+    ignore_https_errors: bool = False  # accept any certificate of the target (a test server's self-signed one)
 
     @property
     def is_demo(self) -> bool:
@@ -76,6 +88,7 @@ class Scenario:
     expect: list[str]
     step_timeout_s: float
     secrets: set[str] = field(default_factory=set)  # values never to be written anywhere
+    python_journey: PythonJourney | None = None  # `journey: {python: FILE.py:FUNCTION}`; then `journey` is []
 
     def masked(self) -> dict[str, Any]:
         """The scenario as loaded, for run.json, with every secret value masked."""
@@ -83,12 +96,19 @@ class Scenario:
         return {
             "name": self.name, "description": self.description, "path": self.path,
             "target": {"base_url": self.target.base_url, "credentials": creds,
-                       "proxy_control": self.target.proxy_control},
+                       "proxy_control": self.target.proxy_control,
+                       "ignore_https_errors": self.target.ignore_https_errors},
             "journey": [{"action": a.name, "steps": [{"kind": s.kind, "label": s.label} for s in a.steps]}
                         for a in self.journey],
+            "python_journey": self.python_journey.ref if self.python_journey else None,
             "fault": None if self.fault is None else {
                 "driver": self.fault.driver, "kind": self.fault.kind, "target": self.fault.target,
-                "params": self.fault.params, "max_duration_s": self.fault.max_duration_s},
+                "params": self.fault.params, "max_duration_s": self.fault.max_duration_s,
+                "sweep": None if self.fault.sweep is None else {
+                    "param": self.fault.sweep.param, "levels": self.fault.sweep.levels, "mode": self.fault.sweep.mode,
+                    "thresholds": self.fault.sweep.thresholds, "settle_s": self.fault.sweep.settle_s,
+                    "unit": "s" if DRIVERS[self.fault.driver].kinds[self.fault.kind][self.fault.sweep.param].kind
+                    == "duration" else ""}},
             "phases": {k: {"attempts": p.attempts, "settle_s": p.settle_s} for k, p in self.phases.items()},
             "expect": self.expect,
             "step_timeout_s": self.step_timeout_s,
@@ -125,8 +145,11 @@ class _Validator:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", LDict: "a mapping", list: "a list", LList: "a list"}.get(
-        type(value), f"{value!r}" if value is not None else "nothing")
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{value!r}" if value is not None else "nothing"
 
 
 def _join(where: str, key: str) -> str:
@@ -183,9 +206,21 @@ def _validate_step(v: _Validator, raw: Any, line: int, where: str) -> Step | Non
     return Step(kind, args, raw.line_of(kind))
 
 
+def _validate_python_journey(v: _Validator, raw: LDict, line: int, base_dir: Path) -> PythonJourney | None:
+    item = v.mapping(raw, line, "journey", {"python": True})
+    if item is None or "python" not in item:
+        return None
+    try:
+        return load_python_journey(str(item["python"]), base_dir)
+    except JourneyLoadError as e:
+        v.error(item.line_of("python"), "journey.python", str(e))
+        return None
+
+
 def _validate_journey(v: _Validator, raw: Any, line: int) -> list[Action]:
     if not isinstance(raw, LList) or not raw:
-        v.error(line, "journey", "must be a non-empty list of actions, each '- action: NAME' with 'steps:'")
+        v.error(line, "journey", "must be a non-empty list of actions, each '- action: NAME' with 'steps:', "
+                "or {python: FILE.py:FUNCTION}")
         return []
     actions, seen = [], set()
     for i, item in enumerate(raw):
@@ -208,7 +243,7 @@ def _validate_journey(v: _Validator, raw: Any, line: int) -> list[Action]:
 
 def _validate_fault(v: _Validator, raw: Any, line: int) -> FaultSpec | None:
     f = v.mapping(raw, line, "fault", {"driver": True, "kind": True, "target": True, "params": False,
-                                       "max_duration": False})
+                                       "max_duration": False, "sweep": False})
     if f is None or not all(k in f for k in ("driver", "kind", "target")):
         return None
     driver_name = v.convert("text", f["driver"], f.line_of("driver"), "fault.driver")
@@ -231,6 +266,7 @@ def _validate_fault(v: _Validator, raw: Any, line: int) -> FaultSpec | None:
         elif (message := driver.validate_target(target)) is not None:
             v.error(f.line_of("target"), "fault.target", message)
     schema = driver.kinds[kind]
+    sweep = _validate_sweep(v, f["sweep"], f.line_of("sweep"), driver_name, kind, schema) if "sweep" in f else None
     params: dict[str, Any] = {}
     raw_params = f.get("params") or LDict()
     if v.mapping(raw_params, f.line_of("params"), "fault.params", {k: False for k in schema}) is not None:
@@ -238,13 +274,81 @@ def _validate_fault(v: _Validator, raw: Any, line: int) -> FaultSpec | None:
             where = f"fault.params.{key}"
             if key in raw_params:
                 params[key] = v.convert(param.kind, raw_params[key], raw_params.line_of(key), where)
+            elif sweep is not None and key == sweep.param:
+                params[key] = sweep.levels[0]
             elif param.default is REQUIRED:
                 v.error(f.line_of("params"), where, f"{kind} needs parameter {key!r} ({param.help})")
             else:
                 params[key] = param.default
     max_duration = v.convert("duration", f.get("max_duration", "10m"), f.line_of("max_duration"),
                              "fault.max_duration")
-    return FaultSpec(driver_name, kind, target or "", params, max_duration or 600.0, f.line)
+    return FaultSpec(driver_name, kind, target or "", params, max_duration or 600.0, f.line, sweep)
+
+
+NUMERIC_KINDS = ("duration", "float", "probability", "int")
+
+
+def _validate_sweep(v: _Validator, raw: Any, line: int, driver: str, kind: str,
+                    schema: dict[str, Any]) -> Sweep | None:
+    """`sweep: {delay: [0ms, 250ms, 1s], mode: step, threshold: {"Logging in": 10s}}`."""
+    numeric = [k for k, p in schema.items() if p.kind in NUMERIC_KINDS]
+    if not numeric:
+        v.error(line, "fault.sweep", f"{driver} {kind} has no size to sweep (no numeric parameter)")
+        return None
+    s = v.mapping(raw, line, "fault.sweep", {**{k: False for k in schema}, "mode": False, "threshold": False,
+                                             "settle": False})
+    if s is None:
+        return None
+    swept = [k for k in s if k in schema]
+    if len(swept) != 1:
+        v.error(s.line, "fault.sweep", f"name exactly one parameter to sweep; numeric parameters of {driver} {kind}: "
+                f"{', '.join(numeric)}")
+        return None
+    param = swept[0]
+    if param not in numeric:
+        v.error(s.line_of(param), f"fault.sweep.{param}", f"{param!r} is not a number, so it has no size to sweep; "
+                f"numeric parameters of {driver} {kind}: {', '.join(numeric)}")
+        return None
+    raw_levels = s[param]
+    where = f"fault.sweep.{param}"
+    if not isinstance(raw_levels, LList) or len(raw_levels) < 2:
+        v.error(s.line_of(param), where, "a sweep needs a list of at least two levels, e.g. [0ms, 500ms, 1s, 2s]")
+        return None
+    kind_of = schema[param].kind
+    levels = [v.convert(kind_of, x, raw_levels.line_of(i), f"{where}[{i}]") for i, x in enumerate(raw_levels)]
+    if any(x is None for x in levels):
+        return None
+    for i in range(1, len(levels)):
+        if levels[i] <= levels[i - 1]:
+            v.error(raw_levels.line_of(i), f"{where}[{i}]", "levels must rise from one to the next, without "
+                    f"repeats: {raw_levels[i]!r} comes after {raw_levels[i - 1]!r}")
+            return None
+    mode = v.convert(("step", "reset"), s.get("mode", "step"), s.line_of("mode"), "fault.sweep.mode") or "step"
+    settle = v.convert("duration", s.get("settle", "0ms"), s.line_of("settle"), "fault.sweep.settle") or 0.0
+    thresholds: dict[str, float] = {}
+    raw_thresholds = s.get("threshold") or LDict()
+    if not isinstance(raw_thresholds, LDict):
+        v.error(s.line_of("threshold"), "fault.sweep.threshold", 'a mapping of action to limit: {"Logging in": 10s}')
+    else:
+        for action, limit in raw_thresholds.items():
+            value = v.convert("duration", limit, raw_thresholds.line_of(action), f"fault.sweep.threshold.{action}")
+            if value is not None:
+                thresholds[action] = value
+    return Sweep(param, [float(x) for x in levels], mode, thresholds, settle)
+
+
+def _check_sweep_reach(v: _Validator, fault: FaultSpec, attempts: int, raw: LDict) -> None:
+    """Each during attempt waits at least one whole delay: levels the fault cannot be held for are
+    refused before anything runs (mode step holds one fault over every level; reset one per level)."""
+    sweep = fault.sweep
+    assert sweep is not None
+    if DRIVERS[fault.driver].kinds[fault.kind][sweep.param].kind != "duration":
+        return
+    needed = attempts * (sum(sweep.levels) if sweep.mode == "step" else max(sweep.levels))
+    if needed > fault.max_duration_s:
+        v.error(raw.line_of("sweep"), "fault.sweep", f"the levels need the fault for at least {needed:g}s "
+                f"({attempts} during attempts × {'the sum of the levels' if sweep.mode == 'step' else 'the largest'})"
+                f", beyond max_duration ({fault.max_duration_s:g}s): raise fault.max_duration or use fewer levels")
 
 
 def _validate_phases(v: _Validator, raw: Any, line: int) -> dict[str, Phase]:
@@ -268,7 +372,8 @@ def _validate_phases(v: _Validator, raw: Any, line: int) -> dict[str, Phase]:
     return phases
 
 
-TOP_LEVEL = {"name": True, "description": False, "target": True, "journey": True, "fault": False,
+# `journey` may be left out only by scenarios meant for the pytest plugin (the test body is the journey).
+TOP_LEVEL = {"name": True, "description": False, "target": True, "journey": False, "fault": False,
              "phases": False, "expect": False, "step_timeout": False}
 
 
@@ -287,7 +392,8 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
     target = Target(base_url="")
     secrets: set[str] = set()
     t = v.mapping(doc.get("target"), doc.line_of("target"), "target",
-                  {"base_url": True, "credentials": False, "secrets": False, "proxy_control": False})
+                  {"base_url": True, "credentials": False, "secrets": False, "proxy_control": False,
+                   "ignore_https_errors": False})
     if t is not None:
         base_url = v.convert("text", t.get("base_url", ""), t.line_of("base_url"), "target.base_url") or ""
         if base_url and base_url != "demo" and not re.match(r"https?://", base_url):
@@ -296,7 +402,9 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
         if not isinstance(creds, LDict):
             v.error(t.line_of("credentials"), "target.credentials", "must be a mapping of names to values")
             creds = LDict()
-        target = Target(base_url, {k: str(val) for k, val in creds.items()}, t.get("proxy_control"))
+        insecure = v.convert("bool", t.get("ignore_https_errors", False), t.line_of("ignore_https_errors"),
+                             "target.ignore_https_errors")
+        target = Target(base_url, {k: str(val) for k, val in creds.items()}, t.get("proxy_control"), bool(insecure))
         marked = t.get("secrets") or LList()
         if not isinstance(marked, LList) or not all(isinstance(m, str) for m in marked):
             v.error(t.line_of("secrets"), "target.secrets", "must be a list of credential names, e.g. [api_key]")
@@ -308,16 +416,32 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
         for key, value in target.credentials.items():
             if key in marked or re.search(r"password|token|secret", key, re.IGNORECASE):
                 secrets.add(value)
-    journey = _validate_journey(v, doc.get("journey"), doc.line_of("journey"))
+    python_journey = None
+    journey: list[Action]
+    is_python = isinstance(doc.get("journey"), LDict) or "journey" not in doc  # action names known at run time
+    if "journey" not in doc:
+        journey = []
+    elif is_python:
+        python_journey = _validate_python_journey(v, doc["journey"], doc.line_of("journey"), Path(path).parent)
+        journey = []
+    else:
+        journey = _validate_journey(v, doc.get("journey"), doc.line_of("journey"))
     fault = _validate_fault(v, doc["fault"], doc.line_of("fault")) if doc.get("fault") is not None else None
     phases = _validate_phases(v, doc.get("phases"), doc.line_of("phases"))
+    if fault is not None and fault.sweep is not None:
+        _check_sweep_reach(v, fault, phases["during"].attempts, doc["fault"])
+        for action in fault.sweep.thresholds:
+            if journey and action not in [a.name for a in journey]:
+                v.error(doc["fault"].line_of("sweep"), f"fault.sweep.threshold.{action}",
+                        f"no action named {action!r}; actions: {', '.join(a.name for a in journey)}")
     expect_raw = doc.get("expect") or LList()
     if not isinstance(expect_raw, LList) or not all(isinstance(e, str) for e in expect_raw):
         v.error(doc.line_of("expect"), "expect", "must be a list of expressions such as 'during.failures == 0'")
         expect_raw = LList()
     for i, text in enumerate(expect_raw):
         try:
-            Expectation.parse(text, [a.name for a in journey])
+            # A Python journey's actions are only known when it runs: names are checked in the analysis.
+            Expectation.parse(text, None if is_python else [a.name for a in journey])
         except ExpectationError as e:
             v.error(expect_raw.line_of(i), f"expect[{i}]", str(e))
     step_timeout = v.convert("duration", doc.get("step_timeout", "60s"), doc.line_of("step_timeout"), "step_timeout")
@@ -328,21 +452,24 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
     environ = os.environ if env is None else env
     secrets |= {environ[n] for n in env_used if SECRET_ENV.search(n) and environ.get(n)}
     return Scenario(name, str(doc.get("description", "")), path, target, journey, fault, phases,
-                    list(expect_raw), step_timeout or 60.0, {s for s in secrets if s})
+                    list(expect_raw), step_timeout or 60.0, {s for s in secrets if s}, python_journey)
 
 
 def load_scenario(path: str | Path, env: dict[str, str] | None = None) -> Scenario:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_source(p)
     except OSError as e:
         raise BadInput(f"cannot read scenario {p}: {e.strerror}") from None
+    if isinstance(text, Problem):  # not UTF-8, or far too big
+        raise ScenarioError(str(p), [text])
     return parse_scenario(text, str(p), env)
 
 
 def scenario_dirs() -> list[Path]:
     """Where scenario names are looked up: ./scenarios, then the project's own scenarios/."""
-    dirs = [Path.cwd() / "scenarios", PROJECT_SCENARIOS]
+    shipped = shipped_scenarios()
+    dirs = [Path.cwd() / "scenarios", *([shipped] if shipped else [])]
     unique: list[Path] = []
     for d in dirs:
         if d.is_dir() and d.resolve() not in [u.resolve() for u in unique]:

@@ -6,9 +6,12 @@ task timestamps, never from when we happened to look."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from typing import Any
+
+log = logging.getLogger("uxchaos.swarm")
 
 SERVICE_ID = "com.docker.swarm.service.id"
 SERVICE_NAME = "com.docker.swarm.service.name"
@@ -39,6 +42,7 @@ class ServiceWatcher:
         self._reported: set[str] = set()
         self._stream: Any = None
         self._thread: threading.Thread | None = None
+        self._stopped = False
 
     def start(self, killed_at: float) -> None:
         self.killed_at = killed_at
@@ -48,13 +52,20 @@ class ServiceWatcher:
         self._thread.start()
 
     def _read(self) -> None:
+        import docker
+        import requests
+
         try:
             for event in self._stream:
                 self.events.append(event)
-        except Exception:  # the stream is closed when we stop
-            return
+        except (docker.errors.APIError, requests.exceptions.RequestException, OSError, ValueError) as e:
+            # the stream is closed when we stop (and reading a closed stream fails in several ways);
+            # before that, a failure means events are missing: say so
+            if not self._stopped:
+                log.warning("the Docker events stream of service %s ended: %s", self.service_id, e)
 
     def stop(self) -> None:
+        self._stopped = True
         if self._stream is not None:
             self._stream.close()
 

@@ -10,9 +10,19 @@ from collections.abc import Iterator
 
 from uxchaos import httpget
 from uxchaos.errors import EnvironmentProblem
-from uxchaos.faults import TargetRuntime
+from uxchaos.faults import SupervisedProcess, TargetRuntime
 from uxchaos.ledger import Ledger
 from uxchaos.scenario import Scenario
+
+
+def _demo_start_errors() -> tuple[type[BaseException], ...]:
+    import subprocess
+
+    import psycopg
+
+    from uxchaos.demo.db import DemoStartError
+
+    return (DemoStartError, TimeoutError, OSError, subprocess.SubprocessError, psycopg.Error)
 
 
 @contextlib.contextmanager
@@ -24,29 +34,44 @@ def running_target(
     if scenario.target.is_demo and not base_url_override:
         from uxchaos.demo.stack import DemoStack
 
+        start_errors = _demo_start_errors()
         stack = DemoStack()
         try:
             info = stack.start()
-        except Exception as e:
+        except start_errors as e:  # only what the environment can cause; a bug keeps its traceback
             raise EnvironmentProblem(f"the demo target did not start: {e}") from e
         if ledger is not None:
             ledger.open("demo", stack.ledger_entry())
         try:
             variables.setdefault("username", info.email)
             variables.setdefault("password", info.password)
-            yield TargetRuntime(base_url=info.base_url, proxies=stack.hub, demo=stack), variables
+            processes: dict[str, SupervisedProcess] = {} if stack.supervisor is None else {"worker": stack.supervisor}
+            yield TargetRuntime(base_url=info.base_url, proxies=stack.hub, processes=processes,
+                                probe_url=first_url(scenario, info.base_url)), variables
         finally:
             stack.stop()
             if ledger is not None:
                 ledger.close("demo")
         return
+    runtime = planned_runtime(scenario, base_url_override)
+    trust = httpget.https_errors_ignored(runtime.base_url) if scenario.target.ignore_https_errors \
+        else contextlib.nullcontext()
+    with trust:
+        yield runtime, variables
+
+
+def planned_runtime(scenario: Scenario, base_url_override: str | None = None) -> TargetRuntime:
+    """The target as far as it is known without starting anything (a URL, a proxy control), for
+    `uxchaos doctor`, dry runs and runs against the user's own app."""
     base_url = base_url_override or scenario.target.base_url
+    if scenario.target.is_demo and not base_url_override:
+        return TargetRuntime(base_url=base_url, pending="the demo target")
     proxies = None
     if scenario.target.proxy_control:
         from uxchaos.proxy.control import ControlClient
 
         proxies = ControlClient(scenario.target.proxy_control)
-    yield TargetRuntime(base_url=base_url, proxies=proxies), variables
+    return TargetRuntime(base_url=base_url, proxies=proxies, probe_url=first_url(scenario, base_url))
 
 
 def first_url(scenario: Scenario, base_url: str) -> str:

@@ -55,11 +55,15 @@ CREATE TABLE worker_heartbeat (
 """
 
 
+class DemoStartError(RuntimeError):
+    """A part of the demo could not start, for a reason outside uxchaos (said in the message)."""
+
+
 def _bin_dir() -> Path:
     # Found without importing pgserver: its __init__ starts locking machinery we do not use.
     spec = importlib.util.find_spec("pgserver")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the pgserver package is missing: pip install pgserver")
+        raise DemoStartError("the pgserver package is missing: pip install pgserver")
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
@@ -128,7 +132,7 @@ class PostgresServer:
             except TimeoutError:
                 if self.process.poll() is None:
                     raise
-        raise RuntimeError(f"postgres did not start; see {self.dir / 'postgres.log'}")
+        raise DemoStartError(f"postgres did not start; see {self.dir / 'postgres.log'}")
 
     def _ready(self) -> bool:
         import psycopg

@@ -1,9 +1,18 @@
 """Fault drivers behind a registry keyed by name. A driver module registers itself on import;
-the engine only ever looks drivers up here."""
+the engine, the doctor and `uxchaos recover` only ever look drivers up here."""
 
 from __future__ import annotations
 
-from uxchaos.faults.base import FaultDriver, FaultSpec, Param, TargetRuntime
+from uxchaos.faults.base import (
+    Check,
+    DriverOptions,
+    EffectProbe,
+    FaultDriver,
+    FaultSpec,
+    Param,
+    SupervisedProcess,
+    TargetRuntime,
+)
 
 DRIVERS: dict[str, type[FaultDriver]] = {}
 
@@ -13,11 +22,12 @@ def register(cls: type[FaultDriver]) -> type[FaultDriver]:
     return cls
 
 
-def create_driver(spec: FaultSpec, runtime: TargetRuntime) -> FaultDriver:
-    return DRIVERS[spec.driver](spec, runtime)
+def create_driver(spec: FaultSpec, runtime: TargetRuntime, options: DriverOptions | None = None) -> FaultDriver:
+    return DRIVERS[spec.driver](spec, runtime, options)
 
 
 # Built-in drivers register themselves here.
 from uxchaos.faults import docker, process, proxy, pumba, toxiproxy  # noqa: E402, F401
 
-__all__ = ["DRIVERS", "FaultDriver", "FaultSpec", "Param", "TargetRuntime", "create_driver", "register"]
+__all__ = ["DRIVERS", "Check", "DriverOptions", "EffectProbe", "FaultDriver", "FaultSpec", "Param",
+           "SupervisedProcess", "TargetRuntime", "create_driver", "register"]

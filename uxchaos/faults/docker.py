@@ -8,11 +8,11 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from uxchaos.containers import docker_client, image_present, netem_supported
-from uxchaos.errors import EnvironmentProblem, FaultError
+from uxchaos.containers import docker_client, image_present, run_tc
+from uxchaos.errors import EnvironmentProblem, FaultError, FaultRefused
 from uxchaos.faults import register
-from uxchaos.faults.base import Param
-from uxchaos.faults.container import ContainerDriver
+from uxchaos.faults.base import Check, Param
+from uxchaos.faults.container import ContainerDriver, daemon_errors
 from uxchaos.swarm import ServiceWatcher, is_swarm_task
 
 TC_IMAGE = Param("text", "gaiadocker/iproute2", "image with `tc`, present locally")
@@ -45,30 +45,44 @@ class DockerDriver(ContainerDriver):
                   "interface": Param("text", "eth0"), "tc_image": TC_IMAGE},
         "loss": {"percent": Param("float", help="0–100"), "interface": Param("text", "eth0"), "tc_image": TC_IMAGE},
     }
+    netem_kinds = NETEM_KINDS
+
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.watchers: list[ServiceWatcher] = []
         self.killed_at = 0.0
 
-    def preflight(self) -> None:
-        containers = self.resolve()
-        for c in containers:  # the report's "No such image": a target whose image is gone
-            image = c.attrs.get("Config", {}).get("Image", "")
-            if image and not image.startswith("sha256:") and not image_present(self.client, image.split("@")[0]):
-                raise EnvironmentProblem(f"No such image: {image} (used by target {c.name}); update the service or "
-                                         "pull the image before injecting faults")
+    def check_fault_needs(self) -> None:
+        if self.spec.kind not in NETEM_KINDS:
+            return
+        image = self.spec.params["tc_image"]
+        if not image_present(self.client, image):
+            raise EnvironmentProblem(f"No such image: {image} (the tc image for netem): `docker pull {image}`, "
+                                     "or set fault.params.tc_image to an image with `tc` that is present")
+
+    def checks(self) -> list[Check]:
+        checks = super().checks()
         if self.spec.kind in NETEM_KINDS:
-            image = self.spec.params["tc_image"]
-            if not image_present(self.client, image):
-                raise EnvironmentProblem(f"No such image: {image} (the tc image for netem): `docker pull {image}`, "
-                                         "or set fault.params.tc_image to an image with `tc` that is present")
-            ok, why = netem_supported()
-            if not ok:
-                raise EnvironmentProblem(why)
-            host_net = [c.name for c in containers if c.attrs["HostConfig"].get("NetworkMode") == "host"]
-            if host_net:
-                raise EnvironmentProblem(f"target(s) {', '.join(host_net)} use host networking: netem there would "
-                                         "delay the host's own interface; use the proxy driver")
+            checks.append(Check("netem target", self._own_network_namespace))
+        return checks
+
+    def _own_network_namespace(self) -> str:
+        host_net = [c.name for c in self.resolve() if c.attrs["HostConfig"].get("NetworkMode") == "host"]
+        if host_net:
+            raise EnvironmentProblem(f"target(s) {', '.join(host_net)} use host networking: netem there would "
+                                     "delay the host's own interface; use the proxy driver")
+        return "the targets have network namespaces of their own"
+
+    def in_force(self) -> bool | None:
+        """A pause holds while the containers are paused; a stop while they are not running."""
+        if self.spec.kind not in ("pause", "stop") or not self.targets:
+            return None
+        with daemon_errors("checking the fault"):
+            for c in self.targets:
+                c.reload()
+            if self.spec.kind == "pause":
+                return all(c.status == "paused" for c in self.targets)
+            return all(c.status != "running" for c in self.targets)
 
     def plan(self) -> list[str]:
         lines = [f"{self.describe()}", f"targets: {', '.join(c.name for c in self.resolve())}"]
@@ -101,6 +115,13 @@ class DockerDriver(ContainerDriver):
 
     def _inject(self) -> dict[str, Any]:
         containers = self.resolve()
+        if self.spec.kind == "pause":
+            for c in containers:
+                c.reload()
+            paused = [c.name for c in containers if c.status == "paused"]
+            if paused:  # unpausing it on revert would end somebody else's fault
+                raise FaultRefused(f"{', '.join(paused)} is already paused (by another run, or by hand); "
+                                   "nothing was changed")
         self.watchers = [ServiceWatcher(self.client, c) for c in containers
                          if self.spec.kind in ("kill", "stop") and is_swarm_task(c)]
         self.killed_at = time.time()
@@ -117,7 +138,7 @@ class DockerDriver(ContainerDriver):
             elif self.spec.kind == "restart":
                 c.restart(timeout=int(p["timeout"]))
             else:
-                _tc(self.client, c, netem_command(self.spec.kind, p), p["tc_image"])
+                run_tc(self.client, c, netem_command(self.spec.kind, p), p["tc_image"])
         return {"containers": [c.name for c in containers], "killed_at": self.killed_at}
 
     def _revert(self) -> dict[str, Any]:
@@ -135,11 +156,6 @@ class DockerDriver(ContainerDriver):
             w.stop()
 
 
-def _tc(client: Any, container: Any, command: list[str], image: str) -> None:
-    client.containers.run(image, command, network_mode=f"container:{container.id}", cap_add=["NET_ADMIN"],
-                          remove=True, labels={"uxchaos.role": "tc"})
-
-
 def _undo(client: Any, c: Any, kind: str, params: dict[str, Any], swarm: bool) -> str:
     import docker
 
@@ -152,7 +168,7 @@ def _undo(client: Any, c: Any, kind: str, params: dict[str, Any], swarm: bool) -
             c.start()  # Swarm replaces its own tasks: starting the old one would fight it
             return f"started {c.name}"
         if kind in NETEM_KINDS and c.status == "running":
-            _tc(client, c, netem_command(kind, params, "del"), params["tc_image"])
+            run_tc(client, c, netem_command(kind, params, "del"), params["tc_image"])
             return f"removed netem from {c.name}"
     except docker.errors.APIError as e:
         raise FaultError(f"could not revert {kind} on {c.name}: {e.explanation or e}") from e

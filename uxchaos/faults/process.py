@@ -1,6 +1,7 @@
 """The `process` driver: signals to a local process — the demo's twin of killing or pausing a
-container. Targets: `worker` (the demo's supervised queue worker), `pid:1234`, or
-`pattern:REGEX` (searched in /proc/*/cmdline; must match exactly one process)."""
+container. Targets: a process the target supervises, by name (`worker` on the demo: the target
+hands it over in `TargetRuntime.processes`), `pid:1234`, or `pattern:REGEX` (searched in
+/proc/*/cmdline; must match exactly one process)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from typing import Any, ClassVar
 
 from uxchaos.errors import EnvironmentProblem, FaultError
 from uxchaos.faults import register
-from uxchaos.faults.base import FaultDriver, Param
+from uxchaos.faults.base import Check, FaultDriver, Param, SupervisedProcess
+
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
 def _find_by_pattern(pattern: str) -> list[int]:
@@ -34,7 +37,8 @@ def _find_by_pattern(pattern: str) -> list[int]:
 @register
 class ProcessDriver(FaultDriver):
     name = "process"
-    target_help = "'worker' (the demo's queue worker), 'pid:N', or 'pattern:REGEX' on the command line"
+    target_help = ("a process the target supervises, by name ('worker' on the demo), 'pid:N', or 'pattern:REGEX' "
+                   "on the command line")
     kinds: ClassVar[dict[str, dict[str, Param]]] = {
         "kill": {"signal": Param("signal", "SIGKILL", "signal name, e.g. SIGKILL, SIGTERM")},
         "pause": {},  # SIGSTOP, reverted with SIGCONT
@@ -46,16 +50,18 @@ class ProcessDriver(FaultDriver):
         self.injected_at = 0.0
         self._reported_exits = 0
 
-    def _supervisor(self) -> Any:
-        return getattr(self.runtime.demo, "supervisor", None) if self.spec.target == "worker" else None
+    def _supervised(self) -> SupervisedProcess | None:
+        return self.runtime.processes.get(self.spec.target) if NAME.fullmatch(self.spec.target) else None
 
     def resolve(self) -> int:
         target = self.spec.target
-        if target == "worker":
-            supervisor = self._supervisor()
-            if supervisor is None or supervisor.pid is None:
-                raise EnvironmentProblem("target 'worker' exists only on the demo (target base_url: demo)")
-            return int(supervisor.pid)
+        if NAME.fullmatch(target):
+            supervised = self._supervised()
+            if supervised is None or supervised.pid is None:
+                names = ", ".join(sorted(self.runtime.processes)) or "none"
+                raise EnvironmentProblem(f"the target supervises no process named {target!r} (it has: {names}); "
+                                         "'worker' exists on the demo (target base_url: demo)")
+            return int(supervised.pid)
         if target.startswith("pid:") and target[4:].isdigit():
             pid = int(target[4:])
             if pid in (os.getpid(), os.getppid(), 1):
@@ -74,7 +80,7 @@ class ProcessDriver(FaultDriver):
 
     @classmethod
     def validate_target(cls, target: str) -> str | None:
-        if target == "worker" or (target.startswith("pid:") and target[4:].isdigit()):
+        if NAME.fullmatch(target) or (target.startswith("pid:") and target[4:].isdigit()):
             return None
         if target.startswith("pattern:"):
             try:
@@ -84,8 +90,24 @@ class ProcessDriver(FaultDriver):
             return None
         return f"unknown process target {target!r}: use {cls.target_help}"
 
-    def preflight(self) -> None:
-        self.resolve()
+    def checks(self) -> list[Check]:
+        def found() -> str:
+            if NAME.fullmatch(self.spec.target) and self.runtime.pending:
+                return f"process {self.spec.target!r} is checked when {self.runtime.pending} has started"
+            return f"process {self.resolve()}"
+
+        return [Check("fault target", found)]
+
+    def resources(self) -> list[str]:
+        return [f"process {self.pid or self.resolve()}"]
+
+    def in_force(self) -> bool | None:
+        if self.spec.kind != "pause" or self.pid is None:
+            return None  # a kill is done once; the target's restart is followed through poll_events
+        try:
+            return Path(f"/proc/{self.pid}/stat").read_text().split(") ", 1)[1][0] == "T"
+        except (OSError, IndexError):
+            return False
 
     def ledger_revert(self) -> dict[str, Any]:
         self.pid = self.resolve()
@@ -104,8 +126,8 @@ class ProcessDriver(FaultDriver):
     def inject(self) -> dict[str, Any]:
         self.pid = self.pid or self.resolve()
         sig = signal.SIGSTOP if self.spec.kind == "pause" else signal.Signals[self.spec.params["signal"]]
-        supervisor = self._supervisor()
-        self._reported_exits = len(supervisor.exits) if supervisor else 0
+        supervised = self._supervised()
+        self._reported_exits = len(supervised.exits) if supervised else 0
         self.injected_at = time.time()
         try:
             os.kill(self.pid, sig)
@@ -124,12 +146,12 @@ class ProcessDriver(FaultDriver):
         return {}
 
     def poll_events(self) -> list[dict[str, Any]]:
-        """For the demo worker: its exit (with status) and the restart, from the supervisor's log."""
-        supervisor = self._supervisor()
-        if supervisor is None:
+        """For a supervised process: its exit (with status) and the restart, from the supervisor's log."""
+        supervised = self._supervised()
+        if supervised is None:
             return []
         events = []
-        for record in supervisor.exits[self._reported_exits:]:
+        for record in supervised.exits[self._reported_exits:]:
             if record.restarted_at is None:
                 break  # report exit and restart together, once the replacement runs
             status = f"killed by {signal.Signals(-record.returncode).name}" if record.returncode < 0 \

@@ -3,13 +3,12 @@ or a `uxchaos proxy serve` reached over its Toxiproxy-compatible control API).""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from uxchaos.durations import format_duration
-from uxchaos.errors import BadInput, EnvironmentProblem, FaultError
+from uxchaos.errors import BadInput, EnvironmentProblem, FaultError, FaultRefused
 from uxchaos.faults import register
-from uxchaos.faults.base import FaultDriver, Param
+from uxchaos.faults.base import Check, EffectProbe, FaultDriver, Param
 
 DIRECTION = Param(("upstream", "downstream", "both"), "downstream",
                   "downstream = service → client (like netem on the service's container)")
@@ -18,6 +17,7 @@ REQUEST_SHARE = Param("probability", 1.0, "share of HTTP requests affected, each
 PATH = Param("text", ".*", "only requests whose path matches this regular expression (searched)")
 METHOD = Param("text", "any", "only requests with this method, e.g. POST")
 RATE_HELP = "KB/s (Toxiproxy's unit) or '100kbit', '1mbit', '64KB'"
+TOXIC_PREFIX = "uxchaos-"
 
 
 def _ms(seconds: float) -> float:
@@ -66,8 +66,13 @@ class ProxyDriver(FaultDriver):
             )
         return self.runtime.proxies
 
-    def _toxic_name(self) -> str:
-        return f"uxchaos-{self.spec.kind}"
+    def _toxic_name(self, stream: str = "") -> str:
+        """Named after the run, so a run removes only its own toxics and a second run sees whose they are."""
+        run = self.options.run_id
+        return f"{TOXIC_PREFIX}{self.spec.kind}" + (f"-{stream}" if stream else "") + (f"@{run}" if run else "")
+
+    def _toxics(self) -> list[str]:
+        return [t["name"] for t in self._control().describe(self.spec.target)["toxics"]]
 
     def toxic_specs(self) -> list[dict[str, Any]]:
         """The toxics this fault adds, in Toxiproxy's JSON (none for `down`, which disables the proxy)."""
@@ -98,50 +103,82 @@ class ProxyDriver(FaultDriver):
         return [{"type": toxic_type, "name": self._toxic_name(), "stream": stream,
                  "toxicity": p.get("probability", 1.0), "attributes": attrs}]
 
-    def preflight(self) -> None:
-        from uxchaos.proxy.toxics import ToxicError, toxic_from_spec
+    def checks(self) -> list[Check]:
+        def toxics_valid() -> str:
+            from uxchaos.proxy.toxics import ToxicError, toxic_from_spec
 
-        try:  # the toxics are checked here, before anything runs: a bad rate or path is the scenario's
-            for spec in self.toxic_specs():
-                toxic_from_spec(spec)
-        except (ToxicError, FaultError) as e:
-            raise BadInput(f"fault {self.spec.kind} on {self.spec.target!r}: {e}") from None
-        names = [proxy["name"] for proxy in self._control().list()]
-        if self.spec.target not in names:
-            raise EnvironmentProblem(
-                f"fault target {self.spec.target!r} is not a proxy here; proxies: {', '.join(names) or 'none'}"
-            )
+            try:  # checked here, before anything runs: a rate or path that cannot be read is the scenario's
+                specs = self.toxic_specs()
+                for spec in specs:
+                    toxic_from_spec(spec)
+            except (ToxicError, FaultError) as e:
+                raise BadInput(f"fault {self.spec.kind} on {self.spec.target!r}: {e}") from None
+            return ", ".join(f"{spec['type']} {spec['attributes']}" for spec in specs) or "the proxy disabled"
+
+        def proxy_exists() -> str:
+            if self.runtime.proxies is None and self.runtime.pending:
+                return f"proxy {self.spec.target!r} is checked when {self.runtime.pending} has started"
+            names = [proxy["name"] for proxy in self._control().list()]
+            if self.spec.target not in names:
+                raise EnvironmentProblem(
+                    f"fault target {self.spec.target!r} is not a proxy here; proxies: {', '.join(names) or 'none'}")
+            return f"proxy {self.spec.target!r} is there"
+
+        return [Check("fault toxics", toxics_valid), Check("fault proxy", proxy_exists)]
+
+    def resources(self) -> list[str]:
+        where = getattr(self._control(), "address", None) or "in-process"
+        return [f"proxy {self.spec.target!r} at {where}"]
 
     def inject(self) -> dict[str, Any]:
+        from uxchaos.proxy.control import ControlError
+
         control = self._control()
+        mine = {spec["name"] for spec in self.toxic_specs()}
+        others = [name for name in self._toxics() if name.startswith(TOXIC_PREFIX) and name not in mine]
+        if others:
+            holder = others[0].partition("@")[2] or "another uxchaos run"
+            raise FaultRefused(f"proxy {self.spec.target!r} already has {others[0]!r}, a fault of run {holder}; "
+                               "refusing to add a second one (nothing was changed). Wait for that run, or "
+                               "`uxchaos recover` if it was killed.")
         if self.spec.kind == "down":
+            if not control.describe(self.spec.target)["enabled"]:
+                raise FaultRefused(f"proxy {self.spec.target!r} is disabled already (by another run, or by hand); "
+                                   "nothing was changed")
             try:
                 control.set_enabled(self.spec.target, False)
-            except Exception as e:
+            except (ControlError, ValueError, KeyError, OSError) as e:
                 raise FaultError(f"could not disable proxy {self.spec.target!r}: {e}") from e
             return {"enabled": False}
         added: list[dict[str, Any]] = []
         try:
             for spec in self.toxic_specs():
                 added.append(control.add_toxic(self.spec.target, spec))
-        except Exception as e:
+        except (ControlError, ValueError, KeyError, OSError) as e:
             for toxic in added:  # all or nothing
                 control.remove_toxic(self.spec.target, toxic["name"])
             raise FaultError(f"could not add {self.spec.kind} to proxy {self.spec.target!r}: {e}") from e
         return {"toxic": added[0]} if len(added) == 1 else {"toxics": added}
 
     def revert(self) -> dict[str, Any]:
+        # Only this run's own toxics: another run's fault on the same proxy is never touched.
         control = self._control()
         if self.spec.kind == "down":
             control.set_enabled(self.spec.target, True)
             return {"enabled": True}
-        present = {t["name"] for t in control.describe(self.spec.target)["toxics"]}
+        present = set(self._toxics())
         removed = [spec["name"] for spec in self.toxic_specs() if spec["name"] in present]
         for name in removed:
             control.remove_toxic(self.spec.target, name)
         return {"removed": removed[0] if len(removed) == 1 else (removed or None)}
 
-    def effect_probe(self) -> tuple[Callable[[float], float], float] | None:
+    def in_force(self) -> bool | None:
+        if self.spec.kind == "down":
+            return not self._control().describe(self.spec.target)["enabled"]
+        present = set(self._toxics())
+        return all(spec["name"] in present for spec in self.toxic_specs())
+
+    def effect_probe(self) -> EffectProbe | None:
         if self.spec.kind != "delay":
             return None
         from uxchaos.probe import find_probe
@@ -150,7 +187,7 @@ class ProxyDriver(FaultDriver):
         listen = Address.parse(self._control().describe(self.spec.target)["listen"])
         probe = find_probe(listen.host, listen.port)
         per_trip = self.spec.params["delay"] * (2 if self.spec.params["direction"] == "both" else 1)
-        return (probe, per_trip) if probe else None
+        return EffectProbe(probe, per_trip) if probe else None
 
     def ledger_revert(self) -> dict[str, Any]:
         control = self._control()
@@ -173,7 +210,7 @@ class ProxyDriver(FaultDriver):
         except ControlError as e:
             if "cannot reach" in str(e):
                 return f"proxy control {data['control']} is gone, and its faults with it"
-            raise
+            raise FaultError(str(e)) from None
         done = []
         if data.get("down"):
             client.set_enabled(data["proxy"], True)

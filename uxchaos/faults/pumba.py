@@ -16,12 +16,12 @@ import time
 import uuid
 from typing import Any, ClassVar
 
-from uxchaos.containers import docker_client, image_present, netem_supported
+from uxchaos.containers import docker_client, image_present, run_tc
 from uxchaos.errors import EnvironmentProblem, FaultError
 from uxchaos.faults import register
 from uxchaos.faults.base import Param
 from uxchaos.faults.container import ContainerDriver
-from uxchaos.faults.docker import TC_IMAGE, _tc
+from uxchaos.faults.docker import TC_IMAGE
 
 PUMBA_LABEL = "com.gaiaadm.pumba"
 STOP_TIMEOUT_S = 60
@@ -96,20 +96,43 @@ class ImageRunner:
         )
 
         def follow() -> None:
+            import docker
+            import requests
+
             try:
                 for chunk in self.container.logs(stream=True, follow=True):
                     for line in chunk.decode(errors="replace").splitlines():
                         lines.put(line)
-            except Exception:  # the container is gone
-                return
+            except (docker.errors.APIError, requests.exceptions.RequestException) as e:
+                lines.put(f"(uxchaos: Pumba's log stream ended: {e})")  # said in the run, not hidden
 
         threading.Thread(target=follow, name="uxchaos-pumba-log", daemon=True).start()
 
     def wait(self, timeout_s: float) -> int | None:
+        """Pumba's exit code, or None if it is still running after `timeout_s`. Anything else (its
+        container gone before its exit code could be read, the daemon failing) is an error: it
+        must never pass for "still running", or a failed inject would count as a success."""
+        import docker
+        import requests
+
         try:
             return int(self.container.wait(timeout=timeout_s)["StatusCode"])
-        except Exception:  # still running
-            return None
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as e:
+            if "timed out" in str(e).lower() or isinstance(e, requests.exceptions.ReadTimeout):
+                return None
+            raise
+        except docker.errors.NotFound:
+            raise FaultError(f"Pumba's container {self.name} disappeared before its exit status could be read "
+                             "(removed by someone else?); the fault's state is unknown") from None
+
+    def running(self) -> bool:
+        import docker
+
+        try:
+            self.container.reload()
+        except docker.errors.NotFound:
+            return False
+        return bool(self.container.status == "running")
 
     def stop(self) -> int | None:
         import docker
@@ -129,6 +152,9 @@ class ImageRunner:
             self.container.remove(force=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as e:
+            if e.status_code != 409 or "in progress" not in str(e):
+                raise  # only "removal already in progress" means it is going away anyway
 
 
 class BinaryRunner:
@@ -163,6 +189,9 @@ class BinaryRunner:
         except subprocess.TimeoutExpired:
             return None
 
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def stop(self) -> int | None:
         assert self.process is not None
         if self.process.poll() is None:
@@ -193,6 +222,7 @@ def _explain(log: list[str], code: int) -> str:
 @register
 class PumbaDriver(ContainerDriver):
     name = "pumba"
+    netem_kinds = NETEM
     kinds: ClassVar[dict[str, dict[str, Param]]] = {
         "kill": {"signal": Param("signal", "SIGKILL"), "image": IMAGE, "runner": RUNNER},
         "stop": {"timeout": Param("duration", 10.0, "seconds before SIGKILL"), "image": IMAGE, "runner": RUNNER},
@@ -239,19 +269,21 @@ class PumbaDriver(ContainerDriver):
                 self._runner = ImageRunner(self.client, p["image"])
         return self._runner
 
-    def preflight(self) -> None:
+    def check_fault_needs(self) -> None:
         p = self.spec.params
         self.runner()
         if self.spec.kind == "delay" and p["jitter"] > p["delay"]:
             raise EnvironmentProblem("Pumba refuses a jitter larger than the delay")
-        self.args()  # resolves the targets: refuses nothing-matched, everything-matched, itself
-        if self.spec.kind in NETEM:
-            if not image_present(self.client, p["tc_image"]):
-                raise EnvironmentProblem(f"No such image: {p['tc_image']} (the tc image): pull it first — Pumba runs "
-                                         "with --pull-image=false")
-            ok, why = netem_supported()
-            if not ok:
-                raise EnvironmentProblem(why)
+        self.args()
+        if self.spec.kind in NETEM and not image_present(self.client, p["tc_image"]):
+            raise EnvironmentProblem(f"No such image: {p['tc_image']} (the tc image): pull it first — Pumba runs "
+                                     "with --pull-image=false")
+
+    def in_force(self) -> bool | None:
+        """Pumba holds a pause or netem while it runs; kill/stop/rm are done once."""
+        if self.spec.kind in ("kill", "stop", "rm") or not self.started or self._runner is None:
+            return None
+        return self._runner.running()
 
     def plan(self) -> list[str]:
         return [self.describe(), f"targets: {', '.join(c.name for c in self.resolve())}",
@@ -336,9 +368,8 @@ class PumbaDriver(ContainerDriver):
         removed = []
         p = self.spec.params
         for c in self.targets:
-            shown = self.client.containers.run(p["tc_image"], ["tc", "qdisc", "show", "dev", p["interface"]],
-                                               network_mode=f"container:{c.id}", remove=True).decode()
+            shown = run_tc(self.client, c, ["tc", "qdisc", "show", "dev", p["interface"]], p["tc_image"])
             if "netem" in shown:
-                _tc(self.client, c, ["tc", "qdisc", "del", "dev", p["interface"], "root"], p["tc_image"])
+                run_tc(self.client, c, ["tc", "qdisc", "del", "dev", p["interface"], "root"], p["tc_image"])
                 removed.append(c.name)
         return removed

@@ -7,12 +7,11 @@ Only Toxiproxy's own API is used, in its strict forms: integer milliseconds, int
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from uxchaos.errors import EnvironmentProblem, FaultError
 from uxchaos.faults import register
-from uxchaos.faults.base import Param
+from uxchaos.faults.base import EffectProbe, Param
 from uxchaos.faults.proxy import DIRECTION, PROBABILITY, RATE_HELP, ProxyDriver
 
 
@@ -75,10 +74,10 @@ class ToxiproxyDriver(ProxyDriver):
             toxic_type, attrs = "reset_peer", {"timeout": _int_ms(p["timeout"])}
         direction = "upstream" if kind == "reset" else p.get("direction", "downstream")
         streams = ["upstream", "downstream"] if direction == "both" else [direction]
-        return [{"type": toxic_type, "name": f"uxchaos-{kind}-{stream}", "stream": stream,
+        return [{"type": toxic_type, "name": self._toxic_name(stream), "stream": stream,
                  "toxicity": p.get("probability", 1.0), "attributes": attrs} for stream in streams]
 
-    def effect_probe(self) -> tuple[Callable[[float], float], float] | None:
+    def effect_probe(self) -> EffectProbe | None:
         if self.spec.kind != "delay":
             return None
         from uxchaos.probe import find_probe
@@ -89,7 +88,7 @@ class ToxiproxyDriver(ProxyDriver):
         host = "::1" if host == "::" else host
         probe = find_probe(host, listen.port)
         per_trip = self.spec.params["delay"] * (2 if self.spec.params["direction"] == "both" else 1)
-        return (probe, per_trip) if probe else None
+        return EffectProbe(probe, per_trip) if probe else None
 
     def describe(self) -> str:
         base = super().describe()

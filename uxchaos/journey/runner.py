@@ -15,14 +15,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from uxchaos.browser import find_browser, launch_args
 from uxchaos.errors import EnvironmentProblem
+from uxchaos.httpget import ignores_https_errors
+from uxchaos.journey.python_ref import PythonJourney
 from uxchaos.journey.steps import (
-    STEPS,
+    IMPLEMENTATIONS,
     Navigation,
     NavigationTracker,
     StepContext,
@@ -51,20 +53,36 @@ class AttemptPlan:
     variables: dict[str, str]
     step_timeout_s: float
     artifacts_dir: Path
+    python: PythonJourney | None = None  # a Python journey instead of `journey` (journey/python.py)
 
 
 class BrowserSession:
-    """One Playwright and one browser for the whole run."""
+    """One Playwright and one browser for the whole run. A browser launched by someone else (the
+    pytest plugin passes pytest-playwright's) is used as given and left open; `new_context` then
+    creates the contexts of Python journeys (so its tracing and artifacts apply)."""
 
-    def __init__(self, headed: bool = False) -> None:
+    def __init__(self, headed: bool = False, browser: Browser | None = None,
+                 new_context: Callable[..., BrowserContext] | None = None) -> None:
         self.headed = headed
         self._pw_manager: Any = None
         self.playwright: Playwright | None = None
-        self.browser: Browser | None = None
+        self.browser: Browser | None = browser
+        self._borrowed = browser is not None
+        self._new_context = new_context
         self.executable = ""
         self.version = ""
 
+    def new_context(self, **options: Any) -> BrowserContext:
+        if self._new_context is not None:
+            return self._new_context(**options)
+        assert self.browser is not None
+        return self.browser.new_context(**options)
+
     def __enter__(self) -> BrowserSession:
+        if self._borrowed:
+            assert self.browser is not None
+            self.executable, self.version = "(given by the caller)", self.browser.version
+            return self
         self._pw_manager = sync_playwright()
         self.playwright = self._pw_manager.start()
         self.executable = find_browser(self.playwright)
@@ -83,23 +101,30 @@ class BrowserSession:
         self.close()
 
     def close(self) -> None:
+        if self._borrowed:
+            return
         try:
             if self.browser is not None:
                 self.browser.close()
-        except Exception as e:  # the browser may already be gone (crash, Ctrl-C)
+        except PlaywrightError as e:  # the browser may already be gone (crash, Ctrl-C)
             log.debug("closing the browser: %s", e)
         finally:
             self.browser = None
             if self.playwright is not None:
                 try:
                     self.playwright.stop()
-                except Exception as e:
+                except (PlaywrightError, OSError) as e:  # its driver process may be gone already
                     log.warning("stopping playwright: %s", e)
                 self.playwright = None
 
     def run_attempt(self, plan: AttemptPlan, fault_active: Callable[[], bool]) -> Sample:
         assert self.browser is not None
-        context = self.browser.new_context(viewport={"width": 1280, "height": 800})
+        if plan.python is not None:
+            from uxchaos.journey.python import run_python_attempt
+
+            return run_python_attempt(self, plan, fault_active)
+        context = self.browser.new_context(viewport={"width": 1280, "height": 800},
+                                           ignore_https_errors=ignores_https_errors(plan.base_url))
         try:
             page = context.new_page()
             page.goto("about:blank")  # warm the page untimed: the first action on a fresh page costs extra
@@ -162,7 +187,7 @@ def _run_step(ctx: StepContext, step: Step) -> tuple[StepOutcome | None, str | N
     """(outcome, failure reason, duration in ns) of one step."""
     s0 = time.perf_counter_ns()
     try:
-        outcome = STEPS[step.kind].run(ctx, step.args)
+        outcome = IMPLEMENTATIONS[step.kind](ctx, step.args)
         return outcome, None, time.perf_counter_ns() - s0
     except StepFailed as e:
         failure = str(e)

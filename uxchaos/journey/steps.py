@@ -1,8 +1,6 @@
-"""Step types: one small function each, registered by name. Adding a step touches only this file.
-
-A step in a scenario is a mapping whose one registered key names the type; its value is the step's
-primary parameter (or a mapping of all parameters), e.g. `- fill: "#email"` + `value: "{{ username }}"`.
-Every step also accepts `timeout` (duration) and `name` (a label for tables)."""
+"""What each step type does in the browser: one small function per step, registered under the
+name it has in the step catalogue (`uxchaos/steptypes.py`: parameters, docs, load-time checks).
+Adding a step type: an entry there, a function here."""
 
 from __future__ import annotations
 
@@ -13,15 +11,13 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from uxchaos import httpget
-
-ParamKind = Literal["text", "duration", "int"]
-COMMON_PARAMS: dict[str, ParamKind] = {"timeout": "duration", "name": "text"}
+from uxchaos.steptypes import STEPS
 
 
 class StepFailed(Exception):
@@ -75,41 +71,17 @@ class StepOutcome:
     artifacts: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class StepType:
-    name: str
-    primary: str | None
-    params: dict[str, ParamKind]
-    required: tuple[str, ...]
-    run: Callable[[StepContext, dict[str, Any]], StepOutcome]
-    check: Callable[[dict[str, Any]], str | None] | None = None
-    doc: str = ""
-
-    def label(self, args: dict[str, Any]) -> str:
-        """A short description for tables. Never includes values typed into fields."""
-        if args.get("name"):
-            return str(args["name"])
-        main = args.get(self.primary) if self.primary else None
-        if main is None:
-            main = next((args[k] for k in ("url", "text", "selector") if k in args), "")
-        return f"{self.name} {main}".strip()
+StepFunction = Callable[["StepContext", dict[str, Any]], "StepOutcome"]
+IMPLEMENTATIONS: dict[str, StepFunction] = {}
 
 
-STEPS: dict[str, StepType] = {}
+def implements(step_name: str) -> Callable[[StepFunction], StepFunction]:
+    """Register the browser side of a step type declared in uxchaos/steptypes.py."""
+    if step_name not in STEPS:
+        raise AssertionError(f"step {step_name!r} is not declared in uxchaos/steptypes.py")
 
-
-StepFunction = Callable[[StepContext, dict[str, Any]], StepOutcome]
-
-
-def step(
-    step_name: str,
-    primary: str | None,
-    required: tuple[str, ...] = (),
-    check: Callable[[dict[str, Any]], str | None] | None = None,
-    **params: ParamKind,
-) -> Callable[[StepFunction], StepFunction]:
     def register(fn: StepFunction) -> StepFunction:
-        STEPS[step_name] = StepType(step_name, primary, params, required, fn, check, (fn.__doc__ or "").strip())
+        IMPLEMENTATIONS[step_name] = fn
         return fn
 
     return register
@@ -180,7 +152,7 @@ def _navigating(ctx: StepContext, args: dict[str, Any], act: Callable[[float], N
     return StepOutcome(navigation=_finish_navigation(ctx, requests, commits, ms))
 
 
-@step("goto", "url", required=("url",), url="text")
+@implements("goto")
 def goto(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     """Open a URL (relative to the target's base URL) and wait for the page's load event."""
     url = absolute(ctx, args["url"])
@@ -188,47 +160,40 @@ def goto(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     return StepOutcome(navigation=Navigation(response.status if response else None, ctx.page.url))
 
 
-@step("fill", "selector", required=("selector", "value"), selector="text", value="text")
+@implements("fill")
 def fill(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     """Type a value into a field. The value is never written to results (it may be a password)."""
     ctx.page.fill(args["selector"], render(ctx, args["value"]), timeout=timeout_ms(ctx, args))
     return StepOutcome()
 
 
-@step("click", "selector", required=("selector",), selector="text")
+@implements("click")
 def click(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     """Click an element; if that navigates, the step lasts until the new page's load event."""
     return _navigating(ctx, args, lambda ms: ctx.page.click(args["selector"], timeout=ms))
 
 
-@step("press", "selector", required=("selector", "key"), selector="text", key="text")
+@implements("press")
 def press(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     """Press a key in an element (e.g. Enter to submit); navigations are waited for like click."""
     return _navigating(ctx, args, lambda ms: ctx.page.press(args["selector"], args["key"], timeout=ms))
 
 
-@step("select", "selector", required=("selector", "value"), selector="text", value="text")
+@implements("select")
 def select(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     """Choose an option of a select element by value or label."""
     ctx.page.select_option(args["selector"], render(ctx, args["value"]), timeout=timeout_ms(ctx, args))
     return StepOutcome()
 
 
-@step("check", "selector", required=("selector",), selector="text")
+@implements("check")
 def check(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     """Tick a checkbox or radio button."""
     ctx.page.check(args["selector"], timeout=timeout_ms(ctx, args))
     return StepOutcome()
 
 
-def _one_of_selector_url_text(args: dict[str, Any]) -> str | None:
-    given = [k for k in ("selector", "url", "text") if k in args]
-    if len(given) != 1:
-        return "wait_for needs exactly one of: selector, url, text"
-    return None
-
-
-@step("wait_for", "selector", check=_one_of_selector_url_text, selector="text", url="text", text="text")
+@implements("wait_for")
 def wait_for(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     """Wait until a selector is visible, the URL matches (glob such as **/dashboard), or a text shows."""
     ms = timeout_ms(ctx, args)
@@ -245,7 +210,7 @@ def wait_for(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     return StepOutcome()
 
 
-@step("expect_text", "text", required=("text",), text="text", selector="text")
+@implements("expect_text")
 def expect_text(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     """Assert that the page (or `selector`) contains a text, waiting for it up to the timeout."""
     from playwright.sync_api import expect
@@ -258,7 +223,7 @@ def expect_text(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     return StepOutcome()
 
 
-@step("expect_url", "url", required=("url",), url="text")
+@implements("expect_url")
 def expect_url(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     """Assert that the current URL matches a glob such as **/dashboard."""
     pattern = render(ctx, args["url"])
@@ -269,7 +234,7 @@ def expect_url(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     return StepOutcome()
 
 
-@step("http_get", "url", required=("url",), url="text", expect_status="int")
+@implements("http_get")
 def http_get(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     """A plain HTTP GET on a new connection, body read to the end — timed like `curl`."""
     url = absolute(ctx, args["url"])
@@ -284,7 +249,7 @@ def http_get(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     return StepOutcome(http_status=response.status)
 
 
-@step("screenshot", "file", required=("file",), file="text")
+@implements("screenshot")
 def screenshot(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     """Save a screenshot of the page into the run folder."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", args["file"]).strip("-") or "screenshot"
@@ -294,7 +259,7 @@ def screenshot(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     return StepOutcome(artifacts=[path.name])
 
 
-@step("sleep", "duration", required=("duration",), duration="duration")
+@implements("sleep")
 def sleep(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
     """Wait a fixed time (think time between actions)."""
     time.sleep(float(args["duration"]))

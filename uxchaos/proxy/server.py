@@ -323,7 +323,7 @@ class Connection:
         if self.closed:
             transport.close()
             return
-        self.upstream = transport  # type: ignore[assignment]
+        self.upstream = transport
         _set_nodelay(transport)
         if self.client is not None and not self.client.is_closing():
             self.client.resume_reading()
@@ -445,7 +445,7 @@ class Proxy:
         self.stream_toxics: list[Toxic] = []  # the chunk toxics, in the order they were added
         self.connections: set[Connection] = set()
         self.total_connections = 0
-        self.server: asyncio.AbstractServer | None = None
+        self.server: asyncio.Server | None = None
         self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=200)
         self.http_counts: dict[str, int] = {"answered": 0, "dropped_bodies": 0}
         self.other_traffic: bytes | None = None  # first bytes of the last connection that was not HTTP/1.x

@@ -46,7 +46,10 @@ def timeline(run: RunData, analysis: Analysis) -> str:
         if recovered:
             ax.axvline(reverted - start + max(recovered), color="#333", lw=1, ls=":", label="recovered")
     for action in run.actions:
-        xs, ys, fx, fy = [], [], [], []
+        xs: list[float] = []
+        ys: list[float] = []
+        fx: list[float] = []
+        fy: list[float] = []
         for s in run.samples:
             timing = next((a for a in s.actions if a.name == action), None)
             if timing is None or timing.duration_s is None:
@@ -78,4 +81,29 @@ def distributions(run: RunData) -> str:
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
+    return _svg(fig)
+
+
+def dose_response(analysis: Analysis) -> str:
+    """Action time against the swept level: each level's median with its interval, and the fit."""
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    for c in analysis.curves:
+        xs = [lv.level for lv in c.levels if lv.median is not None]
+        ys = [lv.median for lv in c.levels if lv.median is not None]
+        low = [(lv.median - lv.ci_low) if lv.ci_low is not None and lv.median is not None else 0.0
+               for lv in c.levels if lv.median is not None]
+        high = [(lv.ci_high - lv.median) if lv.ci_high is not None and lv.median is not None else 0.0
+                for lv in c.levels if lv.median is not None]
+        bars = ax.errorbar(xs, ys, yerr=[low, high], fmt="o", capsize=3, label=label(c.action))
+        if c.slope is not None and c.intercept is not None and xs:
+            line_x = [min(xs), max(xs)]
+            ax.plot(line_x, [c.intercept + c.slope * x for x in line_x], ls="--", lw=1, color=bars[0].get_color())
+        if c.threshold is not None:
+            ax.axhline(c.threshold.limit_s, color="#999", lw=0.8, ls=":")
+    first = analysis.curves[0] if analysis.curves else None
+    unit = " (s)" if first is not None and first.unit == "s" else ""
+    ax.set_xlabel(label(f"{first.param}{unit}" if first else "level"))
+    ax.set_ylabel("action time (s)")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
     return _svg(fig)

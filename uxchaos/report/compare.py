@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
+from uxchaos.errors import BadInput
 from uxchaos.report.data import RunData
 from uxchaos.report.markdown import cell, fmt_ratio, fmt_s
 from uxchaos.scenario import PHASES
@@ -23,7 +24,21 @@ class CompareRow:
     b_vs_a: Comparison
 
 
+def scenario_name(run: RunData) -> str | None:
+    return run.meta.get("scenario", {}).get("name")
+
+
+def check_same_scenario(a: RunData, b: RunData) -> None:
+    """Two runs of different scenarios time different journeys under different faults: a ratio
+    between them means nothing, so it is refused rather than printed."""
+    name_a, name_b = scenario_name(a), scenario_name(b)
+    if name_a != name_b:
+        raise BadInput(f"these are runs of two different scenarios: A ({_name(a)}) ran {name_a!r}, B ({_name(b)}) "
+                       f"ran {name_b!r}; compare compares two runs of the same scenario")
+
+
 def compare_runs(a: RunData, b: RunData) -> list[CompareRow]:
+    check_same_scenario(a, b)
     actions = [x for x in a.actions if x in b.actions] + [x for x in b.actions if x not in a.actions]
     rows = []
     for action in actions:

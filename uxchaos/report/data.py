@@ -39,7 +39,7 @@ class RunData:
         """Successful, non-straddled timings of one action in one phase."""
         out = []
         for s in self.samples:
-            if s.phase != phase or s.straddled:
+            if s.phase != phase or s.excluded:
                 continue
             for a in s.actions:
                 if a.name == action and a.ok and a.duration_s is not None:

@@ -30,6 +30,22 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _dose_response(analysis: Analysis) -> list[str]:
+    if not analysis.curves:
+        return []
+    from uxchaos.report.markdown import format_level, slope_text, threshold_text
+
+    first = analysis.curves[0]
+    rows = [[escape(c.action)] + [f"{lv.median:.2f}" if lv.median is not None else "–" for lv in c.levels]
+            + [escape(slope_text(c)), escape(threshold_text(c) or "–")] for c in analysis.curves]
+    return ["<h2>Dose–response</h2><p>Median seconds per action at each level; the dashed line is a Theil–Sen "
+            "fit through every successful attempt (for a delay, its slope is the number of sequential round "
+            "trips).</p>",
+            f"<figure class='chart' id='dose-response'>{charts.dose_response(analysis)}</figure>",
+            _table(["Action", *[f"{first.param} {format_level(lv.level, first.unit)}" for lv in first.levels],
+                    "Slope", "Threshold"], rows)]
+
+
 def render_html(run: RunData, analysis: Analysis) -> str:
     scenario = run.meta.get("scenario", {})
     name = escape(str(scenario.get("name", "?")))
@@ -76,6 +92,7 @@ def render_html(run: RunData, analysis: Analysis) -> str:
         _table(["Action", "Phase", "n", "Failures", "Median (s)", "p90", "p95", "Min", "Max", "Std",
                 "Ratio [95% CI]", "Verdict"], stats_rows),
         "<h2>Recovery</h2>", _table(["Action", "Recovery (s)", "Verdict"], rec_rows),
+        *_dose_response(analysis),
         "<h2>Fault timeline</h2>",
         _table(["Time (UTC)", "+s", "Event", "Details"], event_rows) if event_rows else "<p>No fault events.</p>",
     ]

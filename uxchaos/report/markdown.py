@@ -7,6 +7,8 @@ import datetime as dt
 from typing import Any
 
 from uxchaos.analysis import Analysis
+from uxchaos.doseresponse import Curve
+from uxchaos.durations import format_duration
 from uxchaos.report.data import RunData
 from uxchaos.scenario import PHASES
 from uxchaos.stats import Comparison
@@ -42,7 +44,7 @@ def attempts_table(run: RunData) -> str:
                 elif not timing.ok:
                     cells.append(cell(f"✗ {timing.failure or 'failed'}"))
                 else:
-                    mark = " †" if sample.straddled else ""
+                    mark = " †" if sample.straddled else " ‡" if sample.fault_missing else ""
                     cells.append(f"{timing.duration_s:.2f}{mark}")
             lines.append(f"| {cell(action)} | {i + 1} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -129,6 +131,74 @@ def kill_section(analysis: Analysis, run: RunData) -> str:
     return "\n".join(lines)
 
 
+def format_level(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    return format_duration(value) if unit == "s" else f"{value:g}"
+
+
+def slope_text(c: Curve) -> str:
+    if c.slope is None:
+        return "–"
+    interval = f" [{c.slope_low:.1f}–{c.slope_high:.1f}]" if c.slope_low is not None else ""
+    if c.round_trips:
+        return f"{c.slope:.1f}{interval} sequential round trips"
+    return f"{c.slope:.3g}{interval} s per unit of {c.param}"
+
+
+def threshold_text(c: Curve) -> str:
+    t = c.threshold
+    if t is None:
+        return ""
+    if t.level is None:
+        return f"over {format_duration(t.limit_s)}: {t.note}"
+    interval = f" [{format_level(t.low, c.unit)}–{format_level(t.high, c.unit)}]" if t.low is not None else ""
+    return (f"over {format_duration(t.limit_s)} from {c.param} ≈ {format_level(t.level, c.unit)}{interval}"
+            + (f" ({t.note})" if t.note else ""))
+
+
+def dose_response_section(analysis: Analysis) -> str:
+    """The seed's table with one column per level, then what the curve says per action."""
+    curves = analysis.curves
+    if not curves:
+        return ""
+    first = curves[0]
+    head = "| Action | " + " | ".join(f"{first.param} {format_level(lv.level, first.unit)} (s)"
+                                      for lv in first.levels) + " |"
+    lines = ["## Dose–response", "",
+             f"Median seconds per action at each level of {first.param} (95% interval where n ≥ 3); slope from a "
+             "Theil–Sen fit through every successful attempt"
+             + (" — for a delay, the number of sequential round trips the action makes to the faulty service."
+                if first.round_trips else "."), "",
+             head, "|---|" + "---:|" * len(first.levels)]
+    for c in curves:
+        cells = []
+        for lv in c.levels:
+            ci = f" [{lv.ci_low:.2f}–{lv.ci_high:.2f}]" if lv.ci_low is not None and lv.ci_high is not None else ""
+            cells.append(f"{fmt_s(lv.median)}{ci}")
+        lines.append(f"| {cell(c.action)} | " + " | ".join(cells) + " |")
+    lines += ["", "| Action | Slope | Bends at | Threshold |", "|---|---|---|---|"]
+    for c in curves:
+        bends = ", ".join(format_level(b, c.unit) for b in c.bends) or "–"
+        lines.append(f"| {cell(c.action)} | {slope_text(c)} | {bends} | {cell(threshold_text(c)) or '–'} |")
+    return "\n".join(lines) + "\n"
+
+
+def python_journey_lines(run: RunData) -> list[str]:
+    """How a Python journey was timed: its step() blocks, the time outside them, or the whole call."""
+    ref = run.meta.get("scenario", {}).get("python_journey")
+    if not ref:
+        return []
+    whole = {st.action for s in run.samples for st in s.steps if st.kind == "python-whole"}
+    if whole:
+        how = (f"it never calls `step()`, so each attempt is timed as one action named after the function "
+               f"({', '.join(f'`{cell(a)}`' for a in sorted(whole))})")
+    else:
+        how = ("each `with step(...)` block is one action; the time spent outside every block is shown as "
+               "its own row, `(outside steps)`, and added to no action")
+    return [f"- **Journey:** Python `{cell(ref)}` — {how}"]
+
+
 def render_markdown(run: RunData, analysis: Analysis) -> str:
     scenario = run.meta.get("scenario", {})
     fault = scenario.get("fault")
@@ -142,6 +212,7 @@ def render_markdown(run: RunData, analysis: Analysis) -> str:
         f"status **{run.meta.get('status', '?')}**" if started else "- **Run:** ?",
         f"- **Target:** {cell(run.meta.get('base_url', scenario.get('target', {}).get('base_url', '?')))}",
     ]
+    parts += python_journey_lines(run)
     injected = next((e for e in run.events if e["event"] == "inject_requested"), None)
     if fault:
         described = injected["fault"] if injected else f"{fault['kind']} on {fault['target']}"
@@ -165,6 +236,10 @@ def render_markdown(run: RunData, analysis: Analysis) -> str:
     ]
     if straddled:
         parts += [f"† {straddled} attempt(s) straddled an inject or revert: shown, but left out of the summary.", ""]
+    missing = sum(1 for s in run.samples if s.fault_missing)
+    if missing:
+        parts += [f"‡ {missing} during attempt(s) were measured while the fault was **not in force** (it was removed "
+                  "behind the run's back, or ended early): shown, but left out of the summary.", ""]
     expectations = analysis.expectations
     if expectations:
         verdict = "all passed" if analysis.passed else f"{sum(not e.passed for e in expectations)} FAILED"
@@ -173,7 +248,7 @@ def render_markdown(run: RunData, analysis: Analysis) -> str:
               "Successful, non-straddled attempts. Slowdown = median / before-phase median with a bootstrap 95% "
               "interval; p from a Mann–Whitney U test; effect = Cliff's delta.", "",
               summary_table(analysis), "", "## Recovery", "", recovery_table(analysis), "",
-              kill_section(analysis, run),
+              kill_section(analysis, run), dose_response_section(analysis),
               "## Fault timeline", "", timeline_table(run), ""]
     failures = [s for s in run.samples if not s.ok]
     if failures:

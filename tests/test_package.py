@@ -1,0 +1,60 @@
+"""A plain `pip install` of the wheel has everything: the shipped scenarios (package data), the
+typing marker, the command. The wheel is built from this checkout and installed into a fresh
+virtualenv, then used from another directory, so nothing can come from the source tree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_wheel_installs_with_its_scenarios(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT), "-w", str(wheels)],
+                   check=True, capture_output=True, timeout=300)
+    (wheel,) = wheels.glob("uxchaos-*.whl")
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    # The dependencies (Playwright, SciPy, …) come from this test's own environment, listed after the
+    # fresh venv's site-packages by a .pth line — installing them again would download ~300 MB. Only
+    # a path is added, so the checkout's editable install (a .pth *file* there) is not picked up.
+    site = subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    Path(site, "deps-from-test-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True,
+                   capture_output=True, timeout=300)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    uxchaos = env_dir / "bin" / "uxchaos"
+
+    where = subprocess.run([str(python), "-c", "import uxchaos; print(uxchaos.__file__)"], cwd=elsewhere, env=env,
+                           check=True, capture_output=True, text=True).stdout.strip()
+    assert where.startswith(str(env_dir)), f"uxchaos imported from {where}, not from the installed wheel"
+
+    listed = subprocess.run([str(uxchaos), "list"], cwd=elsewhere, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    shipped = sorted(p.stem for p in (ROOT / "scenarios").glob("*.yaml"))
+    assert shipped, "the repository ships scenarios"
+    for name in shipped:
+        assert name in listed.stdout, f"{name} missing from `uxchaos list` of the wheel install:\n{listed.stdout}"
+    installed = Path(where).parent / "scenarios"
+    files = sorted(installed.glob("*.yaml"))
+    assert sorted(p.stem for p in files) == shipped
+    validated = subprocess.run([str(uxchaos), "validate", *map(str, files)], cwd=elsewhere, env=env,
+                               capture_output=True, text=True, timeout=120)
+    assert validated.returncode == 0, validated.stderr
+    assert validated.stdout.count(": ok — ") == len(shipped)
+    assert (Path(where).parent / "py.typed").exists()
+    # a name resolves to the installed scenario from any directory
+    dry = subprocess.run([str(uxchaos), "run", "login-under-db-delay", "--dry-run"], cwd=elsewhere, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert dry.returncode == 0 and "nothing was touched" in dry.stdout, dry.stderr
