@@ -89,6 +89,7 @@ class _Pipe:
         return self.conn.upstream if self.direction == "upstream" else self.conn.client
 
     def feed(self, data: bytes) -> None:
+        self.conn.count_turn(self.direction)
         http = self.conn.http
         if http is None:
             self.forward(data)
@@ -244,6 +245,14 @@ class Connection:
         self.timeouts: dict[str, asyncio.TimerHandle] = {}
         self.closed = False
         self.task: asyncio.Task[None] | None = None  # keeps the connect task referenced
+        self.last_direction = ""
+
+    def count_turn(self, direction: str) -> None:
+        """A round trip is the service answering after the client spoke: counted when data arrives
+        downstream after upstream data (by arrival at the proxy, so toxics do not change it)."""
+        if direction == "downstream" and self.last_direction == "upstream":
+            self.proxy.round_trips += 1
+        self.last_direction = direction
 
     def toxic_applies(self, toxic: Toxic) -> bool:
         decided = self.applies.get(toxic.name)
@@ -445,6 +454,7 @@ class Proxy:
         self.stream_toxics: list[Toxic] = []  # the chunk toxics, in the order they were added
         self.connections: set[Connection] = set()
         self.total_connections = 0
+        self.round_trips = 0  # request → answer turns over all connections (see Connection.count_turn)
         self.server: asyncio.Server | None = None
         self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=200)
         self.http_counts: dict[str, int] = {"answered": 0, "dropped_bodies": 0}
@@ -571,6 +581,7 @@ class Proxy:
             "toxics": [t.to_dict() for t in self.toxics.values()],
             "connections": len(self.connections),
             "total_connections": self.total_connections,
+            "round_trips": self.round_trips,
             "http": dict(self.http_counts),
             "events": list(self.events)[-20:],
         }
