@@ -211,3 +211,41 @@ phases:
     slopes = {c["action"]: c["slope"] for c in json.loads((run_dir / "summary.json").read_text())["dose_response"]}
     for action, count in counted.items():
         assert abs(slopes[action] - count) <= 0.1 * count, (action, slopes[action], counted)
+
+
+def _sweep_run(tmp: Path, per_level_s: float) -> Path:
+    """A run folder of a sweep whose login grows by `per_level_s` seconds per second of delay."""
+    from uxchaos.results import ActionTiming, ResultsStore, Sample
+
+    store = ResultsStore(tmp)
+    t = 1_800_000_000.0
+    levels = [0.0, 0.25, 0.5, 1.0]
+    for level in levels:
+        for i, jitter in enumerate((-0.02, 0.0, 0.03)):
+            d = 0.5 + per_level_s * level + jitter
+            store.append(Sample("during", i + 1, t, t + d, d, True, [ActionTiming("Logging in", d, True)],
+                                fault_active_at_start=True, fault_active_at_end=True, level=level).to_record())
+            t += d + 0.1
+    store.write_json("run.json", {"status": "completed", "scenario": {
+        "name": "sweep", "journey": [{"action": "Logging in", "steps": []}], "expect": [],
+        "fault": {"driver": "proxy", "kind": "delay", "sweep": {"param": "delay", "levels": levels, "unit": "s",
+                                                                 "thresholds": {"Logging in": 8.0}}}}})
+    store.close()
+    return tmp
+
+
+def test_compare_reads_the_slopes_of_two_sweeps(tmp_path: Path) -> None:
+    a, b = _sweep_run(tmp_path / "a", 9.0), _sweep_run(tmp_path / "b", 14.0)
+    out = io.StringIO()
+    assert main(["compare", str(a), str(b)], out, io.StringIO()) == 0
+    assert "Logging in: 9.0 → 14.0 round trips: slower, significant" in out.getvalue()
+    same = io.StringIO()
+    assert main(["compare", str(a), str(_sweep_run(tmp_path / "c", 9.0))], same, io.StringIO()) == 0
+    assert "Logging in: 9.0 → 9.0 round trips: no detectable difference" in same.getvalue()
+    # the threshold of the steeper run comes earlier: 0.5 + 14 x = 8 → x ≈ 0.536 s
+    summary = RunData.load(b)
+    from uxchaos.doseresponse import analyze_sweep
+
+    (curve,) = analyze_sweep(summary)
+    assert curve.threshold is not None and curve.threshold.level is not None
+    assert abs(curve.threshold.level - 7.5 / 14) < 0.01
