@@ -45,7 +45,9 @@ def test_added_latency_matches_request(hub: ProxyHub, echo: EchoServer, ms: int,
         hub.add_toxic("echo", latency(ms))
         delayed = statistics.median(rtt(s) for _ in range(rounds))
     added_ms = (delayed - base) * 1000
-    assert abs(added_ms - ms) <= 5, f"requested {ms} ms, measured {added_ms:.1f} ms"
+    # Precise to about a millisecond on an idle machine (benchmarks/proxy_bench.py prints it); the test
+    # allows what a loaded 2-core machine adds to one scheduling of the timer and the echo thread.
+    assert abs(added_ms - ms) <= max(5, 0.02 * ms), f"requested {ms} ms, measured {added_ms:.1f} ms"
 
 
 def test_both_directions_add_twice(hub: ProxyHub, echo: EchoServer) -> None:

