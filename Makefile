@@ -27,12 +27,14 @@ docker: ## install/start Docker and a single-node swarm (for the Docker tests)
 demo: setup ## run `uxchaos run login-under-db-delay` on the bundled demo app
 	$(BIN)/uxchaos run login-under-db-delay
 
-test: setup docker ## run the linters and every test (real browser, database, sockets, Docker, Swarm)
+test: setup docker ## run the linters, the type checker and every test (real browser, database, Docker, Swarm)
 	$(BIN)/ruff check uxchaos tests benchmarks examples
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
-lint: $(STAMP) ## ruff only
+lint: $(STAMP) ## ruff and mypy only
 	$(BIN)/ruff check uxchaos tests benchmarks examples
+	$(BIN)/mypy
 
 bench: setup ## print the benchmarks' figures
 	$(BIN)/python benchmarks/proxy_bench.py

@@ -1,13 +1,20 @@
 """Fault proxy benchmark: round-trip latency and throughput direct vs through `uxchaos proxy serve`
-(no toxic), and the accuracy of injected latency. Everything is measured side by side in one run;
-echo server, proxy and client are separate processes, all on 127.0.0.1.
+(no toxic), and the accuracy of injected latency. Echo server, proxies and client are separate
+processes, all on 127.0.0.1.
 
-    python benchmarks/proxy_bench.py [--rounds 3000] [--megabytes 64]
+    python benchmarks/proxy_bench.py [--rounds 3000] [--megabytes 32] [--pairs 9] [--baseline DIR]
+
+This checkout's proxy (and, with `--baseline DIR`, the proxy of another checkout, e.g. the last
+release, for a before/after figure) run side by side; every round measures direct, then each proxy,
+so that a busy machine (this one is shared) weighs on all of them alike. Figures are medians over
+the rounds; each share of direct is the median of per-round ratios to the direct run just before;
+the CPU time the proxy process spent per MB comes from /proc and depends far less on that load.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import socket
 import statistics
@@ -15,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 
 from uxchaos.netutil import free_port, wait_until
 from uxchaos.proxy.control import ControlClient
@@ -30,6 +38,18 @@ def echo(c):
 while True:
     c, _ = s.accept(); threading.Thread(target=echo, args=(c,), daemon=True).start()
 """
+
+
+@dataclass
+class Variant:
+    name: str
+    port: int
+    process: subprocess.Popen[str]
+    control: ControlClient | None = None
+    rtts: list[float] = field(default_factory=list)
+    throughputs: list[float] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0  # CPU time the proxy process spent in the throughput runs
 
 
 def connect(port: int) -> socket.socket:
@@ -69,57 +89,95 @@ def throughput(port: int, megabytes: int) -> float:
         return total / (time.perf_counter() - t) / 1e6
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (independent of how busy the machine is)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if q < 100 else max(values)
 
 
+def start_proxy(name: str, echo_port: int, pythonpath: str | None) -> Variant:
+    port = free_port()
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uxchaos", "proxy", "serve", "--proxy",
+         f"echo=127.0.0.1:{echo_port},listen=127.0.0.1:{port}", "--control", f"127.0.0.1:{free_port()}"],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )
+    assert proc.stdout is not None
+    line = ""
+    while "control API" not in line:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            raise SystemExit(f"proxy variant {name} did not start")
+    return Variant(name, port, proc, ControlClient(re.search(r"http://\S+", line).group(0)))  # type: ignore[union-attr]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=3000)
-    ap.add_argument("--megabytes", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=3000, help="64-byte round trips per variant")
+    ap.add_argument("--megabytes", type=int, default=32, help="echoed per throughput run")
+    ap.add_argument("--pairs", type=int, default=9, help="throughput rounds (direct, then each proxy)")
+    ap.add_argument("--baseline", help="also run the proxy of this checkout (PYTHONPATH), e.g. the last release")
     args = ap.parse_args()
-    echo_port, proxy_port, control_port = free_port(), free_port(), free_port()
+    echo_port = free_port()
     echo = subprocess.Popen([sys.executable, "-c", ECHO, str(echo_port)])
-    proxy = subprocess.Popen(
-        [sys.executable, "-m", "uxchaos", "proxy", "serve", "--proxy",
-         f"echo=127.0.0.1:{echo_port},listen=127.0.0.1:{proxy_port}", "--control", f"127.0.0.1:{control_port}"],
-        stdout=subprocess.PIPE, text=True,
-    )
+    variants: list[Variant] = []
     try:
-        assert proxy.stdout is not None
-        line = ""
-        while "control API" not in line:
-            line = proxy.stdout.readline()
-        control = ControlClient(re.search(r"http://\S+", line).group(0))  # type: ignore[union-attr]
         wait_until(lambda: bool(rtts(echo_port, 1)), 10, "echo server")
-        rtts(echo_port, 200)
-        rtts(proxy_port, 200)  # warm-up
-        # Interleave direct and proxied runs so drift affects both alike.
-        direct, proxied = [], []
-        for _ in range(3):
-            direct += rtts(echo_port, args.rounds // 3)
-            proxied += rtts(proxy_port, args.rounds // 3)
-        tp_direct = statistics.median(throughput(echo_port, args.megabytes) for _ in range(3))
-        tp_proxy = statistics.median(throughput(proxy_port, args.megabytes) for _ in range(3))
-        print(f"round trip, 64-byte messages, {len(direct)} each (µs)")
-        print(f"  {'':10}{'p50':>10}{'p99':>10}")
-        for name, values in (("direct", direct), ("proxy", proxied)):
-            print(f"  {name:10}{statistics.median(values) * 1e6:10.1f}{pct(values, 99) * 1e6:10.1f}")
-        added = (statistics.median(proxied) - statistics.median(direct)) * 1e3
-        print(f"  added median round trip through the proxy: {added:.3f} ms (goal ≤ 0.2 ms)")
-        print(f"throughput through echo, {args.megabytes} MB each way (MB/s): direct {tp_direct:.0f}, "
-              f"proxy {tp_proxy:.0f} ({tp_proxy / tp_direct:.0%} of direct)")
-        print("injected latency (downstream), requested vs measured added median round trip")
-        base = statistics.median(rtts(proxy_port, 50))
+        if args.baseline:
+            variants.append(start_proxy("baseline", echo_port, args.baseline))
+        variants.append(start_proxy("proxy", echo_port, None))
+        direct = Variant("direct", echo_port, echo)
+        for v in [direct, *variants]:
+            rtts(v.port, 200)  # warm-up
+        for _ in range(3):  # interleaved so drift affects all alike
+            for v in [direct, *variants]:
+                v.rtts += rtts(v.port, args.rounds // 3)
+        for _ in range(args.pairs):
+            cpu = cpu_seconds(echo.pid)
+            d = throughput(echo_port, args.megabytes)
+            direct.cpu_s += cpu_seconds(echo.pid) - cpu
+            direct.throughputs.append(d)
+            for v in variants:
+                cpu = cpu_seconds(v.process.pid)
+                v.throughputs.append(throughput(v.port, args.megabytes))
+                v.cpu_s += cpu_seconds(v.process.pid) - cpu
+                v.ratios.append(v.throughputs[-1] / d)
+        print(f"round trip, 64-byte messages, {len(direct.rtts)} each (µs); added = proxy p50 - direct p50")
+        print(f"  {'':10}{'p50':>10}{'p99':>10}{'added':>10}")
+        for v in [direct, *variants]:
+            added = (statistics.median(v.rtts) - statistics.median(direct.rtts)) * 1e6
+            print(f"  {v.name:10}{statistics.median(v.rtts) * 1e6:10.1f}{pct(v.rtts, 99) * 1e6:10.1f}"
+                  f"{added if v is not direct else 0:10.1f}")
+        print(f"throughput through echo, {args.megabytes} MB each way, {args.pairs} rounds (MB/s, median); "
+              "share of direct = median of per-round ratios (goal ≥ 80%, added round trip ≤ 200 µs)")
+        mb = args.megabytes * args.pairs * 2  # both directions
+        print(f"  {'direct':10}{statistics.median(direct.throughputs):8.0f}   "
+              f"(echo server CPU {direct.cpu_s / mb * 1e3:.2f} ms/MB)")
+        for v in variants:
+            print(f"  {v.name:10}{statistics.median(v.throughputs):8.0f}   {statistics.median(v.ratios):4.0%} of direct"
+                  f"  proxy CPU {v.cpu_s / mb * 1e3:.2f} ms/MB  (rounds: {' '.join(f'{r:.0%}' for r in v.ratios)})")
+        first = variants[-1]
+        assert first.control is not None
+        print(f"injected latency (downstream) through '{first.name}', requested vs measured added median round trip")
+        base = statistics.median(rtts(first.port, 50))
         for ms in (10, 50, 200, 1000):
-            control.add_toxic("echo", {"type": "latency", "name": "l", "attributes": {"latency": f"{ms}ms"}})
-            measured = statistics.median(rtts(proxy_port, 7 if ms >= 1000 else 25)) - base
-            control.remove_toxic("echo", "l")
+            first.control.add_toxic("echo", {"type": "latency", "name": "l", "attributes": {"latency": ms}})
+            measured = statistics.median(rtts(first.port, 7 if ms >= 1000 else 25)) - base
+            first.control.remove_toxic("echo", "l")
             print(f"  requested {ms:5d} ms  measured {measured * 1e3:9.2f} ms  error {measured * 1e3 - ms:+.2f} ms")
     finally:
-        proxy.terminate()
+        for v in variants:
+            v.process.terminate()
+            v.process.wait(10)
         echo.terminate()
-        proxy.wait(10)
         echo.wait(10)
 
 

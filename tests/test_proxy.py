@@ -45,7 +45,9 @@ def test_added_latency_matches_request(hub: ProxyHub, echo: EchoServer, ms: int,
         hub.add_toxic("echo", latency(ms))
         delayed = statistics.median(rtt(s) for _ in range(rounds))
     added_ms = (delayed - base) * 1000
-    assert abs(added_ms - ms) <= 5, f"requested {ms} ms, measured {added_ms:.1f} ms"
+    # Precise to about a millisecond on an idle machine (benchmarks/proxy_bench.py prints it); the test
+    # allows what a loaded 2-core machine adds to one scheduling of the timer and the echo thread.
+    assert abs(added_ms - ms) <= max(5, 0.02 * ms), f"requested {ms} ms, measured {added_ms:.1f} ms"
 
 
 def test_both_directions_add_twice(hub: ProxyHub, echo: EchoServer) -> None:
@@ -82,7 +84,7 @@ def test_order_kept_under_latency_with_jitter(hub: ProxyHub, echo: EchoServer) -
 def test_bandwidth_within_ten_percent(hub: ProxyHub, echo: EchoServer) -> None:
     p = hub.create("echo", echo.address)
     rate = 200_000  # bytes per second
-    hub.add_toxic("echo", {"type": "bandwidth", "attributes": {"rate": rate}})
+    hub.add_toxic("echo", {"type": "bandwidth", "attributes": {"rate": rate // 1000}})  # KB/s, as in Toxiproxy
     payload = b"x" * 400_000
     with connect(p["listen"]) as s:
         threading.Thread(target=s.sendall, args=(payload,), daemon=True).start()
@@ -115,10 +117,10 @@ def test_timeout_with_duration_closes(hub: ProxyHub, echo: EchoServer) -> None:
         assert 0.15 <= time.perf_counter() - t <= 1.0
 
 
-def test_reset_resets_connections(hub: ProxyHub, echo: EchoServer) -> None:
+def test_reset_peer_resets_connections(hub: ProxyHub, echo: EchoServer) -> None:
     p = hub.create("echo", echo.address)
     with connect(p["listen"]) as s:
-        hub.add_toxic("echo", {"type": "reset"})
+        hub.add_toxic("echo", {"type": "reset_peer"})
         with pytest.raises(ConnectionResetError):
             for _ in range(50):
                 s.sendall(b"x")
@@ -127,28 +129,28 @@ def test_reset_resets_connections(hub: ProxyHub, echo: EchoServer) -> None:
                 time.sleep(0.01)
 
 
-def test_down_refuses_then_comes_back(hub: ProxyHub, echo: EchoServer) -> None:
+def test_disabled_refuses_then_comes_back(hub: ProxyHub, echo: EchoServer) -> None:
     p = hub.create("echo", echo.address)
     existing = connect(p["listen"])
-    hub.add_toxic("echo", {"type": "down", "name": "gone"})
+    assert hub.update("echo", {"enabled": False})["enabled"] is False
     assert existing.recv(10) == b""  # existing connection closed
     existing.close()
     with pytest.raises(ConnectionRefusedError):
         connect(p["listen"])
-    hub.remove_toxic("echo", "gone")
+    hub.update("echo", {"enabled": True})
     with connect(p["listen"]) as s:
         assert rtt(s) < 0.1
 
 
 def test_toxicity_is_decided_per_connection(hub: ProxyHub, echo: EchoServer) -> None:
     p = hub.create("echo", echo.address)
-    hub.add_toxic("echo", {**latency(60), "toxicity": 0.5})
+    hub.add_toxic("echo", {**latency(200), "toxicity": 0.5})
     slow = 0
     for _ in range(30):
         with connect(p["listen"]) as s:
             first, second = rtt(s), rtt(s)
-            assert (first > 0.05) == (second > 0.05)  # same decision for the whole connection
-            slow += first > 0.05
+            assert (first >= 0.2) == (second >= 0.2)  # same decision for the whole connection
+            slow += first >= 0.2
     assert 5 <= slow <= 25
 
 
@@ -199,15 +201,24 @@ def test_unix_socket_upstream(hub: ProxyHub, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("spec,message", [
-    ({"type": "slowness"}, "unknown toxic type 'slowness'; allowed: bandwidth, down, latency, reset, timeout"),
-    ({"type": "latency", "attributes": {"latency": 2000}}, "has no unit: write '2000ms' or '2000s'"),
+    ({"type": "slowness"}, "invalid toxic type: 'slowness'; allowed: bandwidth, http_drop_body, http_slow_headers, "
+                           "http_status, latency, limit_data, reset_peer, slicer, slow_close, timeout"),
     ({"type": "latency", "attributes": {"latency": "2000"}}, "has no unit"),
+    ({"type": "latency", "attributes": {"latency": -5}}, "attribute 'latency' cannot be negative"),
     ({"type": "latency", "attributes": {"latency": "-5ms"}}, "cannot be negative"),
     ({"type": "latency", "attributes": {"latency": "2 seconds"}}, "cannot read"),
-    ({"type": "latency", "attributes": {"latency": "10ms", "jitter": "20ms"}}, "cannot exceed"),
-    ({"type": "latency", "stream": "sideways", "attributes": {"latency": "1s"}}, "stream must be one of"),
-    ({"type": "latency", "toxicity": 2, "attributes": {"latency": "1s"}}, "probability"),
-    ({"type": "bandwidth", "attributes": {"rate": "fast"}}, "cannot read rate"),
+    ({"type": "latency", "attributes": {"latency": 10, "jitter": 20}}, "'jitter' (20 ms) cannot exceed"),
+    ({"type": "latency", "stream": "sideways", "attributes": {"latency": 1000}}, "stream was invalid"),
+    ({"type": "latency", "toxicity": 2, "attributes": {"latency": 1000}}, "'toxicity' is a probability"),
+    ({"type": "bandwidth", "attributes": {"rate": "fast"}}, "attribute 'rate': cannot read 'fast'"),
+    ({"type": "bandwidth", "attributes": {"rate": "100"}}, "unit missing or unknown in '100'"),
+    ({"type": "bandwidth", "attributes": {"rate": 0}}, "'rate' must be greater than 0"),
+    ({"type": "slicer", "attributes": {"average_size": 10, "size_variation": 10}},
+     "'size_variation' (10) must be less"),
+    ({"type": "limit_data", "attributes": {"bytes": "lots"}}, "'bytes' must be a whole number"),
+    ({"type": "http_status", "attributes": {"status_code": 99}}, "'status_code' must be at least 100"),
+    ({"type": "http_status", "attributes": {"path": "(["}}, "attribute 'path': not a regular expression"),
+    ({"type": "latency", "attrs": {}}, "unknown field(s) attrs; allowed: type, name, stream, toxicity, attributes"),
     ({"type": "latency", "attributes": {"latency": "1s", "delay": "1s"}}, "unknown attribute(s) for latency: delay"),
 ])
 def test_bad_toxic_specs_are_explained(spec: dict, message: str) -> None:
@@ -216,10 +227,12 @@ def test_bad_toxic_specs_are_explained(spec: dict, message: str) -> None:
     assert message in str(info.value)
 
 
-def test_durations_in_two_spellings() -> None:
-    a = toxic_from_spec(latency(2000))
-    b = toxic_from_spec({"type": "latency", "attributes": {"latency": "2s"}})
+def test_durations_in_toxiproxy_milliseconds_and_in_words() -> None:
+    a = toxic_from_spec({"type": "latency", "attributes": {"latency": 2000, "jitter": 100}})
+    b = toxic_from_spec({"type": "latency", "attributes": {"latency": "2s", "jitter": "100ms"}})
     assert a.latency_s == b.latency_s == 2.0  # type: ignore[attr-defined]
+    assert a.to_dict()["attributes"] == {"latency": 2000, "jitter": 100, "connect": False}  # Toxiproxy's units
+    assert toxic_from_spec({"type": "bandwidth", "attributes": {"rate": 64}}).rate_bytes_per_s == 64_000  # type: ignore[attr-defined]
 
 
 def test_http_control_api(hub: ProxyHub, echo: EchoServer) -> None:
@@ -229,12 +242,12 @@ def test_http_control_api(hub: ProxyHub, echo: EchoServer) -> None:
         created = client.create("db", echo.address)
         assert [p["name"] for p in client.list()] == ["db"]
         client.add_toxic("db", {**latency(80), "name": "slow"})
-        assert client.describe("db")["toxics"][0]["attributes"]["latency"] == "80ms"
+        assert client.describe("db")["toxics"][0]["attributes"]["latency"] == 80
         with connect(created["listen"]) as s:
             assert 0.075 <= rtt(s) <= 0.2
             client.remove_toxic("db", "slow")
             assert rtt(s) < 0.05
-        with pytest.raises(ControlError, match="unknown toxic type"):
+        with pytest.raises(ControlError, match="invalid toxic type"):
             client.add_toxic("db", {"type": "nope"})
         with pytest.raises(ControlError, match="no proxy named 'missing'"):
             client.describe("missing")

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
+from uxchaos.browser import find_browser, launch_args
 from uxchaos.cli import main
+from uxchaos.demo.stack import DemoStack
+from uxchaos.proxy.control import ControlServer
 from uxchaos.report.data import RunData
 
 BASE = """name: sweep
@@ -119,3 +125,127 @@ def test_sweep_on_the_demo_gives_levels_slope_and_a_threshold_that_holds(tmp_pat
         values = RunData.load(direct).action_durations("Logging in", "during")
         medians_direct[side] = sorted(values)[len(values) // 2]
     assert medians_direct["below"] < 2.5 < medians_direct["above"], (found, medians_direct)
+
+
+def _count_round_trips(stack: DemoStack) -> dict[str, int]:
+    """The database round trips each action really makes, counted by the proxy (request → answer
+    turns on its connections), with the demo's worker stopped so only the journey talks to it."""
+    assert stack.info is not None and stack.supervisor is not None and stack.supervisor.pid is not None
+    counts: dict[str, int] = {}
+
+    def trips() -> int:
+        return int(stack.hub.describe("database")["round_trips"])
+
+    os.kill(stack.supervisor.pid, signal.SIGSTOP)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=find_browser(pw), args=launch_args())
+            page = browser.new_context().new_page()
+            page.goto(stack.info.base_url + "/login", wait_until="load")
+            page.wait_for_selector("#email")
+            before = trips()
+            page.fill("#email", stack.info.email)
+            page.fill("#password", stack.info.password)
+            page.click("#login")
+            page.wait_for_url("**/dashboard")
+            page.get_by_text("Welcome").first.wait_for()
+            counts["Logging in"] = trips() - before
+            before = trips()
+            page.goto(stack.info.base_url + "/dashboard", wait_until="load")
+            page.get_by_text("Welcome").first.wait_for()
+            counts["Opening the dashboard again"] = trips() - before
+            browser.close()
+    finally:
+        os.kill(stack.supervisor.pid, signal.SIGCONT)
+    return counts
+
+
+def test_slope_equals_the_round_trips_counted_by_the_proxy(tmp_path: Path, demo_stack: DemoStack) -> None:
+    """The done-when of the sweep: for two actions with different numbers of sequential database
+    round trips, the slope (seconds per second of delay) equals the count within ±10 %."""
+    assert demo_stack.info is not None
+    demo_stack.hub.reset()
+    counted = _count_round_trips(demo_stack)
+    assert counted["Logging in"] > counted["Opening the dashboard again"] > 0, counted
+    control = ControlServer(demo_stack.hub)
+    try:
+        path = tmp_path / "count.yaml"
+        path.write_text(f"""name: count
+target:
+  base_url: {demo_stack.info.base_url}
+  proxy_control: {control.address}
+  credentials: {{username: {demo_stack.info.email}, password: {demo_stack.info.password}}}
+journey:
+  - action: Opening the login page
+    steps:
+      - goto: /login
+      - wait_for: "#email"
+  - action: Logging in
+    steps:
+      - fill: "#email"
+        value: "{{{{ username }}}}"
+      - fill: "#password"
+        value: "{{{{ password }}}}"
+      - click: "#login"
+      - expect_url: "**/dashboard"
+      - expect_text: Welcome
+  - action: Opening the dashboard again
+    steps:
+      - goto: /dashboard
+      - expect_text: Welcome
+fault:
+  driver: proxy
+  kind: delay
+  target: database
+  sweep: {{delay: [0ms, 300ms, 600ms], mode: step}}
+phases:
+  before: {{attempts: 1}}
+  during: {{attempts: 3}}
+  after: {{attempts: 1}}
+""")
+        err = io.StringIO()
+        assert main(["run", str(path), "--out", str(tmp_path / "r")], io.StringIO(), err) == 0, err.getvalue()
+    finally:
+        control.close()
+    (run_dir,) = (tmp_path / "r").glob("*/*")
+    slopes = {c["action"]: c["slope"] for c in json.loads((run_dir / "summary.json").read_text())["dose_response"]}
+    for action, count in counted.items():
+        assert abs(slopes[action] - count) <= 0.1 * count, (action, slopes[action], counted)
+
+
+def _sweep_run(tmp: Path, per_level_s: float) -> Path:
+    """A run folder of a sweep whose login grows by `per_level_s` seconds per second of delay."""
+    from uxchaos.results import ActionTiming, ResultsStore, Sample
+
+    store = ResultsStore(tmp)
+    t = 1_800_000_000.0
+    levels = [0.0, 0.25, 0.5, 1.0]
+    for level in levels:
+        for i, jitter in enumerate((-0.02, 0.0, 0.03)):
+            d = 0.5 + per_level_s * level + jitter
+            store.append(Sample("during", i + 1, t, t + d, d, True, [ActionTiming("Logging in", d, True)],
+                                fault_active_at_start=True, fault_active_at_end=True, level=level).to_record())
+            t += d + 0.1
+    store.write_json("run.json", {"status": "completed", "scenario": {
+        "name": "sweep", "journey": [{"action": "Logging in", "steps": []}], "expect": [],
+        "fault": {"driver": "proxy", "kind": "delay", "sweep": {"param": "delay", "levels": levels, "unit": "s",
+                                                                 "thresholds": {"Logging in": 8.0}}}}})
+    store.close()
+    return tmp
+
+
+def test_compare_reads_the_slopes_of_two_sweeps(tmp_path: Path) -> None:
+    a, b = _sweep_run(tmp_path / "a", 9.0), _sweep_run(tmp_path / "b", 14.0)
+    out = io.StringIO()
+    assert main(["compare", str(a), str(b)], out, io.StringIO()) == 0
+    assert "Logging in: 9.0 → 14.0 round trips: slower, significant" in out.getvalue()
+    same = io.StringIO()
+    assert main(["compare", str(a), str(_sweep_run(tmp_path / "c", 9.0))], same, io.StringIO()) == 0
+    assert "Logging in: 9.0 → 9.0 round trips: no detectable difference" in same.getvalue()
+    # the threshold of the steeper run comes earlier: 0.5 + 14 x = 8 → x ≈ 0.536 s
+    summary = RunData.load(b)
+    from uxchaos.doseresponse import analyze_sweep
+
+    (curve,) = analyze_sweep(summary)
+    assert curve.threshold is not None and curve.threshold.level is not None
+    assert abs(curve.threshold.level - 7.5 / 14) < 0.01

@@ -84,10 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     proxy = sub.add_parser("proxy", help="the fault proxy as its own process")
     proxy_sub = proxy.add_subparsers(dest="proxy_command", required=True, parser_class=_Parser)
-    pserve = proxy_sub.add_parser("serve", help="serve proxies and the control API until Ctrl-C")
-    pserve.add_argument("--proxy", action="append", required=True, metavar="NAME=UPSTREAM[,listen=HOST:PORT]",
-                        help="e.g. database=127.0.0.1:5432,listen=127.0.0.1:15432 (repeatable)")
-    pserve.add_argument("--control", default="127.0.0.1:8474", help="control API address (default 127.0.0.1:8474)")
+    pserve = proxy_sub.add_parser("serve", help="serve proxies and Toxiproxy's control API until Ctrl-C")
+    pserve.add_argument("--proxy", action="append", default=[], metavar="NAME=UPSTREAM[,listen=HOST:PORT]",
+                        help="e.g. database=127.0.0.1:5432,listen=127.0.0.1:15432 (repeatable; none is fine)")
+    pserve.add_argument("--config", metavar="FILE", help="proxies from a Toxiproxy JSON config file")
+    pserve.add_argument("--control", default="127.0.0.1:8474",
+                        help="Toxiproxy-compatible control API address (default 127.0.0.1:8474)")
 
     browser = sub.add_parser("browser", help="lend this machine's browsers to runs elsewhere")
     browser_sub = browser.add_subparsers(dest="browser_command", required=True, parser_class=_Parser)

@@ -214,11 +214,23 @@ def cmd_list(out: TextIO) -> int:
 
 
 def cmd_proxy_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Like toxiproxy-server: proxies from --config (Toxiproxy's JSON) and --proxy, maybe none at all,
+    and Toxiproxy's control API on --control."""
+    import json
+
     from uxchaos.proxy import ProxyHub
     from uxchaos.proxy.control import ControlServer
 
     hub = ProxyHub()
     try:
+        if args.config:
+            try:
+                config = json.loads(Path(args.config).read_text())
+                created = hub.populate(config)
+            except (OSError, ValueError) as e:  # unreadable, not JSON, or a bad proxy: never start half-configured
+                raise BadInput(f"--config {args.config}: {e}") from None
+            for info in created:
+                print(f"proxy {info['name']}: {info['listen']} → {info['upstream']}", file=out, flush=True)
         for item in args.proxy:
             name, sep, rest = item.partition("=")
             if not sep or not name:
@@ -236,8 +248,11 @@ def cmd_proxy_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 raise BadInput(f"--proxy {item!r}: {e}") from None
             print(f"proxy {name}: {info['listen']} → {info['upstream']}", file=out, flush=True)
         host, _, port = args.control.rpartition(":")
-        control = ControlServer(hub, host or "127.0.0.1", int(port))
-        print(f"control API: {control.address}  (Ctrl-C to stop)", file=out, flush=True)
+        try:
+            control = ControlServer(hub, host.strip("[]") or "127.0.0.1", int(port))
+        except (OSError, ValueError) as e:
+            raise BadInput(f"--control {args.control}: {getattr(e, 'strerror', None) or e}") from None
+        print(f"control API: {control.address}  (Toxiproxy 2.x API; Ctrl-C to stop)", file=out, flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:

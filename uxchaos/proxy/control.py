@@ -1,91 +1,150 @@
-"""A small HTTP control API on loopback, so a proxy can run as its own process
-(`uxchaos proxy serve`) and be driven like Toxiproxy. `ControlClient` talks to it with the
-same methods as `ProxyHub`, so the fault driver works with either.
+"""The control API of `uxchaos proxy serve` (and of `uxchaos demo up`): Toxiproxy 2.x's HTTP API, so
+Toxiproxy's own clients, scripts and curl lines drive uxchaos's proxy unchanged.
 
-  GET    /proxies                      list proxies
-  POST   /proxies                      {"name", "upstream", "listen"?} create one
-  GET    /proxies/NAME                 one proxy
-  POST   /proxies/NAME/toxics          add a toxic {"type", "name"?, "stream"?, "toxicity"?, "attributes"}
-  DELETE /proxies/NAME/toxics/TOXIC    remove it
-  POST   /proxies/NAME/reset           remove every toxic of one proxy
-  POST   /reset                        remove every toxic of every proxy
+  GET    /version                          {"version": ...}
+  POST   /reset                            every proxy enabled, every toxic removed       204
+  GET    /proxies                          {NAME: proxy, ...}
+  POST   /proxies                          {name, upstream, listen?, enabled?}            201 (409 if taken)
+  POST   /populate                         [proxy, ...] create or replace                 201 {"proxies": [...]}
+  GET    /proxies/NAME                     proxy with its toxics
+  POST|PATCH /proxies/NAME                 {enabled?, listen?, upstream?}
+  DELETE /proxies/NAME                                                                    204
+  GET    /proxies/NAME/toxics              [toxic, ...]
+  POST   /proxies/NAME/toxics              {type, name?, stream?, toxicity?, attributes}  200 (409 if taken)
+  GET    /proxies/NAME/toxics/TOXIC
+  POST|PATCH /proxies/NAME/toxics/TOXIC    {attributes?, toxicity?}
+  DELETE /proxies/NAME/toxics/TOXIC                                                       204
+  POST   /proxies/NAME/reset               uxchaos: reset one proxy                       204
+
+Errors are Toxiproxy's {"error": message, "status": code}: 400 bad input (the message names the
+field), 404 unknown proxy or toxic, 409 a name used twice, 500 e.g. a listen address in use. Like
+Toxiproxy, requests from browsers (User-Agent "Mozilla/…") are refused with 403.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from uxchaos.proxy.hub import ProxyHub, ProxyNotFound
+from uxchaos import __version__
+from uxchaos.proxy.hub import BadRequest, ProxyExists, ProxyHub, ProxyNotFound
+from uxchaos.proxy.server import ToxicExists, ToxicNotFound
 from uxchaos.proxy.toxics import ToxicError
+
+log = logging.getLogger("uxchaos.proxy")
+VERSION = f"2.12.0-uxchaos.{__version__}"  # Toxiproxy 2.x's API, spoken by uxchaos
+MAX_BODY = 1 << 20
+
+_STATUS: list[tuple[type[Exception], int]] = [
+    (ProxyNotFound, 404), (ToxicNotFound, 404), (ProxyExists, 409), (ToxicExists, 409),
+    (BadRequest, 400), (ToxicError, 400), (OSError, 500),
+]
 
 
 class ControlError(RuntimeError):
-    pass
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _handler(hub: ProxyHub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "uxchaos-proxy"
+        protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet: the run log has the events
             pass
 
         def _send(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
+            data = b"" if status == 204 else json.dumps(body).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            if status != 204:
+                self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
         def _body(self) -> Any:
-            length = int(self.headers.get("Content-Length") or 0)
-            return json.loads(self.rfile.read(length) or b"{}")
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                raise BadRequest("bad request body: Content-Length is not a number") from None
+            if length > MAX_BODY:
+                raise BadRequest(f"bad request body: larger than {MAX_BODY} bytes")
+            raw = self.rfile.read(length) if length else b""
+            if not raw.strip():
+                return {}
+            try:
+                return json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise BadRequest(f"bad request body: not JSON: {e}") from None
 
         def _dispatch(self, method: str) -> None:
+            if self.headers.get("User-Agent", "").startswith("Mozilla/"):
+                self._send(403, {"error": "User agent not allowed", "status": 403})
+                return
             parts = [p for p in self.path.split("?")[0].split("/") if p]
             try:
                 status, body = self._route(method, parts)
-            except ProxyNotFound as e:
-                status, body = 404, {"error": str(e.args[0])}
-            except KeyError as e:
-                status, body = 404, {"error": str(e.args[0])}
-            except (ToxicError, ValueError, json.JSONDecodeError) as e:
-                status, body = 400, {"error": str(e)}
+            except Exception as e:  # every error becomes Toxiproxy's JSON; the server keeps serving
+                status = next((code for kind, code in _STATUS if isinstance(e, kind)), 500)
+                message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+                if status == 500 and not isinstance(e, OSError):
+                    log.exception("control API %s %s failed", method, self.path)
+                body = {"error": message, "status": status}
             self._send(status, body)
 
         def _route(self, method: str, parts: list[str]) -> tuple[int, Any]:
+            if method == "PATCH":
+                method = "POST"
             match method, parts:
-                case "GET", ["proxies"]:
-                    return 200, hub.list()
-                case "POST", ["proxies"]:
-                    b = self._body()
-                    return 201, hub.create(b["name"], b["upstream"], b.get("listen", "127.0.0.1:0"))
-                case "GET", ["proxies", name]:
-                    return 200, hub.describe(name)
-                case "POST", ["proxies", name, "toxics"]:
-                    return 201, hub.add_toxic(name, self._body())
-                case "DELETE", ["proxies", name, "toxics", toxic]:
-                    hub.remove_toxic(name, toxic)
-                    return 200, {"removed": toxic}
-                case "POST", ["proxies", name, "reset"]:
-                    hub.reset(name)
-                    return 200, {"reset": name}
+                case "GET", ["version"]:
+                    return 200, {"version": VERSION}
                 case "POST", ["reset"]:
                     hub.reset()
-                    return 200, {"reset": True}
-            return 404, {"error": f"no route {method} {self.path}"}
+                    return 204, None
+                case "GET", ["proxies"]:
+                    return 200, {p["name"]: p for p in hub.list()}
+                case "POST", ["proxies"]:
+                    return 201, hub.create_from(self._body())
+                case "POST", ["populate"]:
+                    return 201, {"proxies": hub.populate(self._body())}
+                case "GET", ["proxies", name]:
+                    return 200, hub.describe(name)
+                case "POST", ["proxies", name]:
+                    return 200, hub.update(name, self._body())
+                case "DELETE", ["proxies", name]:
+                    hub.delete(name)
+                    return 204, None
+                case "POST", ["proxies", name, "reset"]:
+                    hub.reset(name)
+                    return 204, None
+                case "GET", ["proxies", name, "toxics"]:
+                    return 200, hub.toxics(name)
+                case "POST", ["proxies", name, "toxics"]:
+                    return 200, hub.add_toxic(name, self._body())
+                case "GET", ["proxies", name, "toxics", toxic]:
+                    return 200, hub.get_toxic(name, toxic)
+                case "POST", ["proxies", name, "toxics", toxic]:
+                    return 200, hub.update_toxic(name, toxic, self._body())
+                case "DELETE", ["proxies", name, "toxics", toxic]:
+                    hub.remove_toxic(name, toxic)
+                    return 204, None
+            return 404, {"error": f"no route {method} {self.path}", "status": 404}
 
         def do_GET(self) -> None:
             self._dispatch("GET")
 
         def do_POST(self) -> None:
             self._dispatch("POST")
+
+        def do_PATCH(self) -> None:
+            self._dispatch("PATCH")
 
         def do_DELETE(self) -> None:
             self._dispatch("DELETE")
@@ -94,13 +153,14 @@ def _handler(hub: ProxyHub) -> type[BaseHTTPRequestHandler]:
 
 
 class ControlServer:
-    """Serves the control API for a hub on 127.0.0.1 (port 0 = a free one)."""
+    """Serves the control API for a hub (port 0 = a free one). Raises OSError if the address is taken."""
 
     def __init__(self, hub: ProxyHub, host: str = "127.0.0.1", port: int = 0) -> None:
         self.httpd = ThreadingHTTPServer((host, port), _handler(hub))
         self.httpd.daemon_threads = True
         self.address = f"http://{host}:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="uxchaos-control", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="uxchaos-control",
+                                        daemon=True)
         self._thread.start()
 
     def close(self) -> None:
@@ -109,30 +169,49 @@ class ControlServer:
 
 
 class ControlClient:
-    """Same methods as ProxyHub, over HTTP."""
+    """The same methods as ProxyHub, over Toxiproxy's HTTP API (so it drives a real Toxiproxy too)."""
 
     def __init__(self, address: str, timeout: float = 10) -> None:
         self.address = address.rstrip("/")
+        if "://" not in self.address:
+            self.address = "http://" + self.address
         self.timeout = timeout
 
     def _request(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.address + path, data=data, method=method)
         req.add_header("Content-Type", "application/json")
+        req.add_header("User-Agent", f"uxchaos/{__version__}")
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return json.loads(resp.read())
+                raw = resp.read()
+                return json.loads(raw) if raw.strip() else None
         except urllib.error.HTTPError as e:
-            detail = json.loads(e.read() or b"{}").get("error", e.reason)
-            raise ControlError(f"proxy control {method} {path}: {detail}") from None
-        except urllib.error.URLError as e:
+            raw = e.read() or b"{}"
+            try:
+                detail = json.loads(raw).get("error", e.reason)
+            except (json.JSONDecodeError, AttributeError):
+                detail = raw.decode(errors="replace").strip() or e.reason
+            raise ControlError(f"proxy control {method} {path}: {detail}", e.code) from None
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
             raise ControlError(
-                f"cannot reach the proxy control API at {self.address}: {e.reason}. "
-                "Is `uxchaos proxy serve` (or `uxchaos demo up`) running?"
+                f"cannot reach the proxy control API at {self.address}: {reason}. "
+                "Is `uxchaos proxy serve`, `uxchaos demo up` or toxiproxy-server running?"
             ) from None
 
-    def create(self, name: str, upstream: str, listen: str = "127.0.0.1:0") -> dict[str, Any]:
-        return self._request("POST", "/proxies", {"name": name, "upstream": upstream, "listen": listen})
+    def create(self, name: str, upstream: str, listen: str = "127.0.0.1:0", enabled: bool = True) -> dict[str, Any]:
+        return self._request("POST", "/proxies",
+                             {"name": name, "upstream": upstream, "listen": listen, "enabled": enabled})
+
+    def update(self, proxy: str, fields: dict[str, Any]) -> dict[str, Any]:
+        return self._request("POST", f"/proxies/{proxy}", fields)
+
+    def set_enabled(self, proxy: str, enabled: bool) -> dict[str, Any]:
+        return self.update(proxy, {"enabled": enabled})
+
+    def delete(self, proxy: str) -> None:
+        self._request("DELETE", f"/proxies/{proxy}")
 
     def add_toxic(self, proxy: str, spec: dict[str, Any]) -> dict[str, Any]:
         return self._request("POST", f"/proxies/{proxy}/toxics", spec)
@@ -141,10 +220,19 @@ class ControlClient:
         self._request("DELETE", f"/proxies/{proxy}/toxics/{toxic}")
 
     def reset(self, proxy: str | None = None) -> None:
-        self._request("POST", f"/proxies/{proxy}/reset" if proxy else "/reset", {})
+        """Every toxic removed and every proxy enabled; Toxiproxy itself has only the global one."""
+        if proxy is None:
+            self._request("POST", "/reset")
+            return
+        for toxic in self.describe(proxy)["toxics"]:
+            self.remove_toxic(proxy, toxic["name"])
+        self.set_enabled(proxy, True)
 
     def describe(self, proxy: str) -> dict[str, Any]:
         return self._request("GET", f"/proxies/{proxy}")
 
     def list(self) -> list[dict[str, Any]]:
-        return self._request("GET", "/proxies")
+        return list(self._request("GET", "/proxies").values())
+
+    def version(self) -> str:
+        return str(self._request("GET", "/version").get("version", ""))

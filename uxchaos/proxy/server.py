@@ -17,7 +17,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from uxchaos.proxy.toxics import Bandwidth, Down, Latency, Reset, Timeout, Toxic
+from uxchaos.proxy.http import HttpTracker
+from uxchaos.proxy.toxics import (
+    Bandwidth,
+    HttpToxic,
+    Latency,
+    LimitData,
+    ResetPeer,
+    Slicer,
+    SlowClose,
+    Timeout,
+    Toxic,
+    ToxicError,
+)
 
 log = logging.getLogger("uxchaos.proxy")
 
@@ -64,8 +76,12 @@ class _Pipe:
         self.bandwidth_free_at = 0.0
         self.timer: asyncio.TimerHandle | None = None
         self.eof_pending = False
+        self.held_eof = False  # the source ended while a timeout toxic held this direction
+        self.finishing: asyncio.TimerHandle | None = None  # a slow_close holding back the close
+        self.close_when_flushed = False
         self.paused_source = False
         self.bytes = 0
+        self.passed: dict[str, int] = {}  # limit_data: bytes passed per toxic
 
     def _src(self) -> asyncio.Transport | None:
         return self.conn.client if self.direction == "upstream" else self.conn.upstream
@@ -74,34 +90,72 @@ class _Pipe:
         return self.conn.upstream if self.direction == "upstream" else self.conn.client
 
     def feed(self, data: bytes) -> None:
+        self.conn.count_turn(self.direction)
+        http = self.conn.http
+        if http is None:
+            self.forward(data)
+        elif self.direction == "upstream":
+            http.upstream(data)
+        else:
+            http.downstream(data)
+
+    def forward(self, data: bytes, extra_delay_s: float = 0.0) -> None:
+        """Pass bytes on through this direction's toxics (`extra_delay_s`: an HTTP toxic's hold-back)."""
         self.bytes += len(data)
         toxics = self.conn.toxics_for(self.direction)
-        dst = self._dst()
-        if not toxics and not self.queue:
+        if not toxics and not self.queue and not extra_delay_s and not self.close_when_flushed:
+            dst = self._dst()
             if dst is not None:
                 dst.write(data)
             return
-        now = self.loop.time()
-        at = now
+        at = self.loop.time() + extra_delay_s
         bandwidth: Bandwidth | None = None
+        slicer: Slicer | None = None
+        limited = False
         for toxic in toxics:
             if isinstance(toxic, Timeout):
                 self.conn.start_timeout(toxic)
                 return  # swallowed
+            if isinstance(toxic, ResetPeer):
+                self.conn.start_reset(toxic)
+                return  # dropped, the connection is about to be reset
             if isinstance(toxic, Latency):
                 at += toxic.sample_delay(self.conn.proxy.rng)
             elif isinstance(toxic, Bandwidth):
                 bandwidth = toxic
+            elif isinstance(toxic, Slicer):
+                slicer = toxic
+            elif isinstance(toxic, LimitData):
+                passed = self.passed.get(toxic.name, 0)
+                if passed + len(data) >= toxic.limit_bytes:
+                    data = data[: max(0, toxic.limit_bytes - passed)]
+                    limited = True
+                self.passed[toxic.name] = passed + len(data)
+        pieces = [data]
+        if slicer is not None:
+            pieces, offset = [], 0
+            for i, size in enumerate(slicer.cut(len(data), self.conn.proxy.rng)):
+                pieces.append(data[offset : offset + size])
+                offset += size
+                if i:
+                    at += slicer.delay_us / 1e6
+                self._timed(at, pieces[-1], bandwidth)
+        elif data:
+            self._timed(at, data, bandwidth)
+        if limited:
+            self.close_after_flush()
+        self._schedule()
+
+    def _timed(self, at: float, data: bytes, bandwidth: Bandwidth | None) -> None:
         if bandwidth is None:
             self._enqueue(max(at, self.last_at), data)
-        else:
-            step = max(1, int(bandwidth.rate_bytes_per_s * BANDWIDTH_SLICE_S))
-            for i in range(0, len(data), step):
-                piece = data[i : i + step]
-                start = max(at, self.bandwidth_free_at)
-                self.bandwidth_free_at = start + len(piece) / bandwidth.rate_bytes_per_s
-                self._enqueue(max(self.bandwidth_free_at, self.last_at), piece)
-        self._schedule()
+            return
+        step = max(1, int(bandwidth.rate_bytes_per_s * BANDWIDTH_SLICE_S))
+        for i in range(0, len(data), step):
+            piece = data[i : i + step]
+            start = max(at, self.bandwidth_free_at)
+            self.bandwidth_free_at = start + len(piece) / bandwidth.rate_bytes_per_s
+            self._enqueue(max(self.bandwidth_free_at, self.last_at), piece)
 
     def _enqueue(self, at: float, data: bytes) -> None:
         self.last_at = at
@@ -115,6 +169,8 @@ class _Pipe:
     def _schedule(self) -> None:
         if self.timer is None and self.queue:
             self.timer = self.loop.call_at(self.queue[0][0], self._flush)
+        elif not self.queue and self.close_when_flushed:
+            self.conn.cut()
 
     def _flush(self) -> None:
         self.timer = None
@@ -133,13 +189,33 @@ class _Pipe:
             self._finish()
         self._schedule()
 
-    def feed_eof(self) -> None:
+    def close_after_flush(self) -> None:
+        """End the connection once what is queued here is written (limit_data, a cut HTTP body)."""
+        self.close_when_flushed = True
+        self._schedule()
+
+    def feed_eof(self) -> bool:
+        """The source ended. True when this direction is finished right away."""
         if self.queue:
             self.eof_pending = True
-        else:
+            return False
+        held = [t for t in self.conn.toxics_for(self.direction) if isinstance(t, Timeout)]
+        if held and not self.conn.closed:
+            # A timeout holds everything back, the close too (as Toxiproxy does): the peer sees the
+            # connection end when the timeout closes it, or when the toxic is removed.
+            self.conn.start_timeout(held[0])
+            self.held_eof = True
+            return False
+        slow = [t.timeout_s for t in self.conn.toxics_for(self.direction) if isinstance(t, SlowClose)]
+        if slow and self.finishing is None and not self.conn.closed:
+            self.finishing = self.loop.call_later(max(slow), self._finish)
+            return False
+        if self.finishing is None:
             self._finish()
+        return self.finishing is None
 
     def _finish(self) -> None:
+        self.finishing = None
         dst = self._dst()
         if dst is not None and not dst.is_closing():
             # The source said goodbye: pass the half-close on, or close when the peer cannot half-close.
@@ -153,10 +229,12 @@ class _Pipe:
         self.conn.half_closed(self.direction)
 
     def cancel(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        for handle in (self.timer, self.finishing):
+            if handle is not None:
+                handle.cancel()
+        self.timer = self.finishing = None
         self.queue.clear()
+        self.queued_bytes = 0
 
 
 class Connection:
@@ -170,10 +248,19 @@ class Connection:
         self.peer = client.get_extra_info("peername")
         self.applies: dict[str, bool] = {}  # toxicity, decided once per toxic
         self.pipes = {"upstream": _Pipe(self, "upstream"), "downstream": _Pipe(self, "downstream")}
+        self.http: HttpTracker | None = HttpTracker(self)  # None once the traffic is known not to be HTTP/1.x
         self.closed_directions: set[str] = set()
         self.timeouts: dict[str, asyncio.TimerHandle] = {}
         self.closed = False
         self.task: asyncio.Task[None] | None = None  # keeps the connect task referenced
+        self.last_direction = ""
+
+    def count_turn(self, direction: str) -> None:
+        """A round trip is the service answering after the client spoke: counted when data arrives
+        downstream after upstream data (by arrival at the proxy, so toxics do not change it)."""
+        if direction == "downstream" and self.last_direction == "upstream":
+            self.proxy.round_trips += 1
+        self.last_direction = direction
 
     def toxic_applies(self, toxic: Toxic) -> bool:
         decided = self.applies.get(toxic.name)
@@ -183,14 +270,18 @@ class Connection:
         return decided
 
     def toxics_for(self, direction: str) -> list[Toxic]:
-        toxics = self.proxy.toxics
+        toxics = self.proxy.stream_toxics
         if not toxics:
             return []
-        return [t for t in toxics.values() if t.covers(direction) and self.toxic_applies(t)]
+        return [t for t in toxics if t.covers(direction) and self.toxic_applies(t)]
 
     def start_timeout(self, toxic: Timeout) -> None:
         if toxic.timeout_s > 0 and toxic.name not in self.timeouts:
             self.timeouts[toxic.name] = self.loop.call_later(toxic.timeout_s, self.close)
+
+    def start_reset(self, toxic: ResetPeer) -> None:
+        if toxic.name not in self.timeouts:
+            self.timeouts[toxic.name] = self.loop.call_later(toxic.timeout_s, self.reset)
 
     def half_closed(self, direction: str) -> None:
         self.closed_directions.add(direction)
@@ -211,10 +302,17 @@ class Connection:
             transport.abort()
         self.close()
 
+    def cut(self) -> None:
+        """End the connection now: the client gets what was written so far, then the end of the stream."""
+        if self.upstream is not None:
+            self.upstream.abort()
+        self.close()
+
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        self.http = None
         for pipe in self.pipes.values():
             pipe.cancel()
         for handle in self.timeouts.values():
@@ -242,7 +340,7 @@ class Connection:
         if self.closed:
             transport.close()
             return
-        self.upstream = transport  # type: ignore[assignment]
+        self.upstream = transport
         _set_nodelay(transport)
         if self.client is not None and not self.client.is_closing():
             self.client.resume_reading()
@@ -261,7 +359,7 @@ class _ClientSide(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        if self.proxy.is_down:
+        if not self.proxy.enabled:
             # Accepted by the kernel just before the listener closed: close it like the rest.
             transport.close()
             return
@@ -271,9 +369,6 @@ class _ClientSide(asyncio.Protocol):
         self.conn = conn
         self.proxy.connections.add(conn)
         self.proxy.total_connections += 1
-        for toxic in self.proxy.toxics.values():
-            if isinstance(toxic, Reset) and conn.toxic_applies(toxic):
-                self.proxy.loop.call_later(toxic.timeout_s, conn.reset)
         conn.task = self.proxy.loop.create_task(conn.connect_upstream())
 
     def data_received(self, data: bytes) -> None:
@@ -286,11 +381,14 @@ class _ClientSide(asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.conn is not None:
-            self.conn.client = None
-            self.conn.pipes["upstream"].feed_eof()
-            if self.conn.upstream is None or not self.conn.pipes["upstream"].queue:
-                self.conn.close()
+        conn = self.conn
+        if conn is not None:
+            conn.client = None
+            # Nobody is left to read the replies; what still goes to the service may.
+            conn.pipes["downstream"].cancel()
+            conn.half_closed("downstream")
+            if conn.upstream is None or conn.pipes["upstream"].feed_eof():
+                conn.close()
 
     def pause_writing(self) -> None:
         if self.conn is not None and self.conn.upstream is not None:
@@ -314,9 +412,9 @@ class _UpstreamSide(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.conn.upstream = None
-        pipe = self.conn.pipes["downstream"]
-        pipe.feed_eof()
-        if not pipe.queue:
+        self.conn.pipes["upstream"].cancel()
+        self.conn.half_closed("upstream")
+        if self.conn.pipes["downstream"].feed_eof():
             self.conn.close()
 
     def pause_writing(self) -> None:
@@ -361,20 +459,27 @@ class Proxy:
         self.loop = loop
         self.rng = rng or random.Random()
         self.toxics: dict[str, Toxic] = {}
+        self.stream_toxics: list[Toxic] = []  # the chunk toxics, in the order they were added
         self.connections: set[Connection] = set()
         self.total_connections = 0
-        self.server: asyncio.AbstractServer | None = None
+        self.round_trips = 0  # request → answer turns over all connections (see Connection.count_turn)
+        self.server: asyncio.Server | None = None
         self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=200)
-
-    async def start(self) -> None:
-        self.server = await self.loop.create_server(
-            lambda: _ClientSide(self), self.listen_host, self.listen_port, reuse_address=True
-        )
-        self.listen_port = self.server.sockets[0].getsockname()[1]
+        self.http_counts: dict[str, int] = {"answered": 0, "dropped_bodies": 0}
+        self.other_traffic: bytes | None = None  # first bytes of the last connection that was not HTTP/1.x
+        self._warned_not_http = False
 
     @property
-    def is_down(self) -> bool:
-        return any(isinstance(t, Down) for t in self.toxics.values())
+    def enabled(self) -> bool:
+        return self.server is not None
+
+    async def start(self) -> None:
+        if self.server is not None:
+            return
+        self.server = await self.loop.create_server(
+            lambda: _ClientSide(self), self.listen_host, self.listen_port, reuse_address=True, backlog=4096
+        )
+        self.listen_port = self.server.sockets[0].getsockname()[1]
 
     @property
     def listen(self) -> str:
@@ -385,62 +490,119 @@ class Proxy:
         self.events.append(event)
         log.warning("proxy %s: %s: %s", self.name, kind, message)
 
+    def http_toxics(self) -> list[HttpToxic]:
+        return [t for t in self.toxics.values() if isinstance(t, HttpToxic)]
+
+    def count_http(self, what: str) -> None:
+        self.http_counts[what] += 1
+
+    def not_http(self, first_bytes: bytes, peer: Any) -> None:
+        """A connection that is not HTTP/1.x passes untouched; say so when HTTP toxics wait for HTTP."""
+        self.other_traffic = first_bytes[:16]
+        if self.http_toxics() and not self._warned_not_http:
+            self._warned_not_http = True
+            names = ", ".join(t.name for t in self.http_toxics())
+            self.record_event("not_http", f"traffic is not HTTP/1.x (starts {first_bytes[:16]!r}); it passes "
+                              f"untouched by {names}", peer=peer)
+
+    def _refresh(self) -> None:
+        self.stream_toxics = [t for t in self.toxics.values() if not t.http]
+
     async def add_toxic(self, toxic: Toxic) -> None:
         if toxic.name in self.toxics:
-            raise ValueError(f"proxy {self.name!r} already has a toxic named {toxic.name!r}")
+            raise ToxicExists(f"toxic already exists: proxy {self.name!r} has a toxic named {toxic.name!r}")
+        if toxic.http and self.other_traffic is not None:
+            raise ToxicError(f"toxic type {toxic.kind!r} needs HTTP/1.x traffic, but proxy {self.name!r} carries "
+                             f"another protocol (a connection began {self.other_traffic!r})")
         self.toxics[toxic.name] = toxic
-        if isinstance(toxic, Down):
-            await self._go_down()
-        elif isinstance(toxic, Reset):
-            for conn in list(self.connections):
-                if conn.toxic_applies(toxic):
-                    self.loop.call_later(toxic.timeout_s, conn.reset)
+        self._warned_not_http = False
+        self._refresh()
+
+    async def replace_toxic(self, toxic: Toxic) -> None:
+        if toxic.name not in self.toxics:
+            raise ToxicNotFound(f"toxic not found: proxy {self.name!r} has no toxic named {toxic.name!r}")
+        self.toxics[toxic.name] = toxic
+        self._refresh()
+        for conn in self.connections:
+            conn.applies.pop(toxic.name, None)
 
     async def remove_toxic(self, name: str) -> Toxic:
         try:
             toxic = self.toxics.pop(name)
         except KeyError:
-            raise KeyError(f"proxy {self.name!r} has no toxic named {name!r}") from None
-        for conn in self.connections:
+            raise ToxicNotFound(f"toxic not found: proxy {self.name!r} has no toxic named {name!r}") from None
+        self._refresh()
+        for conn in list(self.connections):
             conn.applies.pop(name, None)
             handle = conn.timeouts.pop(name, None)
             if handle is not None:
                 handle.cancel()
-        if isinstance(toxic, Down) and not self.is_down:
-            await self.start()
+            for pipe in conn.pipes.values():
+                if pipe.held_eof and isinstance(toxic, Timeout):
+                    pipe.held_eof = False
+                    if pipe.feed_eof() and (conn.upstream is None or conn.client is None):
+                        conn.close()
         return toxic
 
-    async def _go_down(self) -> None:
+    async def set_enabled(self, enabled: bool) -> None:
+        """Toxiproxy's `enabled`: a disabled proxy listens no more and has closed every connection."""
+        if enabled:
+            await self.start()
+        else:
+            await self._stop_listening()
+
+    async def _stop_listening(self) -> None:
         if self.server is not None:
             for listener in self.server.sockets:
                 self.loop.remove_reader(listener.fileno())  # accept nothing more…
                 _close_backlog(listener.fileno())  # …close what waits in the kernel's queue…
             for _ in range(3):  # …and let accepts already in flight reach connection_made (which closes them):
                 await asyncio.sleep(0)  # asyncio drops, unclosed, a connection accepted after server.close()
-            self.server.close()
-            self.server = None
+            server, self.server = self.server, None
+            server.close()
+            await server.wait_closed()
         for conn in list(self.connections):
             conn.close()
+
+    async def move(self, listen: Address | None, upstream: Address | None) -> None:
+        """Toxiproxy's proxy update: a new upstream serves new connections; a new listen address restarts."""
+        if upstream is not None:
+            self.upstream = upstream
+        if listen is not None and (listen.host, listen.port) != (self.listen_host, self.listen_port):
+            was_enabled = self.enabled
+            await self._stop_listening()
+            self.listen_host, self.listen_port = listen.host, listen.port
+            if was_enabled:
+                await self.start()
 
     async def reset(self) -> None:
+        """Toxiproxy's reset: enabled again, without toxics."""
         for name in list(self.toxics):
             await self.remove_toxic(name)
+        await self.start()
 
     async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            self.server = None
-        for conn in list(self.connections):
-            conn.close()
+        await self._stop_listening()
 
     def describe(self) -> dict[str, Any]:
+        """Toxiproxy's shape (name, listen, upstream, enabled, toxics) plus uxchaos's counters."""
         return {
             "name": self.name,
             "listen": self.listen,
             "upstream": str(self.upstream),
-            "enabled": self.server is not None,
+            "enabled": self.enabled,
             "toxics": [t.to_dict() for t in self.toxics.values()],
             "connections": len(self.connections),
             "total_connections": self.total_connections,
+            "round_trips": self.round_trips,
+            "http": dict(self.http_counts),
             "events": list(self.events)[-20:],
         }
+
+
+class ToxicExists(ValueError):
+    """A toxic name used twice on one proxy (Toxiproxy: 409)."""
+
+
+class ToxicNotFound(KeyError):
+    """No toxic by that name (Toxiproxy: 404)."""
