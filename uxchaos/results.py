@@ -54,6 +54,9 @@ class Sample:
     cpu_load: float | None = None  # 1-minute load average when the attempt started
     fault_missing: bool = False  # a during attempt measured while the driver said the fault was not in force
     level: float | None = None  # in a sweep: the fault's size during this attempt (seconds for durations)
+    # what the page fetched, one dict per request with its "action" (journey/capture.py); None: not captured
+    requests: list[dict[str, Any]] | None = None
+    requests_capped: dict[str, int] | None = None  # per action: requests left out of `requests` (the cap)
 
     @property
     def excluded(self) -> bool:
