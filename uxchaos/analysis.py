@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from uxchaos.attribution import ActionAttribution, attribute
 from uxchaos.doseresponse import Curve, analyze_sweep
 from uxchaos.expect import Expectation, ExpectationError, NoData, evaluate
 from uxchaos.report.data import RunData
@@ -73,6 +74,7 @@ class Analysis:
     expectations: list[ExpectationResult]
     kill: KillRecovery | None = None
     curves: list[Curve] = field(default_factory=list)  # dose–response, when the fault was swept
+    attribution: list[ActionAttribution] = field(default_factory=list)  # why each action got slower
 
     def curve(self, action: str) -> Curve | None:
         return next((c for c in self.curves if c.action == action), None)
@@ -93,6 +95,7 @@ class Analysis:
             "expectations": [asdict(e) for e in self.expectations],
             "kill_recovery": asdict(self.kill) if self.kill else None,
             "dose_response": [c.to_dict() for c in self.curves],
+            "attribution": [a.to_dict() for a in self.attribution],
             "passed": self.passed,
         }
 
@@ -122,7 +125,10 @@ def analyze(run: RunData) -> Analysis:
                   "failures": sum(1 for s in run.attempts(p) if not s.ok and not s.excluded),
                   "straddled": sum(1 for s in run.attempts(p) if s.straddled),
                   "fault_missing": sum(1 for s in run.attempts(p) if s.fault_missing)} for p in PHASES}
-    analysis = Analysis(rows, recovery, phases, [], kill_recovery(run), analyze_sweep(run))
+    curves = analyze_sweep(run)
+    # a sweep's during phase mixes levels: its dose–response says what the fault did instead
+    attribution = [] if curves else attribute(run.samples, run.actions)
+    analysis = Analysis(rows, recovery, phases, [], kill_recovery(run), curves, attribution)
     analysis.expectations = [check_expectation(text, run, analysis)
                              for text in run.meta.get("scenario", {}).get("expect", [])]
     return analysis

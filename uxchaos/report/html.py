@@ -46,6 +46,27 @@ def _dose_response(analysis: Analysis) -> list[str]:
                     "Slope", "Threshold"], rows)]
 
 
+def _attribution(run: RunData, analysis: Analysis) -> list[str]:
+    if not analysis.attribution:
+        return []
+    from uxchaos.report.markdown import ATTRIBUTION_INTRO, fmt_opt
+
+    out = ["<h2>Why it got slower</h2>", f"<p>{escape(ATTRIBUTION_INTRO.replace('*', ''))}</p><ul>"]
+    out += [f"<li><b>{escape(a.head())}</b>: {escape(a.detail())}</li>" for a in analysis.attribution]
+    out.append("</ul>")
+    for a in analysis.attribution:
+        rows = [[escape(r.key), fmt_opt(r.before_s), fmt_opt(r.during_s), f"{r.wait_s:+.3f}", f"{r.transfer_s:+.3f}",
+                 escape(f"only {r.only}" if r.only else "")] for r in a.requests]
+        rows.append(["browser-side", "", "", "", "", escape(f"{a.rest_s:+.3f} s of {a.delta_s:+.3f} s")])
+        chart = charts.waterfall(run, a.action)
+        out.append(f"<h3>{escape(a.action)}</h3>")
+        if chart:
+            out.append(f"<figure class='chart waterfall'>{chart}</figure>")
+        out.append(_table(["Request", "Before (s)", "During (s)", "Server wait Δ (s)", "Transfer Δ (s)", "Note"],
+                          rows))
+    return out
+
+
 def render_html(run: RunData, analysis: Analysis) -> str:
     scenario = run.meta.get("scenario", {})
     name = escape(str(scenario.get("name", "?")))
@@ -93,6 +114,7 @@ def render_html(run: RunData, analysis: Analysis) -> str:
                 "Ratio [95% CI]", "Verdict"], stats_rows),
         "<h2>Recovery</h2>", _table(["Action", "Recovery (s)", "Verdict"], rec_rows),
         *_dose_response(analysis),
+        *_attribution(run, analysis),
         "<h2>Fault timeline</h2>",
         _table(["Time (UTC)", "+s", "Event", "Details"], event_rows) if event_rows else "<p>No fault events.</p>",
     ]

@@ -184,6 +184,32 @@ def dose_response_section(analysis: Analysis) -> str:
     return "\n".join(lines) + "\n"
 
 
+ATTRIBUTION_INTRO = ("Each action's median slowdown (during − before) split over the requests behind it, matched "
+                     "by method and path (ids collapsed): *server wait* = request sent → first byte, *transfer* = "
+                     "connect + download; *browser-side* is the rest (rendering, scripts — and, for requests "
+                     "that ran in parallel, their overlap, which can make it negative).")
+
+
+def fmt_opt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def attribution_section(analysis: Analysis) -> str:
+    if not analysis.attribution:
+        return ""
+    lines = ["## Why it got slower", "", ATTRIBUTION_INTRO, ""]
+    lines += [f"- **{cell(a.head())}**: {cell(a.detail())}" for a in analysis.attribution]
+    lines += ["", "| Action | Request | Before (s) | During (s) | Server wait Δ (s) | Transfer Δ (s) | Note |",
+              "|---|---|---:|---:|---:|---:|---|"]
+    for a in analysis.attribution:
+        for r in a.requests:
+            note = f"only {r.only}" if r.only else ""
+            lines.append(f"| {cell(a.action)} | {cell(r.key)} | {fmt_opt(r.before_s)} | {fmt_opt(r.during_s)} | "
+                         f"{r.wait_s:+.3f} | {r.transfer_s:+.3f} | {note} |")
+        lines.append(f"| {cell(a.action)} | browser-side | | | | | {a.rest_s:+.3f} s of {a.delta_s:+.3f} s |")
+    return "\n".join(lines) + "\n"
+
+
 def python_journey_lines(run: RunData) -> list[str]:
     """How a Python journey was timed: its step() blocks, the time outside them, or the whole call."""
     ref = run.meta.get("scenario", {}).get("python_journey")
@@ -248,7 +274,7 @@ def render_markdown(run: RunData, analysis: Analysis) -> str:
               "Successful, non-straddled attempts. Slowdown = median / before-phase median with a bootstrap 95% "
               "interval; p from a Mann–Whitney U test; effect = Cliff's delta.", "",
               summary_table(analysis), "", "## Recovery", "", recovery_table(analysis), "",
-              kill_section(analysis, run), dose_response_section(analysis),
+              kill_section(analysis, run), dose_response_section(analysis), attribution_section(analysis),
               "## Fault timeline", "", timeline_table(run), ""]
     failures = [s for s in run.samples if not s.ok]
     if failures:
