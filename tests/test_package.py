@@ -54,6 +54,9 @@ def test_wheel_installs_with_its_scenarios(tmp_path: Path) -> None:
     assert validated.returncode == 0, validated.stderr
     assert validated.stdout.count(": ok — ") == len(shipped)
     assert (Path(where).parent / "py.typed").exists()
+    templates = Path(where).parent / "report" / "templates"  # Jinja2 templates are package data
+    shipped_templates = {p.name for p in templates.iterdir()}
+    assert {"report.md.j2", "report.html.j2", "compare.md.j2", "compare.html.j2"} <= shipped_templates
     # a name resolves to the installed scenario from any directory
     dry = subprocess.run([str(uxchaos), "run", "login-under-db-delay", "--dry-run"], cwd=elsewhere, env=env,
                          capture_output=True, text=True, timeout=120)

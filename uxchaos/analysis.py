@@ -86,11 +86,23 @@ class Analysis:
     def row(self, action: str, phase: str) -> ActionPhase | None:
         return next((r for r in self.rows if r.action == action and r.phase == phase), None)
 
+    def affected(self, action: str, tolerance: float = 1.2) -> bool:
+        """Did the fault slow this action down? Significantly slower during than before, or — with
+        too few samples for a test — a during median above `tolerance` × before (recovery's own
+        tolerance). An action it never slowed has no recovery to report."""
+        row = self.row(action, "during")
+        c = row.vs_before if row else None
+        if c is None or c.ratio is None:
+            return True  # nothing to judge by: show what recovery says
+        if c.verdict.startswith("too few samples"):
+            return c.ratio > tolerance
+        return c.verdict == "slower, significant"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "actions": [{"action": r.action, "phase": r.phase, **r.stats.to_dict(),
                          "vs_before": r.vs_before.to_dict() if r.vs_before else None} for r in self.rows],
-            "recovery": {a: r.to_dict() for a, r in self.recovery.items()},
+            "recovery": {a: {**r.to_dict(), "affected": self.affected(a)} for a, r in self.recovery.items()},
             "phases": self.phases,
             "expectations": [asdict(e) for e in self.expectations],
             "kill_recovery": asdict(self.kill) if self.kill else None,

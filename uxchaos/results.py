@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+MAX_REQUESTS_PER_ACTION = 200  # request records kept per action and attempt (journey/capture.py)
+
 
 @dataclass
 class StepTiming:

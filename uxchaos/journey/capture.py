@@ -21,7 +21,9 @@ from typing import Any
 
 from playwright.sync_api import BrowserContext, Request
 
-MAX_PER_ACTION = 200
+from uxchaos.results import MAX_REQUESTS_PER_ACTION
+
+MAX_PER_ACTION = MAX_REQUESTS_PER_ACTION
 _TOLERANCE_S = 0.05  # the browser's startTime and our time.time() are the same clock, rounded differently
 
 _SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|auth|session|sess|sig|credential|jwt|bearer|otp|code|nonce",
