@@ -57,6 +57,9 @@ def test_matched_requests_ids_and_one_phase_requests_are_split_out() -> None:
 
 
 def test_demo_under_db_delay_names_the_login_requests(tmp_path: Path) -> None:
+    """Typing is its own action: its time is all browser-side and, on a loaded machine, noisy enough
+    (±0.5 s at load 28 on 2 cores) to swamp the 10% bound with three attempts per phase. Five during
+    attempts: their median is less at the mercy of one starved attempt."""
     scenario = tmp_path / "why.yaml"
     scenario.write_text("""name: why
 target:
@@ -66,19 +69,21 @@ journey:
   - action: Opening the login page
     steps:
       - goto: /login
-  - action: Logging in
+  - action: Typing the credentials
     steps:
       - fill: "#email"
         value: "{{ username }}"
       - fill: "#password"
         value: "{{ password }}"
+  - action: Logging in
+    steps:
       - click: "#login"
       - expect_url: "**/dashboard"
       - expect_text: Welcome
 fault: {driver: proxy, kind: delay, target: database, params: {delay: 300ms}}
 phases:
   before: {attempts: 3}
-  during: {attempts: 3}
+  during: {attempts: 5}
   after: {attempts: 1}
 """)
     out, err = io.StringIO(), io.StringIO()
@@ -93,7 +98,8 @@ phases:
     post, dashboard = by_key["POST /login"], by_key["GET /dashboard"]
     assert login.delta_s > 0.6, login.sentence()  # several sequential round trips of +300 ms
     server = post.wait_s + dashboard.wait_s
-    assert abs(server - login.delta_s) <= 0.10 * login.delta_s, login.sentence()
+    load = [s.cpu_load for s in run.samples]
+    assert abs(server - login.delta_s) <= 0.10 * login.delta_s, (login.sentence(), "load averages", load)
     assert post.wait_s > 0.2 and dashboard.wait_s > 0.2, login.sentence()
     sentence = login.sentence()
     assert "POST /login +" in sentence and "GET /dashboard +" in sentence and "waiting for the server" in sentence
@@ -101,7 +107,7 @@ phases:
     assert "## Why it got slower" in report and f"**{login.head()}**" in report
     assert "| Logging in | POST /login |" in report
     html = (run_dir / "report.html").read_text()
-    assert "<h2>Why it got slower</h2>" in html and html.count("class='chart waterfall'><svg") == 2
+    assert "<h2>Why it got slower</h2>" in html and html.count('class="chart waterfall"><svg') == 3  # one per action
     assert "waiting for the server" in html and "before #" in html and "during #" in html
     summary = json.loads((run_dir / "summary.json").read_text())
     assert any(a["action"] == "Logging in" and a["requests"] for a in summary["attribution"])

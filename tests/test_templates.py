@@ -12,7 +12,7 @@ from test_analysis import make_run
 
 from uxchaos.cli import main
 from uxchaos.report import write_reports
-from uxchaos.results import ResultsStore
+from uxchaos.results import ActionTiming, ResultsStore, Sample
 
 ROOT = Path(__file__).parent.parent
 
@@ -47,6 +47,8 @@ def test_fault_details_are_readable_text_and_verdicts_left_aligned(tmp_path: Pat
                                         "attributes": {"latency": "200ms", "connect": False}}}})
     store.append({"type": "fault_event", "event": "effect_verified", "time": 1e9 + 6, "requested_ms": 200,
                   "observed_ms": 189.6, "ok": True})
+    store.append(Sample("after", 9, 1e9 + 50, 1e9 + 51, 1.0, True, [ActionTiming("Logging in", 1.0, True)],
+                        requests=[], requests_capped={"Logging in": 7}).to_record())
     store.close()
     write_reports(run_dir)
     md, html = (run_dir / "report.md").read_text(), (run_dir / "report.html").read_text()
@@ -55,6 +57,8 @@ def test_fault_details_are_readable_text_and_verdicts_left_aligned(tmp_path: Pat
     for text in (md, html):
         timeline = text[text.index("Fault timeline"):]
         assert "{" not in timeline and "'" not in timeline and "False" not in timeline, timeline
+    for text in (md, html):  # the cap is said
+        assert "capped at 200 per action and attempt; left out (all attempts): Logging in: 7" in text
     # words are left-aligned (only numeric columns get class n), the verdict among them
     verdict = re.search(r"<td( class=\"n\")?>slower, significant</td>", html)
     assert verdict and verdict.group(1) is None
