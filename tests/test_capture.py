@@ -88,6 +88,7 @@ def test_yaml_and_python_journeys_record_each_actions_requests(demo: DemoInfo, t
     # Stored and read back with the sample; no typed secret in it.
     again = Sample.from_record(yaml_sample.to_record())
     assert again.requests == yaml_sample.requests
+    assert Sample.from_record({**yaml_sample.to_record(), "from_a_later_version": 1}).requests == again.requests
     assert demo.password not in str(yaml_sample.to_record())
 
     # The Python journey: the goto outside every step() is "(outside steps)", the login inside its block.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,8 @@ class Sample:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Sample:
-        data = {k: v for k, v in record.items() if k != "type"}
+        known = {f.name for f in fields(cls)}  # a field added by a later uxchaos is skipped, not fatal
+        data = {k: v for k, v in record.items() if k in known}
         data["actions"] = [ActionTiming(**a) for a in data.get("actions", [])]
         data["steps"] = [StepTiming(**s) for s in data.get("steps", [])]
         return cls(**data)
