@@ -5,7 +5,10 @@ timed from its first call to its last; uxchaos reports the sum of its step timin
 bookkeeping between steps is not user time) and, for the Python journey, the whole call; a ratio
 above 1 would be time uxchaos adds inside what it reports.
 
-    python benchmarks/timing_overhead.py [--rounds 15]
+    python benchmarks/timing_overhead.py [--rounds 15] [--no-capture]
+
+uxchaos records each action's requests by default (journey/capture.py); `--no-capture` turns that
+off, to see what the capture costs.
 """
 
 from __future__ import annotations
@@ -75,15 +78,19 @@ def python_login(page: Page, step: Any, vars: dict[str, str]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--no-capture", action="store_true", help="do not record requests (journey/capture.py)")
     args = ap.parse_args()
     scenario = parse_scenario(JOURNEY, "overhead.yaml", env={})
     with DemoStack() as info, BrowserSession() as session, tempfile.TemporaryDirectory() as tmp:
         assert session.browser is not None
         variables = {"username": info.email, "password": info.password}
-        plan = AttemptPlan("before", 1, scenario.journey, info.base_url, variables, 30, Path(tmp))
+        capture = not args.no_capture
+        plan = AttemptPlan("before", 1, scenario.journey, info.base_url, variables, 30, Path(tmp),
+                           capture_requests=capture)
         journey = PythonJourney("timing_overhead.py:python_login", Path(__file__).resolve(), "python_login", 1,
                                 python_login)
-        py_plan = AttemptPlan("before", 1, [], info.base_url, variables, 30, Path(tmp), journey)
+        py_plan = AttemptPlan("before", 1, [], info.base_url, variables, 30, Path(tmp), journey,
+                              capture_requests=capture)
         timings: dict[str, list[float]] = {"bare": [], "yaml": [], "python": []}
 
         def once(who: str) -> float:
@@ -100,7 +107,8 @@ def main() -> None:
             for who in orders[i % 3]:
                 timings[who].append(once(who))
     b, y, p = (statistics.median(timings[k]) for k in ("bare", "yaml", "python"))
-    print(f"login journey, {args.rounds} rounds each, interleaved, same browser and demo")
+    print(f"login journey, {args.rounds} rounds each, interleaved, same browser and demo; "
+          f"request capture {'off' if args.no_capture else 'on'}")
     print(f"  bare Playwright script : median {b * 1000:8.1f} ms  (min {min(timings['bare']) * 1000:.1f})")
     print(f"  uxchaos YAML runner    : median {y * 1000:8.1f} ms  (min {min(timings['yaml']) * 1000:.1f})")
     print(f"  uxchaos Python journey : median {p * 1000:8.1f} ms  (min {min(timings['python']) * 1000:.1f})")

@@ -28,11 +28,13 @@ def test_wheel_installs_with_its_scenarios(tmp_path: Path) -> None:
     site = subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"], check=True,
                           capture_output=True, text=True).stdout.strip()
     Path(site, "deps-from-test-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # Without PYTHONPATH: pointed at the checkout, pip would see the build's uxchaos.egg-info there,
+    # call uxchaos "already installed" and install nothing.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True,
-                   capture_output=True, timeout=300)
+                   capture_output=True, timeout=300, env=env)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     uxchaos = env_dir / "bin" / "uxchaos"
 
     where = subprocess.run([str(python), "-c", "import uxchaos; print(uxchaos.__file__)"], cwd=elsewhere, env=env,
@@ -54,6 +56,9 @@ def test_wheel_installs_with_its_scenarios(tmp_path: Path) -> None:
     assert validated.returncode == 0, validated.stderr
     assert validated.stdout.count(": ok — ") == len(shipped)
     assert (Path(where).parent / "py.typed").exists()
+    templates = Path(where).parent / "report" / "templates"  # Jinja2 templates are package data
+    shipped_templates = {p.name for p in templates.iterdir()}
+    assert {"report.md.j2", "report.html.j2", "compare.md.j2", "compare.html.j2"} <= shipped_templates
     # a name resolves to the installed scenario from any directory
     dry = subprocess.run([str(uxchaos), "run", "login-under-db-delay", "--dry-run"], cwd=elsewhere, env=env,
                          capture_output=True, text=True, timeout=120)

@@ -111,7 +111,7 @@ def test_sweep_on_the_demo_gives_levels_slope_and_a_threshold_that_holds(tmp_pat
     assert 3 < curve["slope"] < 30 and curve["slope_low"] <= curve["slope"] <= curve["slope_high"]
     report = (run_dir / "report.md").read_text()
     assert "## Dose–response" in report and "sequential round trips" in report
-    assert "id='dose-response'" in (run_dir / "report.html").read_text()
+    assert 'id="dose-response"' in (run_dir / "report.html").read_text()
     # The threshold finder, checked against levels measured directly one level spacing either side.
     found = curve["threshold"]["level"]
     assert found is not None and 0.0 < found < 0.3, curve["threshold"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from uxchaos.attribution import ActionAttribution, attribute
 from uxchaos.doseresponse import Curve, analyze_sweep
 from uxchaos.expect import Expectation, ExpectationError, NoData, evaluate
 from uxchaos.report.data import RunData
@@ -73,6 +74,7 @@ class Analysis:
     expectations: list[ExpectationResult]
     kill: KillRecovery | None = None
     curves: list[Curve] = field(default_factory=list)  # dose–response, when the fault was swept
+    attribution: list[ActionAttribution] = field(default_factory=list)  # why each action got slower
 
     def curve(self, action: str) -> Curve | None:
         return next((c for c in self.curves if c.action == action), None)
@@ -84,15 +86,28 @@ class Analysis:
     def row(self, action: str, phase: str) -> ActionPhase | None:
         return next((r for r in self.rows if r.action == action and r.phase == phase), None)
 
+    def affected(self, action: str, tolerance: float = 1.2) -> bool:
+        """Did the fault slow this action down? Significantly slower during than before, or — with
+        too few samples for a test — a during median above `tolerance` × before (recovery's own
+        tolerance). An action it never slowed has no recovery to report."""
+        row = self.row(action, "during")
+        c = row.vs_before if row else None
+        if c is None or c.ratio is None:
+            return True  # nothing to judge by: show what recovery says
+        if c.verdict.startswith("too few samples"):
+            return c.ratio > tolerance
+        return c.verdict == "slower, significant"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "actions": [{"action": r.action, "phase": r.phase, **r.stats.to_dict(),
                          "vs_before": r.vs_before.to_dict() if r.vs_before else None} for r in self.rows],
-            "recovery": {a: r.to_dict() for a, r in self.recovery.items()},
+            "recovery": {a: {**r.to_dict(), "affected": self.affected(a)} for a, r in self.recovery.items()},
             "phases": self.phases,
             "expectations": [asdict(e) for e in self.expectations],
             "kill_recovery": asdict(self.kill) if self.kill else None,
             "dose_response": [c.to_dict() for c in self.curves],
+            "attribution": [a.to_dict() for a in self.attribution],
             "passed": self.passed,
         }
 
@@ -122,7 +137,10 @@ def analyze(run: RunData) -> Analysis:
                   "failures": sum(1 for s in run.attempts(p) if not s.ok and not s.excluded),
                   "straddled": sum(1 for s in run.attempts(p) if s.straddled),
                   "fault_missing": sum(1 for s in run.attempts(p) if s.fault_missing)} for p in PHASES}
-    analysis = Analysis(rows, recovery, phases, [], kill_recovery(run), analyze_sweep(run))
+    curves = analyze_sweep(run)
+    # a sweep's during phase mixes levels: its dose–response says what the fault did instead
+    attribution = [] if curves else attribute(run.samples, run.actions)
+    analysis = Analysis(rows, recovery, phases, [], kill_recovery(run), curves, attribution)
     analysis.expectations = [check_expectation(text, run, analysis)
                              for text in run.meta.get("scenario", {}).get("expect", [])]
     return analysis

@@ -22,6 +22,10 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(ExitStatus.BAD_INPUT)
 
 
+TEMPLATES_HELP = ("a folder of Jinja2 templates replacing the package's, file by file (report.md.j2, "
+                  "report.html.j2, compare.md.j2, …; see uxchaos/report/templates/)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from uxchaos.faults import DRIVERS
     from uxchaos.steptypes import STEPS
@@ -43,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "(`uxchaos browser serve`), cdp+http://HOST:PORT of a CDP endpoint, or 'local'")
     run.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: reports/)")
     run.add_argument("--headed", action="store_true", help="show the browser window")
+    run.add_argument("--templates", type=Path, metavar="DIR", help=TEMPLATES_HELP)
     run.add_argument("--dry-run", action="store_true",
                      help="print the matched targets and the exact commands, touch nothing")
     run.add_argument("--force", action="store_true",
@@ -64,10 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--name", help="the scenario's name (default: from the file name)")
     rep = sub.add_parser("report", help="re-render every report of a run folder from its results.jsonl")
     rep.add_argument("run_dir", type=Path)
+    rep.add_argument("--templates", type=Path, metavar="DIR", help=TEMPLATES_HELP)
     cmp_ = sub.add_parser("compare", help="compare two runs of the same scenario, action by action")
     cmp_.add_argument("run_a", type=Path)
     cmp_.add_argument("run_b", type=Path)
     cmp_.add_argument("--html", type=Path, help="also write the comparison as an HTML file")
+    cmp_.add_argument("--templates", type=Path, metavar="DIR", help=TEMPLATES_HELP)
     doc = sub.add_parser("doctor", help="pre-flight checks: browser, Docker, images, targets, netem, app health")
     doc.add_argument("scenario", nargs="?", help="also check what this scenario needs")
     doc.add_argument("--force", action="store_true", help="allow targets that match many containers")

@@ -23,7 +23,7 @@ def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         case "list":
             return cmd_list(out)
         case "report":
-            return cmd_report(args.run_dir, out)
+            return cmd_report(args.run_dir, out, args.templates)
         case "compare":
             return cmd_compare(args, out)
         case "recover":
@@ -91,7 +91,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     finally:
         # Whatever happened, what was measured gets a report.
         if engine.outcome.samples or engine.outcome.events:
-            passed = _report(engine.run_dir, out, scenario.secrets)
+            passed = _report(engine.run_dir, out, scenario.secrets, args.templates)
     return int(ExitStatus.OK if passed else ExitStatus.EXPECTATION_FAILED)
 
 
@@ -113,20 +113,20 @@ def dry_run(scenario: Scenario, args: argparse.Namespace, out: TextIO) -> int:
     return int(ExitStatus.OK)
 
 
-def _report(run_dir: Path, out: TextIO, secrets: set[str] | None = None) -> bool:
+def _report(run_dir: Path, out: TextIO, secrets: set[str] | None = None, templates: Path | None = None) -> bool:
     from uxchaos.report import write_reports
     from uxchaos.report.markdown import render_terminal_table
 
-    run, analysis = write_reports(run_dir, secrets)
-    print(render_terminal_table(run, analysis), file=out)
+    run, analysis = write_reports(run_dir, secrets, templates)
+    print(render_terminal_table(run, analysis, templates), file=out)
     print(f"\nreport: {run_dir / 'report.md'}  ·  {run_dir / 'report.html'}", file=out)
     return analysis.passed
 
 
-def cmd_report(run_dir: Path, out: TextIO) -> int:
+def cmd_report(run_dir: Path, out: TextIO, templates: Path | None = None) -> int:
     if not (run_dir / "results.jsonl").exists():
         raise BadInput(f"{run_dir} is not a run folder (no results.jsonl)")
-    return int(ExitStatus.OK if _report(run_dir, out) else ExitStatus.EXPECTATION_FAILED)
+    return int(ExitStatus.OK if _report(run_dir, out, None, templates) else ExitStatus.EXPECTATION_FAILED)
 
 
 def cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
@@ -139,14 +139,12 @@ def cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
             raise BadInput(f"{d} is not a run folder (no results.jsonl)")
         runs.append(RunData.load(d))
     rows = compare_runs(runs[0], runs[1])
-    print(render_compare_markdown(runs[0], runs[1], rows), file=out)
     from uxchaos.doseresponse import analyze_sweep, compare_slopes
 
     slopes = compare_slopes(analyze_sweep(runs[0]), analyze_sweep(runs[1]))
-    if slopes:
-        print("\n## Dose–response slopes (A → B)\n\n" + "\n".join(f"- {line}" for line in slopes), file=out)
+    print(render_compare_markdown(runs[0], runs[1], rows, slopes, args.templates).rstrip("\n"), file=out)
     if args.html:
-        args.html.write_text(render_compare_html(runs[0], runs[1], rows), encoding="utf-8")
+        args.html.write_text(render_compare_html(runs[0], runs[1], rows, slopes, args.templates), encoding="utf-8")
         print(f"\n{args.html}", file=out)
     return int(ExitStatus.OK)
 

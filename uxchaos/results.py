@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+MAX_REQUESTS_PER_ACTION = 200  # request records kept per action and attempt (journey/capture.py)
 
 
 @dataclass
@@ -62,6 +64,9 @@ class Sample:
     driver_lag_ms: float | None = None  # worst lateness of the generator's 100 ms timer during the attempt
     saturated: bool = False  # measured while the load generator was saturated (users.py's rule)
     endpoint_lost: bool = False  # the browser endpoint was lost: the attempt measured the generator, not the target
+    # what the page fetched, one dict per request with its "action" (journey/capture.py); None: not captured
+    requests: list[dict[str, Any]] | None = None
+    requests_capped: dict[str, int] | None = None  # per action: requests left out of `requests` (the cap)
 
     @property
     def excluded(self) -> bool:
@@ -73,7 +78,8 @@ class Sample:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Sample:
-        data = {k: v for k, v in record.items() if k != "type"}
+        known = {f.name for f in fields(cls)}  # a field added by a later uxchaos is skipped, not fatal
+        data = {k: v for k, v in record.items() if k in known}
         data["actions"] = [ActionTiming(**a) for a in data.get("actions", [])]
         data["steps"] = [StepTiming(**s) for s in data.get("steps", [])]
         return cls(**data)

@@ -29,6 +29,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from uxchaos.errors import BadInput
 from uxchaos.httpget import ignores_https_errors
+from uxchaos.journey.capture import RequestCapture, Window
 from uxchaos.journey.python_ref import PythonJourney
 from uxchaos.results import ActionTiming, Sample, StepTiming
 
@@ -51,6 +52,7 @@ class _Block:
     name: str
     ns: int
     ok: bool
+    window: Window  # wall-clock span, to place the block's requests
 
 
 class StepTimer:
@@ -78,22 +80,25 @@ class StepTimer:
 
 
 class _StepBlock:
-    __slots__ = ("_t0", "name", "timer")
+    __slots__ = ("_t0", "_wall0", "name", "timer")
 
     def __init__(self, timer: StepTimer, name: str) -> None:
         self.timer = timer
         self.name = name
         self._t0 = 0
+        self._wall0 = 0.0
 
     def __enter__(self) -> None:
         self.timer.current = self.name
+        self._wall0 = time.time()
         self._t0 = time.perf_counter_ns()  # last thing before the block's body
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:  # None: an exception goes on to end the attempt
         elapsed = time.perf_counter_ns() - self._t0  # first thing after it
+        window = Window(self.name, self._wall0, time.time())
         self.timer.current = None
-        self.timer.blocks.append(_Block(self.name, elapsed, exc_type is None))
+        self.timer.blocks.append(_Block(self.name, elapsed, exc_type is None, window))
 
 
 def _first_line(error: BaseException) -> str:
@@ -169,7 +174,8 @@ def run_python_attempt(session: BrowserSession, plan: AttemptPlan, fault_active:
         page = context.new_page()
         page.goto("about:blank")  # warm the page untimed, as the YAML runner does
         page.evaluate("0")
-        return _timed_call(journey, page, plan, fault_active)
+        capture = RequestCapture(context) if plan.capture_requests else None
+        return _timed_call(journey, page, plan, fault_active, capture)
     finally:
         try:
             context.close()
@@ -177,13 +183,15 @@ def run_python_attempt(session: BrowserSession, plan: AttemptPlan, fault_active:
             pass
 
 
-def _timed_call(journey: PythonJourney, page: Page, plan: AttemptPlan, fault_active: Callable[[], bool]) -> Sample:
+def _timed_call(journey: PythonJourney, page: Page, plan: AttemptPlan, fault_active: Callable[[], bool],
+                capture: RequestCapture | None = None) -> Sample:
     timer = StepTimer()
     variables: dict[str, Any] = dict(plan.variables)
     cpu_load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     active_at_start = fault_active()
     started_at = time.time()
     failure = None
+    wall0 = time.time()
     t0 = time.perf_counter_ns()
     try:
         journey.call(page, timer, variables)
@@ -197,9 +205,26 @@ def _timed_call(journey: PythonJourney, page: Page, plan: AttemptPlan, fault_act
     ended_at = time.time()
     actions, steps, failed_action = _records(timer, journey, total_ns, failure)
     screenshot = _failure_screenshot(page, plan) if failure is not None else None
+    requests, capped = _collect(page, capture, timer, journey, wall0, ended_at)
     return Sample(
         phase=plan.phase, attempt=plan.attempt, started_at=started_at, ended_at=ended_at,
         duration_s=round(total_ns / 1e9, 6), ok=failure is None, actions=actions, steps=steps,
         failure=failure, failed_action=failed_action, screenshot=screenshot,
         fault_active_at_start=active_at_start, fault_active_at_end=fault_active(), cpu_load=cpu_load,
+        requests=requests, requests_capped=capped or None,
     )
+
+
+def _collect(page: Page, capture: RequestCapture | None, timer: StepTimer, journey: PythonJourney,
+             wall0: float, wall1: float) -> tuple[list[dict[str, Any]] | None, dict[str, int]]:
+    """After the call, outside its clock: requests inside a block belong to it, the rest to
+    "(outside steps)" (or, without blocks, to the function as a whole)."""
+    if capture is None:
+        return None, {}
+    try:
+        page.evaluate("0")  # one round trip lets Playwright deliver the request events already sent
+    except PlaywrightError as e:
+        log.debug("flushing request events: %s", _first_line(e))
+    if not timer.blocks:
+        return capture.records([Window(journey.function, wall0, wall1)])
+    return capture.records([b.window for b in timer.blocks], fallback=OUTSIDE_STEPS, since=wall0)

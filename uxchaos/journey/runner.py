@@ -22,6 +22,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from uxchaos.browser import find_browser, launch_args
 from uxchaos.errors import EnvironmentProblem
 from uxchaos.httpget import ignores_https_errors
+from uxchaos.journey.capture import RequestCapture, Window
 from uxchaos.journey.endpoints import Endpoint, open_browser
 from uxchaos.journey.python_ref import PythonJourney
 from uxchaos.journey.steps import (
@@ -55,6 +56,7 @@ class AttemptPlan:
     step_timeout_s: float
     artifacts_dir: Path
     python: PythonJourney | None = None  # a Python journey instead of `journey` (journey/python.py)
+    capture_requests: bool = True  # record each action's requests (journey/capture.py)
 
 
 class BrowserSession:
@@ -140,10 +142,11 @@ class BrowserSession:
             page.goto("about:blank")  # warm the page untimed: the first action on a fresh page costs extra
             page.evaluate("0")
             tracker = NavigationTracker(page)
+            capture = RequestCapture(context) if plan.capture_requests else None
             prefix = f"{plan.phase}-{plan.attempt}"
             ctx = StepContext(page, plan.base_url, plan.variables, plan.step_timeout_s * 1000,
                               plan.artifacts_dir, prefix, tracker)
-            return _timed_attempt(plan, ctx, fault_active)
+            return _timed_attempt(plan, ctx, fault_active, capture)
         finally:
             try:
                 context.close()
@@ -151,7 +154,8 @@ class BrowserSession:
                 pass
 
 
-def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[], bool]) -> Sample:
+def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[], bool],
+                   capture: RequestCapture | None = None) -> Sample:
     """Every step is timed with the monotonic clock; an action lasts the sum of its steps and the
     attempt the sum of its actions, so the harness's own bookkeeping between steps (reading the
     browser's Navigation Timing, building records) is never counted as user time."""
@@ -162,11 +166,14 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
     steps: list[StepTiming] = []
     failure: str | None = None
     failed_action: str | None = None
+    windows: list[Window] = []
     for action in plan.journey:
         if failure is not None:
             actions.append(ActionTiming(action.name, None, False, "not run: an earlier action failed"))
             continue
         action_ns = 0
+        window = Window(action.name, time.time(), 0.0)  # wall clock, for the requests (outside the step clock)
+        windows.append(window)
         for index, step in enumerate(action.steps):
             outcome, failure, step_ns = _run_step(ctx, step)
             action_ns += step_ns
@@ -180,17 +187,32 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
                                     outcome.artifacts or None if outcome else None))
             if failure is not None:
                 break
+        window.end = time.time()
         actions.append(ActionTiming(action.name, round(action_ns / 1e9, 6), failure is None, failure))
         if failure is not None:
             failed_action = action.name
     ended_at = time.time()
     screenshot = _failure_screenshot(ctx, plan) if failure is not None else None
+    requests, capped = _collect(ctx, capture, windows)
     return Sample(
         phase=plan.phase, attempt=plan.attempt, started_at=started_at, ended_at=ended_at,
         duration_s=round(sum(a.duration_s or 0.0 for a in actions), 6), ok=failure is None, actions=actions,
         steps=steps, failure=failure, failed_action=failed_action, screenshot=screenshot,
         fault_active_at_start=active_at_start, fault_active_at_end=fault_active(), cpu_load=cpu_load,
+        requests=requests, requests_capped=capped or None,
     )
+
+
+def _collect(ctx: StepContext, capture: RequestCapture | None, windows: list[Window]
+             ) -> tuple[list[dict[str, Any]] | None, dict[str, int]]:
+    """After the attempt: one round trip lets Playwright deliver the request events already sent."""
+    if capture is None:
+        return None, {}
+    try:
+        ctx.page.evaluate("0")
+    except PlaywrightError as e:  # a crashed page: keep what was delivered
+        log.debug("flushing request events: %s", _first_line(e))
+    return capture.records(windows)
 
 
 def _run_step(ctx: StepContext, step: Step) -> tuple[StepOutcome | None, str | None, int]:

@@ -14,7 +14,9 @@ if TYPE_CHECKING:  # analysis imports report.data: import it only when rendering
     from uxchaos.report.data import RunData
 
 
-def write_reports(run_dir: Path, secrets: set[str] | None = None) -> tuple[RunData, Analysis]:
+def write_reports(run_dir: Path, secrets: set[str] | None = None,
+                  templates: Path | None = None) -> tuple[RunData, Analysis]:
+    """`templates`: a folder whose *.j2 files replace the package's (uxchaos/report/templates/)."""
     from uxchaos.analysis import analyze
     from uxchaos.report.data import RunData
     from uxchaos.report.html import render_html
@@ -25,8 +27,8 @@ def write_reports(run_dir: Path, secrets: set[str] | None = None) -> tuple[RunDa
     run = RunData.load(run_dir)
     analysis = analyze(run)
     outputs = {
-        "report.md": render_markdown(run, analysis),
-        "report.html": render_html(run, analysis),
+        "report.md": render_markdown(run, analysis, templates),
+        "report.html": render_html(run, analysis, templates),
         "junit.xml": render_junit(run, analysis),
         "summary.json": json.dumps({"scenario": run.meta.get("scenario", {}).get("name"),
                                     "status": run.meta.get("status"), **analysis.to_dict()}, indent=2) + "\n",

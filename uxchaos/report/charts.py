@@ -107,3 +107,47 @@ def dose_response(analysis: Analysis) -> str:
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3)
     return _svg(fig)
+
+
+WAIT_COLOR, TRANSFER_COLOR, CONNECT_COLOR = "#e45756", "#4c78a8", "#bbbbbb"
+
+
+def waterfall(run: RunData, action: str, phases: tuple[str, str] = ("before", "during")) -> str | None:
+    """A median attempt of each phase side by side on one time scale: each request a bar from its start,
+    split into connecting, waiting for the server and transfer; the dashed line is where the action ended.
+    None when a phase has no attempt with recorded requests."""
+    from uxchaos.attribution import collapse_path, median_attempt
+
+    picked = [(p, median_attempt(run.samples, p, action)) for p in phases]
+    if any(s is None for _, s in picked):
+        return None
+    rows = max(1, max(sum(1 for r in s.requests or [] if r.get("action") == action) for _, s in picked if s))
+    fig, axes = plt.subplots(1, len(picked), figsize=(11, 1.2 + 0.28 * min(rows, 40)), sharex=True, squeeze=False)
+    for ax, (phase, sample) in zip(axes[0], picked, strict=True):
+        assert sample is not None
+        records = [r for r in sample.requests or [] if r.get("action") == action][:40]
+        timing = next(a for a in sample.actions if a.name == action)
+        names = []
+        for y, r in enumerate(records):
+            start = float(r.get("start_ms") or 0.0) / 1000
+            left = start
+            for key, color in (("connect_ms", CONNECT_COLOR), ("wait_ms", WAIT_COLOR), ("download_ms", TRANSFER_COLOR)):
+                width = float(r.get(key) or 0.0) / 1000
+                if width > 0:
+                    ax.barh(y, width, left=left, color=color, height=0.6)
+                left += width
+            if r.get("failure"):
+                ax.plot([start], [y], marker="x", color="#000")
+            names.append(label(f"{r.get('method', '?')} {collapse_path(str(r.get('url', '')))}"[:48]))
+        ax.axvline(timing.duration_s or 0.0, color="#333", lw=1, ls="--")
+        ax.set_yticks(range(len(records)), names if records else [])
+        ax.invert_yaxis()
+        ax.set_title(label(f"{phase} #{sample.attempt}: {timing.duration_s or 0.0:.2f} s"))
+        ax.set_xlabel("seconds since the action started")
+        ax.grid(alpha=0.3, axis="x")
+        ax.set_xlim(left=0)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in (CONNECT_COLOR, WAIT_COLOR, TRANSFER_COLOR)]
+    fig.legend(handles, ["connecting", "waiting for the server", "transfer"], loc="lower center", ncol=3,
+               frameon=False, bbox_to_anchor=(0.5, -0.08))
+    fig.tight_layout()
+    return _svg(fig)

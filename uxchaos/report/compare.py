@@ -1,14 +1,15 @@
 """`uxchaos compare RUN_A RUN_B`: two runs of the same scenario side by side (e.g. before and
-after a fix): medians, ratio B/A with a bootstrap interval, significance per action × phase."""
+after a fix): medians, ratio B/A with a bootstrap interval, significance per action × phase.
+Rendered from templates/compare.md.j2 and compare.html.j2."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from html import escape
+from pathlib import Path
 
 from uxchaos.errors import BadInput
 from uxchaos.report.data import RunData
-from uxchaos.report.markdown import cell, fmt_ratio, fmt_s
+from uxchaos.report.templating import fmt_ratio, fmt_s, render
 from uxchaos.scenario import PHASES
 from uxchaos.stats import Comparison, compare, describe
 
@@ -55,26 +56,14 @@ def _name(run: RunData) -> str:
     return str(run.run_dir or run.meta.get("scenario", {}).get("name", "?"))
 
 
-def render_compare_markdown(a: RunData, b: RunData, rows: list[CompareRow]) -> str:
-    lines = ["# uxchaos compare", "", f"- **A:** {cell(_name(a))}", f"- **B:** {cell(_name(b))}", "",
-             "| Action | Phase | n A | n B | Median A (s) | Median B (s) | B / A [95% CI] | p | Verdict (B vs A) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
-    for r in rows:
-        p = f"{r.b_vs_a.p_value:.3f}" if r.b_vs_a.p_value is not None else "–"
-        lines.append(f"| {cell(r.action)} | {r.phase} | {r.n_a} | {r.n_b} | {fmt_s(r.median_a)} | "
-                     f"{fmt_s(r.median_b)} | {fmt_ratio(r.b_vs_a)} | {p} | {cell(r.b_vs_a.verdict)} |")
-    return "\n".join(lines) + "\n"
+def render_compare_markdown(a: RunData, b: RunData, rows: list[CompareRow], slopes: list[str] | None = None,
+                            templates: Path | None = None) -> str:
+    return render("compare.md.j2", templates, a_name=_name(a), b_name=_name(b), rows=rows, slopes=slopes or [])
 
 
-def render_compare_html(a: RunData, b: RunData, rows: list[CompareRow]) -> str:
-    body = "".join(
-        f"<tr><td>{escape(r.action)}</td><td>{escape(r.phase)}</td><td>{r.n_a}</td><td>{r.n_b}</td>"
-        f"<td>{fmt_s(r.median_a)}</td><td>{fmt_s(r.median_b)}</td><td>{escape(fmt_ratio(r.b_vs_a))}</td>"
-        f"<td>{escape(r.b_vs_a.verdict)}</td></tr>" for r in rows)
-    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>uxchaos compare</title>"
-            "<style>body{font-family:system-ui,sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:.3em}"
-            "table{border-collapse:collapse}</style></head><body><h1>uxchaos compare</h1>"
-            f"<p>A: <code>{escape(_name(a))}</code><br>B: <code>{escape(_name(b))}</code></p>"
-            "<table><tr><th>Action</th><th>Phase</th><th>n A</th><th>n B</th><th>Median A (s)</th>"
-            f"<th>Median B (s)</th><th>B / A [95% CI]</th><th>Verdict (B vs A)</th></tr>{body}</table>"
-            "</body></html>\n")
+def render_compare_html(a: RunData, b: RunData, rows: list[CompareRow], slopes: list[str] | None = None,
+                        templates: Path | None = None) -> str:
+    cells = [[r.action, r.phase, str(r.n_a), str(r.n_b), fmt_s(r.median_a), fmt_s(r.median_b), fmt_ratio(r.b_vs_a),
+              f"{r.b_vs_a.p_value:.3f}" if r.b_vs_a.p_value is not None else "–", r.b_vs_a.verdict] for r in rows]
+    return render("compare.html.j2", templates, a_name=_name(a), b_name=_name(b), rows_cells=cells,
+                  slopes=slopes or [])

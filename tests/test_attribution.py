@@ -1,0 +1,114 @@
+"""Attribution (uxchaos/attribution.py): pure checks on records, and the real demo under a database delay."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from uxchaos.attribution import attribute_action, collapse_path, median_attempt
+from uxchaos.cli import main
+from uxchaos.report.data import RunData
+from uxchaos.results import ActionTiming, Sample
+
+
+def test_collapse_path_folds_numeric_and_hex_ids_only() -> None:
+    assert collapse_path("http://h/users/42/avatar?x=1") == "/users/{id}/avatar"
+    assert collapse_path("http://h/b/5f2a9c0e1d/x") == "/b/{id}/x"
+    assert collapse_path("http://h/o/123e4567-e89b-12d3-a456-426614174000") == "/o/{id}"
+    assert collapse_path("http://h/dashboard") == "/dashboard"
+    assert collapse_path("http://h/deadbeef-page/cafe") == "/deadbeef-page/cafe"  # words stay words
+
+
+def _req(method: str, url: str, wait: float, download: float = 1.0) -> dict[str, Any]:
+    return {"action": "A", "method": method, "url": url, "type": "fetch", "status": 200, "start_ms": 0.0,
+            "connect_ms": 0.0, "wait_ms": wait, "download_ms": download, "duration_ms": wait + download,
+            "failure": None}
+
+
+def _sample(phase: str, attempt: int, seconds: float, requests: list[dict[str, Any]]) -> Sample:
+    return Sample(phase, attempt, 0.0, seconds, seconds, True, [ActionTiming("A", seconds, True)],
+                  requests=requests)
+
+
+def test_matched_requests_ids_and_one_phase_requests_are_split_out() -> None:
+    samples = [_sample("before", i, 0.5, [_req("GET", f"http://h/item/{i}", 100), _req("GET", "http://h/b", 50)])
+               for i in range(3)]
+    samples += [_sample("during", i, (2.2, 2.0, 1.8)[i], [_req("GET", f"http://h/item/{i + 7}", 900),
+                                           _req("GET", "http://h/b", 50, download=301),
+                                           _req("POST", "http://h/retry", 299)]) for i in range(3)]
+    result = attribute_action(samples, "A")
+    assert result is not None
+    by_key = {r.key: r for r in result.requests}
+    assert abs(by_key["GET /item/{id}"].wait_s - 0.8) < 1e-9 and by_key["GET /item/{id}"].only is None
+    assert abs(by_key["GET /b"].transfer_s - 0.3) < 1e-9 and abs(by_key["GET /b"].wait_s) < 1e-9
+    assert by_key["POST /retry"].only == "during" and abs(by_key["POST /retry"].total_s - 0.3) < 1e-9
+    assert abs(result.delta_s - 1.5) < 1e-9 and abs(result.rest_s - 0.1) < 1e-9
+    sentence = result.sentence()
+    assert sentence.startswith("A +1.5 s: GET /item/{id} +0.8 s waiting for the server")
+    assert "GET /b +0.3 s transfer" in sentence and "POST /retry +0.3 s (only during)" in sentence
+    assert sentence.endswith("browser-side +0.1 s")
+    assert median_attempt(samples, "during", "A") is samples[4]  # the 2.0 s one
+    # No usable attempt in one phase (all failed there): nothing to split.
+    failed = [s for s in samples if s.phase == "before"] + [
+        Sample("during", 9, 0.0, 1.0, 1.0, False, [ActionTiming("A", 1.0, False, "boom")], requests=[])]
+    assert attribute_action(failed, "A") is None
+
+
+def test_demo_under_db_delay_names_the_login_requests(tmp_path: Path) -> None:
+    """Typing is its own action: its time is all browser-side and, on a loaded machine, noisy enough
+    (±0.5 s at load 28 on 2 cores) to swamp the 10% bound with three attempts per phase. Five during
+    attempts: their median is less at the mercy of one starved attempt."""
+    scenario = tmp_path / "why.yaml"
+    scenario.write_text("""name: why
+target:
+  base_url: demo
+  credentials: {username: demo@example.com, password: demo-password}
+journey:
+  - action: Opening the login page
+    steps:
+      - goto: /login
+  - action: Typing the credentials
+    steps:
+      - fill: "#email"
+        value: "{{ username }}"
+      - fill: "#password"
+        value: "{{ password }}"
+  - action: Logging in
+    steps:
+      - click: "#login"
+      - expect_url: "**/dashboard"
+      - expect_text: Welcome
+fault: {driver: proxy, kind: delay, target: database, params: {delay: 300ms}}
+phases:
+  before: {attempts: 3}
+  during: {attempts: 5}
+  after: {attempts: 1}
+""")
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["run", str(scenario), "--out", str(tmp_path / "reports")], out, err)
+    assert code == 0, err.getvalue()
+    (run_dir,) = [p for p in (tmp_path / "reports").glob("*/*") if p.is_dir()]
+    run = RunData.load(run_dir)
+    from uxchaos.analysis import analyze
+
+    login = next(a for a in analyze(run).attribution if a.action == "Logging in")
+    by_key = {r.key: r for r in login.requests}
+    post, dashboard = by_key["POST /login"], by_key["GET /dashboard"]
+    assert login.delta_s > 0.6, login.sentence()  # several sequential round trips of +300 ms
+    server = post.wait_s + dashboard.wait_s
+    load = [s.cpu_load for s in run.samples]
+    assert abs(server - login.delta_s) <= 0.10 * login.delta_s, (login.sentence(), "load averages", load)
+    assert post.wait_s > 0.2 and dashboard.wait_s > 0.2, login.sentence()
+    sentence = login.sentence()
+    assert "POST /login +" in sentence and "GET /dashboard +" in sentence and "waiting for the server" in sentence
+    report = (run_dir / "report.md").read_text()
+    assert "## Why it got slower" in report and f"**{login.head()}**" in report
+    assert "| Logging in | POST /login |" in report
+    html = (run_dir / "report.html").read_text()
+    assert "<h2>Why it got slower</h2>" in html and html.count('class="chart waterfall"><svg') == 3  # one per action
+    assert "waiting for the server" in html and "before #" in html and "during #" in html
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert any(a["action"] == "Logging in" and a["requests"] for a in summary["attribution"])
+    assert "demo-password" not in (run_dir / "results.jsonl").read_text()

@@ -1,0 +1,138 @@
+"""Requests per action (uxchaos/journey/capture.py): real Chromium against the real demo and loopback sites."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from conftest import http_site
+
+from uxchaos.demo.stack import DemoInfo
+from uxchaos.journey.capture import RequestCapture, Window, mask_url
+from uxchaos.journey.python_ref import load_python_journey
+from uxchaos.journey.runner import AttemptPlan, BrowserSession
+from uxchaos.results import Sample
+from uxchaos.scenario import parse_scenario
+
+LOGIN = """
+name: capture
+target: {base_url: demo}
+journey:
+  - action: Opening the login page
+    steps:
+      - goto: /login?token=abc123def456ghi789&page=2
+  - action: Logging in
+    steps:
+      - fill: "#email"
+        value: "{{ username }}"
+      - fill: "#password"
+        value: "{{ password }}"
+      - click: "#login"
+      - expect_url: "**/dashboard"
+      - expect_text: Welcome
+"""
+
+PY_JOURNEY = """
+def login(page, step, vars):
+    page.goto("/login")
+    with step("Logging in"):
+        page.fill("#email", vars["username"])
+        page.fill("#password", vars["password"])
+        page.click("#login")
+        page.wait_for_url("**/dashboard")
+"""
+
+
+def test_mask_url_hides_secret_looking_query_values_and_userinfo() -> None:
+    assert mask_url("http://h/p?token=x&page=2#frag") == "http://h/p?token=***&page=2"
+    assert mask_url("http://h/p?q=AKIA1234567890ABCDEF") == "http://h/p?q=***"
+    assert mask_url("http://h/p?q=hello%20world&n=12") == "http://h/p?q=hello+world&n=12"
+    assert mask_url("http://bob:hunter2@h/p") == "http://bob:***@h/p"
+    assert mask_url("http://h/p?api_key=") == "http://h/p?api_key="  # nothing to hide
+
+
+def _check_timings(record: dict[str, object]) -> None:
+    for key in ("connect_ms", "wait_ms", "download_ms"):
+        assert isinstance(record[key], float) and record[key] >= 0, record  # type: ignore[operator]
+    assert record["duration_ms"] is not None
+    parts = record["connect_ms"] + record["wait_ms"] + record["download_ms"]  # type: ignore[operator]
+    assert parts <= record["duration_ms"] + 1, record  # type: ignore[operator]
+
+
+def test_yaml_and_python_journeys_record_each_actions_requests(demo: DemoInfo, tmp_path: Path) -> None:
+    variables = {"username": demo.email, "password": demo.password}
+    scenario = parse_scenario(LOGIN, "capture.yaml", env={})
+    (tmp_path / "journey.py").write_text(PY_JOURNEY)
+    journey = load_python_journey("journey.py:login", tmp_path)
+    with BrowserSession() as session:
+        yaml_sample = session.run_attempt(
+            AttemptPlan("before", 1, scenario.journey, demo.base_url, variables, 30, tmp_path), lambda: False)
+        py_sample = session.run_attempt(
+            AttemptPlan("before", 1, [], demo.base_url, variables, 30, tmp_path, journey), lambda: False)
+    assert yaml_sample.ok and py_sample.ok, (yaml_sample.failure, py_sample.failure)
+
+    assert yaml_sample.requests is not None and yaml_sample.requests_capped is None
+    by_action = {(r["action"], r["method"], r["url"].split(demo.base_url)[-1]) : r for r in yaml_sample.requests}
+    opening = by_action[("Opening the login page", "GET", "/login?token=***&page=2")]
+    assert opening["type"] == "document" and opening["status"] == 200
+    post = by_action[("Logging in", "POST", "/login")]
+    dashboard = by_action[("Logging in", "GET", "/dashboard")]
+    assert post["status"] == 303 and dashboard["status"] == 200
+    assert 0 <= post["start_ms"] < dashboard["start_ms"]
+    login_s = next(a.duration_s for a in yaml_sample.actions if a.name == "Logging in")
+    assert dashboard["start_ms"] < login_s * 1000 + 50  # inside the action's own span
+    for r in yaml_sample.requests:
+        _check_timings(r)
+        assert r["wait_ms"] > 0 and r["failure"] is None
+
+    # Stored and read back with the sample; no typed secret in it.
+    again = Sample.from_record(yaml_sample.to_record())
+    assert again.requests == yaml_sample.requests
+    assert Sample.from_record({**yaml_sample.to_record(), "from_a_later_version": 1}).requests == again.requests
+    assert demo.password not in str(yaml_sample.to_record())
+
+    # The Python journey: the goto outside every step() is "(outside steps)", the login inside its block.
+    assert py_sample.requests is not None
+    placed = {(r["action"], r["method"], r["url"].split(demo.base_url)[-1]) for r in py_sample.requests}
+    assert ("(outside steps)", "GET", "/login") in placed
+    assert {("Logging in", "POST", "/login"), ("Logging in", "GET", "/dashboard")} <= placed
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return int(port)
+
+
+def test_failed_requests_carry_their_error_and_the_cap_says_how_many_were_left_out() -> None:
+    import time
+
+    dead = _closed_port()
+    images = "".join(f'<img src="/img{i}.png">' for i in range(30))
+    page_html = f'<html><body>{images}<img src="http://127.0.0.1:{dead}/gone.png"></body></html>'.encode()
+
+    def respond(path: str) -> tuple[int, bytes]:
+        return (200, page_html) if path == "/" else (404, b"")
+
+    with http_site(respond) as url, BrowserSession() as session:
+        context = session.new_context()
+        try:
+            capture = RequestCapture(context)
+            page = context.new_page()
+            t0 = time.time()
+            page.goto(url + "/", wait_until="load")
+            page.evaluate("0")
+            window = Window("Opening", t0, time.time())
+            full, dropped = capture.records([window])
+            capped, capped_dropped = capture.records([window], cap=10)
+        finally:
+            context.close()
+    assert len(full) == 32 and dropped == {}  # the page, 30 images, the unreachable one
+    failed = [r for r in full if r["failure"]]
+    assert len(failed) == 1 and f":{dead}/gone.png" in failed[0]["url"]
+    assert "ERR_CONNECTION_REFUSED" in failed[0]["failure"] and failed[0]["status"] is None
+    assert sum(1 for r in full if r["status"] == 404) == 30
+    assert len(capped) == 10 and capped_dropped == {"Opening": 22}
+    assert capped[0]["type"] == "document"  # start order: the page first
