@@ -79,7 +79,8 @@ def test_database_delay_slows_login_by_several_round_trips(demo_stack: DemoStack
     demo_stack.hub.reset()
     assert status == 200 and "Welcome" in body
     assert slow - base >= 4 * 0.5, f"login took {slow:.2f}s with the delay, {base:.2f}s without"
-    assert min(http_login(demo)[0] for _ in range(3)) <= max(1.5 * base, base + 0.05)
+    # fast again: far from the ≥ 2 s the delay added (the bound allows a loaded machine's scheduling)
+    assert min(http_login(demo)[0] for _ in range(3)) <= max(1.5 * base, base + 0.25)
 
 
 def test_login_in_chromium(demo: DemoInfo) -> None:

@@ -80,7 +80,7 @@ def test_python_client_creates_proxy_adds_and_removes_toxics_and_disables(server
     proxy.add_toxic(type="latency", attributes={"latency": 100, "jitter": 0})
     assert proxy.toxics()["latency_downstream"].attributes["latency"] == 100
     added_ms = (median_rtt(proxy.listen) - base) * 1000
-    assert abs(added_ms - 100) <= 10, f"latency 100 ms through the client, measured +{added_ms:.1f} ms"
+    assert abs(added_ms - 100) <= 30, f"latency 100 ms through the client, measured +{added_ms:.1f} ms"
     assert proxy.destroy_toxic("latency_downstream")
     assert proxy.toxics() == {} and median_rtt(proxy.listen) < 0.09  # the 100 ms are gone
 
