@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -81,8 +82,9 @@ def demo(demo_stack: DemoStack) -> Iterator[DemoInfo]:
 
 
 @contextlib.contextmanager
-def http_site(respond: Callable[[str], tuple[int, bytes]]) -> Iterator[str]:
-    """A real HTTP server on loopback; `respond(path)` gives (status, HTML body). Yields its URL."""
+def http_site(respond: Callable[[str], tuple[int, bytes]], tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """A real HTTP server on loopback; `respond(path)` gives (status, HTML body). Yields its URL
+    (https:// when a server TLS context is given)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -97,9 +99,11 @@ def http_site(respond: Callable[[str], tuple[int, bytes]]) -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
 
