@@ -39,6 +39,13 @@ def parse_duration(text: object) -> float:
     return total
 
 
+def format_level(value: float | None, unit: str) -> str:
+    """One level of a swept fault: a duration when its unit is seconds, else the number."""
+    if value is None:
+        return "–"
+    return format_duration(value) if unit == "s" else f"{value:g}"
+
+
 def format_duration(seconds: float) -> str:
     """Short human form: 2000ms -> '2s', 0.3 -> '300ms'."""
     if seconds < 1 and seconds * 1000 == round(seconds * 1000):

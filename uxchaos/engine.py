@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import uxchaos
-from uxchaos.durations import format_duration
+from uxchaos.durations import format_level
 from uxchaos.errors import FaultRefused, UxchaosError
 from uxchaos.faults import DriverOptions, EffectProbe, FaultDriver, TargetRuntime, create_driver
 from uxchaos.faults.base import Sweep
@@ -434,7 +434,7 @@ class Engine:
 
     def _format_level(self, sweep: Sweep, level: float) -> str:
         kind = self.fault.driver.kinds[self.fault.driver.spec.kind][sweep.param].kind if self.fault else ""
-        return format_duration(level) if kind == "duration" else f"{level:g}"
+        return format_level(level, "s" if kind == "duration" else "")
 
     def _effect_baseline(self, driver: FaultDriver) -> tuple[EffectProbe, float] | None:
         """The driver's probe through the faulty link (if its fault has a measurable effect), and

@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined, select_autoescape
 
-from uxchaos.durations import format_duration
+from uxchaos.durations import format_level
 from uxchaos.errors import BadInput
 from uxchaos.stats import Comparison
 
@@ -86,13 +86,6 @@ def _field(key: str, value: Any) -> str:
         if key.endswith(suffix) and isinstance(value, int | float) and not isinstance(value, bool):
             return f"{key[:-len(suffix)].replace('_', ' ')} {readable(value)} {unit}"
     return f"{key.replace('_', ' ')} {_nested(value)}"
-
-
-def format_level(value: float | None, unit: str) -> str:
-    """One level of a swept fault: a duration for seconds, else the number."""
-    if value is None:
-        return "–"
-    return format_duration(value) if unit == "s" else f"{value:g}"
 
 
 def environment(templates: Path | None = None) -> Environment:
