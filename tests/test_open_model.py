@@ -4,9 +4,11 @@ running. Real Chromium, the real demo, a real fault; timing bounds are generous 
 from __future__ import annotations
 
 import json
+import statistics
 from collections import Counter
 from pathlib import Path
 
+import numpy
 import pytest
 from test_run import only_run_dir, run_cli, write_scenario
 from test_users import samples_of
@@ -45,6 +47,12 @@ def test_bad_open_model_names_file_and_line(tmp_path: Path, phase: str, line: in
     assert code == 2, err
     key = f"phases.during.{where}" if where else "phases.during"
     assert f"{path}:{line}: {key}:" in err and expected in err, err
+
+
+def test_users_busy_over_time_is_a_step_function() -> None:
+    from uxchaos.report.charts import steps_over_time
+
+    assert steps_over_time([(0.0, 2.0), (1.0, 3.0), (2.0, 4.0)]) == ([0.0, 1.0, 2.0, 3.0, 4.0], [1, 2, 2, 1, 0])
 
 
 def test_rates_that_are_no_rate_raise() -> None:
@@ -99,6 +107,17 @@ phases:
     injected = next(e["time"] for e in run.events if e["event"] == "injected")
     reverted = next(e["time"] for e in run.events if e["event"] == "reverted")
     assert all(injected <= s["started_at"] and s["ended_at"] <= reverted for s in during)
+    # The report counts the late starts and gives per-phase and per-endpoint figures that match the samples.
+    ok = [s["duration_s"] for s in samples if s["ok"]]
+    report = (run_dir / "report.md").read_text()
+    assert f"⏱ **{len(late)} of 6 attempts started late** by more than 100 ms" in report, report
+    durations = sorted(s["duration_s"] for s in during)
+    assert (f"| during | 4/s on at most 2 users (open) | 6 | 6 | {statistics.median(durations):.2f} | "
+            f"{numpy.percentile(durations, 95):.2f} | {sum(s['saturated'] for s in during)} | {len(late)} |") in report
+    assert (f"| local | 8 | 8 | 0 | 0 | {statistics.median(ok):.2f} | {numpy.percentile(ok, 95):.2f} |") in report
+    html = (run_dir / "report.html").read_text()
+    assert f"{len(late)} of 6 attempts started late" in html and "users busy" in html
+    assert "due, waiting for a free user" in html  # the late arrivals on the timeline's users chart
 
 
 def test_a_python_journey_runs_in_an_open_model(tmp_path: Path) -> None:

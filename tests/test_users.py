@@ -7,6 +7,7 @@ import io
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy
 import pytest
 from test_run import only_run_dir, run_cli, write_scenario
 
@@ -115,6 +117,10 @@ phases:
     assert len(meta["endpoints"]) == 3 and all(e["round_trip_ms"] > 0 for e in meta["endpoints"])
     report = (run_dir / "report.md").read_text()
     assert "## Virtual users" in report and "| local | 10 | 10 | 0 | 0 |" in report, report
+    for phase, users in (("before", 2), ("during", 3), ("after", 2)):  # the figures per number of users
+        times = [s["duration_s"] for s in samples if s["phase"] == phase]
+        assert (f"| {phase} | {users} users (closed) | {len(times)} | {len(times)} | {statistics.median(times):.2f} | "
+                f"{numpy.percentile(times, 95):.2f} |") in report, report
 
 
 def test_python_journey_runs_with_many_users(tmp_path: Path) -> None:
@@ -222,6 +228,16 @@ phases:
     _report(outcome.run_dir, io.StringIO())
     report = (outcome.run_dir / "report.md").read_text()
     assert f"{servers[1].url} (lost)" in report and f"⊘ {servers[1].url} was lost" in report
+    for url, lost_mark in ((servers[0].url, ""), (servers[1].url, " (lost)")):  # per-endpoint figures = the samples'
+        mine = [s for s in samples if s["endpoint"] == url]
+        ok = [s["duration_s"] for s in mine if s["ok"]]
+        median, p95 = (f"{statistics.median(ok):.2f}", f"{numpy.percentile(ok, 95):.2f}") if ok else ("–", "–")
+        failed, lost = (sum(not s["ok"] and not s["endpoint_lost"] for s in mine),
+                        sum(s["endpoint_lost"] for s in mine))
+        row = f"| {url}{lost_mark} | {len(mine)} | {len(ok)} | {failed} | {lost} | {median} | {p95} |"
+        assert row in report, (row, report)
+    html = (outcome.run_dir / "report.html").read_text()
+    assert "<h2>Virtual users</h2>" in html and "users busy" in html and f"{servers[1].url} (lost)" in html
 
 
 def test_an_unreachable_endpoint_stops_the_run_before_any_fault(tmp_path: Path, servers: list[Server]) -> None:
@@ -366,6 +382,6 @@ def test_many_attempts_turn_the_seed_table_into_medians_and_flags_are_counted() 
     run = RunData.from_records({"scenario": {"journey": [{"action": "Logging in"}]}}, records)
     table = attempts_table(run)
     assert table.splitlines()[2] == "| Logging in | 1.00 (n=24) | 4.00 (n=24, 1 left out) | 1.20 (n=24) |", table
-    section = "\n".join(users_section(run))
+    section = users_section(run)
     assert "⌁ **1 attempt(s) were measured while the load generator was saturated**" in section
     assert "with 4 users busy at once" in section and "| local | 73 | 73 | 0 | 0 |" in section, section
