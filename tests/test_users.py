@@ -7,6 +7,7 @@ import io
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -253,6 +254,86 @@ phases: {before: {attempts: 1}, during: {attempts: 1}, after: {attempts: 1}}
     assert f"browser endpoint {servers[1].url} cannot be used" in err, err
     records = (only_run_dir(tmp_path / "reports") / "results.jsonl").read_text()
     assert '"inject' not in records and '"type": "sample"' not in records
+
+
+class PlaywrightServerOfAnotherVersion:
+    """A stand-in for a Playwright browser server of another version: a second Playwright cannot be
+    installed beside the one uxchaos runs on, so this socket server answers the WebSocket upgrade the
+    way playwright-core's playwrightServer.ts does when the client's User-Agent names another
+    major.minor — `428 Precondition Required` and the box naming both versions — and closes."""
+
+    SERVER_VERSION = "1.40"
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"ws://127.0.0.1:{self.sock.getsockname()[1]}/uxchaos"
+        self.agents: list[str] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    head += chunk
+                agent = next((line.split(":", 1)[1].strip() for line in head.decode("latin-1").split("\r\n")
+                              if line.lower().startswith("user-agent:")), "")
+                self.agents.append(agent)
+                client = ".".join(agent.removeprefix("Playwright/").split(" ")[0].split(".")[:2])
+                lines = ["Playwright version mismatch:", f"  - server version: v{self.SERVER_VERSION}",
+                         f"  - client version: v{client}", "", "If you are connecting to a remote service,",
+                         "keep your local Playwright version in sync", "with the remote service version."]
+                width = max(map(len, lines)) + 2
+                box = "\n".join(["╔" + "═" * width + "╗", *(f"║ {line:<{width - 2}} ║" for line in lines),
+                                 "╚" + "═" * width + "╝"])
+                conn.sendall(f"HTTP/1.1 428 Precondition Required\r\n\r\n{box}".encode())
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_an_endpoint_of_another_playwright_version_is_named_before_any_fault(tmp_path: Path) -> None:
+    other = PlaywrightServerOfAnotherVersion()
+    path = write_scenario(tmp_path, """
+target: {base_url: demo}
+fault: {driver: proxy, kind: delay, target: database, params: {delay: 300ms}}
+phases: {before: {attempts: 1}, during: {attempts: 1}, after: {attempts: 1}}
+""")
+    try:
+        code, _, err = run_cli("run", str(path), "--users", "1", "--browser-endpoint", other.url,
+                               "--out", str(tmp_path / "reports"))
+    finally:
+        other.close()
+    from playwright._repo_version import version
+
+    mine = ".".join(version.split(".")[:2])
+    assert other.agents and other.agents[0].startswith(f"Playwright/{mine}.")  # a real Playwright client asked
+    assert code == 3, err
+    assert f"browser endpoint {other.url} cannot be used" in err, err
+    assert f"428 Precondition Required — it speaks Playwright 1.40, this uxchaos Playwright {mine}" in err, err
+    records = (only_run_dir(tmp_path / "reports") / "results.jsonl").read_text()
+    assert '"inject' not in records and '"type": "sample"' not in records
+
+
+def test_an_endpoint_that_is_no_browser_server_is_named(plain_site: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from uxchaos.journey.endpoints import open_browser, parse_endpoint
+
+    url = plain_site.replace("http://", "ws://") + "/uxchaos"
+    with sync_playwright() as p, pytest.raises(EnvironmentProblem) as caught:
+        open_browser(p, parse_endpoint(url))
+    assert f"browser endpoint {url} cannot be used" in str(caught.value)
+    assert "200 OK — it answers HTTP but is not a Playwright browser server" in str(caught.value), caught.value
 
 
 def test_browser_serve_refuses_users_beyond_max(tmp_path: Path) -> None:
