@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -248,8 +249,15 @@ def main() -> None:
     parser.add_argument("--logins", type=int, default=16, help="logins per level and side (bounded load)")
     parser.add_argument("--remote", type=int, default=0, metavar="N",
                         help="browsers on N local `uxchaos browser serve` servers; measure the coordinator's CPU")
+    parser.add_argument("--no-capture", action="store_true",
+                        help="without recording each action's requests (journey/capture.py): what capture costs")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
+    if args.no_capture:
+        import uxchaos.engine
+
+        uxchaos.engine.AttemptPlan = functools.partial(uxchaos.engine.AttemptPlan,  # type: ignore[misc]
+                                                       capture_requests=False)
     if args.remote:
         with demo_elsewhere() as outside:
             remote(outside, levels, args.logins, args.remote)

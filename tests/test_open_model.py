@@ -49,6 +49,14 @@ def test_bad_open_model_names_file_and_line(tmp_path: Path, phase: str, line: in
     assert f"{path}:{line}: {key}:" in err and expected in err, err
 
 
+def test_dry_run_says_the_schedule(tmp_path: Path) -> None:
+    phases = "phases:\n  during: {arrival_rate: 120/min, max_users: 3, attempts: 6}\n"
+    path = write_scenario(tmp_path, "target: {base_url: demo}\n" + phases)
+    code, out, err = run_cli("run", str(path), "--dry-run")
+    assert code == 0, err
+    assert "during 6 at 2/s on at most 3 users" in out, out
+
+
 def test_users_busy_over_time_is_a_step_function() -> None:
     from uxchaos.report.charts import steps_over_time
 
