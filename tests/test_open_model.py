@@ -13,7 +13,9 @@ import pytest
 from test_run import only_run_dir, run_cli, write_scenario
 from test_users import samples_of
 
+from uxchaos.demo.stack import DemoStack
 from uxchaos.durations import DurationError, parse_rate
+from uxchaos.proxy.control import ControlServer
 from uxchaos.report.data import RunData
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,16 +81,29 @@ journey:
 """
 
 
-def test_arrivals_beyond_max_users_start_late_and_are_counted(tmp_path: Path) -> None:
-    path = write_scenario(tmp_path, f"""
-target: {{base_url: demo}}
+def shared_demo(demo_stack: DemoStack, control: str | None = None) -> str:
+    """The session's demo (no demo start per test) as a scenario's target, its proxies on `control`."""
+    info = demo_stack.info
+    assert info is not None
+    demo_stack.hub.reset()
+    return (f"target:\n  base_url: {info.base_url}\n" + (f"  proxy_control: {control}\n" if control else "")
+            + f"  credentials: {{username: {info.email}, password: {info.password}}}\n")
+
+
+def test_arrivals_beyond_max_users_start_late_and_are_counted(tmp_path: Path, demo_stack: DemoStack) -> None:
+    control = ControlServer(demo_stack.hub)
+    path = write_scenario(tmp_path, shared_demo(demo_stack, control.address) + f"""
 fault: {{driver: proxy, kind: delay, target: database, params: {{delay: 100ms}}}}
 phases:
   before: {{attempts: 1}}
   during: {{arrival_rate: 4/s, max_users: 2, attempts: 6}}
   after: {{attempts: 1}}
 {SLOW_JOURNEY}""")
-    code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
+    try:
+        code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
+    finally:
+        control.close()
+    assert demo_stack.hub.describe("database")["toxics"] == []
     assert code == 0, err
     run_dir = only_run_dir(tmp_path / "reports")
     samples = samples_of(run_dir)
@@ -128,13 +143,12 @@ phases:
     assert "due, waiting for a free user" in html  # the late arrivals on the timeline's users chart
 
 
-def test_a_python_journey_runs_in_an_open_model(tmp_path: Path) -> None:
+def test_a_python_journey_runs_in_an_open_model(tmp_path: Path, demo_stack: DemoStack) -> None:
     path = tmp_path / "py-open.yaml"
-    path.write_text(f"""name: py-open
-target: {{base_url: demo}}
-journey: {{python: {ROOT / 'examples' / 'journeys' / 'login.py'}:login}}
+    journey = ROOT / "examples" / "journeys" / "login.py"
+    path.write_text("name: py-open\n" + shared_demo(demo_stack) + f"""journey: {{python: {journey}:login}}
 phases:
-  before: {{arrival_rate: 120/min, max_users: 2, attempts: 3}}
+  before: {{arrival_rate: 120/min, max_users: 2, attempts: 2}}
   during: {{attempts: 1}}
   after: {{attempts: 1}}
 """)
@@ -142,6 +156,6 @@ phases:
     assert code == 0, err
     samples = samples_of(only_run_dir(tmp_path / "reports"))
     before = [s for s in samples if s["phase"] == "before"]
-    assert len(before) == 3 and all(s["ok"] and s["scheduled_at"] is not None for s in before), before
+    assert len(before) == 2 and all(s["ok"] and s["scheduled_at"] is not None for s in before), before
     assert all(any(a["name"] == "Logging in" for a in s["actions"]) for s in before)
-    assert Counter(s["phase"] for s in samples) == {"before": 3, "during": 1, "after": 1}
+    assert Counter(s["phase"] for s in samples) == {"before": 2, "during": 1, "after": 1}
