@@ -10,24 +10,42 @@ and browsers excluded), and for uxchaos the attempts flagged saturated. Load sta
 --logins logins per level and side, loopback only.
 
     python benchmarks/concurrency.py [--levels 1,2,4,8] [--logins 16]
+
+With --remote N the users' browsers live on N local `uxchaos browser serve` servers instead (no bare
+side): printed per level is the coordinator's own CPU per journey — its Python process alone, and
+with the Playwright drivers it starts (one per user; the browsers run in the servers, which are not
+counted) — and how many remote users one coordinator core would drive at the measured journey time.
+
+    python benchmarks/concurrency.py --remote 2 [--levels 2,4] [--logins 8]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
+import json
+import os
 import resource
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from playwright.async_api import Browser, async_playwright
 
 from uxchaos.browser import find_browser, launch_args
-from uxchaos.demo.stack import DemoInfo, DemoStack
+from uxchaos.demo.stack import DemoInfo, DemoStack, demo_credentials
 from uxchaos.engine import Engine, RunOptions
+from uxchaos.netutil import wait_until
+from uxchaos.procs import die_with_parent
 from uxchaos.scenario import parse_scenario
 from uxchaos.users import _cpu_ticks
 
@@ -49,7 +67,7 @@ journey:
       - click: "#login"
       - expect_url: "**/dashboard"
       - expect_text: Welcome
-browsers: [local]                    # the virtual-user path even at one user
+browsers: {browsers}                    # local: the virtual-user path even at one user
 phases:
   before: {{users: {users}, attempts: {attempts}}}
   during: {{attempts: 1}}
@@ -87,17 +105,20 @@ class Meter:
                      if ticks and self.ticks0 else float("nan"))
 
 
-def run_uxchaos(demo: DemoInfo, users: int, attempts: int, out: Path) -> dict[str, Any]:
+def run_uxchaos(demo: DemoInfo | Any, users: int, attempts: int, out: Path, browsers: list[str] | None = None,
+                listener: Any = None) -> dict[str, Any]:
     text = SCENARIO.format(base_url=demo.base_url, email=demo.email, password=demo.password, users=users,
-                           attempts=attempts)
+                           attempts=attempts, browsers="[" + ", ".join(browsers or ["local"]) + "]")
     scenario = parse_scenario(text, str(out / "concurrency.yaml"))
-    engine = Engine(scenario, RunOptions(out_dir=out, deadline_s=600))
+    engine = Engine(scenario, RunOptions(out_dir=out, deadline_s=600), [listener] if listener else [])
     outcome = engine.run()
     before = [s for s in outcome.samples if s.phase == "before"]
     logins = [a.duration_s for s in before for a in s.actions if a.name == "Logging in" and a.ok and a.duration_s]
     wall = max(s.ended_at for s in before) - min(s.started_at for s in before)
     cpu = [s.host_cpu for s in before if s.host_cpu is not None]
+    journeys = [s.duration_s for s in before if s.ok]
     return {"median": statistics.median(logins), "p95": p95(logins), "per_s": len(logins) / wall,
+            "journey": statistics.median(journeys) if journeys else float("nan"), "ok": len(journeys),
             "failed": len(before) - len(logins), "host_attempts": statistics.mean(cpu) if cpu else float("nan"),
             "saturated": sum(s.saturated for s in before), "n": len(before)}
 
@@ -130,12 +151,117 @@ async def bare(demo: DemoInfo, users: int, attempts: int) -> tuple[list[float], 
     return [t for r in results for t in r], wall
 
 
+def start_servers(n: int) -> list[tuple[subprocess.Popen[str], str]]:
+    servers = []
+    for _ in range(n):
+        proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "browser", "serve", "--port", "0"],
+                                stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent())
+        assert proc.stdout is not None
+        servers.append((proc, proc.stdout.readline().split()[2]))
+    return servers
+
+
+def coordinator_cpu() -> tuple[float, float]:
+    """CPU seconds so far of this process (every thread) and of its Playwright drivers: its child
+    processes named node (a browser server's node is its grandchild, the demo is not node)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    tick = os.sysconf("SC_CLK_TCK")
+    drivers = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)
+        except OSError:
+            continue
+        comm, rest = fields[0].split(" (", 1)[1], fields[1].split()
+        if comm.startswith("node") and int(rest[1]) == os.getpid():  # the driver names itself node-MainThread
+            drivers += (int(rest[11]) + int(rest[12])) / tick
+    return me.ru_utime + me.ru_stime, drivers
+
+
+class BeforePhaseCpu:
+    """A run listener: the coordinator's CPU over the before phase only (the users' browsers and drivers
+    are started before it, so start-up is not counted)."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, tuple[float, float]] = {}
+
+    def on_phase(self, phase: str, attempts: int) -> None:
+        self.marks[phase] = coordinator_cpu()
+
+    def on_sample(self, sample: Any) -> None:
+        pass
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        pass
+
+    def on_message(self, text: str) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def demo_elsewhere() -> Iterator[Any]:
+    """The demo in its own process (`uxchaos demo serve`): its proxies run in the process that starts
+    them, and they must not count as the coordinator's CPU."""
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp) / "demo.json"
+        proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "demo", "serve", "--state", str(state)],
+                                stdout=subprocess.DEVNULL, preexec_fn=die_with_parent())
+        try:
+            wait_until(state.exists, 120, "the demo")
+            email, password = demo_credentials()
+            yield SimpleNamespace(base_url=json.loads(state.read_text())["base_url"], email=email, password=password)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+
+
+def remote(demo: Any, levels: list[int], logins: int, n_servers: int) -> None:
+    """The coordinator's own CPU per journey with every browser on a local browser server."""
+    servers = start_servers(n_servers)
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for users in levels:
+                cpu = BeforePhaseCpu()
+                ux = run_uxchaos(demo, users, max(1, logins // users), Path(tmp), [url for _, url in servers], cpu)
+                (own0, drivers0), (own1, drivers1) = cpu.marks["before"], cpu.marks["during"]
+                own_ms = (own1 - own0) / ux["n"] * 1000
+                all_ms = (own1 - own0 + drivers1 - drivers0) / ux["n"] * 1000
+                rows.append((users, ux, own_ms, all_ms))
+                print(f"users {users}: journey {ux['journey']:.2f}s, coordinator {own_ms:.0f} ms "
+                      f"(+ drivers {all_ms:.0f} ms) CPU per journey", flush=True)
+    finally:
+        for proc, _ in servers:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+    print(f"\n| Users (on {n_servers} local browser servers) | journeys | median journey (s) | coordinator CPU per "
+          "journey: Python process / + its Playwright drivers (ms) | remote users per coordinator core: Python "
+          "process / + drivers |")
+    print("|---:|---:|---:|---:|---:|")
+    for users, ux, own_ms, all_ms in rows:
+        print(f"| {users} | {ux['n']} | {ux['journey']:.2f} | {own_ms:.0f} / {all_ms:.0f} | "
+              f"{ux['journey'] * 1000 / own_ms:.0f} / {ux['journey'] * 1000 / all_ms:.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="1,2,4,8")
     parser.add_argument("--logins", type=int, default=16, help="logins per level and side (bounded load)")
+    parser.add_argument("--remote", type=int, default=0, metavar="N",
+                        help="browsers on N local `uxchaos browser serve` servers; measure the coordinator's CPU")
+    parser.add_argument("--no-capture", action="store_true",
+                        help="without recording each action's requests (journey/capture.py): what capture costs")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
+    if args.no_capture:
+        import uxchaos.engine
+
+        uxchaos.engine.AttemptPlan = functools.partial(uxchaos.engine.AttemptPlan,  # type: ignore[misc]
+                                                       capture_requests=False)
+    if args.remote:
+        with demo_elsewhere() as outside:
+            remote(outside, levels, args.logins, args.remote)
+        return
     stack = DemoStack()
     demo = stack.start()
     rows = []

@@ -224,6 +224,68 @@ def test_interruption_trials_leave_no_fault_behind(tmp_path: Path, demo_stack: D
     assert hits == {"setup": 0, **dict.fromkeys(PHASES, TRIALS // 3)}
 
 
+@pytest.mark.parametrize(("sig", "during"), [
+    (signal.SIGINT, "{users: 2, attempts: 2}"),
+    (signal.SIGTERM, "{arrival_rate: 4/s, max_users: 2, attempts: 4}"),
+    (signal.SIGKILL, "{users: 2, attempts: 2}"),
+], ids=["SIGINT-closed", "SIGTERM-open", "SIGKILL-closed"])
+def test_interruption_trials_with_concurrent_users(tmp_path: Path, demo_stack: DemoStack, sig: signal.Signals,
+                                                   during: str) -> None:
+    """The interruption trials with users running at once (closed and open model): the signal lands while
+    both users are mid-attempt. results.jsonl holds whole lines only (a SIGKILLed writer may tear the
+    last), no attempt twice, and the fault is reverted — by the run itself, or by `uxchaos recover`."""
+    assert demo_stack.info is not None
+    demo_stack.hub.reset()
+    control = ControlServer(demo_stack.hub)
+    env = {**os.environ, "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
+    path = _scenario(tmp_path, demo_stack, control.address,
+                     "{driver: proxy, kind: delay, target: database, params: {delay: 100ms}}")
+    path.write_text(path.read_text().replace("during: {attempts: 1}", f"during: {during}"))
+    out = tmp_path / "reports"
+    proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or []), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: any("[during " in x for x in lines), 90, "the first during sample", interval_s=0.01)
+        time.sleep(random.Random(sig.value).uniform(0.05, SLEEP_S - 0.3))  # other attempts are in flight
+        proc.send_signal(sig)
+        proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(10)
+    try:
+        _check_concurrent_trial(tmp_path, demo_stack, env, out, sig, proc.returncode, lines)
+    finally:
+        control.close()  # after `recover`, which reverts a SIGKILLed run's fault through it
+
+
+def _check_concurrent_trial(tmp_path: Path, demo_stack: DemoStack, env: dict[str, str], out: Path,
+                            sig: signal.Signals, code: int, lines: list[str]) -> None:
+    (results,) = out.glob("*/*/results.jsonl")
+    _records_parse_to_last_complete_line(results)  # raises on a broken line before the last
+    records = read_results(results.parent)
+    samples = [r for r in records if r.get("type") == "sample"]
+    assert len({(s["phase"], s["attempt"]) for s in samples}) == len(samples)  # no attempt twice
+    assert all("ended_at" in s and s["user"] in (1, 2) for s in samples if s["phase"] == "during")
+    assert 1 <= sum(s["phase"] == "during" for s in samples) < 4
+    if sig == signal.SIGKILL:
+        assert not [r for r in records if r.get("type") in ("run_end", "interrupted")]
+        rec = subprocess.run([sys.executable, "-m", "uxchaos", "recover"], env=env, capture_output=True, text=True,
+                             timeout=60)
+        assert rec.returncode == 0, rec.stderr
+    else:
+        assert code == 130, "".join(lines)[-500:]
+        assert [r["phase"] for r in records if r.get("type") == "interrupted"] == ["during"]
+        assert records[-1]["type"] == "run_end" and records[-1]["status"] == "interrupted"
+        assert any(r.get("event") == "reverted" for r in records)
+    assert demo_stack.hub.describe("database")["toxics"] == []  # nothing left behind
+    assert not list((tmp_path / "state" / "ledger").glob("*.json"))
+
+
 def test_recover_lists_nothing_when_clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path))
     out = io.StringIO()

@@ -7,6 +7,8 @@ import io
 import json
 import os
 import signal
+import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy
 import pytest
 from test_run import only_run_dir, run_cli, write_scenario
 
@@ -115,6 +118,10 @@ phases:
     assert len(meta["endpoints"]) == 3 and all(e["round_trip_ms"] > 0 for e in meta["endpoints"])
     report = (run_dir / "report.md").read_text()
     assert "## Virtual users" in report and "| local | 10 | 10 | 0 | 0 |" in report, report
+    for phase, users in (("before", 2), ("during", 3), ("after", 2)):  # the figures per number of users
+        times = [s["duration_s"] for s in samples if s["phase"] == phase]
+        assert (f"| {phase} | {users} users (closed) | {len(times)} | {len(times)} | {statistics.median(times):.2f} | "
+                f"{numpy.percentile(times, 95):.2f} |") in report, report
 
 
 def test_python_journey_runs_with_many_users(tmp_path: Path) -> None:
@@ -222,6 +229,16 @@ phases:
     _report(outcome.run_dir, io.StringIO())
     report = (outcome.run_dir / "report.md").read_text()
     assert f"{servers[1].url} (lost)" in report and f"⊘ {servers[1].url} was lost" in report
+    for url, lost_mark in ((servers[0].url, ""), (servers[1].url, " (lost)")):  # per-endpoint figures = the samples'
+        mine = [s for s in samples if s["endpoint"] == url]
+        ok = [s["duration_s"] for s in mine if s["ok"]]
+        median, p95 = (f"{statistics.median(ok):.2f}", f"{numpy.percentile(ok, 95):.2f}") if ok else ("–", "–")
+        failed, lost = (sum(not s["ok"] and not s["endpoint_lost"] for s in mine),
+                        sum(s["endpoint_lost"] for s in mine))
+        row = f"| {url}{lost_mark} | {len(mine)} | {len(ok)} | {failed} | {lost} | {median} | {p95} |"
+        assert row in report, (row, report)
+    html = (outcome.run_dir / "report.html").read_text()
+    assert "<h2>Virtual users</h2>" in html and "users busy" in html and f"{servers[1].url} (lost)" in html
 
 
 def test_an_unreachable_endpoint_stops_the_run_before_any_fault(tmp_path: Path, servers: list[Server]) -> None:
@@ -237,6 +254,86 @@ phases: {before: {attempts: 1}, during: {attempts: 1}, after: {attempts: 1}}
     assert f"browser endpoint {servers[1].url} cannot be used" in err, err
     records = (only_run_dir(tmp_path / "reports") / "results.jsonl").read_text()
     assert '"inject' not in records and '"type": "sample"' not in records
+
+
+class PlaywrightServerOfAnotherVersion:
+    """A stand-in for a Playwright browser server of another version: a second Playwright cannot be
+    installed beside the one uxchaos runs on, so this socket server answers the WebSocket upgrade the
+    way playwright-core's playwrightServer.ts does when the client's User-Agent names another
+    major.minor — `428 Precondition Required` and the box naming both versions — and closes."""
+
+    SERVER_VERSION = "1.40"
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"ws://127.0.0.1:{self.sock.getsockname()[1]}/uxchaos"
+        self.agents: list[str] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    head += chunk
+                agent = next((line.split(":", 1)[1].strip() for line in head.decode("latin-1").split("\r\n")
+                              if line.lower().startswith("user-agent:")), "")
+                self.agents.append(agent)
+                client = ".".join(agent.removeprefix("Playwright/").split(" ")[0].split(".")[:2])
+                lines = ["Playwright version mismatch:", f"  - server version: v{self.SERVER_VERSION}",
+                         f"  - client version: v{client}", "", "If you are connecting to a remote service,",
+                         "keep your local Playwright version in sync", "with the remote service version."]
+                width = max(map(len, lines)) + 2
+                box = "\n".join(["╔" + "═" * width + "╗", *(f"║ {line:<{width - 2}} ║" for line in lines),
+                                 "╚" + "═" * width + "╝"])
+                conn.sendall(f"HTTP/1.1 428 Precondition Required\r\n\r\n{box}".encode())
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_an_endpoint_of_another_playwright_version_is_named_before_any_fault(tmp_path: Path) -> None:
+    other = PlaywrightServerOfAnotherVersion()
+    path = write_scenario(tmp_path, """
+target: {base_url: demo}
+fault: {driver: proxy, kind: delay, target: database, params: {delay: 300ms}}
+phases: {before: {attempts: 1}, during: {attempts: 1}, after: {attempts: 1}}
+""")
+    try:
+        code, _, err = run_cli("run", str(path), "--users", "1", "--browser-endpoint", other.url,
+                               "--out", str(tmp_path / "reports"))
+    finally:
+        other.close()
+    from playwright._repo_version import version
+
+    mine = ".".join(version.split(".")[:2])
+    assert other.agents and other.agents[0].startswith(f"Playwright/{mine}.")  # a real Playwright client asked
+    assert code == 3, err
+    assert f"browser endpoint {other.url} cannot be used" in err, err
+    assert f"428 Precondition Required — it speaks Playwright 1.40, this uxchaos Playwright {mine}" in err, err
+    records = (only_run_dir(tmp_path / "reports") / "results.jsonl").read_text()
+    assert '"inject' not in records and '"type": "sample"' not in records
+
+
+def test_an_endpoint_that_is_no_browser_server_is_named(plain_site: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from uxchaos.journey.endpoints import open_browser, parse_endpoint
+
+    url = plain_site.replace("http://", "ws://") + "/uxchaos"
+    with sync_playwright() as p, pytest.raises(EnvironmentProblem) as caught:
+        open_browser(p, parse_endpoint(url))
+    assert f"browser endpoint {url} cannot be used" in str(caught.value)
+    assert "200 OK — it answers HTTP but is not a Playwright browser server" in str(caught.value), caught.value
 
 
 def test_browser_serve_refuses_users_beyond_max(tmp_path: Path) -> None:
@@ -366,6 +463,6 @@ def test_many_attempts_turn_the_seed_table_into_medians_and_flags_are_counted() 
     run = RunData.from_records({"scenario": {"journey": [{"action": "Logging in"}]}}, records)
     table = attempts_table(run)
     assert table.splitlines()[2] == "| Logging in | 1.00 (n=24) | 4.00 (n=24, 1 left out) | 1.20 (n=24) |", table
-    section = "\n".join(users_section(run))
+    section = users_section(run)
     assert "⌁ **1 attempt(s) were measured while the load generator was saturated**" in section
     assert "with 4 users busy at once" in section and "| local | 73 | 73 | 0 | 0 |" in section, section

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 from uxchaos.errors import BadInput, ExitStatus, UxchaosError
 
 if TYPE_CHECKING:
-    from uxchaos.scenario import Scenario
+    from uxchaos.scenario import Phase, Scenario
 
 
 def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -96,11 +96,17 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def dry_run(scenario: Scenario, args: argparse.Namespace, out: TextIO) -> int:
+    from uxchaos.durations import format_rate
     from uxchaos.faults import DriverOptions, create_driver
     from uxchaos.target import planned_runtime
 
-    phases = ", ".join(f"{name} {p.attempts}" + (f" × {args.users or p.users} users" if (args.users or p.users) > 1
-                                                  else "") for name, p in scenario.phases.items())
+    def plan(p: Phase) -> str:
+        users = args.users or p.users
+        if p.arrival_rate is not None:
+            return f"{p.attempts} at {format_rate(p.arrival_rate)} on at most {users} users"
+        return f"{p.attempts}" + (f" × {users} users" if users > 1 else "")
+
+    phases = ", ".join(f"{name} {plan(p)}" for name, p in scenario.phases.items())
     target = args.base_url or scenario.target.base_url
     print(f"dry run of {scenario.name}: target {target}; attempts: {phases}", file=out)
     if scenario.fault is None:

@@ -1,4 +1,5 @@
-"""Durations written by people: "2s", "2000ms", "1m30s", "1.5s". Bare numbers are refused."""
+"""Durations written by people: "2s", "2000ms", "1m30s", "1.5s" — and arrival rates: "2/s", "120/min".
+Bare numbers are refused."""
 
 from __future__ import annotations
 
@@ -37,6 +38,36 @@ def parse_duration(text: object) -> float:
             "e.g. '2s', '2000ms', '1m30s'"
         )
     return total
+
+
+_RATE_UNITS_S = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_RATE = re.compile(r"(\d+(?:\.\d+)?)/(s|sec|min|m|h)")
+
+
+def parse_rate(text: object) -> float:
+    """An arrival rate written by people ("2/s", "120/min", "0.5/s", "900/h"): events per second."""
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise DurationError(f"expected an arrival rate such as '2/s' or '120/min', got {text!r}")
+    if isinstance(text, (int, float)):
+        raise DurationError(f"a bare number ({text}) has no unit: write '{text}/s' or '{text}/min'")
+    s = text.strip().replace(" ", "")
+    if s.startswith("-"):
+        raise DurationError(f"an arrival rate cannot be negative: {text!r}")
+    m = _RATE.fullmatch(s)
+    if m is None:
+        raise DurationError(f"cannot read {text!r} as an arrival rate: write journeys per second, minute or hour, "
+                            "e.g. '2/s', '120/min', '900/h'")
+    rate = float(m.group(1)) / _RATE_UNITS_S[m.group(2)]
+    if rate <= 0:
+        raise DurationError(f"an arrival rate must be more than 0, got {text!r}")
+    return rate
+
+
+def format_rate(per_s: float) -> str:
+    """2.0 -> '2/s', 0.5 -> '30/min'."""
+    if per_s >= 1 or per_s * 60 != round(per_s * 60):
+        return f"{per_s:g}/s"
+    return f"{per_s * 60:g}/min"
 
 
 def format_level(value: float | None, unit: str) -> str:

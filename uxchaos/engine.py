@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import uxchaos
-from uxchaos.durations import format_level
+from uxchaos.durations import format_level, format_rate
 from uxchaos.errors import FaultRefused, UxchaosError
 from uxchaos.faults import DriverOptions, EffectProbe, FaultDriver, TargetRuntime, create_driver
 from uxchaos.faults.base import Sweep
@@ -33,7 +33,7 @@ from uxchaos.probe import median_round_trip
 from uxchaos.results import ResultsStore, Sample, scrub
 from uxchaos.scenario import Scenario
 from uxchaos.target import check_app_healthy, running_target
-from uxchaos.users import UserPool, check_capacity, pool_size
+from uxchaos.users import LATE_MS, UserPool, check_capacity, pool_size
 
 log = logging.getLogger("uxchaos.engine")
 
@@ -346,7 +346,7 @@ class Engine:
 
     def _wants_users(self) -> bool:
         return (self.options.users is not None or bool(self._endpoints())
-                or any(p.users > 1 for p in self.scenario.phases.values()))
+                or any(p.users > 1 or p.is_open for p in self.scenario.phases.values()))
 
     def _endpoints(self) -> list[str]:
         """--browser-endpoint, else the scenario's `browsers:`; [] = browsers launched here."""
@@ -476,10 +476,18 @@ class Engine:
         attempts = self._attempts(phase)
         if self.pool is not None:  # virtual users (users.py): each user's attempts in its own thread and browser
             users = self._users(phase)
+
+            def measure(session: Any, number: int) -> tuple[Sample, float] | None:
+                return self._measure(phase, number, session, runtime, variables)
+
+            if spec.arrival_rate is not None:
+                self._emit("on_phase", phase, attempts)
+                late = self.pool.run_open_phase(phase, users, attempts, spec.arrival_rate, measure,
+                                                self._record_sample)
+                self._late_starts(phase, late, attempts, spec.arrival_rate, users)
+                return
             self._emit("on_phase", phase, users * attempts)
-            self.pool.run_phase(phase, users, attempts, spec.think_s,
-                                lambda session, number: self._measure(phase, number, session, runtime, variables),
-                                self._record_sample)
+            self.pool.run_phase(phase, users, attempts, spec.think_s, measure, self._record_sample)
             return
         assert browser is not None
         self._emit("on_phase", phase, attempts)
@@ -488,6 +496,20 @@ class Engine:
             if measured is None:
                 break
             self._record_sample(*measured)
+
+    def _late_starts(self, phase: str, late: list[Sample], attempts: int, rate: float, users: int) -> None:
+        """An open model whose users were all busy when journeys were due: the rate was not kept."""
+        worst_ms = max((s.late_ms or 0.0 for s in late), default=0.0)
+        record = {"type": "late_starts", "time": time.time(), "phase": phase, "late": len(late),
+                  "attempts": attempts, "arrival_rate": rate, "max_users": users, "late_by_ms": LATE_MS,
+                  "worst_ms": worst_ms}
+        with self._write_lock:
+            self.store.append(record)
+            self.meta.setdefault("late_starts", {})[phase] = record
+        if late:
+            self.say(f"⚠ {len(late)} of {attempts} {phase} attempts started late by > {LATE_MS:g} ms (worst "
+                     f"{worst_ms / 1000:.1f}s): arrival rate {format_rate(rate)} needs more than max_users "
+                     f"{users} — these users were all busy when journeys were due")
 
     def _users(self, phase: str) -> int:
         return self.options.users or self.scenario.phases[phase].users

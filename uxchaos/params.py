@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from uxchaos.durations import parse_duration
+from uxchaos.durations import parse_duration, parse_rate
 
 
 def convert(kind: str | tuple[str, ...], value: Any) -> Any:
@@ -22,6 +22,8 @@ def convert(kind: str | tuple[str, ...], value: Any) -> Any:
         return str(value)
     if kind == "duration":
         return parse_duration(value)
+    if kind == "rate":
+        return parse_rate(value)
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"must be a whole number, got {value!r}")

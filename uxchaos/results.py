@@ -64,6 +64,10 @@ class Sample:
     driver_lag_ms: float | None = None  # worst lateness of the generator's 100 ms timer during the attempt
     saturated: bool = False  # measured while the load generator was saturated (users.py's rule)
     endpoint_lost: bool = False  # the browser endpoint was lost: the attempt measured the generator, not the target
+    # Open model (arrival_rate): when the journey was due, and how late it began (all max_users were busy).
+    scheduled_at: float | None = None  # epoch seconds
+    late_ms: float | None = None  # from its scheduled start to when a user began it
+    started_late: bool = False  # late by more than users.LATE_MS: the generator could not keep the rate
     # what the page fetched, one dict per request with its "action" (journey/capture.py); None: not captured
     requests: list[dict[str, Any]] | None = None
     requests_capped: dict[str, int] | None = None  # per action: requests left out of `requests` (the cap)

@@ -70,12 +70,30 @@ class Target:
         return self.base_url == "demo"
 
 
+# Every key a phase may have: (kind, default, what it means) — `uxchaos reference` prints this.
+PHASE_FIELDS = {
+    "attempts": ("int", "3", "attempts per user (closed model), or journeys started in all (open model)"),
+    "settle": ("duration", "0ms", "wait before the phase's first attempt"),
+    "users": ("int", "1", "a closed model: this many users, each running its attempts back to back"),
+    "think": ("duration", "0ms", "a closed-model user's pause between two of its attempts"),
+    "arrival_rate": ("rate (2/s, 120/min, 900/h)", "–", "an open model: journeys start at this constant rate, "
+                     "whether or not earlier ones have finished"),
+    "max_users": ("int", "required with arrival_rate", "an open model's most users running journeys at once; an "
+                  "arrival finding all of them busy waits and is counted as started late"),
+}
+
+
 @dataclass
 class Phase:
-    attempts: int  # per virtual user: a phase records users × attempts samples
+    attempts: int  # per virtual user (closed model), or journeys in all (open model, arrival_rate given)
     settle_s: float = 0.0  # wait before the phase's first attempt
     users: int = 1  # virtual users running attempts at once, each in its own browser (uxchaos/users.py)
     think_s: float = 0.0  # a user's pause between two of its attempts
+    arrival_rate: float | None = None  # journeys started per second (an open model); then users is max_users
+
+    @property
+    def is_open(self) -> bool:
+        return self.arrival_rate is not None
 
 
 @dataclass
@@ -112,8 +130,8 @@ class Scenario:
                     "thresholds": self.fault.sweep.thresholds, "settle_s": self.fault.sweep.settle_s,
                     "unit": "s" if DRIVERS[self.fault.driver].kinds[self.fault.kind][self.fault.sweep.param].kind
                     == "duration" else ""}},
-            "phases": {k: {"attempts": p.attempts, "settle_s": p.settle_s, "users": p.users, "think_s": p.think_s}
-                       for k, p in self.phases.items()},
+            "phases": {k: {"attempts": p.attempts, "settle_s": p.settle_s, "users": p.users, "think_s": p.think_s,
+                           "arrival_rate": p.arrival_rate} for k, p in self.phases.items()},
             "expect": self.expect,
             "step_timeout_s": self.step_timeout_s,
             "browsers": self.browsers,
@@ -366,21 +384,52 @@ def _validate_phases(v: _Validator, raw: Any, line: int) -> dict[str, Phase]:
     for name in PHASES:
         if name not in p:
             continue
-        item = v.mapping(p[name], p.line_of(name), f"phases.{name}",
-                         {"attempts": False, "settle": False, "users": False, "think": False})
+        item = v.mapping(p[name], p.line_of(name), f"phases.{name}", {key: False for key in PHASE_FIELDS})
         if item is None:
             continue
         attempts = v.convert("int", item.get("attempts", 3), item.line_of("attempts"), f"phases.{name}.attempts")
         if attempts is not None and not 1 <= attempts <= 10_000:
             v.error(item.line_of("attempts"), f"phases.{name}.attempts", "must be from 1 to 10000")
         settle = v.convert("duration", item.get("settle", "0ms"), item.line_of("settle"), f"phases.{name}.settle")
-        users = _validate_users(v, item, f"phases.{name}.users") if "users" in item else 1
         think = v.convert("duration", item.get("think", "0ms"), item.line_of("think"), f"phases.{name}.think")
+        if "arrival_rate" in item or "max_users" in item:
+            rate, users = _validate_open_model(v, item, f"phases.{name}")
+            phases[name] = Phase(attempts or 1, settle or 0.0, users or 1, 0.0, rate)
+            continue
+        users = _validate_users(v, item, f"phases.{name}.users") if "users" in item else 1
         if attempts is not None and users and attempts * users > 100_000:
             v.error(item.line_of("users"), f"phases.{name}", f"{users} users × {attempts} attempts = "
                     f"{users * attempts} samples in one phase; at most 100000")
         phases[name] = Phase(attempts or 1, settle or 0.0, users or 1, think or 0.0)
     return phases
+
+
+MAX_ARRIVAL_RATE = 100.0  # journeys per second; beyond it a rate is a typo (each journey is a browser context)
+
+
+def _validate_open_model(v: _Validator, item: LDict, where: str) -> tuple[float | None, int | None]:
+    """`arrival_rate: 2/s, max_users: 8`: journeys start at a constant rate on at most max_users users."""
+    if "users" in item:
+        v.error(item.line_of("users"), f"{where}.users", "users (a closed model: N users, attempts back to back) "
+                "and arrival_rate (an open model: journeys start at a rate) do not go together; an open model "
+                "caps its users with max_users")
+    if "think" in item:
+        v.error(item.line_of("think"), f"{where}.think", "think is the pause between a closed-model user's attempts; "
+                "an open model (arrival_rate) starts each journey on its schedule")
+    if "arrival_rate" not in item:
+        v.error(item.line_of("max_users"), f"{where}.max_users", "max_users caps an open model: give arrival_rate "
+                "too (e.g. arrival_rate: 2/s), or use users for a closed model")
+        return None, None
+    rate = v.convert("rate", item["arrival_rate"], item.line_of("arrival_rate"), f"{where}.arrival_rate")
+    if rate is not None and rate > MAX_ARRIVAL_RATE:
+        v.error(item.line_of("arrival_rate"), f"{where}.arrival_rate", f"{rate:g} journeys per second is more than "
+                f"uxchaos starts (at most {MAX_ARRIVAL_RATE:g}/s)")
+        rate = None
+    if "max_users" not in item:
+        v.error(item.line_of("arrival_rate"), where, "arrival_rate needs max_users: the most users (each with its "
+                "own browser) running journeys at once, e.g. {arrival_rate: 2/s, max_users: 8, attempts: 40}")
+        return rate, None
+    return rate, _validate_users(v, item, f"{where}.max_users", key="max_users")
 
 
 def _validate_browsers(v: _Validator, raw: Any, line: int) -> list[str]:
@@ -403,13 +452,14 @@ def _validate_browsers(v: _Validator, raw: Any, line: int) -> list[str]:
 MAX_USERS = 1000  # beyond this a number of users is a typo, wherever the browsers live
 
 
-def _validate_users(v: _Validator, item: LDict, where: str) -> int | None:
-    """`users: 8`: a whole number from 1 to MAX_USERS. Whether this machine's own browsers can take
-    that many is checked before the run (users.check_capacity), since remote browsers may carry them."""
+def _validate_users(v: _Validator, item: LDict, where: str, key: str = "users") -> int | None:
+    """`users: 8` (or `max_users: 8`): a whole number from 1 to MAX_USERS. Whether this machine's own
+    browsers can take that many is checked before the run (users.check_capacity), since remote
+    browsers may carry them."""
     from uxchaos.users import local_capacity
 
-    line = item.line_of("users")
-    users = v.convert("int", item["users"], line, where)
+    line = item.line_of(key)
+    users = v.convert("int", item[key], line, where)
     if users is None:
         return None
     if users < 1:

@@ -1,7 +1,11 @@
-"""Virtual users: many people running the journey at once (a closed model).
+"""Virtual users: many people running the journey at once.
 
-`phases.during: {users: 8, attempts: 40, think: 500ms}` — 8 users, each running 40 attempts back to
-back with 500 ms between two of its attempts: the phase records users × attempts samples. Playwright's
+A closed model, `phases.during: {users: 8, attempts: 40, think: 500ms}` — 8 users, each running 40
+attempts back to back with 500 ms between two of its attempts: the phase records users × attempts
+samples. An open model, `phases.during: {arrival_rate: 2/s, max_users: 8, attempts: 40}` — 40
+journeys, one due every 500 ms whether or not earlier ones have finished, each on a free user among 8;
+when all 8 are busy the journey waits for one and is recorded as started late (its scheduled start and
+lateness are in the sample), since the generator then no longer keeps the rate. Playwright's
 sync API is bound to the thread that started it, so each user is one thread with its own Playwright
 driver and its own browser (launched here, or connected on a browser endpoint): nothing of Playwright
 crosses threads. The threads live for the whole run (a `UserPool`), so browsers are started before the
@@ -41,6 +45,7 @@ log = logging.getLogger("uxchaos.users")
 
 SATURATED_CPU = 0.90  # host CPU busy fraction over an attempt
 SATURATED_LAG_MS = 100.0  # worst lateness of the generator's timer during an attempt
+LATE_MS = 100.0  # an open-model attempt begun later than this after its scheduled start started late
 MONITOR_INTERVAL_S = 0.1
 MB_PER_LOCAL_USER = 300  # a Chromium and a Playwright driver per user (measured here: ≈ 290 MB PSS, one page open)
 START_TIMEOUT_S = 120.0
@@ -242,14 +247,67 @@ class UserPool:
         self.monitor.stop()
 
     # -- a phase --------------------------------------------------------------------------------
-    def run_phase(self, phase: str, users: int, attempts: int, think_s: float, measure: Measure,
-                  record: Record) -> None:
+    def _runner(self, phase: str, measure: Measure, record: Record, stop: threading.Event,
+                late: list[Sample]) -> Callable[[_Slot, int, tuple[float, float] | None], bool]:
+        """One attempt on a user's browser, recorded: run(slot, number, due) → False when the phase has no
+        more attempts (the fault was reverted). `due`: an open model's scheduled start (monotonic, epoch)."""
         from playwright.sync_api import Error as playwright_error
 
-        counter = itertools.count(1)
         peaks: dict[int, int] = {}  # user → most users busy at once since its attempt started
+
+        def run(slot: _Slot, number: int, due: tuple[float, float] | None) -> bool:
+            began = time.monotonic()
+            if slot.lost is not None:
+                sample = self._not_run(phase, number, slot)
+                self._schedule(sample, due, began, late)
+                record(sample, time.time())
+                return True
+            with self._lock:
+                peaks[slot.user] = 0
+                for user in peaks:
+                    peaks[user] = max(peaks[user], len(peaks))
+            try:
+                got = measure(slot.session, number)
+            except playwright_error as e:  # outside the journey's steps: the browser itself is gone
+                if self._alive(slot):
+                    raise
+                got = self._failed(phase, number, slot, str(e).strip().splitlines()[0]), time.time()
+            finally:
+                with self._lock:
+                    concurrency = peaks.pop(slot.user)
+            if got is None:
+                return False
+            sample, began_at = got
+            cpu, lag = self.monitor.window(began, time.monotonic())
+            sample.user, sample.endpoint, sample.concurrency = slot.user, slot.endpoint.url, concurrency
+            sample.host_cpu, sample.driver_lag_ms = cpu, lag
+            sample.saturated = saturated(concurrency, cpu, lag)
+            self._schedule(sample, due, began, late)
+            if not sample.ok and not self._alive(slot):
+                self._lose(slot, sample)
+            if stop.is_set():
+                return False  # interrupted: the run is ending; an attempt cut short is not a measurement
+            record(sample, began_at)
+            return True
+
+        return run
+
+    def _schedule(self, sample: Sample, due: tuple[float, float] | None, began: float, late: list[Sample]) -> None:
+        if due is None:
+            return
+        sample.scheduled_at = round(due[1], 6)
+        sample.late_ms = round(max(0.0, began - due[0]) * 1000, 1)
+        sample.started_late = sample.late_ms > LATE_MS
+        if sample.started_late:
+            with self._lock:
+                late.append(sample)
+
+    def run_phase(self, phase: str, users: int, attempts: int, think_s: float, measure: Measure,
+                  record: Record) -> None:
+        """A closed model: `users` users, each running `attempts` attempts back to back."""
+        counter = itertools.count(1)
         stop = threading.Event()
-        errors: list[BaseException] = []
+        run = self._runner(phase, measure, record, stop, [])
 
         def job(slot: _Slot) -> None:
             for i in range(attempts):
@@ -257,49 +315,76 @@ class UserPool:
                     return
                 with self._lock:
                     number = next(counter)
-                if slot.lost is not None:
-                    record(self._not_run(phase, number, slot), time.time())
-                    continue
-                with self._lock:
-                    peaks[slot.user] = 0
-                    for user in peaks:
-                        peaks[user] = max(peaks[user], len(peaks))
-                t0 = time.monotonic()
-                try:
-                    got = measure(slot.session, number)
-                except playwright_error as e:  # outside the journey's steps: the browser itself is gone
-                    if self._alive(slot):
-                        raise
-                    got = self._failed(phase, number, slot, str(e).strip().splitlines()[0]), time.time()
-                finally:
-                    with self._lock:
-                        concurrency = peaks.pop(slot.user)
-                if got is None:
+                if not run(slot, number, None):
                     return
-                sample, began_at = got
-                cpu, lag = self.monitor.window(t0, time.monotonic())
-                sample.user, sample.endpoint, sample.concurrency = slot.user, slot.endpoint.url, concurrency
-                sample.host_cpu, sample.driver_lag_ms = cpu, lag
-                sample.saturated = saturated(concurrency, cpu, lag)
-                if not sample.ok and not self._alive(slot):
-                    self._lose(slot, sample)
-                if stop.is_set():
-                    return  # interrupted: the run is ending; an attempt cut short is not a measurement
-                record(sample, began_at)
 
+        self._wait([(slot, job) for slot in self.slots[:users]], stop)
+
+    def run_open_phase(self, phase: str, max_users: int, attempts: int, rate: float, measure: Measure,
+                       record: Record) -> list[Sample]:
+        """An open model: attempt i (from 0) is due i / rate seconds after the phase starts, whether or not
+        earlier ones have finished, and runs on a free user among the first `max_users`. When all are
+        busy it waits for one — and is recorded as started late. Returns the samples that started late."""
+        stop, ended = threading.Event(), threading.Event()  # ended: no more attempts (the fault was reverted)
+        late: list[Sample] = []
+        run = self._runner(phase, measure, record, stop, late)
+        free: queue.Queue[_Slot] = queue.Queue()
+        for user in self.slots[:max_users]:
+            free.put(user)
+
+        def arrival(number: int, due: tuple[float, float]) -> Callable[[_Slot], None]:
+            def job(slot: _Slot) -> None:
+                try:
+                    if not (stop.is_set() or ended.is_set()) and not run(slot, number, due):
+                        ended.set()
+                finally:
+                    free.put(slot)
+            return job
+
+        errors: list[BaseException] = []
+        done: list[threading.Event] = []
+        t0, wall0 = time.monotonic(), time.time()
+        try:
+            for i in range(attempts):
+                due = t0 + i / rate
+                while not (ended.is_set() or errors) and due - time.monotonic() > 0:
+                    time.sleep(min(due - time.monotonic(), 0.2))  # short sleeps: Ctrl-C reaches the main thread
+                slot: _Slot | None = None
+                while slot is None and not (ended.is_set() or errors):
+                    try:
+                        slot = free.get(timeout=0.2)
+                    except queue.Empty:
+                        continue
+                if slot is None:
+                    break
+                event = threading.Event()
+                done.append(event)
+                slot.jobs.put((arrival(i + 1, (due, wall0 + i / rate)), event, errors))
+            self._await(done, errors, stop)
+        except BaseException:
+            stop.set()
+            raise
+        return sorted(late, key=lambda s: s.attempt)
+
+    def _wait(self, jobs: list[tuple[_Slot, Callable[[_Slot], None]]], stop: threading.Event) -> None:
+        errors: list[BaseException] = []
         done = []
-        for slot in self.slots[:users]:
+        for slot, job in jobs:
             event = threading.Event()
             done.append(event)
             slot.jobs.put((job, event, errors))
         try:
-            for event in done:
-                while not event.wait(0.2):
-                    if errors:
-                        stop.set()
+            self._await(done, errors, stop)
         except BaseException:
             stop.set()
             raise
+
+    @staticmethod
+    def _await(done: list[threading.Event], errors: list[BaseException], stop: threading.Event) -> None:
+        for event in done:
+            while not event.wait(0.2):  # short waits: Ctrl-C and SIGTERM reach the main thread
+                if errors:
+                    stop.set()
         if errors:
             raise errors[0]
 

@@ -8,6 +8,7 @@ reached with `chromium.connect_over_cdp`. The engine never looks behind this sea
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from dataclasses import dataclass
@@ -61,14 +62,30 @@ def open_browser(playwright: Any, endpoint: Endpoint) -> Any:
             return playwright.chromium.connect(endpoint.address, timeout=CONNECT_TIMEOUT_MS)
         return playwright.chromium.connect_over_cdp(endpoint.address, timeout=CONNECT_TIMEOUT_MS)
     except PlaywrightError as e:
-        text = str(e)
-        hint = ""
-        if "503" in text:
-            hint = " — the browser server is full (its --max-users): add servers, or start it with more users"
-        elif "428" in text or "version" in text.lower():
-            hint = (" — the server speaks another Playwright version; run the same Playwright version on both "
-                    "sides (`uxchaos browser serve` uses the one uxchaos has)")
-        raise EnvironmentProblem(f"browser endpoint {endpoint.url} cannot be used: {_first_line(e)}{hint}") from None
+        raise EnvironmentProblem(f"browser endpoint {endpoint.url} cannot be used: {explain_connect_error(str(e))}"
+                                 ) from None
+
+
+def explain_connect_error(text: str) -> str:
+    """Playwright's connect error, first line and what it means. A Playwright server of another version
+    refuses the WebSocket upgrade with `428 Precondition Required` and a box naming both versions
+    (playwright-core's playwrightServer.ts); a full `uxchaos browser serve` answers 503; anything
+    else that answers HTTP is not a Playwright browser server."""
+    first = _first_line(Exception(text))
+    status = re.search(r" (\d{3}) [A-Z][A-Za-z ]*$", first)
+    if "version mismatch" in text.lower() or (status and status.group(1) == "428"):
+        server = re.search(r"server version: v?([\d.]+)", text)
+        client = re.search(r"client version: v?([\d.]+)", text)
+        versions = (f"it speaks Playwright {server.group(1)}, this uxchaos Playwright {client.group(1)}"
+                    if server and client else "it speaks another Playwright version")
+        return (f"{first} — {versions}; run the same Playwright version on both sides (`uxchaos browser serve` "
+                "uses the one uxchaos has)")
+    if status and status.group(1) == "503":
+        return f"{first} — the browser server is full (its --max-users): add servers, or start it with more users"
+    if status:
+        return (f"{first} — it answers HTTP but is not a Playwright browser server (a wrong port or path? "
+                "`uxchaos browser serve` prints its ws:// URL)")
+    return first
 
 
 def round_trip_ms(page: Any, times: int = 5) -> float:

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from uxchaos.analysis import Analysis
 from uxchaos.report.data import RunData
@@ -33,7 +34,12 @@ def _svg(fig: plt.Figure) -> str:
 def timeline(run: RunData, analysis: Analysis) -> str:
     """Every sample: x = wall-clock seconds since the run started, y = action duration."""
     start = run.meta.get("started_at") or min((s.started_at for s in run.samples), default=0)
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    with_users = any(s.user is not None for s in run.samples)
+    if with_users:  # below the timeline, on the same time axis: how many users were busy
+        fig, (ax, users_ax) = plt.subplots(2, 1, figsize=(9, 5.0), sharex=True, height_ratios=(3, 1.2))
+        active_users(users_ax, run, start)
+    else:
+        fig, ax = plt.subplots(figsize=(9, 3.6))
     injected = next((e["time"] for e in run.events if e["event"] == "injected"), None)
     reverted = next((e["time"] for e in run.events if e["event"] == "reverted"), None)
     if injected is not None:
@@ -59,12 +65,48 @@ def timeline(run: RunData, analysis: Analysis) -> str:
         line = ax.plot(xs, ys, marker="o", ms=4, lw=1, label=label(action))[0]
         if fx:
             ax.scatter(fx, fy, marker="x", color=line.get_color(), s=40, label=label(f"{action} (failed)"))
-    ax.set_xlabel("seconds since the run started")
+    if not with_users:
+        ax.set_xlabel("seconds since the run started")
     ax.set_ylabel("duration (s)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return _svg(fig)
+
+
+def steps_over_time(spans: list[tuple[float, float]]) -> tuple[list[float], list[int]]:
+    """How many of the spans (start, end) are open at each moment: the times where the count changes
+    and the count from each on (a step function, starting and ending at 0)."""
+    changes = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans], key=lambda c: (c[0], c[1]))
+    xs: list[float] = []
+    ys: list[int] = []
+    level = 0
+    for t, delta in changes:
+        level += delta
+        if xs and xs[-1] == t:
+            ys[-1] = level
+        else:
+            xs.append(t)
+            ys.append(level)
+    return xs, ys
+
+
+def active_users(ax: plt.Axes, run: RunData, start: float) -> None:
+    """Users busy with an attempt at each moment; for an open model also the journeys that were due but
+    waited for a free user (they started late)."""
+    xs, ys = steps_over_time([(s.started_at - start, s.ended_at - start) for s in run.samples if s.user is not None])
+    ax.step(xs, ys, where="post", color="#4c78a8", lw=1.2, label="users busy")
+    waiting = [(s.scheduled_at - start, s.scheduled_at - start + (s.late_ms or 0.0) / 1000) for s in run.samples
+               if s.scheduled_at is not None and s.started_late]
+    if waiting:
+        wx, wy = steps_over_time(waiting)
+        ax.step(wx, wy, where="post", color="#e45756", lw=1.2, ls="--", label="due, waiting for a free user")
+    ax.set_xlabel("seconds since the run started")
+    ax.set_ylabel("count")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
 
 
 def distributions(run: RunData) -> str:

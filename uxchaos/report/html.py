@@ -13,6 +13,7 @@ from uxchaos.report import charts
 from uxchaos.report.data import RunData
 from uxchaos.report.markdown import common_context, slope_text, threshold_text
 from uxchaos.report.templating import event_details, fmt_ratio, fmt_s, fmt_s3, format_level, render, utc
+from uxchaos.report.users import Figures, UsersReport, users_report
 
 
 def _charts(run: RunData, analysis: Analysis) -> dict[str, Any]:
@@ -20,6 +21,23 @@ def _charts(run: RunData, analysis: Analysis) -> dict[str, Any]:
     return {"timeline": charts.timeline(run, analysis), "distributions": charts.distributions(run),
             "dose_response": charts.dose_response(analysis) if analysis.curves else "",
             "waterfalls": {k: v for k, v in waterfalls.items() if v}}
+
+
+def _figures(f: Figures) -> list[str]:
+    return [str(f.attempts), str(f.ok), fmt_s(f.median_s), fmt_s(f.p95_s)]
+
+
+def _users_rows(users: UsersReport) -> dict[str, list[list[str]]]:
+    return {
+        "phases": [[r.phase, r.model, *_figures(r.figures), str(r.saturated), "–" if r.late is None else str(r.late)]
+                   for r in users.phases],
+        "concurrency": [[r.phase, str(r.busy), str(r.figures.attempts), str(r.saturated), fmt_s(r.figures.median_s),
+                         fmt_s(r.figures.p95_s), "–" if r.host_cpu is None else f"{r.host_cpu:.0%}"]
+                        for r in users.concurrency],
+        "endpoints": [[e.url + (" (lost)" if e.lost else ""), *_figures(e.figures)[:2], str(e.failed),
+                       str(e.lost_attempts), *_figures(e.figures)[2:],
+                       "–" if e.round_trip_ms is None else f"{e.round_trip_ms:.1f}"] for e in users.endpoints],
+    }
 
 
 def _recovery_cell(analysis: Analysis, action: str) -> list[str]:
@@ -48,7 +66,8 @@ def render_html(run: RunData, analysis: Analysis, templates: Path | None = None)
         for a in analysis.attribution}
     event_rows = [[utc(e["time"]), f"{e['time'] - start:.2f}", str(e["event"]), event_details(e)]
                   for e in run.events]
+    users = users_report(run)
     return render("report.html.j2", templates, **common_context(run, analysis), charts=_charts(run, analysis),
                   stats_rows=stats_rows, recovery_rows=[_recovery_cell(analysis, a) for a in analysis.recovery],
                   dose_headers=dose_headers, dose_rows=dose_rows, attribution_rows=attribution_rows,
-                  event_rows=event_rows)
+                  event_rows=event_rows, users_rows=_users_rows(users) if users else {})

@@ -12,7 +12,7 @@ from uxchaos.analysis import Analysis, ExpectationResult
 from uxchaos.doseresponse import Curve
 from uxchaos.durations import format_duration
 from uxchaos.report.data import RunData
-from uxchaos.report.users import many_attempts, medians_table, users_section
+from uxchaos.report.users import many_attempts, medians_table, users_report
 from uxchaos.report.users import mark as load_mark
 
 __all__ = ["attempts_table", "expectations_list", "format_level", "render_markdown", "render_terminal_table"]
@@ -123,7 +123,7 @@ def common_context(run: RunData, analysis: Analysis) -> dict[str, Any]:
         "timeline_start": started or (run.events[0]["time"] if run.events else 0.0),
         "attribution_intro": ATTRIBUTION_INTRO, "capped": _capped(run), "cap": MAX_REQUESTS_PER_ACTION,
         "attempt_rounds": attempt_rounds, "attempt_cell": attempt_cell, "measured": measured,
-        "many_attempts": many_attempts, "medians_table": medians_table, "users_section": users_section,
+        "many_attempts": many_attempts, "medians_table": medians_table, "users": users_report(run),
         "slope_text": slope_text, "threshold_text": threshold_text,
     }
 

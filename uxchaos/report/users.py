@@ -1,13 +1,19 @@
 """The report's parts for virtual users (uxchaos/users.py): the seed-form table when attempts are
-many, the generator's saturation, and the browser endpoints. Pure functions of a run's data."""
+many, figures per phase (its users, closed or open model) and per number of users busy at once, the
+generator's saturation, late starts of an open model, and the browser endpoints. Pure functions of a
+run's data; the templates (_users.md.j2, report.html.j2) lay them out."""
 
 from __future__ import annotations
 
 import statistics
-from typing import Any
+from dataclasses import dataclass
 
+import numpy as np
+
+from uxchaos.durations import format_rate
 from uxchaos.report.data import RunData
 from uxchaos.results import Sample
+from uxchaos.users import LATE_MS
 
 PHASES = ("before", "during", "after")
 MANY_ATTEMPTS = 20  # beyond this many attempts in a phase, the seed-form table shows medians per phase
@@ -48,62 +54,123 @@ def mark(sample: Sample) -> str:
     return " ⌁" if sample.saturated else " ⊘" if sample.endpoint_lost else ""
 
 
-def users_section(run: RunData) -> list[str]:
-    """Markdown lines: saturation, users per phase, per-endpoint figures. Empty for a one-user run."""
+@dataclass
+class Figures:
+    """Journey times (s) of a group of attempts: every ok one, also those left out of the summary."""
+
+    attempts: int
+    ok: int
+    median_s: float | None
+    p95_s: float | None
+
+    @classmethod
+    def of(cls, samples: list[Sample]) -> Figures:
+        ok = [s.duration_s for s in samples if s.ok]
+        return cls(len(samples), len(ok), float(np.median(ok)) if ok else None,
+                   float(np.percentile(ok, 95)) if ok else None)
+
+
+@dataclass
+class PhaseRow:
+    phase: str
+    model: str  # "4 users (closed)", "2/s on at most 8 users (open)"
+    users: int
+    figures: Figures
+    saturated: int
+    late: int | None  # an open model's attempts that started late; None for a closed model
+
+
+@dataclass
+class ConcurrencyRow:
+    phase: str
+    busy: int  # users busy at once
+    figures: Figures
+    saturated: int
+    host_cpu: float | None
+
+
+@dataclass
+class EndpointRow:
+    url: str
+    lost: bool
+    figures: Figures
+    failed: int  # failed, not with the endpoint
+    lost_attempts: int
+    round_trip_ms: float | None
+
+
+@dataclass
+class UsersReport:
+    phases: list[PhaseRow]
+    concurrency: list[ConcurrencyRow]
+    endpoints: list[EndpointRow]
+    lost: list[tuple[str, str]]  # endpoint, why
+    saturated: int
+    saturated_at: list[int]  # users busy at once when it happened
+    late: int  # open-model attempts that started late
+    scheduled: int  # open-model attempts
+    worst_late_s: float | None
+    late_by_ms: float = LATE_MS
+
+
+def _model(run: RunData, phase: str, users: int) -> str:
+    spec = (run.meta.get("scenario", {}).get("phases") or {}).get(phase) or {}
+    rate = spec.get("arrival_rate")
+    if rate:
+        return f"{format_rate(rate)} on at most {users} user{'s' if users != 1 else ''} (open)"
+    return f"{users} user{'s' if users != 1 else ''} (closed)"
+
+
+def users_report(run: RunData) -> UsersReport | None:
+    """The figures of a run by virtual users; None for a one-user run."""
     if not any(s.user is not None for s in run.samples):
-        return []
-    parts: list[str] = ["## Virtual users", ""]
+        return None
     users = run.meta.get("users") or {}
-    if users:
-        parts += ["Users per phase: " + ", ".join(f"{p} {n}" for p, n in users.items()) + ".", ""]
-    saturated = [s for s in run.samples if s.saturated]
-    if saturated:
-        at = sorted({s.concurrency for s in saturated if s.concurrency is not None})
-        parts += [f"⌁ **{len(saturated)} attempt(s) were measured while the load generator was saturated** (host CPU "
-                  f"≥ 90% or the generator's timer ≥ 100 ms late, with {', '.join(map(str, at))} users busy at once): "
-                  "shown, but left out of the summary — their times say as much about this machine as about the "
-                  "target. Use fewer users, or spread them over remote browsers.", ""]
-    else:
-        parts += ["No attempt was measured while the load generator was saturated.", ""]
-    parts += ["| Phase | Users busy at once | Attempts | Saturated | Median journey, every ok attempt (s) | "
-              "Host CPU (median) |",
-              "|---|---:|---:|---:|---:|---:|"]
+    phases = []
+    for phase in PHASES:
+        samples = run.attempts(phase)
+        if not samples:
+            continue
+        n = int(users.get(phase) or max((s.user or 1 for s in samples), default=1))
+        scheduled = any(s.scheduled_at is not None for s in samples)
+        phases.append(PhaseRow(phase, _model(run, phase, n), n, Figures.of(samples), sum(s.saturated for s in samples),
+                               sum(s.started_late for s in samples) if scheduled else None))
+    concurrency = []
     for phase in PHASES:
         by_count: dict[int, list[Sample]] = {}
         for s in run.attempts(phase):
             by_count.setdefault(s.concurrency or 1, []).append(s)
         for count in sorted(by_count):
             group = by_count[count]
-            ok = [s.duration_s for s in group if s.ok]
             cpu = [s.host_cpu for s in group if s.host_cpu is not None]
-            parts.append(f"| {phase} | {count} | {len(group)} | {sum(s.saturated for s in group)} | "
-                         f"{(f'{statistics.median(ok):.2f}' if ok else '–')} | "
-                         f"{(f'{statistics.median(cpu):.0%}' if cpu else '–')} |")
-    parts += ["", *endpoints_table(run), ""]
-    return parts
+            concurrency.append(ConcurrencyRow(phase, count, Figures.of(group), sum(s.saturated for s in group),
+                                              float(np.median(cpu)) if cpu else None))
+    saturated = [s for s in run.samples if s.saturated]
+    late = [s for s in run.samples if s.started_late]
+    return UsersReport(phases, concurrency, *_endpoints(run), len(saturated),
+                       sorted({s.concurrency for s in saturated if s.concurrency is not None}), len(late),
+                       sum(s.scheduled_at is not None for s in run.samples),
+                       max((s.late_ms or 0.0 for s in late), default=0.0) / 1000 if late else None)
 
 
-def endpoints_table(run: RunData) -> list[str]:
-    endpoints: dict[str, list[Sample]] = {}
+def _endpoints(run: RunData) -> tuple[list[EndpointRow], list[tuple[str, str]]]:
+    groups: dict[str, list[Sample]] = {}
     for s in run.samples:
-        endpoints.setdefault(s.endpoint or "local", []).append(s)
+        groups.setdefault(s.endpoint or "local", []).append(s)
     trips: dict[str, list[float]] = {}
     for record in run.meta.get("endpoints") or []:
         if record.get("round_trip_ms") is not None:
             trips.setdefault(record["endpoint"], []).append(record["round_trip_ms"])
-    lost: dict[str, Any] = {r["endpoint"]: r for r in run.meta.get("endpoints_lost") or []}
-    lines = ["| Browser endpoint | Attempts | OK | Failed | Lost with the endpoint | "
-             "Median journey, every ok attempt (s) | "
-             "Round trip (ms) |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for url, group in endpoints.items():
-        ok = [s.duration_s for s in group if s.ok]
-        trip = f"{statistics.median(trips[url]):.1f}" if url in trips else "–"
-        failed = sum(not s.ok and not s.endpoint_lost for s in group)
-        lines.append(f"| {_md(url)}{' (lost)' if url in lost else ''} | {len(group)} | {sum(s.ok for s in group)} | "
-                     f"{failed} | {sum(s.endpoint_lost for s in group)} | "
-                     f"{(f'{statistics.median(ok):.2f}' if ok else '–')} | {trip} |")
-    for url, record in lost.items():
-        lines.append("")
-        lines.append(f"⊘ {_md(url)} was lost: {_md(str(record.get('reason', '')))} — its attempts in flight failed "
-                     "and are left out of the summary; its users moved to the endpoints still alive.")
-    return lines
+    lost = {r["endpoint"]: str(r.get("reason", "")) for r in run.meta.get("endpoints_lost") or []}
+    rows = [EndpointRow(url, url in lost, Figures.of(group), sum(not s.ok and not s.endpoint_lost for s in group),
+                        sum(s.endpoint_lost for s in group),
+                        float(statistics.median(trips[url])) if url in trips else None)
+            for url, group in groups.items()]
+    return rows, list(lost.items())
+
+
+def users_section(run: RunData) -> str:
+    """The report's "Virtual users" section in markdown (the template _users.md.j2); "" for a one-user run."""
+    from uxchaos.report.templating import render
+
+    return render("_users.md.j2", None, users=users_report(run)).strip()
