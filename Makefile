@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Tests run on this many pytest-xdist workers; the ones marked `timing` (tight tolerances on measured
+# times) then run alone, so a busy neighbour test never decides them.
+WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help setup browser docker demo test lint bench clean
@@ -30,7 +33,8 @@ demo: setup ## run `uxchaos run login-under-db-delay` on the bundled demo app
 test: setup docker ## run the linters, the type checker and every test (real browser, database, Docker, Swarm)
 	$(BIN)/ruff check uxchaos tests benchmarks examples
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(WORKERS) -m "not timing"
+	$(BIN)/pytest -q -m timing
 
 lint: $(STAMP) ## ruff and mypy only
 	$(BIN)/ruff check uxchaos tests benchmarks examples

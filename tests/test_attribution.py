@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from uxchaos.attribution import attribute_action, collapse_path, median_attempt
 from uxchaos.cli import main
 from uxchaos.report.data import RunData
@@ -56,6 +58,7 @@ def test_matched_requests_ids_and_one_phase_requests_are_split_out() -> None:
     assert attribute_action(failed, "A") is None
 
 
+@pytest.mark.timing
 def test_demo_under_db_delay_names_the_login_requests(tmp_path: Path) -> None:
     """Typing is its own action: its time is all browser-side and, on a loaded machine, noisy enough
     (±0.5 s at load 28 on 2 cores) to swamp the 10% bound with three attempts per phase. Five during

@@ -72,6 +72,7 @@ def test_health_reports_database_and_worker(demo: DemoInfo) -> None:
     assert body["worker"]["pid"] > 0
 
 
+@pytest.mark.timing
 def test_database_delay_slows_login_by_several_round_trips(demo_stack: DemoStack, demo: DemoInfo) -> None:
     base = min(http_login(demo)[0] for _ in range(3))
     demo_stack.hub.add_toxic("database", {"type": "latency", "attributes": {"latency": "500ms"}})

@@ -37,6 +37,7 @@ def test_passes_data_unchanged_without_toxics(hub: ProxyHub, echo: EchoServer) -
         assert recv_exactly(s, len(payload)) == payload
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("ms,rounds", [(50, 9), (200, 5), (2000, 3)])
 def test_added_latency_matches_request(hub: ProxyHub, echo: EchoServer, ms: int, rounds: int) -> None:
     p = hub.create("echo", echo.address)
@@ -81,6 +82,7 @@ def test_order_kept_under_latency_with_jitter(hub: ProxyHub, echo: EchoServer) -
     assert received == b"".join(messages)
 
 
+@pytest.mark.timing
 def test_bandwidth_within_ten_percent(hub: ProxyHub, echo: EchoServer) -> None:
     p = hub.create("echo", echo.address)
     rate = 200_000  # bytes per second
@@ -180,6 +182,7 @@ def test_unreachable_upstream_closes_client_and_keeps_serving(hub: ProxyHub, ech
         assert rtt(s) < 0.1
 
 
+@pytest.mark.timing
 def test_unix_socket_upstream(hub: ProxyHub, tmp_path: Path) -> None:
     path = tmp_path / "echo.sock"
     server = socket.socket(socket.AF_UNIX)
@@ -262,6 +265,7 @@ def test_http_control_api(hub: ProxyHub, echo: EchoServer) -> None:
         ControlClient(control.address, timeout=2).list()
 
 
+@pytest.mark.timing
 def test_real_database_client_through_the_proxy(demo_stack) -> None:  # type: ignore[no-untyped-def]
     import psycopg
 

@@ -206,6 +206,7 @@ def test_relative_urls_resolve_against_the_target(session: BrowserSession, demo:
     assert sample.ok, sample.failure
 
 
+@pytest.mark.timing
 def test_same_login_as_python_and_as_yaml_gives_the_same_medians(session: BrowserSession, demo: DemoInfo,
                                                                  tmp_path: Path) -> None:
     yaml_scenario = parse_scenario(textwrap.dedent("""

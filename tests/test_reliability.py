@@ -115,7 +115,7 @@ def _phase_of_last_marker(records: list[dict[str, Any]]) -> str:
     return phase
 
 
-@pytest.mark.timeout(900)  # 27 runs of a real `uxchaos run`: ~4 min on a quiet 2-core machine, more when shared
+@pytest.mark.timeout(900)  # 27 runs of a real `uxchaos run`, three at a time: ~1.5 min on a quiet 2-core machine
 def test_interruption_trials_leave_no_fault_behind(tmp_path: Path, demo_stack: DemoStack, sleeper: int,
                                                    paused_candidate: Any) -> None:
     """27 seeded trials, every combination of SIGINT/SIGTERM/SIGKILL × before/during/after × the
@@ -124,103 +124,134 @@ def test_interruption_trials_leave_no_fault_behind(tmp_path: Path, demo_stack: D
     the phase. Each trial checks: exit 130 and a recorded `interrupted` record whose phase is the
     one aimed at, and `run_end` status "interrupted" (SIGINT/SIGTERM); for SIGKILL, no `run_end`,
     the phase derived from the last phase marker, and `uxchaos recover` succeeding. After each:
-    the target is back to normal, no ledger is open, and results.jsonl parses up to its last
-    complete line. Problems are collected over all trials and asserted once, as a list."""
+    its target is back to normal, no ledger is open, and results.jsonl parses up to its last
+    complete line. The three drivers' nine trials each run as three sequences side by side (each
+    with its own state folder, so one sequence's `recover` and ledger check never see another's
+    live run) — which also has runs of different drivers interrupted while others are live.
+    Problems are collected over all trials and asserted once, as a list."""
     assert demo_stack.info is not None
     demo_stack.hub.reset()
     control = ControlServer(demo_stack.hub)
-    env = {**os.environ, "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
     rng = random.Random(20261126)
+    aims = [rng.uniform(*AIM_S) for _ in range(TRIALS)]  # drawn up front: same seed, same aims, any thread order
     problems: list[str] = []
     hits: dict[str, int] = dict.fromkeys(("setup", *PHASES), 0)
-    summary = []
-    started = time.monotonic()
-    try:
-        for trial in range(TRIALS):
-            sig, phase, kind = SIGNALS[trial % 3], PHASES[(trial // 3) % 3], FAULTS[trial // 9]
-            label = f"trial {trial} ({sig.name}, {phase}, {kind})"
-            fault = {
-                "proxy delay": "{driver: proxy, kind: delay, target: database, params: {delay: 100ms}}",
-                "process pause": f"{{driver: process, kind: pause, target: 'pid:{sleeper}'}}",
-                "docker pause": f"{{driver: docker, kind: pause, target: {paused_candidate.name}}}",
-            }[kind]
-            trial_dir = tmp_path / f"trial-{trial}"
-            trial_dir.mkdir()
-            trial_started = time.monotonic()
-            path = _scenario(trial_dir, demo_stack, control.address, fault)
-            out = trial_dir / "reports"
-            proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)],
-                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            lines: list[str] = []
-            reader = threading.Thread(target=lambda proc=proc, lines=lines: lines.extend(proc.stderr), daemon=True)
-            reader.start()
-            try:
-                wait_until(lambda lines=lines, phase=phase: any(f"── {phase} phase" in x for x in lines), 60,
-                           f"{label}: the {phase} phase", interval_s=0.01)
-                time.sleep(rng.uniform(*AIM_S))
-                proc.send_signal(sig)
-                proc.wait(timeout=90)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                reader.join(10)
-            err = "".join(lines)
-            (results,) = out.glob("*/*/results.jsonl")
-            try:
-                n_records = _records_parse_to_last_complete_line(results)
-            except json.JSONDecodeError as e:
-                problems.append(f"{label}: results.jsonl has a broken line before its last: {e}")
-                n_records = -1
-            records = read_results(results.parent)
-            ends = [r for r in records if r.get("type") == "run_end"]
-            interrupted = [r for r in records if r.get("type") == "interrupted"]
-            if sig == signal.SIGKILL:
-                landed = _phase_of_last_marker(records)
-                if ends or interrupted:
-                    problems.append(f"{label}: a SIGKILLed run wrote {ends + interrupted}")
-                rec = subprocess.run([sys.executable, "-m", "uxchaos", "recover"], env=env, capture_output=True,
-                                     text=True, timeout=60)
-                if rec.returncode != 0:
-                    problems.append(f"{label}: recover exited {rec.returncode}: {rec.stderr.strip()}")
-            else:
-                landed = interrupted[0]["phase"] if len(interrupted) == 1 else f"{len(interrupted)} records"
-                if proc.returncode != 130:
-                    problems.append(f"{label}: exit code {proc.returncode}, not 130: {err.strip()[-300:]}")
-                if [e.get("status") for e in ends] != ["interrupted"]:
-                    problems.append(f"{label}: run_end records {ends}, not one with status interrupted")
-                if interrupted and interrupted[0].get("reason") != f"signal {sig.name}":
-                    problems.append(f"{label}: interrupted by {interrupted[0].get('reason')!r}")
-            hits[landed] = hits.get(landed, 0) + 1
-            if landed != phase:
-                problems.append(f"{label}: the signal landed in {landed!r}")
+    summary: list[str] = []
+    lock = threading.Lock()
+
+    def fault_left(kind: str) -> str | None:
+        """What of `kind`'s fault is still in force, undone here so one failing trial does not spoil the next."""
+        if kind == "proxy delay":
             toxics = demo_stack.hub.describe("database")["toxics"]
-            stopped = process_state(sleeper) == "T"
-            paused_candidate.reload()
-            paused = paused_candidate.status == "paused"
-            for left, what in ((toxics, f"toxics {toxics}"), (stopped, "process still stopped"),
-                               (paused, "container still paused")):
-                if left:
-                    problems.append(f"{label}: fault left behind: {what}")
-            # Undo whatever was left, so one failing trial does not spoil the next ones.
             demo_stack.hub.reset()
+            return f"toxics {toxics}" if toxics else None
+        if kind == "process pause":
+            stopped = process_state(sleeper) == "T"
             os.kill(sleeper, signal.SIGCONT)
-            if paused:
-                paused_candidate.unpause()
-            open_ledgers = list((tmp_path / "state" / "ledger").glob("*.json"))
-            if open_ledgers:
-                problems.append(f"{label}: ledger still open: {[p.name for p in open_ledgers]}")
-                for p in open_ledgers:
-                    p.unlink()
+            return "process still stopped" if stopped else None
+        paused_candidate.reload()
+        if paused_candidate.status == "paused":
+            paused_candidate.unpause()
+            return "container still paused"
+        return None
+
+    def trial(number: int) -> None:
+        sig, phase, kind = SIGNALS[number % 3], PHASES[(number // 3) % 3], FAULTS[number // 9]
+        label = f"trial {number} ({sig.name}, {phase}, {kind})"
+        fault = {
+            "proxy delay": "{driver: proxy, kind: delay, target: database, params: {delay: 100ms}}",
+            "process pause": f"{{driver: process, kind: pause, target: 'pid:{sleeper}'}}",
+            "docker pause": f"{{driver: docker, kind: pause, target: {paused_candidate.name}}}",
+        }[kind]
+        state = tmp_path / f"state-{FAULTS.index(kind)}"
+        env = {**os.environ, "UXCHAOS_STATE_DIR": str(state)}
+        trial_dir = tmp_path / f"trial-{number}"
+        trial_dir.mkdir()
+        trial_started = time.monotonic()
+        path = _scenario(trial_dir, demo_stack, control.address, fault)
+        out = trial_dir / "reports"
+        found: list[str] = []
+        proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
+        reader.start()
+        try:
+            wait_until(lambda: any(f"── {phase} phase" in x for x in lines), 60,
+                       f"{label}: the {phase} phase", interval_s=0.01)
+            time.sleep(aims[number])
+            proc.send_signal(sig)
+            proc.wait(timeout=90)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            reader.join(10)
+        err = "".join(lines)
+        (results,) = out.glob("*/*/results.jsonl")
+        try:
+            n_records = _records_parse_to_last_complete_line(results)
+        except json.JSONDecodeError as e:
+            found.append(f"{label}: results.jsonl has a broken line before its last: {e}")
+            n_records = -1
+        records = read_results(results.parent)
+        ends = [r for r in records if r.get("type") == "run_end"]
+        interrupted = [r for r in records if r.get("type") == "interrupted"]
+        if sig == signal.SIGKILL:
+            landed = _phase_of_last_marker(records)
+            if ends or interrupted:
+                found.append(f"{label}: a SIGKILLed run wrote {ends + interrupted}")
+            rec = subprocess.run([sys.executable, "-m", "uxchaos", "recover"], env=env, capture_output=True,
+                                 text=True, timeout=60)
+            if rec.returncode != 0:
+                found.append(f"{label}: recover exited {rec.returncode}: {rec.stderr.strip()}")
+        else:
+            landed = interrupted[0]["phase"] if len(interrupted) == 1 else f"{len(interrupted)} records"
+            if proc.returncode != 130:
+                found.append(f"{label}: exit code {proc.returncode}, not 130: {err.strip()[-300:]}")
+            if [e.get("status") for e in ends] != ["interrupted"]:
+                found.append(f"{label}: run_end records {ends}, not one with status interrupted")
+            if interrupted and interrupted[0].get("reason") != f"signal {sig.name}":
+                found.append(f"{label}: interrupted by {interrupted[0].get('reason')!r}")
+        if landed != phase:
+            found.append(f"{label}: the signal landed in {landed!r}")
+        left = fault_left(kind)
+        if left:
+            found.append(f"{label}: fault left behind: {left}")
+        open_ledgers = list((state / "ledger").glob("*.json"))
+        if open_ledgers:
+            found.append(f"{label}: ledger still open: {[p.name for p in open_ledgers]}")
+            for p in open_ledgers:
+                p.unlink()
+        with lock:
+            hits[landed] = hits.get(landed, 0) + 1
+            problems.extend(found)
             summary.append(f"{label}: landed in {landed}, exit {proc.returncode}, {n_records} records, "
                            f"{time.monotonic() - trial_started:.1f}s")
+
+    def sequence(kind: str) -> None:
+        for number in range(TRIALS):
+            if FAULTS[number // 9] == kind:
+                try:
+                    trial(number)
+                except Exception as e:  # a trial that cannot even run is a problem to report, not a stop
+                    with lock:
+                        problems.append(f"trial {number} ({kind}): {type(e).__name__}: {e}")
+
+    started = time.monotonic()
+    try:
+        sequences = [threading.Thread(target=sequence, args=(kind,)) for kind in FAULTS]
+        for t in sequences:
+            t.start()
+        for t in sequences:
+            t.join()
     finally:
         control.close()
     elapsed = time.monotonic() - started
     print(f"\n{TRIALS} interruption trials in {elapsed:.0f}s; phase really hit: "
-          + ", ".join(f"{k} {v}" for k, v in hits.items()) + "\n  " + "\n  ".join(summary))
-    assert len(summary) == TRIALS
+          + ", ".join(f"{k} {v}" for k, v in hits.items()) + "\n  " + "\n  ".join(sorted(summary)))
     assert not problems, f"{len(problems)} problem(s) in {TRIALS} trials:\n" + "\n".join(problems)
+    assert len(summary) == TRIALS
     assert hits == {"setup": 0, **dict.fromkeys(PHASES, TRIALS // 3)}
 
 

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -58,9 +59,21 @@ def test_bad_sweeps_are_refused_with_file_and_line(tmp_path: Path, fault: str, l
     assert f"{path}:{line}:" in err.getvalue() and message in err.getvalue(), err.getvalue()
 
 
-def _sweep(tmp_path: Path, levels: str, threshold_s: float, attempts: int = 2) -> Path:
+@pytest.fixture
+def stack_target(demo_stack: DemoStack) -> Iterator[str]:
+    """The session's demo behind a control API, as a one-line `target:` (the runs need no demo of their own)."""
+    assert demo_stack.info is not None
+    demo_stack.hub.reset()
+    control = ControlServer(demo_stack.hub)
+    info = demo_stack.info
+    yield (f"target: {{base_url: {info.base_url}, proxy_control: {control.address}, "
+           f"credentials: {{username: {info.email}, password: {info.password}}}}}")
+    control.close()
+
+
+def _sweep(tmp_path: Path, target: str, levels: str, threshold_s: float, attempts: int = 2) -> Path:
     path = tmp_path / "sweep.yaml"
-    path.write_text(BASE + f"""fault:
+    path.write_text(BASE.replace("target: {base_url: demo}", target) + f"""fault:
   driver: proxy
   kind: delay
   target: database
@@ -76,9 +89,10 @@ expect:
     return path
 
 
-def _fixed(tmp_path: Path, delay_ms: int, name: str) -> Path:
+def _fixed(tmp_path: Path, target: str, delay_ms: int, name: str) -> Path:
     path = tmp_path / f"{name}.yaml"
-    path.write_text(BASE.replace("name: sweep", f"name: {name}") + f"""fault:
+    path.write_text(BASE.replace("name: sweep", f"name: {name}").replace("target: {base_url: demo}", target)
+                    + f"""fault:
   driver: proxy
   kind: delay
   target: database
@@ -91,10 +105,11 @@ phases:
     return path
 
 
-def test_sweep_on_the_demo_gives_levels_slope_and_a_threshold_that_holds(tmp_path: Path) -> None:
+@pytest.mark.timing
+def test_sweep_on_the_demo_gives_levels_slope_and_a_threshold_that_holds(tmp_path: Path, stack_target: str) -> None:
     out = tmp_path / "r"
     err = io.StringIO()
-    assert main(["run", str(_sweep(tmp_path, "[0ms, 150ms, 300ms]", 2.5)), "--out", str(out)],
+    assert main(["run", str(_sweep(tmp_path, stack_target, "[0ms, 150ms, 300ms]", 2.5)), "--out", str(out)],
                 io.StringIO(), err) == 0, err.getvalue()
     (run_dir,) = out.glob("sweep/*")
     run = RunData.load(run_dir)
@@ -118,8 +133,8 @@ def test_sweep_on_the_demo_gives_levels_slope_and_a_threshold_that_holds(tmp_pat
     spacing = 0.15
     medians_direct = {}
     for side, delay in (("below", max(0.0, found - spacing)), ("above", found + spacing)):
-        code = main(["run", str(_fixed(tmp_path, round(delay * 1000), side)), "--out", str(tmp_path / side)],
-                    io.StringIO(), io.StringIO())
+        fixed = _fixed(tmp_path, stack_target, round(delay * 1000), side)
+        code = main(["run", str(fixed), "--out", str(tmp_path / side)], io.StringIO(), io.StringIO())
         assert code == 0
         (direct,) = (tmp_path / side).glob("*/*")
         values = RunData.load(direct).action_durations("Logging in", "during")
@@ -160,6 +175,7 @@ def _count_round_trips(stack: DemoStack) -> dict[str, int]:
     return counts
 
 
+@pytest.mark.timing
 def test_slope_equals_the_round_trips_counted_by_the_proxy(tmp_path: Path, demo_stack: DemoStack) -> None:
     """The done-when of the sweep: for two actions with different numbers of sequential database
     round trips, the slope (seconds per second of delay) equals the count within ±10 %."""

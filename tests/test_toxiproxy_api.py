@@ -67,6 +67,7 @@ def call(server: ControlServer, method: str, path: str, body: bytes | str | None
         return e.code, json.loads(e.read())
 
 
+@pytest.mark.timing
 def test_python_client_creates_proxy_adds_and_removes_toxics_and_disables(server: ControlServer,
                                                                           echo: EchoServer) -> None:
     toxiproxy = Toxiproxy()
@@ -122,6 +123,7 @@ def test_python_client_creates_proxy_adds_and_removes_toxics_and_disables(server
     assert toxiproxy.proxies() == {}
 
 
+@pytest.mark.timing
 def test_requests_from_toxiproxys_readme(server: ControlServer, echo: EchoServer) -> None:
     status, created = call(server, "POST", "/proxies",
                            f'{{"name": "redis", "listen": "127.0.0.1:0", "upstream": "{echo.address}"}}')
