@@ -145,3 +145,39 @@ def test_demo_up_status_down_leave_nothing_behind(tmp_path: Path) -> None:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
     after = subprocess.run([*cli, "status"], env=env, capture_output=True, text=True, timeout=30)
     assert after.returncode == 3 and "not running" in after.stdout
+
+
+def test_databases_share_one_initdb_template_made_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A demo's database is a copy of a data directory made once by initdb (a start's largest cost).
+    Two starts making the template at once from an empty cache get the same one and leave no
+    half-made one beside it; databases started from it run and hold their own data; a later start
+    uses the template as it is. (The race is run on the template alone: a postgres started from a
+    thread would get its die-with-parent signal when that thread ends.)"""
+    import threading
+
+    from uxchaos.demo.db import PostgresServer, _run_as_user, _template_data_dir
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    made: list[Path] = []
+    threads = [threading.Thread(target=lambda: made.append(_template_data_dir(_run_as_user()))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    (template,) = (cache / "uxchaos").iterdir()
+    assert made == [template, template] and template.name.startswith("pgdata-")
+    assert (template / "PG_VERSION").is_file()
+    made_at = template.stat().st_mtime_ns
+    servers = [PostgresServer(), PostgresServer()]
+    try:
+        for i, server in enumerate(servers):
+            server.start()
+            with psycopg.connect(server.dsn, autocommit=True) as conn:
+                conn.execute(f"CREATE TABLE only_in_{i} (x int)")
+        with psycopg.connect(servers[0].dsn, autocommit=True) as conn:
+            assert conn.execute("SELECT to_regclass('only_in_1')").fetchone() == (None,)
+    finally:
+        for server in servers:
+            server.stop()
+    assert template.stat().st_mtime_ns == made_at and list((cache / "uxchaos").iterdir()) == [template]
