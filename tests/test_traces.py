@@ -103,7 +103,8 @@ def test_traces_hold_no_secret_and_a_failed_attempt_shows_its_failing_step(demo:
         (phase, False, "Reading the report") for phase in ("before", "during", "after")]
     assert [s.trace for s in run.samples] == ["trace-before-1.zip", "trace-during-1.zip", "trace-after-1.zip"]
     assert sorted(p.name for p in run_dir.glob("*.zip")) == sorted(s.trace for s in run.samples if s.trace)
-    assert not list(run_dir.glob("*.part")) and not list(run_dir.glob("*.tmp"))
+    assert sorted(p.name for p in run_dir.iterdir() if p.is_file() and p.suffix not in (".zip", ".png")) == [
+        "junit.xml", "report.html", "report.md", "results.jsonl", "run.json", "summary.json"]  # no half-made file
 
     for trace in run_dir.glob("*.zip"):
         with zipfile.ZipFile(trace) as z:

@@ -8,7 +8,7 @@ Secrets: Playwright records what a `fill` typed (the `value` parameter in trace.
 in its DOM snapshots, and request bodies (a login form's password) in trace.network and resources/.
 Before the zip lands under its name, every file in it is rewritten with each secret of the scenario
 (as typed, JSON-escaped, URL-encoded and HTML-escaped) replaced by ***; the unredacted file exists
-only as a `.part` file while that runs.
+only in a private temporary folder (mkdtemp, mode 0700) while that runs.
 
 `TraceKeeper` decides which traces stay: `on` all; `retain-on-failure` those of failed attempts;
 `slowest` (the default) those of failed attempts and, per action, of the slowest during attempt —
@@ -19,6 +19,8 @@ from __future__ import annotations
 import html
 import json
 import logging
+import shutil
+import tempfile
 import urllib.parse
 import zipfile
 from pathlib import Path
@@ -60,16 +62,18 @@ def group(context: BrowserContext, name: str | None) -> None:
 
 def stop(context: BrowserContext, path: Path, secrets: set[str]) -> str | None:
     """Write the trace, redacted, to `path`; its file name, or None when it could not be written."""
-    part = path.with_name(path.name + ".part")
+    # The unredacted trace goes to a private temporary folder, never into the run folder (which CI
+    # systems upload): a run killed while redacting leaves no readable secret among its artifacts.
+    scratch = Path(tempfile.mkdtemp(prefix="uxchaos-trace-"))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        context.tracing.stop(path=str(part))
-        redact(part, path, secrets)
+        context.tracing.stop(path=str(scratch / path.name))
+        redact(scratch / path.name, path, secrets)
     except (PlaywrightError, OSError, zipfile.BadZipFile) as e:  # a lost trace is said, never fatal
         log.warning("could not write the Playwright trace %s: %s", path.name, e)
         return None
     finally:
-        part.unlink(missing_ok=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     return path.name
 
 
