@@ -135,3 +135,19 @@ journey:
         assert sample.vitals is not None and [v["action"] for v in sample.vitals] == ["Opening", "Following the link"]
         for v in sample.vitals:
             assert "unavailable" not in v and v["ttfb"] is not None and v["fcp"] is not None, v
+
+
+def test_expectations_name_web_vitals_per_action() -> None:
+    from uxchaos.expect import Expectation, ExpectationError, evaluate
+
+    parsed = Expectation.parse('during["Logging in"].lcp_p75 < 4s and before["Logging in"].cls_p50 <= 0.1',
+                               ["Logging in"])
+    values = {"lcp_p75": 3.9, "cls_p50": 0.1}
+    passed, used = evaluate(parsed, lambda phase, action, stat: values[stat or ""])
+    assert passed and used == {"during['Logging in'].lcp_p75": 3.9, "before['Logging in'].cls_p50": 0.1}
+    try:
+        Expectation.parse('during["Logging in"].lcp_p99 < 4s', ["Logging in"])
+    except ExpectationError as e:
+        assert "unknown statistic" in str(e) and "lcp_p75" in str(e) and "inp_p50" in str(e)
+    else:
+        raise AssertionError("lcp_p99 was accepted")
