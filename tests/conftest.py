@@ -82,9 +82,10 @@ def demo(demo_stack: DemoStack) -> Iterator[DemoInfo]:
 
 
 @contextlib.contextmanager
-def http_site(respond: Callable[[str], tuple[int, bytes]], tls: ssl.SSLContext | None = None) -> Iterator[str]:
-    """A real HTTP server on loopback; `respond(path)` gives (status, HTML body). Yields its URL
-    (https:// when a server TLS context is given)."""
+def http_site(respond: Callable[[str], tuple[int, bytes]], tls: ssl.SSLContext | None = None,
+              headers: dict[str, str] | None = None) -> Iterator[str]:
+    """A real HTTP server on loopback; `respond(path)` gives (status, HTML body), sent with `headers`
+    too. Yields its URL (https:// when a server TLS context is given)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -92,6 +93,8 @@ def http_site(respond: Callable[[str], tuple[int, bytes]], tls: ssl.SSLContext |
             self.send_response(status)
             self.send_header("Content-Type", "text/html")
             self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 

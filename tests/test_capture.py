@@ -97,6 +97,14 @@ def test_yaml_and_python_journeys_record_each_actions_requests(demo: DemoInfo, t
     assert ("(outside steps)", "GET", "/login") in placed
     assert {("Logging in", "POST", "/login"), ("Logging in", "GET", "/dashboard")} <= placed
 
+    # Web Vitals (journey/vitals.py) are placed the same way: a page counts for the action that loaded it.
+    assert [(v["action"], v["url"].split(demo.base_url)[-1]) for v in yaml_sample.vitals or []] == [
+        ("Opening the login page", "/login?token=***&page=2"), ("Logging in", "/dashboard")]
+    assert [(v["action"], v["url"].split(demo.base_url)[-1]) for v in py_sample.vitals or []] == [
+        ("(outside steps)", "/login"), ("Logging in", "/dashboard")]
+    for v in [*(yaml_sample.vitals or []), *(py_sample.vitals or [])]:
+        assert v["lcp"] >= v["fcp"] >= v["ttfb"] > 0 and v["cls"] is not None, v
+
 
 def _closed_port() -> int:
     s = socket.socket()

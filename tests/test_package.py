@@ -59,6 +59,14 @@ def test_wheel_installs_with_its_scenarios(tmp_path: Path) -> None:
     templates = Path(where).parent / "report" / "templates"  # Jinja2 templates are package data
     shipped_templates = {p.name for p in templates.iterdir()}
     assert {"report.md.j2", "report.html.j2", "compare.md.j2", "compare.html.j2"} <= shipped_templates
+    vendor = Path(where).parent / "journey" / "vendor"  # web-vitals, injected into pages: never fetched
+    shipped_js = (ROOT / "uxchaos" / "journey" / "vendor" / "web-vitals.iife.js").read_bytes()
+    assert (vendor / "web-vitals.iife.js").read_bytes() == shipped_js
+    assert "Apache License" in (vendor / "web-vitals.LICENSE").read_text()
+    code = "from uxchaos.journey.vitals import init_script; print(len(init_script()))"
+    script = subprocess.run([str(python), "-c", code], cwd=elsewhere, env=env, check=True, capture_output=True,
+                            text=True).stdout
+    assert int(script) > 8000  # the library itself is inside the script the browser gets
     # a name resolves to the installed scenario from any directory
     dry = subprocess.run([str(uxchaos), "run", "login-under-db-delay", "--dry-run"], cwd=elsewhere, env=env,
                          capture_output=True, text=True, timeout=120)

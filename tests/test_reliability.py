@@ -17,6 +17,7 @@ import threading
 import time
 import tracemalloc
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -409,9 +410,14 @@ phases:
     assert any(p.suffix == ".png" for p in files)
     records = read_results(run_dir)
     assert any("***" in (r.get("failure") or "") for r in records)  # the failure was recorded, masked
+    traces = [p for p in files if p.suffix == ".zip"]  # every attempt failed: each keeps its Playwright trace
+    assert len(traces) == 3
+    contents = [(p.name, p.read_bytes()) for p in files] + [
+        (f"{t.name}:{name}", zipfile.ZipFile(t).read(name)) for t in traces for name in zipfile.ZipFile(t).namelist()]
     for secret in (password, token):
+        for name, data in contents:
+            assert secret.encode() not in data, f"{secret[:3]}… found in {name}"
         for p in files:
-            assert secret.encode() not in p.read_bytes(), f"{secret[:3]}… found in {p.name}"
             assert secret not in p.name
         for stream in (out.getvalue(), err.getvalue(), captured.out, captured.err):
             assert secret not in stream

@@ -12,6 +12,8 @@ from uxchaos.expect import Expectation, ExpectationError, NoData, evaluate
 from uxchaos.report.data import RunData
 from uxchaos.scenario import PHASES
 from uxchaos.stats import Comparison, Describe, Recovery, compare, describe, recovery_time
+from uxchaos.vitalstats import STATS as VITALS_STATS
+from uxchaos.vitalstats import VitalsRow, unavailable, vitals_rows
 
 STAT_ALIASES = {"p50": "median"}
 
@@ -75,6 +77,8 @@ class Analysis:
     kill: KillRecovery | None = None
     curves: list[Curve] = field(default_factory=list)  # dose–response, when the fault was swept
     attribution: list[ActionAttribution] = field(default_factory=list)  # why each action got slower
+    vitals: list[VitalsRow] = field(default_factory=list)  # Web Vitals per action × phase (vitalstats.py)
+    vitals_unavailable: list[str] = field(default_factory=list)  # pages whose Web Vitals could not be measured
 
     def curve(self, action: str) -> Curve | None:
         return next((c for c in self.curves if c.action == action), None)
@@ -82,6 +86,9 @@ class Analysis:
     @property
     def passed(self) -> bool:
         return all(e.passed for e in self.expectations)
+
+    def vitals_row(self, action: str, phase: str) -> VitalsRow | None:
+        return next((r for r in self.vitals if r.action == action and r.phase == phase), None)
 
     def row(self, action: str, phase: str) -> ActionPhase | None:
         return next((r for r in self.rows if r.action == action and r.phase == phase), None)
@@ -108,6 +115,8 @@ class Analysis:
             "kill_recovery": asdict(self.kill) if self.kill else None,
             "dose_response": [c.to_dict() for c in self.curves],
             "attribution": [a.to_dict() for a in self.attribution],
+            "web_vitals": [r.to_dict() for r in self.vitals],
+            "web_vitals_unavailable": self.vitals_unavailable,
             "passed": self.passed,
         }
 
@@ -140,7 +149,8 @@ def analyze(run: RunData) -> Analysis:
     curves = analyze_sweep(run)
     # a sweep's during phase mixes levels: its dose–response says what the fault did instead
     attribution = [] if curves else attribute(run.samples, run.actions)
-    analysis = Analysis(rows, recovery, phases, [], kill_recovery(run), curves, attribution)
+    analysis = Analysis(rows, recovery, phases, [], kill_recovery(run), curves, attribution,
+                        vitals_rows(run.samples, run.actions, PHASES), unavailable(run.samples))
     analysis.expectations = [check_expectation(text, run, analysis)
                              for text in run.meta.get("scenario", {}).get("expect", [])]
     return analysis
@@ -162,6 +172,9 @@ def check_expectation(text: str, run: RunData, analysis: Analysis) -> Expectatio
             return found.threshold.level if found.threshold else None
         if action is None:
             return analysis.phases[phase][stat or "n"]
+        if stat in VITALS_STATS:
+            vitals = analysis.vitals_row(action, phase)
+            return vitals.value(stat) if vitals else None
         row = analysis.row(action, phase)
         if row is None:
             return None

@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: reports/)")
     run.add_argument("--headed", action="store_true", help="show the browser window")
     run.add_argument("--templates", type=Path, metavar="DIR", help=TEMPLATES_HELP)
+    run.add_argument("--trace", choices=("off", "on", "retain-on-failure", "slowest"), default="slowest",
+                     help="Playwright traces kept in the run folder as trace-PHASE-ATTEMPT.zip (secrets redacted): "
+                     "slowest (default) = failed attempts and each action's slowest during attempt (every attempt "
+                     "is traced, the rest discarded); on = all; retain-on-failure; off")
     run.add_argument("--dry-run", action="store_true",
                      help="print the matched targets and the exact commands, touch nothing")
     run.add_argument("--force", action="store_true",

@@ -81,7 +81,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
               + ". Run `uxchaos recover`.", file=err)
     options = RunOptions(out_dir=args.out, attempts=args.attempts, base_url=args.base_url, headed=args.headed,
                          deadline_s=deadline, force=args.force, users=args.users,
-                         endpoints=args.browser_endpoints)
+                         endpoints=args.browser_endpoints, trace=args.trace)
     engine = Engine(scenario, options, [Progress(err)])
     engine.check_users()  # more local users than this machine holds: bad input, before anything starts
     print(f"uxchaos: running {scenario.name} → {engine.run_dir}", file=err, flush=True)

@@ -28,6 +28,8 @@ from uxchaos.faults import DriverOptions, EffectProbe, FaultDriver, TargetRuntim
 from uxchaos.faults.base import Sweep
 from uxchaos.journey.endpoints import parse_endpoint
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
+from uxchaos.journey.traces import DEFAULT_MODE as DEFAULT_TRACE_MODE
+from uxchaos.journey.traces import TraceKeeper
 from uxchaos.ledger import Ledger
 from uxchaos.probe import median_round_trip
 from uxchaos.results import ResultsStore, Sample, scrub
@@ -64,6 +66,7 @@ class RunOptions:
     browser: BrowserSession | None = None  # an open session to use (the pytest plugin's); else one is launched
     users: int | None = None  # overrides every phase's users; given, the phases run as virtual users (users.py)
     endpoints: list[str] = field(default_factory=list)  # browser endpoints (journey/endpoints.py); [] = local
+    trace: str = DEFAULT_TRACE_MODE  # Playwright traces kept (journey/traces.py): off, on, retain-on-failure, slowest
 
 
 @dataclass
@@ -236,6 +239,7 @@ class Engine:
         self._reverted_said = False
         self._closed = False  # results.jsonl is closed: late samples of user threads are dropped
         self.pool: UserPool | None = None  # virtual users (users.py), when a phase has more than one
+        self.traces = TraceKeeper(options.trace, self.run_dir)
 
     # -- listeners: one failing never stops a run ---------------------------------------------
     def _emit(self, method: str, *args: Any) -> None:
@@ -267,6 +271,8 @@ class Engine:
                 e["event"] in ("injected", "reverted", "level_changed") and began_at <= e["time"] <= sample.ended_at
                 for e in self.outcome.events
             )
+            if not self.traces.keep(sample):
+                sample.trace = None  # deleted already: not named in results.jsonl
             self.outcome.samples.append(sample)
             self.store.append(sample.to_record())
             self._emit("on_sample", sample)
@@ -525,7 +531,9 @@ class Engine:
             return None
         plan = AttemptPlan(phase, attempt, self.scenario.journey, runtime.base_url, variables,
                            self.scenario.step_timeout_s, self.run_dir / "screenshots",
-                           self.scenario.python_journey)
+                           self.scenario.python_journey,
+                           trace_dir=None if self.options.trace == "off" else self.run_dir,
+                           secrets=set(self.scenario.secrets))
         began_at = time.time()
         watch = phase == "during" and self.fault is not None
         in_force_before = self.fault.in_force() if watch and self.fault else None

@@ -4,6 +4,7 @@
     after["Logging in"].p50 <= 1.5 * before["Logging in"].p50
     during.failures == 0
     recovery["Logging in"] < 20s
+    during["Logging in"].lcp_p75 < 4s          (Web Vitals: ttfb fcp lcp cls inp × p50 p75)
 
 Parsed with Python's `ast` into a whitelisted tree (numbers, durations, + - * /, comparisons,
 and/or/not, phase["Action"].stat, phase.stat, recovery["Action"], and for a swept fault
@@ -21,8 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from uxchaos.vitalstats import STATS as VITALS_STATS
+
 PHASE_NAMES = ("before", "during", "after")
-ACTION_STATS = {"n", "failures", "p50", "median", "p90", "p95", "min", "max", "mean", "std"}
+ACTION_STATS = {"n", "failures", "p50", "median", "p90", "p95", "min", "max", "mean", "std"} | VITALS_STATS
 PHASE_STATS = {"n", "failures", "straddled", "fault_missing"}
 # Per-action values that are not a phase's statistic, with an example of their use.
 PER_ACTION = {

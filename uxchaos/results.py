@@ -71,6 +71,9 @@ class Sample:
     # what the page fetched, one dict per request with its "action" (journey/capture.py); None: not captured
     requests: list[dict[str, Any]] | None = None
     requests_capped: dict[str, int] | None = None  # per action: requests left out of `requests` (the cap)
+    # Web Vitals, one dict per top-level document (journey/vitals.py); None: not captured
+    vitals: list[dict[str, Any]] | None = None
+    trace: str | None = None  # the attempt's Playwright trace in the run folder (it may be discarded later)
 
     @property
     def excluded(self) -> bool:

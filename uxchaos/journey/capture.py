@@ -121,7 +121,7 @@ class RequestCapture:
             if request.url.startswith(("data:", "about:", "blob:")):
                 continue
             start = float(request.timing.get("startTime", 0) or 0) / 1000
-            window = _window_of(spans, start, fallback, origin)
+            window = window_of(spans, start, fallback, origin)
             if window is None:
                 continue
             failure = (request.failure or "failed") if failed else None
@@ -141,7 +141,7 @@ class RequestCapture:
         return out, dropped
 
 
-def _window_of(spans: list[Window], start: float, fallback: str | None, origin: float) -> Window | None:
+def window_of(spans: list[Window], start: float, fallback: str | None, origin: float) -> Window | None:
     if start <= 0:  # no timing at all (e.g. failed before it started): the last action
         return spans[-1]
     for tolerance in (0.0, _TOLERANCE_S):

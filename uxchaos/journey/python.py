@@ -29,8 +29,10 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from uxchaos.errors import BadInput
 from uxchaos.httpget import ignores_https_errors
+from uxchaos.journey import traces
 from uxchaos.journey.capture import RequestCapture, Window
 from uxchaos.journey.python_ref import PythonJourney
+from uxchaos.journey.vitals import VitalsCapture
 from uxchaos.results import ActionTiming, Sample, StepTiming
 
 if TYPE_CHECKING:
@@ -171,11 +173,17 @@ def run_python_attempt(session: BrowserSession, plan: AttemptPlan, fault_active:
                                   ignore_https_errors=ignores_https_errors(plan.base_url))
     try:
         context.set_default_timeout(plan.step_timeout_s * 1000)
+        vitals = VitalsCapture(context) if plan.capture_vitals else None
         page = context.new_page()
         page.goto("about:blank")  # warm the page untimed, as the YAML runner does
         page.evaluate("0")
         capture = RequestCapture(context) if plan.capture_requests else None
-        return _timed_call(journey, page, plan, fault_active, capture)
+        traced = plan.trace_dir is not None and traces.start(context, f"{plan.phase} #{plan.attempt}")
+        sample = _timed_call(journey, page, plan, fault_active, capture, vitals)
+        if traced and plan.trace_dir is not None:
+            sample.trace = traces.stop(context, plan.trace_dir / traces.trace_name(plan.phase, plan.attempt),
+                                       plan.secrets)
+        return sample
     finally:
         try:
             context.close()
@@ -184,7 +192,7 @@ def run_python_attempt(session: BrowserSession, plan: AttemptPlan, fault_active:
 
 
 def _timed_call(journey: PythonJourney, page: Page, plan: AttemptPlan, fault_active: Callable[[], bool],
-                capture: RequestCapture | None = None) -> Sample:
+                capture: RequestCapture | None = None, vitals: VitalsCapture | None = None) -> Sample:
     timer = StepTimer()
     variables: dict[str, Any] = dict(plan.variables)
     cpu_load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
@@ -206,12 +214,13 @@ def _timed_call(journey: PythonJourney, page: Page, plan: AttemptPlan, fault_act
     actions, steps, failed_action = _records(timer, journey, total_ns, failure)
     screenshot = _failure_screenshot(page, plan) if failure is not None else None
     requests, capped = _collect(page, capture, timer, journey, wall0, ended_at)
+    vitals_records = _vitals(page, vitals, timer, journey, wall0, ended_at)
     return Sample(
         phase=plan.phase, attempt=plan.attempt, started_at=started_at, ended_at=ended_at,
         duration_s=round(total_ns / 1e9, 6), ok=failure is None, actions=actions, steps=steps,
         failure=failure, failed_action=failed_action, screenshot=screenshot,
         fault_active_at_start=active_at_start, fault_active_at_end=fault_active(), cpu_load=cpu_load,
-        requests=requests, requests_capped=capped or None,
+        requests=requests, requests_capped=capped or None, vitals=vitals_records,
     )
 
 
@@ -228,3 +237,13 @@ def _collect(page: Page, capture: RequestCapture | None, timer: StepTimer, journ
     if not timer.blocks:
         return capture.records([Window(journey.function, wall0, wall1)])
     return capture.records([b.window for b in timer.blocks], fallback=OUTSIDE_STEPS, since=wall0)
+
+
+def _vitals(page: Page, vitals: VitalsCapture | None, timer: StepTimer, journey: PythonJourney,
+            wall0: float, wall1: float) -> list[dict[str, Any]] | None:
+    """Placed like the requests: a page loaded inside a block belongs to it, the rest to "(outside steps)"."""
+    if vitals is None:
+        return None
+    if not timer.blocks:
+        return vitals.records(page, [Window(journey.function, wall0, wall1)])
+    return vitals.records(page, [b.window for b in timer.blocks], fallback=OUTSIDE_STEPS, since=wall0)

@@ -10,7 +10,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,6 +22,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from uxchaos.browser import find_browser, launch_args
 from uxchaos.errors import EnvironmentProblem
 from uxchaos.httpget import ignores_https_errors
+from uxchaos.journey import traces
 from uxchaos.journey.capture import RequestCapture, Window
 from uxchaos.journey.endpoints import Endpoint, open_browser
 from uxchaos.journey.python_ref import PythonJourney
@@ -35,6 +36,7 @@ from uxchaos.journey.steps import (
     check_status,
     complete_navigation,
 )
+from uxchaos.journey.vitals import VitalsCapture
 from uxchaos.results import ActionTiming, Sample, StepTiming
 from uxchaos.scenario import Action, Step
 
@@ -57,6 +59,9 @@ class AttemptPlan:
     artifacts_dir: Path
     python: PythonJourney | None = None  # a Python journey instead of `journey` (journey/python.py)
     capture_requests: bool = True  # record each action's requests (journey/capture.py)
+    capture_vitals: bool = True  # Web Vitals per navigation (journey/vitals.py)
+    trace_dir: Path | None = None  # write a Playwright trace of the attempt there (journey/traces.py)
+    secrets: set[str] = field(default_factory=set)  # redacted from the trace
 
 
 class BrowserSession:
@@ -138,6 +143,7 @@ class BrowserSession:
         context = self.browser.new_context(viewport={"width": 1280, "height": 800},
                                            ignore_https_errors=ignores_https_errors(plan.base_url))
         try:
+            vitals = VitalsCapture(context) if plan.capture_vitals else None
             page = context.new_page()
             page.goto("about:blank")  # warm the page untimed: the first action on a fresh page costs extra
             page.evaluate("0")
@@ -146,7 +152,12 @@ class BrowserSession:
             prefix = f"{plan.phase}-{plan.attempt}"
             ctx = StepContext(page, plan.base_url, plan.variables, plan.step_timeout_s * 1000,
                               plan.artifacts_dir, prefix, tracker)
-            return _timed_attempt(plan, ctx, fault_active, capture)
+            traced = plan.trace_dir is not None and traces.start(context, f"{plan.phase} #{plan.attempt}")
+            sample = _timed_attempt(plan, ctx, fault_active, capture, vitals, context if traced else None)
+            if traced and plan.trace_dir is not None:
+                sample.trace = traces.stop(context, plan.trace_dir / traces.trace_name(plan.phase, plan.attempt),
+                                           plan.secrets)
+            return sample
         finally:
             try:
                 context.close()
@@ -155,7 +166,8 @@ class BrowserSession:
 
 
 def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[], bool],
-                   capture: RequestCapture | None = None) -> Sample:
+                   capture: RequestCapture | None = None, vitals: VitalsCapture | None = None,
+                   traced: BrowserContext | None = None) -> Sample:
     """Every step is timed with the monotonic clock; an action lasts the sum of its steps and the
     attempt the sum of its actions, so the harness's own bookkeeping between steps (reading the
     browser's Navigation Timing, building records) is never counted as user time."""
@@ -172,6 +184,8 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
             actions.append(ActionTiming(action.name, None, False, "not run: an earlier action failed"))
             continue
         action_ns = 0
+        if traced is not None:
+            traces.group(traced, action.name)  # the action as a group in the trace viewer
         window = Window(action.name, time.time(), 0.0)  # wall clock, for the requests (outside the step clock)
         windows.append(window)
         for index, step in enumerate(action.steps):
@@ -188,18 +202,23 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
             if failure is not None:
                 break
         window.end = time.time()
+        if vitals is not None and failure is None:
+            vitals.read(ctx.page)  # between actions, outside the clocks: a later navigation may leave the origin
         actions.append(ActionTiming(action.name, round(action_ns / 1e9, 6), failure is None, failure))
         if failure is not None:
             failed_action = action.name
     ended_at = time.time()
+    if traced is not None:
+        traces.group(traced, None)
     screenshot = _failure_screenshot(ctx, plan) if failure is not None else None
     requests, capped = _collect(ctx, capture, windows)
+    vitals_records = vitals.records(ctx.page, windows) if vitals is not None and windows else None
     return Sample(
         phase=plan.phase, attempt=plan.attempt, started_at=started_at, ended_at=ended_at,
         duration_s=round(sum(a.duration_s or 0.0 for a in actions), 6), ok=failure is None, actions=actions,
         steps=steps, failure=failure, failed_action=failed_action, screenshot=screenshot,
         fault_active_at_start=active_at_start, fault_active_at_end=fault_active(), cpu_load=cpu_load,
-        requests=requests, requests_capped=capped or None,
+        requests=requests, requests_capped=capped or None, vitals=vitals_records,
     )
 
 

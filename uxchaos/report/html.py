@@ -14,6 +14,8 @@ from uxchaos.report.data import RunData
 from uxchaos.report.markdown import common_context, slope_text, threshold_text
 from uxchaos.report.templating import event_details, fmt_ratio, fmt_s, fmt_s3, format_level, render, utc
 from uxchaos.report.users import Figures, UsersReport, users_report
+from uxchaos.vitalstats import METRICS
+from uxchaos.vitalstats import cell as vitals_cell
 
 
 def _charts(run: RunData, analysis: Analysis) -> dict[str, Any]:
@@ -64,10 +66,12 @@ def render_html(run: RunData, analysis: Analysis, templates: Path | None = None)
                     f"only {r.only}" if r.only else ""] for r in a.requests]
         + [["browser-side", "", "", "", "", f"{a.rest_s:+.3f} s of {a.delta_s:+.3f} s"]]
         for a in analysis.attribution}
+    vitals_table_rows = [[r.action, r.phase, *[vitals_cell(r, m) for m in METRICS]] for r in analysis.vitals]
     event_rows = [[utc(e["time"]), f"{e['time'] - start:.2f}", str(e["event"]), event_details(e)]
                   for e in run.events]
     users = users_report(run)
     return render("report.html.j2", templates, **common_context(run, analysis), charts=_charts(run, analysis),
                   stats_rows=stats_rows, recovery_rows=[_recovery_cell(analysis, a) for a in analysis.recovery],
                   dose_headers=dose_headers, dose_rows=dose_rows, attribution_rows=attribution_rows,
-                  event_rows=event_rows, users_rows=_users_rows(users) if users else {})
+                  event_rows=event_rows, users_rows=_users_rows(users) if users else {},
+                  vitals_table_rows=vitals_table_rows)

@@ -19,7 +19,15 @@ __all__ = ["attempts_table", "expectations_list", "format_level", "render_markdo
 from uxchaos.report.templating import cell, environment, fmt_value, format_level, readable, render
 from uxchaos.results import MAX_REQUESTS_PER_ACTION
 from uxchaos.scenario import PHASES
+from uxchaos.vitalstats import METRICS as VITALS_METRICS
+from uxchaos.vitalstats import cell as vitals_cell
 
+VITALS_INTRO = ("Google's web-vitals library in every page of the journey (values scored on web.dev's thresholds: "
+                "LCP 2.5 s / 4 s, FCP 1.8 s / 3 s, TTFB 0.8 s / 1.8 s, CLS 0.1 / 0.25, INP 200 ms / 500 ms). "
+                "Each cell: median / 75th percentile over the attempts, rated at the 75th as web.dev does. A "
+                "page counts for the action that navigated to it; its INP (its slowest interaction) for the "
+                "action that made that interaction. An interaction that navigates away may be reported too "
+                "late to count, and `fill` types without one.")
 ATTRIBUTION_INTRO = ("Each action's median slowdown (during − before) split over the requests behind it, matched "
                      "by method and path (ids collapsed): *server wait* = request sent → first byte, *transfer* = "
                      "connect + download; *browser-side* is the rest (rendering, scripts — and, for requests "
@@ -113,6 +121,27 @@ def _capped(run: RunData) -> str:
     return ", ".join(f"{a}: {n}" for a, n in totals.items())
 
 
+def traces(run: RunData) -> list[dict[str, str]]:
+    """The Playwright traces still in the run folder, with what each attempt was."""
+    slowest: dict[int, list[str]] = {}
+    for action in run.actions:
+        timed = [(a.duration_s, s.attempt) for s in run.attempts("during") if not s.excluded
+                 for a in s.actions if a.name == action and a.ok and a.duration_s is not None]
+        if timed:
+            slowest.setdefault(max(timed)[1], []).append(action)
+    out = []
+    for s in run.samples:
+        if s.trace and run.run_dir is not None and (run.run_dir / s.trace).is_file():
+            if not s.ok:
+                what = f"failed: {s.failure}"
+            elif s.phase == "during" and s.attempt in slowest:
+                what = "slowest during attempt of " + ", ".join(slowest[s.attempt])
+            else:
+                what = "passed"
+            out.append({"file": s.trace, "phase": s.phase, "attempt": str(s.attempt), "what": what})
+    return out
+
+
 def common_context(run: RunData, analysis: Analysis) -> dict[str, Any]:
     """What both report.md.j2 and report.html.j2 receive."""
     started = run.meta.get("started_at")
@@ -125,6 +154,8 @@ def common_context(run: RunData, analysis: Analysis) -> dict[str, Any]:
         "attempt_rounds": attempt_rounds, "attempt_cell": attempt_cell, "measured": measured,
         "many_attempts": many_attempts, "medians_table": medians_table, "users": users_report(run),
         "slope_text": slope_text, "threshold_text": threshold_text,
+        "vitals_intro": VITALS_INTRO, "vitals_metrics": VITALS_METRICS, "vitals_cell": vitals_cell,
+        "traces": traces(run),
     }
 
 

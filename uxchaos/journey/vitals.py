@@ -1,0 +1,169 @@
+"""Web Vitals per navigation: TTFB, FCP, LCP, CLS and INP from Google's `web-vitals` library.
+
+The library's built file ships in the package (journey/vendor/web-vitals.iife.js, Apache-2.0, from
+the npm package; see vendor/README.md); nothing is fetched at run time. It is injected with
+`context.add_init_script`, which the browser runs in every new document before the page's own
+scripts — also under a Content-Security-Policy that forbids inline scripts, since it is not a script
+of the page. In the top frame it keeps the latest value of each metric (`reportAllChanges`) in a
+window property. Nothing crosses to Python while the journey runs, with one exception: when a
+document is left (`pagehide`, e.g. the click that submits a form), its values are handed over once
+through a Playwright binding, because the next document cannot see them. The document still shown
+at the end of the attempt is read with one `evaluate`, after the attempt, outside every clock.
+
+A document belongs to the action whose time window holds its navigation start (the browser's
+`performance.timeOrigin`, wall clock); its INP, to the action whose window holds the interaction.
+Each value is scored good / needs improvement / poor on web.dev's thresholds. A page where the
+script did not run (the browser refused it, or the page crashed) is recorded as unavailable."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from importlib import resources
+from typing import Any
+
+from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import Error as PlaywrightError
+
+from uxchaos.journey.capture import Window, mask_url, window_of
+from uxchaos.vitalstats import METRICS, rating
+
+log = logging.getLogger("uxchaos.journey")
+
+WEB_VITALS_VERSION = "6.2.3"
+_GLOBAL = "__uxchaosVitals"
+
+
+def _library() -> str:
+    text = resources.files("uxchaos.journey").joinpath("vendor/web-vitals.iife.js").read_text(encoding="utf-8")
+    # the source map is not shipped: drop the comment pointing at it
+    return "\n".join(line for line in text.splitlines() if not line.startswith("//# sourceMappingURL"))
+
+
+def init_script() -> str:
+    """The script added to every document: the library inside a function (no global of its own but
+    one non-enumerable property), the five metrics, and the hand-over when the document is left."""
+    return f"""(() => {{
+  if (window !== window.top || Object.prototype.hasOwnProperty.call(window, "{_GLOBAL}")) return;
+  const store = {{id: Math.random().toString(36).slice(2), origin: performance.timeOrigin, url: location.href,
+                 seq: 0, m: {{}}}};
+  let previous = [];
+  try {{
+    const left = sessionStorage.getItem("{_GLOBAL}");
+    if (left !== null) {{ sessionStorage.removeItem("{_GLOBAL}"); previous = JSON.parse(left); }}
+  }} catch (e) {{}}
+  Object.defineProperty(window, "{_GLOBAL}", {{value: {{current: store, previous: previous}}, enumerable: false}});
+  try {{
+{_library()}
+    const put = (metric) => {{
+      const entry = {{value: metric.value}};
+      if (metric.name === "INP" && metric.entries && metric.entries.length)
+        entry.at = performance.timeOrigin + metric.entries[0].startTime;
+      store.m[metric.name.toLowerCase()] = entry;
+      store.seq += 1;
+    }};
+    const all = {{reportAllChanges: true}};
+    webVitals.onTTFB(put, all); webVitals.onFCP(put, all); webVitals.onLCP(put, all); webVitals.onCLS(put, all);
+    webVitals.onINP(put, {{reportAllChanges: true, durationThreshold: 16}});
+  }} catch (e) {{ store.error = String(e); }}
+  addEventListener("pagehide", () => {{
+    try {{ sessionStorage.setItem("{_GLOBAL}", JSON.stringify(previous.concat([store]))); }} catch (e) {{}}
+  }}, true);
+}})();"""
+
+
+_SCRIPT: str | None = None
+_READ = f"() => window.{_GLOBAL} ? JSON.stringify(window.{_GLOBAL}) : null"
+
+
+class VitalsCapture:
+    """The Web Vitals of the top-level documents of one browser context's page."""
+
+    def __init__(self, context: BrowserContext) -> None:
+        global _SCRIPT
+        if _SCRIPT is None:
+            _SCRIPT = init_script()
+        self._read: list[str] = []  # what the page held at each read, as JSON text (parsed later)
+        self._unavailable: dict[str, str] = {}  # URL → why its vitals could not be read
+        context.add_init_script(script=_SCRIPT)
+
+    def read(self, page: Page) -> None:
+        """The page's current document and those it was handed (outside the clocks: between actions,
+        after the attempt). Costs one round trip to the page."""
+        try:
+            text = page.evaluate(_READ)
+        except PlaywrightError as e:  # a crashed or closed page: keep what was read before
+            first = str(e).strip().splitlines()
+            self._note(page, f"the page could not be read: {first[0] if first else type(e).__name__}")
+            return
+        if text is None:
+            self._note(page, "the Web Vitals script did not run in this page")
+        else:
+            self._read.append(text)
+
+    def _note(self, page: Page, reason: str) -> None:
+        url = _page_url(page)
+        if url.startswith(("http:", "https:")):
+            self._unavailable[url] = reason
+
+    def records(self, page: Page, windows: Iterable[Window], fallback: str | None = None,
+                since: float | None = None) -> list[dict[str, Any]]:
+        """After the attempt: the last read, then one record per document of the journey."""
+        self.read(page)
+        spans = sorted(windows, key=lambda w: w.start)
+        if not spans:
+            return []
+        origin = spans[0].start if since is None else min(since, spans[0].start)
+        docs: dict[str, dict[str, Any]] = {}
+        for text in self._read:
+            held = json.loads(text)
+            for doc in [*held.get("previous", []), held["current"]]:
+                known = docs.get(doc["id"])
+                if known is None or doc["seq"] >= known["seq"]:
+                    docs[doc["id"]] = doc
+        out = []
+        seen = set()
+        for doc in sorted(docs.values(), key=lambda d: d["origin"]):
+            if not doc["url"].startswith(("http:", "https:")):
+                continue  # about:blank (the untimed warm-up), data:, error pages
+            window = window_of(spans, doc["origin"] / 1000, fallback, origin)
+            if window is None:
+                continue  # navigated before the journey began
+            seen.add(doc["url"])
+            out.append(document_record(doc, window.action, spans, fallback, origin))
+        for url, reason in self._unavailable.items():
+            if url not in seen:
+                out.append({"action": spans[-1].action, "url": mask_url(url), "unavailable": reason})
+        return out
+
+
+def _page_url(page: Page) -> str:
+    try:
+        return page.url
+    except PlaywrightError:
+        return ""
+
+
+def document_record(doc: dict[str, Any], action: str, spans: list[Window], fallback: str | None,
+                    origin: float) -> dict[str, Any]:
+    """One navigation as stored in results.jsonl: values in ms (CLS unitless), each with its rating."""
+    record: dict[str, Any] = {"action": action, "url": mask_url(doc["url"])}
+    ratings: dict[str, str] = {}
+    measured: dict[str, Any] = doc.get("m", {})
+    for metric in METRICS:
+        entry = measured.get(metric)
+        value = None if entry is None else round(float(entry["value"]), 4 if metric == "cls" else 1)
+        record[metric] = value
+        if value is not None:
+            ratings[metric] = rating(metric, value)
+    inp = measured.get("inp")
+    if inp is not None and inp.get("at"):
+        window = window_of(spans, float(inp["at"]) / 1000, fallback, origin)
+        record["inp_action"] = window.action if window is not None else action
+    elif inp is not None:
+        record["inp_action"] = action
+    record["rating"] = ratings
+    if doc.get("error"):
+        record["error"] = str(doc["error"])
+    return record
