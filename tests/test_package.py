@@ -59,6 +59,10 @@ def test_wheel_installs_with_its_scenarios(tmp_path: Path) -> None:
     templates = Path(where).parent / "report" / "templates"  # Jinja2 templates are package data
     shipped_templates = {p.name for p in templates.iterdir()}
     assert {"report.md.j2", "report.html.j2", "compare.md.j2", "compare.html.j2"} <= shipped_templates
+    demo = Path(where).parent / "demo"  # the Swarm stack's compose file and Dockerfiles are package data
+    assert (demo / "stack.yml").is_file()
+    assert {p.name for p in (demo / "docker").iterdir()} >= {"app.Dockerfile", "postgres.Dockerfile",
+                                                             "proxy.Dockerfile", "postgres-entrypoint.sh"}
     # a name resolves to the installed scenario from any directory
     dry = subprocess.run([str(uxchaos), "run", "login-under-db-delay", "--dry-run"], cwd=elsewhere, env=env,
                          capture_output=True, text=True, timeout=120)

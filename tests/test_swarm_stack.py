@@ -162,7 +162,7 @@ def test_worker_kill_on_the_stack(stack: tuple[str, StackPorts], tmp_path: Path,
     monkeypatch.setenv("UXCHAOS_APP_URL", ports.base_url)
     monkeypatch.setenv("UXCHAOS_STACK", name)
     monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))
-    code, _, err = cli("run", "worker-kill-swarm", "--out", str(tmp_path / "r"))
+    code, _, err = cli("run", "worker-kill-swarm", "--out", str(tmp_path / "r"), "--attempts", "3")
     assert code == 0, err
     (run_dir,) = (tmp_path / "r").glob("*/*")
     data = RunData.load(run_dir)
@@ -179,3 +179,63 @@ def test_worker_kill_on_the_stack(stack: tuple[str, StackPorts], tmp_path: Path,
     stalled = [s for s in data.attempts("during") if not s.ok]
     assert stalled, "the dashboard's jobs should stall while the worker is gone"
     assert all(s.failed_action == "Worker processed the job" for s in stalled)  # logins kept working
+
+
+def test_database_pause_on_the_stack(client: Any, stack: tuple[str, StackPorts], tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database task frozen (docker pause) while users log in: the logins hang until the step
+    timeout, then succeed again once the task is unpaused; the report times that recovery."""
+    name, ports = stack
+    monkeypatch.setenv("UXCHAOS_APP_URL", ports.base_url)
+    monkeypatch.setenv("UXCHAOS_STACK", name)
+    monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))
+    code, _, err = cli("run", "database-pause-swarm", "--out", str(tmp_path / "r"), "--attempts", "1")
+    assert code == 0, err  # the scenario's own expectations: no failure before/after, every during one failed
+    (run_dir,) = (tmp_path / "r").glob("*/*")
+    data = RunData.load(run_dir)
+    during = data.attempts("during")
+    assert during and all(not s.ok for s in during)
+    assert all(s.duration_s >= 3.5 for s in during), "a paused database makes logins hang, not fail fast"
+    assert all(s.ok for s in data.attempts("after"))
+    (db,) = client.containers.list(filters={"label": f"com.docker.swarm.service.name={name}_database"})
+    assert db.status == "running"  # unpaused by the revert
+    report = (run_dir / "report.md").read_text()
+    recovery = report.split("## Recovery")[1].split("|---|---:|---|")[1].splitlines()[1]
+    assert recovery.startswith("| Logging in |"), recovery
+
+
+def test_database_delay_through_the_stack_proxy(stack: tuple[str, StackPorts], monkeypatch: pytest.MonkeyPatch) -> None:
+    """No netem in this kernel: database-delay-swarm delays through the stack's own proxy service,
+    in front of PostgreSQL. The doctor finds that proxy on the stack, and a toxic added through the
+    stack's control API delays a real database round trip by its amount (the journey itself is the
+    proxy driver's, tested on the process demo)."""
+    import statistics
+    import time
+
+    import psycopg
+
+    from uxchaos.proxy.control import ControlClient
+
+    _, ports = stack
+    monkeypatch.setenv("UXCHAOS_APP_URL", ports.base_url)
+    monkeypatch.setenv("UXCHAOS_PROXY_CONTROL", ports.control)
+    code, out, _ = cli("doctor", "database-delay-swarm")
+    assert code == 0, out
+    assert "proxy 'database' is there" in out
+    control = ControlClient(ports.control)
+    dsn = f"host=127.0.0.1 port={ports.roles['db_proxy']} user=postgres dbname=postgres sslmode=disable"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        def query_s() -> float:
+            started = time.perf_counter()
+            conn.execute("SELECT count(*) FROM users").fetchone()
+            return time.perf_counter() - started
+
+        base = statistics.median(query_s() for _ in range(3))
+        control.add_toxic("database", {"type": "latency", "name": "uxchaos-test", "stream": "downstream",
+                                       "toxicity": 1.0, "attributes": {"latency": 200, "jitter": 0}})
+        try:
+            delayed = statistics.median(query_s() for _ in range(3))
+        finally:
+            control.remove_toxic("database", "uxchaos-test")
+    assert 0.18 <= delayed - base < 1.0, (base, delayed)
+    assert control.describe("database")["toxics"] == []
