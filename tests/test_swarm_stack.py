@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 import socket
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import pytest
 from uxchaos.cli import main
 from uxchaos.containers import docker_client
 from uxchaos.demo.images import SERVICE_DEPS, DemoImages, build_images, planned_tags
-from uxchaos.demo.swarmstack import StackPorts, stack_containers, stack_services
+from uxchaos.demo.swarmstack import PORTS, StackPorts, stack_containers, stack_services
 from uxchaos.report.data import RunData
 
 
@@ -34,12 +35,12 @@ def demo_images(client: Any) -> DemoImages:
 
 
 def free_port_base() -> int:
-    """Five consecutive free 127.0.0.1 ports below the ephemeral range."""
+    """Six consecutive free 127.0.0.1 ports below the ephemeral range."""
     for _ in range(200):
         base = random.randrange(20000, 30000)
         socks = []
         try:
-            for port in range(base, base + 5):
+            for port in range(base, base + PORTS):
                 s = socket.socket()
                 socks.append(s)
                 s.bind(("127.0.0.1", port))
@@ -49,7 +50,7 @@ def free_port_base() -> int:
         finally:
             for s in socks:
                 s.close()
-    raise RuntimeError("no five free consecutive ports")
+    raise RuntimeError("no six free consecutive ports")
 
 
 def cli(*args: str) -> tuple[int, str, str]:
@@ -120,12 +121,12 @@ def test_up_status_and_the_app(client: Any, stack: tuple[str, StackPorts]) -> No
     name, ports = stack
     code, out, _ = cli("demo", "status", "--swarm", "--stack", name)
     assert code == 0 and f"the stack {name} is deployed (healthy)" in out
-    for service in ("database", "proxy", "laravel-backend", "worker"):
-        assert f"{name}_{service}.1" in out and "desired running, running" in out
+    for service in ("database", "proxy", "laravel-backend", "worker", "browser"):
+        assert re.search(rf"{name}_{service}\.1  \w+  desired running, running\n", out), (service, out)
     with urllib.request.urlopen(ports.base_url + "/login", timeout=10) as r:  # through the stack's proxy
         assert r.status == 200 and b"name='_token'" in r.read()
     containers = client.containers.list(filters={"label": f"com.docker.stack.namespace={name}"})
-    assert len(containers) == 4
+    assert len(containers) == 5
     assert all(c.attrs["HostConfig"]["NetworkMode"] == "host" for c in containers)
 
 
@@ -239,3 +240,21 @@ def test_database_delay_through_the_stack_proxy(stack: tuple[str, StackPorts], m
             control.remove_toxic("database", "uxchaos-test")
     assert 0.18 <= delayed - base < 1.0, (base, delayed)
     assert control.describe("database")["toxics"] == []
+
+
+def test_a_run_with_the_stacks_browsers(stack: tuple[str, StackPorts], tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journeys' browser is the stack's `browser` service (Debian's Chromium in its container),
+    reached as a remote endpoint, while the stack's proxy delays the database."""
+    _, ports = stack
+    monkeypatch.setenv("UXCHAOS_APP_URL", ports.base_url)
+    monkeypatch.setenv("UXCHAOS_PROXY_CONTROL", ports.control)
+    monkeypatch.setenv("UXCHAOS_DB_DELAY", "200ms")
+    monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))
+    code, _, err = cli("run", "database-delay-swarm", "--out", str(tmp_path / "r"), "--attempts", "1",
+                       "--browser-endpoint", ports.browser_endpoint)
+    assert code == 0, err
+    (run_dir,) = (tmp_path / "r").glob("*/*")
+    data = RunData.load(run_dir)
+    assert {s.endpoint for s in data.samples} == {ports.browser_endpoint}
+    assert data.action_durations("Logging in", "during")[0] - data.action_durations("Logging in", "before")[0] >= 0.6

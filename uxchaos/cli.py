@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the demo as the Docker Swarm stack myapplication (images from `uxchaos demo build`)")
         cmd.add_argument("--stack", default=STACK, help=f"the stack's name with --swarm (default {STACK})")
     up.add_argument("--port-base", type=int, default=PORT_BASE, metavar="PORT",
-                    help=f"with --swarm: the stack's first 127.0.0.1 port (default {PORT_BASE}; it uses 5 from there)")
+                    help=f"with --swarm: the stack's first 127.0.0.1 port (default {PORT_BASE}; it uses 6 from there)")
     demo_sub.add_parser("build", help="build the demo's Docker images (mmdebstrap base, no registry; cached)")
     serve = demo_sub.add_parser("serve", help=argparse.SUPPRESS)
     serve.add_argument("--state", type=Path, required=True)

@@ -6,6 +6,7 @@ with `docker build --network host` (apt and pip reach their mirrors through the 
     uxchaos-demo-postgres  + Debian's PostgreSQL
     uxchaos-demo-app       + uxchaos from this checkout's wheel in /opt/uxchaos (app and worker)
     uxchaos-demo-proxy     the app image started as `uxchaos proxy serve`
+    uxchaos-demo-browser   + Debian's Chromium and Playwright, started as `uxchaos browser serve`
 
 Each tag is a hash of its inputs (the recipe, the Dockerfile, the parent's tag, the source), so an
 image is rebuilt only when something it is made of changed."""
@@ -41,9 +42,11 @@ class DemoImages:
     postgres: str
     app: str
     proxy: str
+    browser: str
 
     def all(self) -> dict[str, str]:
-        return {"base": self.base, "postgres": self.postgres, "app": self.app, "proxy": self.proxy}
+        return {"base": self.base, "postgres": self.postgres, "app": self.app, "proxy": self.proxy,
+                "browser": self.browser}
 
 
 def _digest(*parts: str | bytes) -> str:
@@ -102,12 +105,29 @@ def planned_tags(root: Path | None = None) -> tuple[DemoImages, dict[str, str]]:
     base = f"uxchaos-demo-base:{_digest(RECIPE_VERSION, debian_suite(), mirror(), *BASE_PACKAGES)}"
     postgres_df = _docker_file("postgres.Dockerfile").replace("{base}", base)
     postgres = f"uxchaos-demo-postgres:{_digest(postgres_df, _docker_file('postgres-entrypoint.sh'))}"
-    app_df = (_docker_file("app.Dockerfile").replace("{base}", base)
-              .replace("{deps}", " ".join(f"'{d}'" for d in SERVICE_DEPS)))
-    app = f"uxchaos-demo-app:{_digest(app_df, source_digest(root or project_root()))}"
+    deps = " ".join(f"'{d}'" for d in SERVICE_DEPS)
+    source = source_digest(root or project_root())
+    app_df = _docker_file("app.Dockerfile").replace("{base}", base).replace("{deps}", deps)
+    app = f"uxchaos-demo-app:{_digest(app_df, source)}"
     proxy_df = _docker_file("proxy.Dockerfile").replace("{app}", app)
     proxy = f"uxchaos-demo-proxy:{_digest(proxy_df)}"
-    return DemoImages(base, postgres, app, proxy), {"postgres": postgres_df, "app": app_df, "proxy": proxy_df}
+    browser_df = (_docker_file("browser.Dockerfile").replace("{base}", base).replace("{deps}", deps)
+                  .replace("{playwright}", playwright_version()))
+    browser = f"uxchaos-demo-browser:{_digest(browser_df, source)}"
+    return DemoImages(base, postgres, app, proxy, browser), {"postgres": postgres_df, "app": app_df,
+                                                             "proxy": proxy_df, "browser": browser_df}
+
+
+def playwright_version() -> str:
+    """The browser image's Playwright must be this one: a client and a server of different versions
+    do not talk."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("playwright")
+    except PackageNotFoundError:
+        raise EnvironmentProblem("playwright is not installed here, so the browser image cannot match it: "
+                                 "pip install playwright") from None
 
 
 def host_ca_bundle() -> str:
@@ -217,14 +237,19 @@ def build_images(out: TextIO, client: Any = None) -> DemoImages:
             b.docker_build(tags.postgres, dockerfiles["postgres"],
                            {"postgres-entrypoint.sh": _docker_file("postgres-entrypoint.sh")})
             b.note(f"  {tags.postgres} in {time.monotonic() - started:.0f}s")
-        if not b.present(tags.app):
-            started = time.monotonic()
-            b.note(f"building {tags.app} (uxchaos from {root}) …")
-            with tempfile.TemporaryDirectory(prefix="uxchaos-wheel-") as tmp:
-                wheel = b.wheel(root, Path(tmp))
-                b.docker_build(tags.app, dockerfiles["app"].replace("{wheel}", wheel.name),
+        with tempfile.TemporaryDirectory(prefix="uxchaos-wheel-") as tmp:
+            wheel: Path | None = None
+            for tag, what in ((tags.app, f"uxchaos from {root}"),
+                              (tags.browser, f"Debian's Chromium, Playwright {playwright_version()}")):
+                if b.present(tag):
+                    continue
+                started = time.monotonic()
+                b.note(f"building {tag} ({what}) …")
+                wheel = wheel or b.wheel(root, Path(tmp))
+                role = tag.split(":")[0].removeprefix("uxchaos-demo-")
+                b.docker_build(tag, dockerfiles[role].replace("{wheel}", wheel.name),
                                {wheel.name: wheel, "host-ca.crt": host_ca_bundle()})
-            b.note(f"  {tags.app} in {time.monotonic() - started:.0f}s")
+                b.note(f"  {tag} in {time.monotonic() - started:.0f}s")
         if not b.present(tags.proxy):
             b.docker_build(tags.proxy, dockerfiles["proxy"], {})
     return tags

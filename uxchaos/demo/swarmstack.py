@@ -1,11 +1,12 @@
 """`uxchaos demo up|down|status --swarm`: the demo as the Docker Swarm stack `myapplication`, deployed
 with `docker stack deploy` from the compose file shipped in the package (stack.yml) and the images
-of `uxchaos demo build`. Services: laravel-backend (the app), database, worker, proxy — host
+of `uxchaos demo build`. Services: laravel-backend (the app), database, worker, proxy, browser — host
 networking, 127.0.0.1 ports from --port-base on:
 
     base+0  the app through the `backend` proxy (what users open)
     base+1  the app directly          base+2  the database through the `database` proxy
     base+3  PostgreSQL directly       base+4  the proxies' control API (Toxiproxy's)
+    base+5  the browser service (ws://127.0.0.1:base+5/uxchaos, a Playwright browser server)
 
 Swarm itself is the state: the services carry the stack's namespace label and the port base."""
 
@@ -27,7 +28,8 @@ from uxchaos.procs import state_dir
 
 STACK = "myapplication"
 PORT_BASE = 18080  # below Linux's ephemeral range, so no free-port pick of the process demo lands here
-SERVICES = ("database", "proxy", "laravel-backend", "worker")
+SERVICES = ("database", "proxy", "laravel-backend", "worker", "browser")
+PORTS = 6  # how many from --port-base on
 NAMESPACE = "com.docker.stack.namespace"
 UP_TIMEOUT_S = 180
 DOWN_TIMEOUT_S = 90
@@ -40,7 +42,7 @@ class StackPorts:
     @property
     def roles(self) -> dict[str, int]:
         b = self.base
-        return {"web": b, "app": b + 1, "db_proxy": b + 2, "db": b + 3, "control": b + 4}
+        return {"web": b, "app": b + 1, "db_proxy": b + 2, "db": b + 3, "control": b + 4, "browser": b + 5}
 
     @property
     def base_url(self) -> str:
@@ -49,6 +51,10 @@ class StackPorts:
     @property
     def control(self) -> str:
         return f"http://127.0.0.1:{self.base + 4}"
+
+    @property
+    def browser_endpoint(self) -> str:
+        return f"ws://127.0.0.1:{self.base + 5}/uxchaos"
 
 
 def compose_file() -> Path:
@@ -98,8 +104,8 @@ def check_can_deploy(client: Any, stack: str, ports: StackPorts) -> None:
     """Everything that would leave a half-deployed stack, checked before anything is created."""
     if not stack.replace("-", "").replace("_", "").isalnum():
         raise BadInput(f"--stack {stack!r}: letters, digits, - and _ only")
-    if not 1024 <= ports.base <= 65535 - 4:
-        raise BadInput(f"--port-base {ports.base}: 1024–65531 (the stack uses 5 ports from there)")
+    if not 1024 <= ports.base <= 65536 - PORTS:
+        raise BadInput(f"--port-base {ports.base}: 1024–{65536 - PORTS} (the stack uses {PORTS} ports from there)")
     _check_swarm(client)
     existing = stack_services(client, stack)
     if existing:
@@ -119,7 +125,8 @@ def deploy_env(stack: str, ports: StackPorts, images: dict[str, str]) -> dict[st
     r = ports.roles
     return {**os.environ,
             "UXCHAOS_IMAGE_POSTGRES": images["postgres"], "UXCHAOS_IMAGE_APP": images["app"],
-            "UXCHAOS_IMAGE_PROXY": images["proxy"], "UXCHAOS_PORT_BASE": str(ports.base),
+            "UXCHAOS_IMAGE_PROXY": images["proxy"], "UXCHAOS_IMAGE_BROWSER": images["browser"],
+            "UXCHAOS_PORT_BASE": str(ports.base), "UXCHAOS_PORT_BROWSER": str(r["browser"]),
             "UXCHAOS_PORT_WEB": str(r["web"]), "UXCHAOS_PORT_APP": str(r["app"]),
             "UXCHAOS_PORT_DB_PROXY": str(r["db_proxy"]), "UXCHAOS_PORT_DB": str(r["db"]),
             "UXCHAOS_PORT_CONTROL": str(r["control"]),
@@ -140,9 +147,18 @@ def _record(client: Any, stack: str, log: Any) -> None:
         print(f"--- {svc.name} logs\n{text[-4000:]}", file=log, flush=True)
 
 
-def _healthy(ports: StackPorts) -> bool:
+def _listening(port: int) -> bool:
     try:
-        return http_ok(ports.base_url + "/health")
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _healthy(ports: StackPorts) -> bool:
+    """The app answers /health (database and worker fine) through the proxy; the browser server listens."""
+    try:
+        return http_ok(ports.base_url + "/health") and _listening(ports.roles["browser"])
     except OSError:  # nothing listens yet (the proxy task is starting)
         return False
 
@@ -174,8 +190,9 @@ def up(stack: str, port_base: int, out: TextIO, timeout_s: float = UP_TIMEOUT_S)
             while not _healthy(ports):
                 if time.monotonic() > deadline:
                     _record(client, stack, log)
-                    raise EnvironmentProblem(f"the stack {stack} did not become healthy (GET {ports.base_url}/health)"
-                                             f" within {timeout_s:.0f}s; it was removed again; see {path}")
+                    raise EnvironmentProblem(f"the stack {stack} did not become healthy (GET {ports.base_url}/health, "
+                                             f"browsers on port {ports.roles['browser']}) within {timeout_s:.0f}s; "
+                                             f"it was removed again; see {path}")
                 time.sleep(0.5)
         except BaseException:  # a timeout, Ctrl-C: nothing half-deployed is left behind
             _remove(client, docker, stack, log)
@@ -196,6 +213,7 @@ def _print_info(client: Any, stack: str, ports: StackPorts, out: TextIO) -> None
     print(f"  credentials:   {email} / {password}", file=out)
     print(f"  proxies:       database 127.0.0.1:{r['db_proxy']}, backend 127.0.0.1:{r['web']}", file=out)
     print(f"  proxy control: {ports.control}  (target.proxy_control in a scenario)", file=out)
+    print(f"  browsers:      {ports.browser_endpoint}  (uxchaos run … --browser-endpoint)", file=out)
     print(f"  stop with:     uxchaos demo down --swarm{'' if stack == STACK else f' --stack {stack}'}", file=out)
     for svc in sorted(stack_services(client, stack), key=lambda s: s.name):
         for t in sorted(svc.tasks(), key=lambda t: t.get("CreatedAt", "")):
