@@ -163,8 +163,9 @@ def test_worker_kill_on_the_stack(stack: tuple[str, StackPorts], tmp_path: Path,
     monkeypatch.setenv("UXCHAOS_APP_URL", ports.base_url)
     monkeypatch.setenv("UXCHAOS_STACK", name)
     monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))
-    code, _, err = cli("run", "worker-kill-swarm", "--out", str(tmp_path / "r"), "--attempts", "3")
+    code, out, err = cli("run", "worker-kill-swarm", "--out", str(tmp_path / "r"), "--attempts", "3")
     assert code == 0, err
+    assert re.search(rf"replacement running as container \w+ of {name}_worker, [\d.]+s after the kill", out + err)
     (run_dir,) = (tmp_path / "r").glob("*/*")
     data = RunData.load(run_dir)
     events = {e["event"]: e for e in data.events}
