@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser docker demo test lint bench clean
+.PHONY: help setup browser docker images demo test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -27,10 +27,13 @@ browser: $(STAMP)
 docker: ## install/start Docker and a single-node swarm (for the Docker tests)
 	@scripts/ensure-docker.sh
 
+images: setup docker ## build the demo's Docker images for the Swarm stack (mmdebstrap; cached by their inputs)
+	$(BIN)/uxchaos demo build
+
 demo: setup ## run `uxchaos run login-under-db-delay` on the bundled demo app
 	$(BIN)/uxchaos run login-under-db-delay
 
-test: setup docker ## run the linters, the type checker and every test (real browser, database, Docker, Swarm)
+test: setup docker images ## run the linters, the type checker and every test (real browser, database, Docker, Swarm)
 	$(BIN)/ruff check uxchaos tests benchmarks examples
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n $(WORKERS) -m "not timing"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make a Docker engine and a single-node swarm available on this machine, for the Docker tests:
 # install Debian's docker.io when missing, start dockerd when it is not answering, and initialise
-# a swarm on 127.0.0.1. Containers here use host networking only (no bridge, no iptables).
+# a swarm on 127.0.0.1, and mmdebstrap for the demo's images. Containers here use host networking
+# only (no bridge, no iptables).
 set -euo pipefail
 log=${DOCKERD_LOG:-/tmp/uxchaos-dockerd.log}
 if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then
@@ -14,6 +15,16 @@ if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; 
 fi
 if ! command -v busybox >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
+fi
+# mmdebstrap makes the Debian root filesystem the demo's images start from (`uxchaos demo build`).
+if ! command -v mmdebstrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing mmdebstrap …"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >/dev/null; }
+  else
+    echo "mmdebstrap is missing (apt-get install mmdebstrap): \`uxchaos demo build\` needs it" >&2
+  fi
 fi
 if ! docker version >/dev/null 2>&1; then
   if [ "$(id -u)" != 0 ]; then

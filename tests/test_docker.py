@@ -289,17 +289,18 @@ def test_swarm_task_killed_and_replaced(client: Any) -> None:
     assert {t["current_state"] for t in tasks} >= {"Running", "Failed"}
 
 
+SWARM_STACK = f"uxcw{uid()}"  # stands for myapplication: a real `demo up --swarm` stack is never touched
+
+
 @pytest.fixture
 def swarm_worker_stack(client: Any) -> Iterator[DemoStack]:
     """The demo app and database on this host, and its queue worker as the Swarm service
-    myapplication_worker (the real worker code, run from this checkout through chroot)."""
+    SWARM_STACK_worker (the real worker code, run from this checkout through chroot)."""
     stack = DemoStack(worker=False)
     info = stack.start()
-    for svc in client.services.list(filters={"name": "myapplication_worker"}):
-        svc.remove()
     root = Path(sys.executable).parent.parent  # the venv
     cmd = ["chroot", "/host", str(root / "bin" / "python"), "-m", "uxchaos.demo.worker", info.database_dsn]
-    svc = swarm_service(client, "myapplication_worker", cmd, restart_delay_s=2.0,
+    svc = swarm_service(client, f"{SWARM_STACK}_worker", cmd, restart_delay_s=2.0,
                         mounts=["/:/host:ro"], workdir="/")
     yield stack
     svc.remove()
@@ -310,6 +311,7 @@ def test_worker_kill_scenario_against_a_swarm_service(client: Any, swarm_worker_
                                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert swarm_worker_stack.info is not None
     monkeypatch.setenv("UXCHAOS_APP_URL", swarm_worker_stack.info.base_url)
+    monkeypatch.setenv("UXCHAOS_STACK", SWARM_STACK)  # the scenario's target: re2:^${UXCHAOS_STACK}_worker\.
     monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))
     out, err = io.StringIO(), io.StringIO()
     code = main(["run", "worker-kill-swarm", "--out", str(tmp_path / "r")], out, err)
@@ -323,7 +325,7 @@ def test_worker_kill_scenario_against_a_swarm_service(client: Any, swarm_worker_
     assert 2.0 <= events["replacement_running"]["after_kill_s"] < 15
     report = (run_dir / "report.md").read_text()
     assert "## Recovery after the kill" in report
-    assert '"task: non-zero exit (137)"' in report and "myapplication_worker.1" in report
+    assert '"task: non-zero exit (137)"' in report and f"{SWARM_STACK}_worker.1" in report
     line = report.split("## Recovery after the kill")[1].splitlines()[6]
     cells = [c.strip() for c in line.strip("|").split("|")]
     first_good, replacement = float(cells[2]), float(cells[1])

@@ -67,6 +67,10 @@ def test_wheel_installs_with_its_scenarios(tmp_path: Path) -> None:
     script = subprocess.run([str(python), "-c", code], cwd=elsewhere, env=env, check=True, capture_output=True,
                             text=True).stdout
     assert int(script) > 8000  # the library itself is inside the script the browser gets
+    demo = Path(where).parent / "demo"  # the Swarm stack's compose file and Dockerfiles are package data
+    assert (demo / "stack.yml").is_file()
+    assert {p.name for p in (demo / "docker").iterdir()} >= {"app.Dockerfile", "postgres.Dockerfile",
+                                                             "proxy.Dockerfile", "postgres-entrypoint.sh"}
     # a name resolves to the installed scenario from any directory
     dry = subprocess.run([str(uxchaos), "run", "login-under-db-delay", "--dry-run"], cwd=elsewhere, env=env,
                          capture_output=True, text=True, timeout=120)

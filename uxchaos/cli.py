@@ -27,6 +27,7 @@ TEMPLATES_HELP = ("a folder of Jinja2 templates replacing the package's, file by
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from uxchaos.demo.swarmstack import PORT_BASE, STACK
     from uxchaos.faults import DRIVERS
     from uxchaos.steptypes import STEPS
 
@@ -88,8 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo_sub = demo.add_subparsers(dest="demo_command", required=True, parser_class=_Parser)
     up = demo_sub.add_parser("up", help="start the demo in the background and print its URL")
     up.add_argument("--foreground", action="store_true", help="stay in the foreground until Ctrl-C")
-    demo_sub.add_parser("down", help="stop the demo and remove its data")
-    demo_sub.add_parser("status", help="is the demo running, and healthy?")
+    down = demo_sub.add_parser("down", help="stop the demo and remove its data")
+    status = demo_sub.add_parser("status", help="is the demo running, and healthy?")
+    for cmd in (up, down, status):
+        cmd.add_argument("--swarm", action="store_true",
+                         help="the demo as the Docker Swarm stack myapplication (images from `uxchaos demo build`)")
+        cmd.add_argument("--stack", default=STACK, help=f"the stack's name with --swarm (default {STACK})")
+    up.add_argument("--port-base", type=int, default=PORT_BASE, metavar="PORT",
+                    help=f"with --swarm: the stack's first 127.0.0.1 port (default {PORT_BASE}; it uses 6 from there)")
+    demo_sub.add_parser("build", help="build the demo's Docker images (mmdebstrap base, no registry; cached)")
     serve = demo_sub.add_parser("serve", help=argparse.SUPPRESS)
     serve.add_argument("--state", type=Path, required=True)
 

@@ -40,7 +40,10 @@ class Progress:
         elif name == "target_exited":
             self._say(f"target process {event.get('pid')} exited: {event.get('status')}")
         elif name == "replacement_running":
-            self._say(f"replacement running as pid {event.get('pid')}, {event.get('after_kill_s')}s after the kill")
+            # a supervised process has a pid; a Swarm task's replacement is a container
+            who = f"pid {event['pid']}" if event.get("pid") is not None else \
+                f"container {event.get('container')} of {event.get('service')}"
+            self._say(f"replacement running as {who}, {event.get('after_kill_s')}s after the kill")
 
     def on_message(self, text: str) -> None:
         self._say(text)

@@ -30,6 +30,16 @@ def _read_state() -> dict[str, Any] | None:
 
 
 def command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if getattr(args, "swarm", False):
+        from uxchaos.demo import swarmstack
+
+        match args.demo_command:
+            case "up":
+                return swarmstack.up(args.stack, args.port_base, out)
+            case "down":
+                return swarmstack.down(args.stack, out)
+            case "status":
+                return swarmstack.status(args.stack, out)
     match args.demo_command:
         case "up":
             return up(args.foreground, out, err)
@@ -37,6 +47,15 @@ def command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return down(out)
         case "status":
             return status(out)
+        case "build":
+            from uxchaos.demo.images import build_images
+
+            started = time.monotonic()
+            images = build_images(out)
+            print(f"demo images ready in {time.monotonic() - started:.0f}s:", file=out)
+            for role, tag in images.all().items():
+                print(f"  {role:9} {tag}", file=out)
+            return int(ExitStatus.OK)
         case "serve":
             return serve(args.state, out)
     return int(ExitStatus.BAD_INPUT)

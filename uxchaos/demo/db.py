@@ -56,6 +56,32 @@ CREATE TABLE worker_heartbeat (
 """
 
 
+MIGRATION_LOCK = 741_105  # pg_advisory_lock key: the app and the worker may both migrate at start
+
+
+def ensure_schema(dsn: str, seed_users: list[tuple[str, str, str]]) -> bool:
+    """Create the tables and users unless they exist (True if it did). Safe to call from several
+    processes at once: the first one migrates under an advisory lock, the others wait for it."""
+    import psycopg
+
+    from uxchaos.demo.passwords import hash_password
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            row = conn.execute("SELECT to_regclass('public.users')").fetchone()
+            if row is not None and row[0] is not None:
+                return False
+            with conn.transaction():
+                conn.execute(SCHEMA)
+                for email, name, password in seed_users:
+                    conn.execute("INSERT INTO users (email, name, password_hash) VALUES (%s, %s, %s)",
+                                 (email, name, hash_password(password)))
+            return True
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+
+
 class DemoStartError(RuntimeError):
     """A part of the demo could not start, for a reason outside uxchaos (said in the message)."""
 

@@ -90,6 +90,11 @@ class _Pipe:
         return self.conn.upstream if self.direction == "upstream" else self.conn.client
 
     def feed(self, data: bytes) -> None:
+        if self.direction == "upstream" and self.conn.upstream is None and not self.conn.closed:
+            # The client spoke before the service's side was connected (reading is paused until then,
+            # but Python 3.11.2's asyncio can undo a pause made in connection_made): kept, not lost.
+            self.conn.early.append(data)
+            return
         self.conn.count_turn(self.direction)
         http = self.conn.http
         if http is None:
@@ -254,6 +259,8 @@ class Connection:
         self.closed = False
         self.task: asyncio.Task[None] | None = None  # keeps the connect task referenced
         self.last_direction = ""
+        self.early: list[bytes] = []  # client bytes that came before the upstream connection
+        self.early_eof = False
 
     def count_turn(self, direction: str) -> None:
         """A round trip is the service answering after the client spoke: counted when data arrives
@@ -342,6 +349,12 @@ class Connection:
             return
         self.upstream = transport
         _set_nodelay(transport)
+        early, self.early = self.early, []
+        for data in early:
+            self.pipes["upstream"].feed(data)
+        if self.early_eof and self.pipes["upstream"].feed_eof():
+            self.close()
+            return
         if self.client is not None and not self.client.is_closing():
             self.client.resume_reading()
 
@@ -377,6 +390,9 @@ class _ClientSide(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         assert self.conn is not None
+        if self.conn.upstream is None and not self.conn.closed:
+            self.conn.early_eof = True  # passed on once the upstream side is connected
+            return True
         self.conn.pipes["upstream"].feed_eof()
         return True
 
