@@ -110,6 +110,7 @@ def test_toxiproxy_driver_refuses_a_rate_it_cannot_read(toxiproxy_server: tuple[
     assert control.describe("svc")["toxics"] == []
 
 
+@pytest.mark.timing
 def test_run_with_the_toxiproxy_driver(tmp_path: Path, plain_site: str) -> None:
     """A real `uxchaos run` whose fault goes through Toxiproxy's API to `uxchaos proxy serve`."""
     upstream = plain_site.removeprefix("http://")

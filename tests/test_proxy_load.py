@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 from uxchaos.netutil import wait_until
 from uxchaos.proxy import ProxyHub
 
@@ -64,6 +66,7 @@ def rss_mb() -> float:
     return int(line.split()[1]) / 1024
 
 
+@pytest.mark.timing
 def test_thousand_concurrent_connections_through_a_delayed_proxy() -> None:
     clients = subprocess.Popen([sys.executable, "-c", CLIENTS, str(CONNECTIONS)], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True)

@@ -105,6 +105,7 @@ def test_step_misuse_names_the_line() -> None:
 
 # -- a whole run: fault, reports, secrets (before the module's shared browser: one sync Playwright at a time) --
 
+@pytest.mark.timing
 def test_python_journey_run_under_db_delay(tmp_path: Path) -> None:
     source = LOGIN + "    raise ValueError('typed ' + vars['password'])\n"  # a failure quoting the secret
     target = "{base_url: demo, credentials: {username: demo@example.com, password: demo-password}}"
