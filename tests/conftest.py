@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import ssl
 import threading
@@ -13,6 +14,15 @@ import pytest
 
 from uxchaos.demo.stack import DemoInfo, DemoStack
 from uxchaos.proxy import ProxyHub
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-xdist's workers start with SIGINT ignored, and an ignored signal stays ignored in every
+    child: the `uxchaos run` processes the tests interrupt with SIGINT (a Ctrl-C) would not hear it —
+    uxchaos keeps an inherited SIG_IGN, as a background job started by a shell script should. Tests
+    model a run started from a terminal, so the workers take SIGINT back."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class EchoServer:

@@ -102,8 +102,12 @@ def test_yaml_and_python_journeys_record_each_actions_requests(demo: DemoInfo, t
         ("Opening the login page", "/login?token=***&page=2"), ("Logging in", "/dashboard")]
     assert [(v["action"], v["url"].split(demo.base_url)[-1]) for v in py_sample.vitals or []] == [
         ("(outside steps)", "/login"), ("Logging in", "/dashboard")]
+    # The order of the paint metrics is test_vitals' job; here, where a page was left before the
+    # browser reported its paints (seen once on a machine at load 20), only TTFB is sure to be there.
     for v in [*(yaml_sample.vitals or []), *(py_sample.vitals or [])]:
-        assert v["lcp"] >= v["fcp"] >= v["ttfb"] > 0 and v["cls"] is not None, v
+        assert v["ttfb"] > 0 and v["cls"] is not None, v
+        painted = [m for m in (v["lcp"], v["fcp"]) if m is not None]
+        assert painted == sorted(painted, reverse=True) and all(m >= v["ttfb"] for m in painted), v
 
 
 def _closed_port() -> int:
