@@ -291,7 +291,7 @@ def test_backend_delay_through_the_stack_proxy(stack: tuple[str, StackPorts], tm
     data, report = _delay_run(name, ports, "backend-delay-swarm", tmp_path, monkeypatch)
     _assert_proxy_chosen(name, "laravel-backend", "backend", data, report)
     curl = "Loading the login page (curl)"
-    assert data.action_durations(curl, "during")[0] - data.action_durations(curl, "before")[0] >= 0.25
+    assert data.action_durations(curl, "during")[0] >= 0.29  # no answer before the proxy's 300 ms delay
     assert ControlClient(ports.control).describe("backend")["toxics"] == []  # reverted
 
 
