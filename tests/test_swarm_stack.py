@@ -209,11 +209,38 @@ def test_database_pause_on_the_stack(client: Any, stack: tuple[str, StackPorts],
     assert recovery.startswith("| Logging in |"), recovery
 
 
-def test_database_delay_through_the_stack_proxy(stack: tuple[str, StackPorts], monkeypatch: pytest.MonkeyPatch) -> None:
-    """No netem in this kernel: database-delay-swarm delays through the stack's own proxy service,
-    in front of PostgreSQL. The doctor finds that proxy on the stack, and a toxic added through the
-    stack's control API delays a real database round trip by its amount (the journey itself is the
-    proxy driver's, tested on the process demo)."""
+def _delay_run(name: str, ports: StackPorts, scenario: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+               *extra: str) -> tuple[RunData, str]:
+    """A shipped delay scenario against the stack, one attempt per phase; its data and report.md."""
+    monkeypatch.setenv("UXCHAOS_APP_URL", ports.base_url)
+    monkeypatch.setenv("UXCHAOS_PROXY_CONTROL", ports.control)
+    monkeypatch.setenv("UXCHAOS_STACK", name)
+    monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))
+    code, _, err = cli("run", scenario, "--out", str(tmp_path / "r"), "--attempts", "1", *extra)
+    assert code == 0, err
+    (run_dir,) = (tmp_path / "r").glob("*/*")
+    return RunData.load(run_dir), (run_dir / "report.md").read_text()
+
+
+def _assert_proxy_chosen(name: str, service: str, proxy: str, data: RunData, report: str) -> None:
+    """netem on the task was tried first and refused by its pre-flight — the stack's tasks use host
+    networking, whatever the kernel — and the run, its run.json and its report say so."""
+    choice = data.meta["fault_choice"]
+    assert choice["used"] == f"proxy delay on {proxy}" and choice["fell_back"]
+    assert choice["tried"][0]["fault"] == rf"docker delay on re2:^{name}_{service}\."
+    line = next(x for x in report.splitlines() if x.startswith("- **Fault chosen by the pre-flight:** "))
+    assert f"docker delay on re2:^{name}_{service}" in line and " unavailable: " in line
+    assert f"netem target: target(s) {name}_{service}.1." in line and "use host networking" in line
+    assert line.endswith(f"; using proxy delay on {proxy} instead"), line
+    assert "driver `proxy`" in report
+
+
+def test_database_delay_through_the_stack_proxy(stack: tuple[str, StackPorts], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """database-delay-swarm tries netem on the database task first; its pre-flight refuses it here,
+    so the run delays through the stack's own proxy service, in front of PostgreSQL, and says why.
+    The doctor shows both and the choice; a toxic added through the stack's control API delays a
+    real database round trip by its amount; the shipped scenario runs and its report states the choice."""
     import statistics
     import time
 
@@ -221,12 +248,15 @@ def test_database_delay_through_the_stack_proxy(stack: tuple[str, StackPorts], m
 
     from uxchaos.proxy.control import ControlClient
 
-    _, ports = stack
+    name, ports = stack
     monkeypatch.setenv("UXCHAOS_APP_URL", ports.base_url)
     monkeypatch.setenv("UXCHAOS_PROXY_CONTROL", ports.control)
+    monkeypatch.setenv("UXCHAOS_STACK", name)
     code, out, _ = cli("doctor", "database-delay-swarm")
     assert code == 0, out
     assert "proxy 'database' is there" in out
+    assert "✓ fault choice: docker delay on re2:^" + name + "_database" in out
+    assert "using proxy delay on database instead" in out
     control = ControlClient(ports.control)
     dsn = f"host=127.0.0.1 port={ports.roles['db_proxy']} user=postgres dbname=postgres sslmode=disable"
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -244,15 +274,35 @@ def test_database_delay_through_the_stack_proxy(stack: tuple[str, StackPorts], m
             control.remove_toxic("database", "uxchaos-test")
     assert 0.18 <= delayed - base < 1.0, (base, delayed)
     assert control.describe("database")["toxics"] == []
+    monkeypatch.setenv("UXCHAOS_DB_DELAY", "200ms")
+    data, report = _delay_run(name, ports, "database-delay-swarm", tmp_path, monkeypatch)
+    _assert_proxy_chosen(name, "database", "database", data, report)
+    assert data.action_durations("Logging in", "during")[0] - data.action_durations("Logging in", "before")[0] >= 0.6
+    assert control.describe("database")["toxics"] == []  # reverted
+
+
+def test_backend_delay_through_the_stack_proxy(stack: tuple[str, StackPorts], tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """backend-delay-swarm: netem on laravel-backend first, the stack's `backend` proxy otherwise."""
+    from uxchaos.proxy.control import ControlClient
+
+    name, ports = stack
+    monkeypatch.setenv("UXCHAOS_BACKEND_DELAY", "300ms")
+    data, report = _delay_run(name, ports, "backend-delay-swarm", tmp_path, monkeypatch)
+    _assert_proxy_chosen(name, "laravel-backend", "backend", data, report)
+    curl = "Loading the login page (curl)"
+    assert data.action_durations(curl, "during")[0] >= 0.29  # no answer before the proxy's 300 ms delay
+    assert ControlClient(ports.control).describe("backend")["toxics"] == []  # reverted
 
 
 def test_a_run_with_the_stacks_browsers(stack: tuple[str, StackPorts], tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The journeys' browser is the stack's `browser` service (Debian's Chromium in its container),
     reached as a remote endpoint, while the stack's proxy delays the database."""
-    _, ports = stack
+    name, ports = stack
     monkeypatch.setenv("UXCHAOS_APP_URL", ports.base_url)
     monkeypatch.setenv("UXCHAOS_PROXY_CONTROL", ports.control)
+    monkeypatch.setenv("UXCHAOS_STACK", name)  # the netem it tries first is only ever this stack's
     monkeypatch.setenv("UXCHAOS_DB_DELAY", "200ms")
     monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))
     code, _, err = cli("run", "database-delay-swarm", "--out", str(tmp_path / "r"), "--attempts", "1",

@@ -97,7 +97,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def dry_run(scenario: Scenario, args: argparse.Namespace, out: TextIO) -> int:
     from uxchaos.durations import format_rate
-    from uxchaos.faults import DriverOptions, create_driver
+    from uxchaos.faults import DriverOptions
+    from uxchaos.faults.choice import plan as fault_plan
     from uxchaos.target import planned_runtime
 
     def plan(p: Phase) -> str:
@@ -112,8 +113,7 @@ def dry_run(scenario: Scenario, args: argparse.Namespace, out: TextIO) -> int:
     if scenario.fault is None:
         print("no fault", file=out)
         return int(ExitStatus.OK)
-    driver = create_driver(scenario.fault, planned_runtime(scenario, args.base_url), DriverOptions(force=args.force))
-    for line in driver.plan():
+    for line in fault_plan(scenario.fault, planned_runtime(scenario, args.base_url), DriverOptions(force=args.force)):
         print(f"  {line}", file=out)
     print("nothing was touched", file=out)
     return int(ExitStatus.OK)
@@ -198,8 +198,11 @@ def cmd_validate(files: list[str], out: TextIO, err: TextIO) -> int:
             journey = (f"Python journey {s.python_journey.ref}" if s.python_journey
                        else f"{len(s.journey)} action(s), {steps} step(s)" if s.journey
                        else "no journey (for the pytest plugin)")
-            print(f"{f}: ok — {s.name}: {journey}, "
-                  f"fault: {s.fault.kind + ' via ' + s.fault.driver if s.fault else 'none'}", file=out)
+            fault = "none" if s.fault is None else f"{s.fault.kind} via {s.fault.driver}"
+            if s.fault is not None and s.fault.otherwise is not None:
+                fault += (f", otherwise (if its pre-flight fails) {s.fault.otherwise.kind} via "
+                          f"{s.fault.otherwise.driver}")
+            print(f"{f}: ok — {s.name}: {journey}, fault: {fault}", file=out)
     return int(status)
 
 

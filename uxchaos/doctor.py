@@ -49,15 +49,24 @@ def doctor(scenario_name: str | None, force: bool, out: TextIO) -> int:
 
 
 def scenario_checks(scenario_name: str, force: bool) -> list[Check]:
-    from uxchaos.faults import DriverOptions, create_driver
+    from uxchaos.faults import DriverOptions, FaultSpec, create_driver
+    from uxchaos.faults.choice import choose, label
     from uxchaos.scenario import find_scenario, load_scenario
     from uxchaos.target import check_app_healthy, planned_runtime
 
     scenario = load_scenario(find_scenario(scenario_name))
     runtime = planned_runtime(scenario)
     checks: list[Check] = []
-    if scenario.fault is not None:
-        checks += create_driver(scenario.fault, runtime, DriverOptions(force=force)).checks()
+    options = DriverOptions(force=force)
+    if scenario.fault is not None and scenario.fault.otherwise is not None:
+        # Each alternative's checks as information; what must pass is that one of them can be applied.
+        fault: FaultSpec = scenario.fault
+        for spec in (fault, scenario.fault.otherwise):
+            checks += [Check(f"{c.name} ({label(spec)})", c.run, required=False)
+                       for c in create_driver(spec, runtime, options).checks()]
+        checks.append(Check("fault choice", lambda: choose(fault, runtime, options).reason()))
+    elif scenario.fault is not None:
+        checks += create_driver(scenario.fault, runtime, options).checks()
     if not runtime.pending:
         def app() -> str:
             url = runtime.probe_url or runtime.base_url

@@ -127,7 +127,7 @@ def curve(run: RunData, action: str, param: str, unit: str, levels: list[float],
 
 def analyze_sweep(run: RunData) -> list[Curve]:
     """One curve per action, for a run whose fault was swept; [] otherwise."""
-    sweep = (run.meta.get("scenario", {}).get("fault") or {}).get("sweep")
+    sweep = (run.fault or {}).get("sweep")
     if not sweep:
         return []
     limits = sweep.get("thresholds", {})

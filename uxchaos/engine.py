@@ -24,8 +24,9 @@ from typing import Any, Protocol
 import uxchaos
 from uxchaos.durations import format_level, format_rate
 from uxchaos.errors import FaultRefused, UxchaosError
-from uxchaos.faults import DriverOptions, EffectProbe, FaultDriver, TargetRuntime, create_driver
+from uxchaos.faults import DriverOptions, EffectProbe, FaultDriver, TargetRuntime
 from uxchaos.faults.base import Sweep
+from uxchaos.faults.choice import NoFaultApplies, choose
 from uxchaos.journey.endpoints import parse_endpoint
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
 from uxchaos.journey.traces import DEFAULT_MODE as DEFAULT_TRACE_MODE
@@ -33,7 +34,7 @@ from uxchaos.journey.traces import TraceKeeper
 from uxchaos.ledger import Ledger
 from uxchaos.probe import median_round_trip
 from uxchaos.results import ResultsStore, Sample, scrub
-from uxchaos.scenario import Scenario
+from uxchaos.scenario import Scenario, fault_record
 from uxchaos.target import check_app_healthy, running_target
 from uxchaos.users import LATE_MS, UserPool, check_capacity, pool_size
 
@@ -326,9 +327,7 @@ class Engine:
 
     def _run_with_target(self, runtime: TargetRuntime, variables: dict[str, str]) -> None:
         options = DriverOptions(force=self.options.force, run_id=self.ledger.run_id)
-        driver = create_driver(self.scenario.fault, runtime, options) if self.scenario.fault else None
-        if driver is not None:
-            driver.preflight()
+        driver = self._choose_fault(runtime, options)
         check_app_healthy(runtime.probe_url or runtime.base_url)
         if self._wants_users():
             self._run_users(driver, runtime, variables)
@@ -337,6 +336,25 @@ class Engine:
             self.meta["browser"] = {"executable": browser.executable, "version": browser.version}
             self._write_run_json(runtime)
             self._all_phases(driver, browser, runtime, variables)
+
+    def _choose_fault(self, runtime: TargetRuntime, options: DriverOptions) -> FaultDriver | None:
+        """The fault's driver after its pre-flight — or its alternative's, when the scenario gives one
+        and the first cannot be applied here: which one and why is said, and kept in run.json and
+        the results before anything is touched."""
+        if self.scenario.fault is None:
+            return None
+        try:
+            choice = choose(self.scenario.fault, runtime, options)
+        except NoFaultApplies as e:
+            self.meta["fault_choice"] = e.record()
+            raise
+        if choice.tried:
+            self.meta["fault_choice"] = {**choice.record(), "fault": fault_record(choice.driver.spec)}
+            self.say(("⚠ " if choice.fell_back else "") + choice.reason())
+            self.record_event({"event": "fault_chosen", "time": time.time(), "used": choice.record()["used"],
+                               "reason": choice.reason()})
+            self._write_run_json(runtime)
+        return choice.driver
 
     def _all_phases(self, driver: FaultDriver | None, browser: BrowserSession | None, runtime: TargetRuntime,
                     variables: dict[str, str]) -> None:

@@ -1,12 +1,12 @@
-"""The scenario reference (steps, fault drivers and kinds, phase keys), generated from the registries, so the
-docs can never drift from the code. `uxchaos reference` prints it; the README embeds it."""
+"""The scenario reference (steps, fault drivers and kinds, fault keys, phase keys), generated from the
+registries, so the docs can never drift from the code. `uxchaos reference` prints it; the README embeds it."""
 
 from __future__ import annotations
 
 from uxchaos.durations import format_duration
 from uxchaos.faults import DRIVERS
 from uxchaos.faults.base import REQUIRED
-from uxchaos.scenario import PHASE_FIELDS
+from uxchaos.scenario import FAULT_FIELDS, PHASE_FIELDS
 from uxchaos.steptypes import COMMON_PARAMS, STEPS
 
 
@@ -35,6 +35,10 @@ def render_reference() -> str:
         for kind, params in driver.kinds.items():
             text = ", ".join(f"`{name}` ({_kind(p.kind)}, {_default(p.default, p.kind)})" for name, p in params.items())
             lines.append(f"| `{driver.name}` | `{kind}` | {text or '–'} | {driver.target_help} |")
+    lines += ["", "### Fault keys", "", "`fault:` takes:", "", "| Key | Kind | Default | What it does |",
+              "|---|---|---|---|"]
+    for key, (kind, default, doc) in FAULT_FIELDS.items():
+        lines.append(f"| `{key}` | {kind} | {default} | {doc} |")
     lines += ["", "### Phases", "", "Each of `phases.before`, `phases.during`, `phases.after` takes:", "",
               "| Key | Kind | Default | What it does |", "|---|---|---|---|"]
     for key, (kind, default, doc) in PHASE_FIELDS.items():

@@ -70,6 +70,19 @@ class Target:
         return self.base_url == "demo"
 
 
+# Every key a fault may have: (kind, default, what it means) — `uxchaos reference` prints this.
+FAULT_FIELDS = {
+    "driver": ("text", "required", "a fault driver (table above)"),
+    "kind": ("text", "required", "one of the driver's kinds"),
+    "target": ("text", "required", "what the driver breaks (table above)"),
+    "params": ("mapping", "the kind's defaults", "the kind's parameters"),
+    "max_duration": ("duration", "10m", "the fault is reverted then, whatever happens"),
+    "sweep": ("mapping", "–", "the fault at several sizes in one run (see Sweeps)"),
+    "otherwise": ("fault", "–", "an alternative fault with these same keys (but no otherwise of its own; its "
+                  "max_duration defaults to this one's): when this fault's pre-flight fails on this host (no netem, "
+                  "no image…), the run says why and uses the alternative; if both fail it stops before any fault"),
+}
+
 # Every key a phase may have: (kind, default, what it means) — `uxchaos reference` prints this.
 PHASE_FIELDS = {
     "attempts": ("int", "3", "attempts per user (closed model), or journeys started in all (open model)"),
@@ -122,20 +135,26 @@ class Scenario:
             "journey": [{"action": a.name, "steps": [{"kind": s.kind, "label": s.label} for s in a.steps]}
                         for a in self.journey],
             "python_journey": self.python_journey.ref if self.python_journey else None,
-            "fault": None if self.fault is None else {
-                "driver": self.fault.driver, "kind": self.fault.kind, "target": self.fault.target,
-                "params": self.fault.params, "max_duration_s": self.fault.max_duration_s,
-                "sweep": None if self.fault.sweep is None else {
-                    "param": self.fault.sweep.param, "levels": self.fault.sweep.levels, "mode": self.fault.sweep.mode,
-                    "thresholds": self.fault.sweep.thresholds, "settle_s": self.fault.sweep.settle_s,
-                    "unit": "s" if DRIVERS[self.fault.driver].kinds[self.fault.kind][self.fault.sweep.param].kind
-                    == "duration" else ""}},
+            "fault": None if self.fault is None else fault_record(self.fault),
             "phases": {k: {"attempts": p.attempts, "settle_s": p.settle_s, "users": p.users, "think_s": p.think_s,
                            "arrival_rate": p.arrival_rate} for k, p in self.phases.items()},
             "expect": self.expect,
             "step_timeout_s": self.step_timeout_s,
             "browsers": self.browsers,
         }
+
+
+def fault_record(fault: FaultSpec) -> dict[str, Any]:
+    """A fault (and its alternative) as JSON for run.json."""
+    return {
+        "driver": fault.driver, "kind": fault.kind, "target": fault.target,
+        "params": fault.params, "max_duration_s": fault.max_duration_s,
+        "sweep": None if fault.sweep is None else {
+            "param": fault.sweep.param, "levels": fault.sweep.levels, "mode": fault.sweep.mode,
+            "thresholds": fault.sweep.thresholds, "settle_s": fault.sweep.settle_s,
+            "unit": "s" if DRIVERS[fault.driver].kinds[fault.kind][fault.sweep.param].kind == "duration" else ""},
+        **({"otherwise": fault_record(fault.otherwise)} if fault.otherwise is not None else {}),
+    }
 
 
 class _Validator:
@@ -264,76 +283,98 @@ def _validate_journey(v: _Validator, raw: Any, line: int) -> list[Action]:
     return actions
 
 
-def _validate_fault(v: _Validator, raw: Any, line: int) -> FaultSpec | None:
-    f = v.mapping(raw, line, "fault", {"driver": True, "kind": True, "target": True, "params": False,
-                                       "max_duration": False, "sweep": False})
-    if f is None or not all(k in f for k in ("driver", "kind", "target")):
+def _validate_fault(v: _Validator, raw: Any, line: int, where: str = "fault",
+                    default_max_s: float = 600.0) -> FaultSpec | None:
+    """A fault, and its alternative (`otherwise:`, a fault of its own, one level only) used when
+    the first one's pre-flight fails on this host."""
+    f = v.mapping(raw, line, where, {k: k in ("driver", "kind", "target") for k in FAULT_FIELDS})
+    if f is None:
         return None
-    driver_name = v.convert("text", f["driver"], f.line_of("driver"), "fault.driver")
-    kind = v.convert("text", f["kind"], f.line_of("kind"), "fault.kind")
+    nested = where != "fault"
+    if nested and "otherwise" in f:
+        v.error(f.line_of("otherwise"), f"{where}.otherwise", "an alternative has no alternative of its own "
+                "(one level only): try the most specific fault first, the alternative second")
+    otherwise = None
+    if not nested and f.get("otherwise") is not None:  # checked even when the first fault is wrong
+        own_max = f.get("max_duration", "10m")  # the alternative's default, unless it gives its own
+        otherwise = _validate_fault(v, f["otherwise"], f.line_of("otherwise"), "fault.otherwise",
+                                    _quiet_duration(own_max))
+    if not all(k in f for k in ("driver", "kind", "target")):
+        return None
+    driver_name = v.convert("text", f["driver"], f.line_of("driver"), f"{where}.driver")
+    kind = v.convert("text", f["kind"], f.line_of("kind"), f"{where}.kind")
     if driver_name is None or kind is None:
         return None
     if driver_name not in DRIVERS:
-        v.error(f.line_of("driver"), "fault.driver", f"unknown driver {driver_name!r}"
+        v.error(f.line_of("driver"), f"{where}.driver", f"unknown driver {driver_name!r}"
                 f"{_did_you_mean(str(driver_name), DRIVERS)}; allowed: {', '.join(DRIVERS)}")
         return None
     driver = DRIVERS[driver_name]
     if kind not in driver.kinds:
-        v.error(f.line_of("kind"), "fault.kind", f"driver {driver_name} has no fault kind {kind!r}"
+        v.error(f.line_of("kind"), f"{where}.kind", f"driver {driver_name} has no fault kind {kind!r}"
                 f"{_did_you_mean(str(kind), driver.kinds)}; allowed: {', '.join(driver.kinds)}")
         return None
-    target = v.convert("text", f["target"], f.line_of("target"), "fault.target")
+    target = v.convert("text", f["target"], f.line_of("target"), f"{where}.target")
     if target is not None:
         if not target.strip():
-            v.error(f.line_of("target"), "fault.target", f"must not be empty: {driver.target_help}")
+            v.error(f.line_of("target"), f"{where}.target", f"must not be empty: {driver.target_help}")
         elif (message := driver.validate_target(target)) is not None:
-            v.error(f.line_of("target"), "fault.target", message)
+            v.error(f.line_of("target"), f"{where}.target", message)
     schema = driver.kinds[kind]
-    sweep = _validate_sweep(v, f["sweep"], f.line_of("sweep"), driver_name, kind, schema) if "sweep" in f else None
+    sweep = _validate_sweep(v, f["sweep"], f.line_of("sweep"), driver_name, kind, schema, f"{where}.sweep") \
+        if "sweep" in f else None
     params: dict[str, Any] = {}
     raw_params = f.get("params") or LDict()
-    if v.mapping(raw_params, f.line_of("params"), "fault.params", {k: False for k in schema}) is not None:
+    if v.mapping(raw_params, f.line_of("params"), f"{where}.params", {k: False for k in schema}) is not None:
         for key, param in schema.items():
-            where = f"fault.params.{key}"
+            at = f"{where}.params.{key}"
             if key in raw_params:
-                params[key] = v.convert(param.kind, raw_params[key], raw_params.line_of(key), where)
+                params[key] = v.convert(param.kind, raw_params[key], raw_params.line_of(key), at)
             elif sweep is not None and key == sweep.param:
                 params[key] = sweep.levels[0]
             elif param.default is REQUIRED:
-                v.error(f.line_of("params"), where, f"{kind} needs parameter {key!r} ({param.help})")
+                v.error(f.line_of("params"), at, f"{kind} needs parameter {key!r} ({param.help})")
             else:
                 params[key] = param.default
-    max_duration = v.convert("duration", f.get("max_duration", "10m"), f.line_of("max_duration"),
-                             "fault.max_duration")
-    return FaultSpec(driver_name, kind, target or "", params, max_duration or 600.0, f.line, sweep)
+    max_duration = v.convert("duration", f["max_duration"], f.line_of("max_duration"), f"{where}.max_duration") \
+        if "max_duration" in f else default_max_s
+    return FaultSpec(driver_name, kind, target or "", params, max_duration or 600.0, f.line, sweep, otherwise)
+
+
+def _quiet_duration(value: Any) -> float:
+    """A duration whose errors are reported elsewhere (the first fault's max_duration): 10m if bad."""
+    try:
+        return float(convert("duration", value))
+    except ValueError:
+        return 600.0
 
 
 NUMERIC_KINDS = ("duration", "float", "probability", "int")
 
 
 def _validate_sweep(v: _Validator, raw: Any, line: int, driver: str, kind: str,
-                    schema: dict[str, Any]) -> Sweep | None:
+                    schema: dict[str, Any], at: str = "fault.sweep") -> Sweep | None:
     """`sweep: {delay: [0ms, 250ms, 1s], mode: step, threshold: {"Logging in": 10s}}`."""
     numeric = [k for k, p in schema.items() if p.kind in NUMERIC_KINDS]
     if not numeric:
-        v.error(line, "fault.sweep", f"{driver} {kind} has no size to sweep (no numeric parameter)")
+        v.error(line, at, f"{driver} {kind} has no size to sweep (no numeric parameter)")
         return None
-    s = v.mapping(raw, line, "fault.sweep", {**{k: False for k in schema}, "mode": False, "threshold": False,
-                                             "settle": False})
+    s = v.mapping(raw, line, at, {**{k: False for k in schema}, "mode": False, "threshold": False,
+                                  "settle": False})
     if s is None:
         return None
     swept = [k for k in s if k in schema]
     if len(swept) != 1:
-        v.error(s.line, "fault.sweep", f"name exactly one parameter to sweep; numeric parameters of {driver} {kind}: "
+        v.error(s.line, at, f"name exactly one parameter to sweep; numeric parameters of {driver} {kind}: "
                 f"{', '.join(numeric)}")
         return None
     param = swept[0]
     if param not in numeric:
-        v.error(s.line_of(param), f"fault.sweep.{param}", f"{param!r} is not a number, so it has no size to sweep; "
+        v.error(s.line_of(param), f"{at}.{param}", f"{param!r} is not a number, so it has no size to sweep; "
                 f"numeric parameters of {driver} {kind}: {', '.join(numeric)}")
         return None
     raw_levels = s[param]
-    where = f"fault.sweep.{param}"
+    where = f"{at}.{param}"
     if not isinstance(raw_levels, LList) or len(raw_levels) < 2:
         v.error(s.line_of(param), where, "a sweep needs a list of at least two levels, e.g. [0ms, 500ms, 1s, 2s]")
         return None
@@ -346,21 +387,21 @@ def _validate_sweep(v: _Validator, raw: Any, line: int, driver: str, kind: str,
             v.error(raw_levels.line_of(i), f"{where}[{i}]", "levels must rise from one to the next, without "
                     f"repeats: {raw_levels[i]!r} comes after {raw_levels[i - 1]!r}")
             return None
-    mode = v.convert(("step", "reset"), s.get("mode", "step"), s.line_of("mode"), "fault.sweep.mode") or "step"
-    settle = v.convert("duration", s.get("settle", "0ms"), s.line_of("settle"), "fault.sweep.settle") or 0.0
+    mode = v.convert(("step", "reset"), s.get("mode", "step"), s.line_of("mode"), f"{at}.mode") or "step"
+    settle = v.convert("duration", s.get("settle", "0ms"), s.line_of("settle"), f"{at}.settle") or 0.0
     thresholds: dict[str, float] = {}
     raw_thresholds = s.get("threshold") or LDict()
     if not isinstance(raw_thresholds, LDict):
-        v.error(s.line_of("threshold"), "fault.sweep.threshold", 'a mapping of action to limit: {"Logging in": 10s}')
+        v.error(s.line_of("threshold"), f"{at}.threshold", 'a mapping of action to limit: {"Logging in": 10s}')
     else:
         for action, limit in raw_thresholds.items():
-            value = v.convert("duration", limit, raw_thresholds.line_of(action), f"fault.sweep.threshold.{action}")
+            value = v.convert("duration", limit, raw_thresholds.line_of(action), f"{at}.threshold.{action}")
             if value is not None:
                 thresholds[action] = value
     return Sweep(param, [float(x) for x in levels], mode, thresholds, settle)
 
 
-def _check_sweep_reach(v: _Validator, fault: FaultSpec, attempts: int, raw: LDict) -> None:
+def _check_sweep_reach(v: _Validator, fault: FaultSpec, attempts: int, raw: LDict, where: str = "fault") -> None:
     """Each during attempt waits at least one whole delay: levels the fault cannot be held for are
     refused before anything runs (mode step holds one fault over every level; reset one per level)."""
     sweep = fault.sweep
@@ -369,9 +410,9 @@ def _check_sweep_reach(v: _Validator, fault: FaultSpec, attempts: int, raw: LDic
         return
     needed = attempts * (sum(sweep.levels) if sweep.mode == "step" else max(sweep.levels))
     if needed > fault.max_duration_s:
-        v.error(raw.line_of("sweep"), "fault.sweep", f"the levels need the fault for at least {needed:g}s "
+        v.error(raw.line_of("sweep"), f"{where}.sweep", f"the levels need the fault for at least {needed:g}s "
                 f"({attempts} during attempts × {'the sum of the levels' if sweep.mode == 'step' else 'the largest'})"
-                f", beyond max_duration ({fault.max_duration_s:g}s): raise fault.max_duration or use fewer levels")
+                f", beyond max_duration ({fault.max_duration_s:g}s): raise {where}.max_duration or use fewer levels")
 
 
 def _validate_phases(v: _Validator, raw: Any, line: int) -> dict[str, Phase]:
@@ -472,6 +513,16 @@ def _validate_users(v: _Validator, item: LDict, where: str, key: str = "users") 
     return users
 
 
+def _faults_with_raw(fault: FaultSpec | None, raw: Any) -> list[tuple[FaultSpec, LDict, str]]:
+    """The fault and its alternative, each with its YAML mapping and its place (for messages)."""
+    if fault is None or not isinstance(raw, LDict):
+        return []
+    found = [(fault, raw, "fault")]
+    if fault.otherwise is not None and isinstance(raw.get("otherwise"), LDict):
+        found.append((fault.otherwise, raw["otherwise"], "fault.otherwise"))
+    return found
+
+
 # `journey` may be left out only by scenarios meant for the pytest plugin (the test body is the journey).
 TOP_LEVEL = {"name": True, "description": False, "target": True, "journey": False, "fault": False,
              "phases": False, "expect": False, "step_timeout": False, "browsers": False}
@@ -528,11 +579,13 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
         journey = _validate_journey(v, doc.get("journey"), doc.line_of("journey"))
     fault = _validate_fault(v, doc["fault"], doc.line_of("fault")) if doc.get("fault") is not None else None
     phases = _validate_phases(v, doc.get("phases"), doc.line_of("phases"))
-    if fault is not None and fault.sweep is not None:
-        _check_sweep_reach(v, fault, phases["during"].attempts, doc["fault"])
-        for action in fault.sweep.thresholds:
+    for spec, raw_fault, where in _faults_with_raw(fault, doc.get("fault")):
+        if spec.sweep is None:
+            continue
+        _check_sweep_reach(v, spec, phases["during"].attempts, raw_fault, where)
+        for action in spec.sweep.thresholds:
             if journey and action not in [a.name for a in journey]:
-                v.error(doc["fault"].line_of("sweep"), f"fault.sweep.threshold.{action}",
+                v.error(raw_fault.line_of("sweep"), f"{where}.sweep.threshold.{action}",
                         f"no action named {action!r}; actions: {', '.join(a.name for a in journey)}")
     expect_raw = doc.get("expect") or LList()
     if not isinstance(expect_raw, LList) or not all(isinstance(e, str) for e in expect_raw):

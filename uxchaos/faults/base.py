@@ -44,6 +44,7 @@ class FaultSpec:
     max_duration_s: float
     line: int = 0
     sweep: Sweep | None = None
+    otherwise: FaultSpec | None = None  # used instead when this fault's pre-flight fails (faults/choice.py)
 
 
 class SupervisedProcess(Protocol):

@@ -35,6 +35,12 @@ class RunData:
                     actions.append(a.name)
         return cls(meta, samples, events, run_dir, actions)
 
+    @property
+    def fault(self) -> dict[str, Any] | None:
+        """The fault the run applied: the scenario's, or its alternative when the pre-flight chose it."""
+        chosen = self.meta.get("fault_choice") or {}
+        return chosen.get("fault") or self.meta.get("scenario", {}).get("fault")
+
     def action_durations(self, action: str, phase: str) -> list[float]:
         """Successful, non-straddled timings of one action in one phase."""
         out = []

@@ -79,7 +79,7 @@ def threshold_text(c: Curve) -> str:
 
 def fault_text(run: RunData) -> str | None:
     """What was broken, as text: the driver's own description, or kind, target and parameters."""
-    fault = run.meta.get("scenario", {}).get("fault")
+    fault = run.fault
     injected = next((e for e in run.events if e["event"] == "inject_requested"), None)
     if injected and injected.get("fault"):
         return readable(injected["fault"])
@@ -146,8 +146,8 @@ def common_context(run: RunData, analysis: Analysis) -> dict[str, Any]:
     """What both report.md.j2 and report.html.j2 receive."""
     started = run.meta.get("started_at")
     return {
-        "run": run, "analysis": analysis, "phases": PHASES, "fault": run.meta.get("scenario", {}).get("fault"),
-        "fault_text": fault_text(run),
+        "run": run, "analysis": analysis, "phases": PHASES, "fault": run.fault,
+        "fault_text": fault_text(run), "fault_choice": run.meta.get("fault_choice"),
         "started_text": f"{dt.datetime.fromtimestamp(started, dt.UTC):%Y-%m-%d %H:%M:%S}" if started else None,
         "timeline_start": started or (run.events[0]["time"] if run.events else 0.0),
         "attribution_intro": ATTRIBUTION_INTRO, "capped": _capped(run), "cap": MAX_REQUESTS_PER_ACTION,
