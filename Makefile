@@ -36,7 +36,7 @@ demo: setup ## run `uxchaos run login-under-db-delay` on the bundled demo app
 test: setup docker images ## run the linters, the type checker and every test (real browser, database, Docker, Swarm)
 	$(BIN)/ruff check uxchaos tests benchmarks examples
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n $(WORKERS) --dist loadgroup -m "not timing"
+	$(BIN)/pytest -q -n $(WORKERS) --dist loadfile -m "not timing"
 	$(BIN)/pytest -q -m timing
 
 lint: $(STAMP) ## ruff and mypy only

@@ -22,9 +22,6 @@ from uxchaos.demo.images import SERVICE_DEPS, DemoImages, build_images, planned_
 from uxchaos.demo.swarmstack import PORTS, StackPorts, stack_containers, stack_services
 from uxchaos.report.data import RunData
 
-# One stack for the module, on one xdist worker (make test distributes by these groups).
-pytestmark = pytest.mark.xdist_group("swarm-stack")
-
 
 @pytest.fixture(scope="session")
 def client() -> Any:
