@@ -182,7 +182,7 @@ def test_interruption_trials_leave_no_fault_behind(tmp_path: Path, demo_stack: D
                        f"{label}: the {phase} phase", interval_s=0.01)
             time.sleep(aims[number])
             proc.send_signal(sig)
-            proc.wait(timeout=90)
+            proc.wait(timeout=240)  # the report and traces are written after the signal; slow when loaded
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -59,6 +59,7 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+@pytest.mark.timing
 def test_shortened_db_delay_run_shows_the_slowdown(tmp_path: Path) -> None:
     path = write_scenario(tmp_path, """
 target: {base_url: demo}

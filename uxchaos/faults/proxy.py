@@ -3,6 +3,7 @@ or a `uxchaos proxy serve` reached over its Toxiproxy-compatible control API).""
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar
 
 from uxchaos.durations import format_duration
@@ -127,7 +128,9 @@ class ProxyDriver(FaultDriver):
         return [Check("fault toxics", toxics_valid), Check("fault proxy", proxy_exists)]
 
     def resources(self) -> list[str]:
-        where = getattr(self._control(), "address", None) or "in-process"
+        # A proxy inside this process (the demo a run starts for itself) is this run's alone: naming the
+        # process keeps two runs with demos of their own from refusing each other.
+        where = getattr(self._control(), "address", None) or f"in-process (pid {os.getpid()})"
         return [f"proxy {self.spec.target!r} at {where}"]
 
     def inject(self) -> dict[str, Any]:
