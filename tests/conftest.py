@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import ssl
@@ -23,6 +24,9 @@ def pytest_configure(config: pytest.Config) -> None:
     model a run started from a terminal, so the workers take SIGINT back."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Tracing every attempt (the default, `--trace slowest`) costs about a quarter of each browser
+    # attempt; the tests of traces ask for them, or clear this to test the default itself.
+    os.environ.setdefault("UXCHAOS_TRACE", "off")
 
 
 class EchoServer:

@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from conftest import http_site
+from journeys import LOGIN_JOURNEY
 
 from uxchaos.browser import find_browser
 from uxchaos.cli import main
@@ -24,22 +25,6 @@ from uxchaos.netutil import wait_until
 from uxchaos.proxy.control import ControlServer
 from uxchaos.report.data import RunData
 from uxchaos.results import read_results
-
-LOGIN_JOURNEY = """
-journey:
-  - action: Opening the login page
-    steps:
-      - goto: /login
-  - action: Logging in
-    steps:
-      - fill: "#email"
-        value: "{{ username }}"
-      - fill: "#password"
-        value: "{{ password }}"
-      - click: "#login"
-      - expect_url: "**/dashboard"
-      - expect_text: Welcome
-"""
 
 
 def write_scenario(tmp_path: Path, body: str, name: str = "e2e") -> Path:

@@ -13,7 +13,8 @@ import pytest
 
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoInfo
-from uxchaos.journey.traces import TraceKeeper, redact, secret_forms
+from uxchaos.engine import RunOptions
+from uxchaos.journey.traces import TraceKeeper, default_mode, redact, secret_forms
 from uxchaos.report.data import RunData
 from uxchaos.results import ActionTiming, Sample
 
@@ -87,9 +88,11 @@ phases:
 """
 
 
-def test_traces_hold_no_secret_and_a_failed_attempt_shows_its_failing_step(demo: DemoInfo, tmp_path: Path) -> None:
+def test_traces_hold_no_secret_and_a_failed_attempt_shows_its_failing_step(demo: DemoInfo, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Every attempt fails at its last action (the dashboard has no quarterly report), after typing
     the password: each keeps its trace (default --trace slowest keeps failures)."""
+    monkeypatch.delenv("UXCHAOS_TRACE", raising=False)  # the real default (the tests' conftest sets off)
     assert demo.password == "demo-password"
     scenario = tmp_path / "traced.yaml"
     scenario.write_text(SCENARIO)
@@ -130,6 +133,18 @@ def test_traces_hold_no_secret_and_a_failed_attempt_shows_its_failing_step(demo:
     for path in run_dir.rglob("*"):
         if path.is_file():
             assert b"demo-password" not in path.read_bytes(), path
+
+
+def test_trace_default_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("UXCHAOS_TRACE", raising=False)
+    assert default_mode() == "slowest" and RunOptions().trace == "slowest"
+    monkeypatch.setenv("UXCHAOS_TRACE", "retain-on-failure")
+    assert default_mode() == "retain-on-failure" and RunOptions().trace == "retain-on-failure"
+    monkeypatch.setenv("UXCHAOS_TRACE", "sometimes")
+    assert main(["run", "login-under-db-delay"]) == 2  # bad input, before anything starts
+    err = capsys.readouterr().err
+    assert "UXCHAOS_TRACE='sometimes'" in err and "off, on, retain-on-failure, slowest" in err, err
 
 
 def test_bad_trace_mode_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:

@@ -60,8 +60,8 @@ def test_every_navigation_of_a_demo_run_has_scored_vitals(demo: DemoInfo, tmp_pa
     scenario = tmp_path / "vitals.yaml"
     scenario.write_text(SCENARIO)
     out, err = io.StringIO(), io.StringIO()
-    code = main(["run", str(scenario), "--out", str(tmp_path / "reports"), "--base-url", demo.base_url],
-                out, err)  # traced: --trace slowest
+    code = main(["run", str(scenario), "--out", str(tmp_path / "reports"), "--base-url", demo.base_url,
+                 "--trace", "slowest"], out, err)
     assert code == 0, (out.getvalue(), err.getvalue())
     (run_dir,) = [p for p in (tmp_path / "reports").glob("*/*") if p.is_dir()]
     run = RunData.load(run_dir)

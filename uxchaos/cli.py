@@ -49,10 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("reports"), help="where run folders go (default: reports/)")
     run.add_argument("--headed", action="store_true", help="show the browser window")
     run.add_argument("--templates", type=Path, metavar="DIR", help=TEMPLATES_HELP)
-    run.add_argument("--trace", choices=("off", "on", "retain-on-failure", "slowest"), default="slowest",
+    run.add_argument("--trace", choices=("off", "on", "retain-on-failure", "slowest"),
                      help="Playwright traces kept in the run folder as trace-PHASE-ATTEMPT.zip (secrets redacted): "
                      "slowest (default) = failed attempts and each action's slowest during attempt (every attempt "
-                     "is traced, the rest discarded); on = all; retain-on-failure; off")
+                     "is traced, the rest discarded); on = all; retain-on-failure; off. $UXCHAOS_TRACE sets the "
+                     "default")
     run.add_argument("--dry-run", action="store_true",
                      help="print the matched targets and the exact commands, touch nothing")
     run.add_argument("--force", action="store_true",
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         print(f"uxchaos: {e}", file=err)
         return int(e.exit_status)
     except KeyboardInterrupt as e:
-        from uxchaos.engine import DeadlineReached
+        from uxchaos.interrupts import DeadlineReached
 
         if isinstance(e, DeadlineReached):
             print(f"uxchaos: stopped: {e}; the fault was reverted and the results kept", file=err)

@@ -62,7 +62,9 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.users is not None and not 1 <= args.users <= 1000:
         raise BadInput("--users must be from 1 to 1000")
     from uxchaos.journey.endpoints import parse_endpoint
+    from uxchaos.journey.traces import default_mode
 
+    trace = args.trace or default_mode()  # a bad $UXCHAOS_TRACE is bad input before anything starts
     for url in args.browser_endpoints:
         parse_endpoint(url)  # a malformed URL is bad input (exit 2) before anything starts
     try:
@@ -81,7 +83,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
               + ". Run `uxchaos recover`.", file=err)
     options = RunOptions(out_dir=args.out, attempts=args.attempts, base_url=args.base_url, headed=args.headed,
                          deadline_s=deadline, force=args.force, users=args.users,
-                         endpoints=args.browser_endpoints, trace=args.trace)
+                         endpoints=args.browser_endpoints, trace=trace)
     engine = Engine(scenario, options, [Progress(err)])
     engine.check_users()  # more local users than this machine holds: bad input, before anything starts
     print(f"uxchaos: running {scenario.name} → {engine.run_dir}", file=err, flush=True)

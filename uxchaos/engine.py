@@ -8,15 +8,13 @@ max duration runs out."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import os
 import platform
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,10 +25,10 @@ from uxchaos.errors import FaultRefused, UxchaosError
 from uxchaos.faults import DriverOptions, EffectProbe, FaultDriver, TargetRuntime
 from uxchaos.faults.base import Sweep
 from uxchaos.faults.choice import NoFaultApplies, choose
+from uxchaos.interrupts import interrupts_deferred, signals_as_interrupts
 from uxchaos.journey.endpoints import parse_endpoint
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
-from uxchaos.journey.traces import DEFAULT_MODE as DEFAULT_TRACE_MODE
-from uxchaos.journey.traces import TraceKeeper
+from uxchaos.journey.traces import TraceKeeper, default_mode
 from uxchaos.ledger import Ledger
 from uxchaos.probe import median_round_trip
 from uxchaos.results import ResultsStore, Sample, scrub
@@ -48,14 +46,6 @@ class Listener(Protocol):
     def on_message(self, text: str) -> None: ...
 
 
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM: stop measuring, revert, keep what was measured."""
-
-
-class DeadlineReached(Interrupted):
-    """The run's overall deadline passed: stop, revert, keep what was measured."""
-
-
 @dataclass
 class RunOptions:
     out_dir: Path = Path("reports")
@@ -67,7 +57,8 @@ class RunOptions:
     browser: BrowserSession | None = None  # an open session to use (the pytest plugin's); else one is launched
     users: int | None = None  # overrides every phase's users; given, the phases run as virtual users (users.py)
     endpoints: list[str] = field(default_factory=list)  # browser endpoints (journey/endpoints.py); [] = local
-    trace: str = DEFAULT_TRACE_MODE  # Playwright traces kept (journey/traces.py): off, on, retain-on-failure, slowest
+    # Playwright traces kept (journey/traces.py): off, on, retain-on-failure, slowest; default $UXCHAOS_TRACE or slowest
+    trace: str = field(default_factory=default_mode)
 
 
 @dataclass
@@ -168,58 +159,6 @@ class FaultController:
             self.record(event)
 
 
-@contextlib.contextmanager
-def _signals_as_interrupts(deadline_s: float | None) -> Iterator[None]:
-    """SIGTERM and the run's deadline (SIGALRM) stop the run the way Ctrl-C does."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise Interrupted(f"signal {signal.Signals(signum).name}")
-
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise DeadlineReached(f"the run's deadline of {deadline_s:g}s passed")
-
-    previous = signal.signal(signal.SIGTERM, on_term), signal.signal(signal.SIGALRM, on_alarm)
-    if deadline_s:
-        signal.setitimer(signal.ITIMER_REAL, deadline_s)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGTERM, previous[0])
-        signal.signal(signal.SIGALRM, previous[1])
-
-
-@contextlib.contextmanager
-def _interrupts_deferred(notify: Any) -> Iterator[None]:
-    """While reverting, a Ctrl-C, SIGTERM or the deadline must not cut the revert short — and must
-    not be forgotten either: once the revert is done, the first of them stops the run."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-
-    def handler(signum: int, frame: Any) -> None:
-        pending.append(signum)
-        notify("still reverting the fault; uxchaos stops as soon as it is reverted")
-
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
-    try:
-        yield
-    finally:
-        for sig, previous in old.items():
-            signal.signal(sig, previous)
-    if pending:  # only reached when the revert itself finished: an exception already stops the run
-        sig = signal.Signals(pending[0])
-        if sig == signal.SIGALRM:
-            raise DeadlineReached("the run's deadline passed while the fault was being reverted")
-        if sig == signal.SIGTERM:
-            raise Interrupted("signal SIGTERM")
-        raise KeyboardInterrupt
-
-
 class Engine:
     def __init__(self, scenario: Scenario, options: RunOptions, listeners: list[Listener] | None = None) -> None:
         self.scenario = scenario
@@ -298,7 +237,7 @@ class Engine:
         self.store.append({"type": "run_start", "time": self.meta["started_at"], "scenario": self.scenario.name})
         self._write_run_json()
         try:
-            with _signals_as_interrupts(self.options.deadline_s), \
+            with signals_as_interrupts(self.options.deadline_s), \
                     running_target(self.scenario, self.options.base_url, self.ledger) as (runtime, variables):
                 self._write_run_json(runtime)
                 self._run_with_target(runtime, variables)
@@ -431,7 +370,7 @@ class Engine:
                 if verify is not None and self.fault.active:
                     self._verify_effect(driver.effect_probe() if sweep else verify[0], verify[1])
         finally:
-            with _interrupts_deferred(self.say):
+            with interrupts_deferred(self.say):
                 self.fault.revert()
                 self.fault.poll()
         self._phase("after", browser, runtime, variables)

@@ -31,6 +31,7 @@ from uxchaos.errors import BadInput
 from uxchaos.httpget import ignores_https_errors
 from uxchaos.journey import traces
 from uxchaos.journey.capture import RequestCapture, Window
+from uxchaos.journey.closing import closed_unless_interrupted
 from uxchaos.journey.python_ref import PythonJourney
 from uxchaos.journey.vitals import VitalsCapture
 from uxchaos.results import ActionTiming, Sample, StepTiming
@@ -171,7 +172,7 @@ def run_python_attempt(session: BrowserSession, plan: AttemptPlan, fault_active:
     assert journey is not None
     context = session.new_context(base_url=plan.base_url, viewport=VIEWPORT,
                                   ignore_https_errors=ignores_https_errors(plan.base_url))
-    try:
+    with closed_unless_interrupted(context):
         context.set_default_timeout(plan.step_timeout_s * 1000)
         vitals = VitalsCapture(context) if plan.capture_vitals else None
         page = context.new_page()
@@ -184,11 +185,6 @@ def run_python_attempt(session: BrowserSession, plan: AttemptPlan, fault_active:
             sample.trace = traces.stop(context, plan.trace_dir / traces.trace_name(plan.phase, plan.attempt),
                                        plan.secrets)
         return sample
-    finally:
-        try:
-            context.close()
-        except PlaywrightError:
-            pass
 
 
 def _timed_call(journey: PythonJourney, page: Page, plan: AttemptPlan, fault_active: Callable[[], bool],

@@ -24,6 +24,7 @@ from uxchaos.errors import EnvironmentProblem
 from uxchaos.httpget import ignores_https_errors
 from uxchaos.journey import traces
 from uxchaos.journey.capture import RequestCapture, Window
+from uxchaos.journey.closing import closed_unless_interrupted
 from uxchaos.journey.endpoints import Endpoint, open_browser
 from uxchaos.journey.python_ref import PythonJourney
 from uxchaos.journey.steps import (
@@ -115,13 +116,15 @@ class BrowserSession:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.close()
+        self.close(abandon=exc_type is not None and issubclass(exc_type, KeyboardInterrupt))
 
-    def close(self) -> None:
+    def close(self, abandon: bool = False) -> None:
+        """`abandon`: after an interrupt, the browser is not asked to close (see journey/closing.py);
+        stopping Playwright ends its driver, which ends the browsers it launched."""
         if self._borrowed:
             return
         try:
-            if self.browser is not None:
+            if self.browser is not None and not abandon:
                 self.browser.close()
         except PlaywrightError as e:  # the browser may already be gone (crash, Ctrl-C)
             log.debug("closing the browser: %s", e)
@@ -142,7 +145,7 @@ class BrowserSession:
             return run_python_attempt(self, plan, fault_active)
         context = self.browser.new_context(viewport={"width": 1280, "height": 800},
                                            ignore_https_errors=ignores_https_errors(plan.base_url))
-        try:
+        with closed_unless_interrupted(context):
             vitals = VitalsCapture(context) if plan.capture_vitals else None
             page = context.new_page()
             page.goto("about:blank")  # warm the page untimed: the first action on a fresh page costs extra
@@ -158,11 +161,6 @@ class BrowserSession:
                 sample.trace = traces.stop(context, plan.trace_dir / traces.trace_name(plan.phase, plan.attempt),
                                            plan.secrets)
             return sample
-        finally:
-            try:
-                context.close()
-            except PlaywrightError:
-                pass
 
 
 def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[], bool],

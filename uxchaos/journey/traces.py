@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
 import shutil
 import tempfile
 import urllib.parse
@@ -28,12 +29,23 @@ from pathlib import Path
 from playwright.sync_api import BrowserContext
 from playwright.sync_api import Error as PlaywrightError
 
+from uxchaos.errors import BadInput
 from uxchaos.results import Sample
 
 log = logging.getLogger("uxchaos.journey")
 
 MODES = ("off", "on", "retain-on-failure", "slowest")
 DEFAULT_MODE = "slowest"
+MODE_VARIABLE = "UXCHAOS_TRACE"
+
+
+def default_mode() -> str:
+    """`--trace`'s default: $UXCHAOS_TRACE when set (a CI job or test suite that wants no trace costs
+    in every run without editing each command line), else `slowest`."""
+    mode = os.environ.get(MODE_VARIABLE, "").strip() or DEFAULT_MODE
+    if mode not in MODES:
+        raise BadInput(f"{MODE_VARIABLE}={mode!r}: allowed are {', '.join(MODES)}")
+    return mode
 
 
 def trace_name(phase: str, attempt: int) -> str:
