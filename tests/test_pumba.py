@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import signal
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,6 +16,7 @@ from typing import Any
 
 import pytest
 from dockerutil import BUSYBOX, PUMBA_STANDIN, PUMBA_STANDIN_SLOW_CLEANUP, TEST_FILTER, TEST_LABEL, ensure_images
+from runs import has_event, started_run
 
 from uxchaos.cli import main
 from uxchaos.containers import docker_client
@@ -150,17 +149,10 @@ phases:
   after: {{attempts: 1}}
 """)
     out = tmp_path / "r"
-    proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_until(lambda: bool(pumba_containers(client)) and any(
-            r.get("event") == "injected" for f in out.glob("*/*/results.jsonl") for r in read_results(f.parent)),
-            60, "Pumba running")
+    with started_run(path, out) as proc:
+        wait_until(lambda: bool(pumba_containers(client)) and has_event(out, "injected"), 60, "Pumba running")
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 130, err
     assert pumba_containers(client) == []
     (run_dir,) = out.glob("*/*")
@@ -230,12 +222,8 @@ phases:
         return [c for c in pumba_containers(client) if t.name in c.attrs["Args"]]
 
     env = {**os.environ, "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
-    proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_until(lambda: bool(mine()) and any(
-            r.get("event") == "injected" for f in out.glob("*/*/results.jsonl") for r in read_results(f.parent)),
-            60, "the inject")
+    with started_run(path, out, env) as proc:
+        wait_until(lambda: bool(mine()) and has_event(out, "injected"), 60, "the inject")
         (container,) = mine()
         assert "(cleanup)" not in container.logs().decode()
         proc.send_signal(signal.SIGINT)
@@ -244,9 +232,6 @@ phases:
         assert "cleanup done" not in container.logs().decode()
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 130, err
     assert "still reverting the fault" in err
     records = read_results(next(out.glob("*/*")))
@@ -283,17 +268,12 @@ phases:
         return [c for c in pumba_containers(client) if t.name in c.attrs["Args"]]
 
     env = {**os.environ, "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
-    proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
+    with started_run(path, out, env) as proc:
         wait_until(lambda: bool(mine()), 60, "Pumba running")
         (container,) = mine()
         wait_until(lambda: "(cleanup)" in container.logs().decode(), 60, "the revert to start (Pumba's cleanup)")
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     records = read_results(next(out.glob("*/*")))
     assert "still reverting the fault" in err
     assert next(r for r in records if r.get("event") == "reverted")["details"]["pumba_exit_code"] == 0

@@ -213,7 +213,7 @@ fault:
   driver: proxy
   kind: delay
   target: database
-  sweep: {{delay: [0ms, 300ms, 600ms], mode: step}}
+  sweep: {{delay: [0ms, 150ms, 300ms], mode: step}}
 phases:
   before: {{attempts: 1}}
   during: {{attempts: 3}}
