@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import pytest
 from conftest import http_site
+from runs import started_run
 
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoStack
@@ -239,6 +240,46 @@ def test_a_second_run_is_refused_and_never_removes_the_first_runs_fault(
     before = max(run.action_durations("Opening the login page", "before"))
     assert all(s.actions[0].duration_s is not None and s.actions[0].duration_s > before + 0.25 for s in later)
     assert demo_stack.hub.describe("database")["toxics"] == []
+
+
+def test_runs_with_demos_of_their_own_never_refuse_each_other(tmp_path: Path) -> None:
+    """Two runs, each starting its own demo (a proxy inside its own process), share one ledger: the
+    second injects while the first still holds its delay. Before the proxy's ledger resource named
+    the process, both were "proxy 'database' at in-process" and the second was refused (exit 3)."""
+    env = {**os.environ, "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
+
+    def scenario(name: str, during: int) -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(f"""name: {name}
+target: {{base_url: demo}}
+journey:
+  - action: Opening the login page
+    steps:
+      - goto: /login
+      - sleep: 1s
+fault: {{driver: proxy, kind: delay, target: database, params: {{delay: 50ms}}}}
+phases:
+  before: {{attempts: 1}}
+  during: {{attempts: {during}}}
+  after: {{attempts: 1}}
+""")
+        return path
+
+    with started_run(scenario("own-a", during=20), tmp_path / "a", env) as first:
+        run_a = _wait_for_event(tmp_path / "a", "injected")
+        second = subprocess.run([sys.executable, "-m", "uxchaos", "run", str(scenario("own-b", during=1)),
+                                 "--out", str(tmp_path / "b")], env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 0, second.stderr
+        assert first.poll() is None, "the first run should still be in its during phase"
+        first.send_signal(signal.SIGINT)  # done with it: its revert is still recorded
+        _, err = first.communicate(timeout=120)
+    assert first.returncode == 130, err
+    (run_b,) = (tmp_path / "b").glob("*/*")
+    events_a, events_b = (RunData.load(d).events for d in (run_a, run_b))
+    held_a = [e["time"] for e in events_a if e["event"] in ("injected", "reverted")]
+    held_b = [e["time"] for e in events_b if e["event"] in ("injected", "reverted")]
+    assert len(held_a) == len(held_b) == 2
+    assert held_a[0] < held_b[0] < held_a[1], (held_a, held_b)  # the second injected while the first held its own
 
 
 def test_a_toxic_removed_by_hand_mid_phase_flags_the_rest(tmp_path: Path, demo_stack: DemoStack) -> None:
