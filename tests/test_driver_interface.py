@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import pytest
 from conftest import http_site
-from runs import started_run
+from runs import has_event, started_run
 
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoStack
@@ -192,10 +192,7 @@ phases:
 
 
 def _wait_for_event(out: Path, event: str, timeout_s: float = 60) -> Path:
-    def found() -> bool:
-        return any(r.get("event") == event for f in out.glob("*/*/results.jsonl") for r in read_results(f.parent))
-
-    wait_until(found, timeout_s, f"the {event} event")
+    wait_until(lambda: has_event(out, event), timeout_s, f"the {event} event")
     (run_dir,) = out.glob("*/*")
     return run_dir
 
