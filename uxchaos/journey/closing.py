@@ -16,9 +16,9 @@ log = logging.getLogger("uxchaos.journey")
 def closed_unless_interrupted(context: BrowserContext) -> Iterator[BrowserContext]:
     """An attempt's context is closed when the attempt ends — unless a Ctrl-C, SIGTERM or the
     deadline ended it: Playwright then aborts the call it interrupted, and a context closed after an
-    aborted `goto` was seen never to be answered by the driver (9 hangs in 180 attempts interrupted
-    at random points), which would keep the fault from being reverted. Left open, it ends with the
-    browser, which an interrupted run abandons (BrowserSession.close)."""
+    aborted `goto` was seen never to be answered by the driver (every run of 60 attempts interrupted
+    at random points hung, after 1 to 34 of them), which would keep the fault from being reverted.
+    Left open, it ends with the browser, which an interrupted run abandons (BrowserSession.close)."""
     try:
         yield context
     except KeyboardInterrupt:
