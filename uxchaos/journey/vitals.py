@@ -75,6 +75,14 @@ def init_script() -> str:
 
 _SCRIPT: str | None = None
 _READ = f"() => window.{_GLOBAL} ? JSON.stringify(window.{_GLOBAL}) : null"
+# The last read, after the attempt: the journey's last step may have found its text before the
+# document painted it (seen on a loaded machine: the dashboard without FCP). Two frames and a task
+# later the paint has happened and its observers have reported; 500 ms at most (no frames drawn).
+_READ_PAINTED = f"""() => new Promise(done => {{
+  const read = () => done(window.{_GLOBAL} ? JSON.stringify(window.{_GLOBAL}) : null);
+  const latest = setTimeout(read, 500);
+  requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => {{ clearTimeout(latest); read(); }}, 0)));
+}})"""
 
 
 class VitalsCapture:
@@ -88,11 +96,11 @@ class VitalsCapture:
         self._unavailable: dict[str, str] = {}  # URL → why its vitals could not be read
         context.add_init_script(script=_SCRIPT)
 
-    def read(self, page: Page) -> None:
+    def read(self, page: Page, painted: bool = False) -> None:
         """The page's current document and those it was handed (outside the clocks: between actions,
-        after the attempt). Costs one round trip to the page."""
+        after the attempt). Costs one round trip to the page; `painted`: after its next paint."""
         try:
-            text = page.evaluate(_READ)
+            text = page.evaluate(_READ_PAINTED if painted else _READ)
         except PlaywrightError as e:  # a crashed or closed page: keep what was read before
             first = str(e).strip().splitlines()
             self._note(page, f"the page could not be read: {first[0] if first else type(e).__name__}")
@@ -110,7 +118,7 @@ class VitalsCapture:
     def records(self, page: Page, windows: Iterable[Window], fallback: str | None = None,
                 since: float | None = None) -> list[dict[str, Any]]:
         """After the attempt: the last read, then one record per document of the journey."""
-        self.read(page)
+        self.read(page, painted=True)
         spans = sorted(windows, key=lambda w: w.start)
         if not spans:
             return []
