@@ -46,7 +46,7 @@ lint: $(STAMP) ## ruff and mypy only
 	$(BIN)/mypy
 
 bench: setup ## print the benchmarks' figures
-	$(BIN)/python benchmarks/proxy_bench.py
+	$(BIN)/python benchmarks/proxy_bench.py --reference socat,haproxy
 	$(BIN)/python benchmarks/timing_overhead.py
 
 clean: ## remove the virtualenv and generated reports

@@ -3,12 +3,17 @@
 processes, all on 127.0.0.1.
 
     python benchmarks/proxy_bench.py [--rounds 3000] [--megabytes 32] [--pairs 9] [--baseline DIR]
+                                     [--reference socat,haproxy]
 
 This checkout's proxy (and, with `--baseline DIR`, the proxy of another checkout, e.g. the last
 release, for a before/after figure) run side by side; every round measures direct, then each proxy,
 so that a busy machine (this one is shared) weighs on all of them alike. Figures are medians over
 the rounds; each share of direct is the median of per-round ratios to the direct run just before;
 the CPU time the proxy process spent per MB comes from /proc and depends far less on that load.
+
+`--reference` adds relays written in C, where installed (Debian's `socat` and `haproxy` packages),
+as a yardstick for what any user-space proxy reaches on this machine: each of them, like ours, does
+a receive and a send per chunk and direction on top of the echo's own.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -50,6 +57,7 @@ class Variant:
     throughputs: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
     cpu_s: float = 0.0  # CPU time the proxy process spent in the throughput runs
+    forks: bool = False  # serves each connection in a child process: its CPU time is not seen
 
 
 def connect(port: int) -> socket.socket:
@@ -119,13 +127,52 @@ def start_proxy(name: str, echo_port: int, pythonpath: str | None) -> Variant:
     return Variant(name, port, proc, ControlClient(re.search(r"http://\S+", line).group(0)))  # type: ignore[union-attr]
 
 
+HAPROXY_CFG = """
+global
+    nbthread 1
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    option splice-auto
+listen relay
+    bind 127.0.0.1:{port}
+    server echo 127.0.0.1:{echo_port}
+"""
+
+
+def start_reference(name: str, echo_port: int, workdir: str) -> Variant | None:
+    """A C relay in front of the echo server, or None (with a note) when it is not installed."""
+    port = free_port()
+    if name == "socat":
+        # One connection at a time is all the benchmark makes; 256 KiB reads like the echo server's.
+        cmd = ["socat", "-b", "262144", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,nodelay",
+               f"TCP:127.0.0.1:{echo_port},nodelay"]
+    elif name == "haproxy":
+        cfg = os.path.join(workdir, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write(HAPROXY_CFG.format(port=port, echo_port=echo_port))
+        cmd = ["haproxy", "-db", "-f", cfg]
+    else:
+        raise SystemExit(f"--reference: unknown relay {name!r} (allowed: socat, haproxy)")
+    if not shutil.which(cmd[0]):
+        print(f"note: {name} is not installed (apt-get install {name}); left out", file=sys.stderr)
+        return None
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, text=True)
+    wait_until(lambda: bool(rtts(port, 1)), 10, name)
+    return Variant(name, port, proc, forks=name == "socat")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3000, help="64-byte round trips per variant")
     ap.add_argument("--megabytes", type=int, default=32, help="echoed per throughput run")
     ap.add_argument("--pairs", type=int, default=9, help="throughput rounds (direct, then each proxy)")
     ap.add_argument("--baseline", help="also run the proxy of this checkout (PYTHONPATH), e.g. the last release")
+    ap.add_argument("--reference", default="", help="comma-separated C relays to run alongside: socat, haproxy")
     args = ap.parse_args()
+    workdir = tempfile.mkdtemp(prefix="proxy-bench-")
     echo_port = free_port()
     echo = subprocess.Popen([sys.executable, "-c", ECHO, str(echo_port)])
     variants: list[Variant] = []
@@ -134,6 +181,9 @@ def main() -> None:
         if args.baseline:
             variants.append(start_proxy("baseline", echo_port, args.baseline))
         variants.append(start_proxy("proxy", echo_port, None))
+        for name in filter(None, args.reference.split(",")):
+            if (ref := start_reference(name.strip(), echo_port, workdir)) is not None:
+                variants.append(ref)
         direct = Variant("direct", echo_port, echo)
         for v in [direct, *variants]:
             rtts(v.port, 200)  # warm-up
@@ -162,9 +212,10 @@ def main() -> None:
         print(f"  {'direct':10}{statistics.median(direct.throughputs):8.0f}   "
               f"(echo server CPU {direct.cpu_s / mb * 1e3:.2f} ms/MB)")
         for v in variants:
+            cpu = "(forks)" if v.forks else f"{v.cpu_s / mb * 1e3:.2f} ms/MB"
             print(f"  {v.name:10}{statistics.median(v.throughputs):8.0f}   {statistics.median(v.ratios):4.0%} of direct"
-                  f"  proxy CPU {v.cpu_s / mb * 1e3:.2f} ms/MB  (rounds: {' '.join(f'{r:.0%}' for r in v.ratios)})")
-        first = variants[-1]
+                  f"  proxy CPU {cpu}  (rounds: {' '.join(f'{r:.0%}' for r in v.ratios)})")
+        first = next(v for v in variants if v.name == "proxy")
         assert first.control is not None
         print(f"injected latency (downstream) through '{first.name}', requested vs measured added median round trip")
         base = statistics.median(rtts(first.port, 50))
@@ -179,6 +230,7 @@ def main() -> None:
             v.process.wait(10)
         echo.terminate()
         echo.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
