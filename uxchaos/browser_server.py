@@ -83,12 +83,12 @@ class BrowserServer:
         self._server: asyncio.Server | None = None
         self._inner_port = 0
 
-    def launch(self) -> str:
+    def launch(self, headless: bool = True) -> str:
         """Start Node's launchServer; returns its ws URL (loopback)."""
         node, package = node_driver()
         executable = find_browser()
         options = {"executablePath": executable, "args": launch_args(), "host": "127.0.0.1", "port": 0,
-                   "wsPath": self.ws_path, "headless": True}
+                   "wsPath": self.ws_path, "headless": headless}
         env = {**os.environ, "UXCHAOS_PW_PACKAGE": str(package), "UXCHAOS_SERVER_OPTIONS": json.dumps(options)}
         self.process = subprocess.Popen([str(node), "-e", LAUNCH_JS], env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent())

@@ -100,7 +100,7 @@ PHASE_FIELDS = {
 class Phase:
     attempts: int  # per virtual user (closed model), or journeys in all (open model, arrival_rate given)
     settle_s: float = 0.0  # wait before the phase's first attempt
-    users: int = 1  # virtual users running attempts at once, each in its own browser (uxchaos/users.py)
+    users: int = 1  # virtual users running attempts at once, each with its own context (uxchaos/users.py)
     think_s: float = 0.0  # a user's pause between two of its attempts
     arrival_rate: float | None = None  # journeys started per second (an open model); then users is max_users
 
@@ -468,7 +468,7 @@ def _validate_open_model(v: _Validator, item: LDict, where: str) -> tuple[float 
         rate = None
     if "max_users" not in item:
         v.error(item.line_of("arrival_rate"), where, "arrival_rate needs max_users: the most users (each with its "
-                "own browser) running journeys at once, e.g. {arrival_rate: 2/s, max_users: 8, attempts: 40}")
+                "own browser context) running journeys at once, e.g. {arrival_rate: 2/s, max_users: 8, attempts: 40}")
         return rate, None
     return rate, _validate_users(v, item, f"{where}.max_users", key="max_users")
 

@@ -7,9 +7,13 @@ journeys, one due every 500 ms whether or not earlier ones have finished, each o
 when all 8 are busy the journey waits for one and is recorded as started late (its scheduled start and
 lateness are in the sample), since the generator then no longer keeps the rate. Playwright's
 sync API is bound to the thread that started it, so each user is one thread with its own Playwright
-driver and its own browser (launched here, or connected on a browser endpoint): nothing of Playwright
-crosses threads. The threads live for the whole run (a `UserPool`), so browsers are started before the
-first phase — never while the fault is held — and an unreachable endpoint stops the run before any fault.
+driver: nothing of Playwright crosses threads. A user's browser is on its endpoint; the local users
+of a run share one Chromium, which a local Playwright browser server (browser_server.py, on
+127.0.0.1) lends to their drivers — a browser each cost a third of the journeys per second at four
+users on two cores (benchmarks/concurrency.py). Each user still has a browser context of its own per
+attempt, as a bare script would. The threads live for the whole run (a `UserPool`), so browsers are
+started before the first phase — never while the fault is held — and an unreachable endpoint stops
+the run before any fault.
 
 Honest timings under load: a `LoadMonitor` thread samples the host CPU (/proc/stat deltas) and the
 lateness of its own 100 ms timer in this process (the generator's lag: the GIL, the scheduler) every
@@ -47,7 +51,9 @@ SATURATED_CPU = 0.90  # host CPU busy fraction over an attempt
 SATURATED_LAG_MS = 100.0  # worst lateness of the generator's timer during an attempt
 LATE_MS = 100.0  # an open-model attempt begun later than this after its scheduled start started late
 MONITOR_INTERVAL_S = 0.1
-MB_PER_LOCAL_USER = 300  # a Chromium and a Playwright driver per user (measured here: ≈ 290 MB PSS, one page open)
+# Measured here (PSS, each user with one page of the demo open): 695 MB at 2 users, 1136 MB at 6.
+MB_PER_LOCAL_USER = 120  # a Playwright driver, and a context with its page in the shared Chromium
+MB_SHARED_BROWSER = 500  # the Chromium the local users share, and its browser server
 START_TIMEOUT_S = 120.0
 
 
@@ -58,8 +64,9 @@ class Capacity:
     max_users: int
 
     def explain(self) -> str:
-        return (f"this machine has {self.cores} core(s) and {self.available_mb} MB of memory available; each local "
-                f"user runs its own Chromium and Playwright driver (about {MB_PER_LOCAL_USER} MB), so at most "
+        return (f"this machine has {self.cores} core(s) and {self.available_mb} MB of memory available; the local "
+                f"users share one Chromium (about {MB_SHARED_BROWSER} MB) and each runs a Playwright driver and a "
+                f"page of its own (about {MB_PER_LOCAL_USER} MB), so at most "
                 f"{self.max_users} local users fit — and the CPU saturates far sooner (about one user per core "
                 "for a login journey; saturated attempts are flagged)")
 
@@ -74,7 +81,7 @@ def local_capacity() -> Capacity:
     except (OSError, ValueError):
         available_kb = 4 * 1024 * 1024
     available_mb = available_kb // 1024
-    return Capacity(os.cpu_count() or 1, available_mb, max(1, available_mb // MB_PER_LOCAL_USER))
+    return Capacity(os.cpu_count() or 1, available_mb, max(1, (available_mb - MB_SHARED_BROWSER) // MB_PER_LOCAL_USER))
 
 
 def _cpu_ticks() -> tuple[int, int] | None:
@@ -175,13 +182,18 @@ class UserPool:
         self.monitor = LoadMonitor()
         self.dead: dict[str, str] = {}  # endpoint url → why
         self._lock = threading.Lock()
+        self._shared: Any = None  # the browser server the local users share (BrowserServer), when several
+        self._shared_url: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def _open(self, slot: _Slot, endpoint: Endpoint) -> None:
         from uxchaos.journey.runner import BrowserSession
 
-        session = BrowserSession(self.headed, endpoint=endpoint)
+        via = parse_endpoint(self._shared_url) if endpoint.is_local and self._shared_url else endpoint
+        session = BrowserSession(self.headed, endpoint=via)
         session.__enter__()
+        if via is not endpoint:
+            session.executable = self._shared.info.executable
         slot.session, slot.endpoint = session, endpoint
         try:
             context = session.new_context()
@@ -220,6 +232,11 @@ class UserPool:
 
     def start(self) -> None:
         """Start every user's browser; the first failure (an unreachable endpoint) is raised here."""
+        if sum(1 for slot in self.slots if slot.endpoint.is_local) > 1:
+            from uxchaos.browser_server import BrowserServer
+
+            self._shared = BrowserServer(max_users=len(self.slots))
+            self._shared_url = self._shared.launch(headless=not self.headed)
         self.monitor.start()
         for slot in self.slots:
             slot.thread = threading.Thread(target=self._worker, args=(slot,), name=f"uxchaos-user-{slot.user}",
@@ -245,6 +262,8 @@ class UserPool:
             if slot.thread is not None:
                 slot.thread.join(max(0.0, deadline - time.monotonic()))
         self.monitor.stop()
+        if self._shared is not None:  # after the users: a thread still in an attempt loses its browser here
+            self._shared.stop()
 
     # -- a phase --------------------------------------------------------------------------------
     def _runner(self, phase: str, measure: Measure, record: Record, stop: threading.Event,
