@@ -84,6 +84,57 @@ def test_users_are_spread_least_loaded_first_and_saturation_needs_concurrency() 
 
 # -- runs on the demo -----------------------------------------------------------------------------
 
+def browser_processes() -> set[int]:
+    """PIDs of Chromium browser processes (not its renderers, GPU or utility processes, which carry
+    --type=, in an argv each rewrites into one string) descended from this test process, from /proc."""
+    parents: dict[int, int] = {}
+    commands: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:  # gone meanwhile
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+
+    def descends(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == os.getpid():
+                return True
+        return False
+
+    return {pid for pid, argv in commands.items()
+            if "chrom" in Path(argv[0].split(" ")[0]).name and not any("--type=" in a for a in argv) and descends(pid)}
+
+
+class BrowserCounter(threading.Thread):
+    """The most browser processes alive at once while the `with` block runs (sampled every 100 ms)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.before = browser_processes()
+        self.seen: set[int] = set()
+        self.most = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.1):
+            alive = browser_processes() - self.before
+            self.seen |= alive
+            self.most = max(self.most, len(alive))
+
+    def __enter__(self) -> BrowserCounter:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.done.set()
+        self.join(5)
+
+
 def test_users_run_concurrently_and_the_fault_is_held_for_all_of_them(tmp_path: Path) -> None:
     path = write_scenario(tmp_path, """
 target: {base_url: demo}
@@ -93,8 +144,12 @@ phases:
   during: {users: 3, attempts: 2, think: 100ms}
   after: {users: 2, attempts: 1}
 """)
-    code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
+    with BrowserCounter() as browsers:
+        code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
     assert code == 0, err
+    # The three local users share one Chromium (users.py), launched by its browser server; it is gone after.
+    assert browsers.most == 1 and len(browsers.seen) == 1, (browsers.most, browsers.seen)
+    assert not browser_processes() - browsers.before
     run_dir = only_run_dir(tmp_path / "reports")
     samples = samples_of(run_dir)
     assert Counter(s["phase"] for s in samples) == {"before": 2, "during": 6, "after": 2}  # users × attempts
