@@ -26,6 +26,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from runs import browser_processes
 
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoStack
@@ -321,6 +322,7 @@ def test_interruption_trials_with_concurrent_users(tmp_path: Path, demo_stack: D
                      "{driver: proxy, kind: delay, target: database, params: {delay: 100ms}}")
     path.write_text(path.read_text().replace("during: {attempts: 1}", f"during: {during}"))
     out = tmp_path / "reports"
+    browsers_before = browser_processes()
     proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
@@ -340,6 +342,9 @@ def test_interruption_trials_with_concurrent_users(tmp_path: Path, demo_stack: D
         _check_concurrent_trial(tmp_path, demo_stack, env, out, sig, proc.returncode, lines)
     finally:
         control.close()  # after `recover`, which reverts a SIGKILLed run's fault through it
+    # The users' shared Chromium goes with the run, also when it was SIGKILLed (its browser server dies
+    # with its parent, and the browser with its server).
+    wait_until(lambda: not browser_processes() - browsers_before, 15, "the run's Chromium to end")
 
 
 def _check_concurrent_trial(tmp_path: Path, demo_stack: DemoStack, env: dict[str, str], out: Path,

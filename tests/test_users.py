@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy
 import pytest
+from runs import browser_processes
 from test_run import only_run_dir, run_cli, write_scenario
 
 from uxchaos.engine import Engine, RunOptions
@@ -84,45 +85,19 @@ def test_users_are_spread_least_loaded_first_and_saturation_needs_concurrency() 
 
 # -- runs on the demo -----------------------------------------------------------------------------
 
-def browser_processes() -> set[int]:
-    """PIDs of Chromium browser processes (not its renderers, GPU or utility processes, which carry
-    --type=, in an argv each rewrites into one string) descended from this test process, from /proc."""
-    parents: dict[int, int] = {}
-    commands: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            commands[int(entry.name)] = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:  # gone meanwhile
-            continue
-        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-
-    def descends(pid: int) -> bool:
-        while pid > 1:
-            pid = parents.get(pid, 0)
-            if pid == os.getpid():
-                return True
-        return False
-
-    return {pid for pid, argv in commands.items()
-            if "chrom" in Path(argv[0].split(" ")[0]).name and not any("--type=" in a for a in argv) and descends(pid)}
-
-
 class BrowserCounter(threading.Thread):
     """The most browser processes alive at once while the `with` block runs (sampled every 100 ms)."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.before = browser_processes()
+        self.before = browser_processes(os.getpid())
         self.seen: set[int] = set()
         self.most = 0
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.wait(0.1):
-            alive = browser_processes() - self.before
+            alive = browser_processes(os.getpid()) - self.before
             self.seen |= alive
             self.most = max(self.most, len(alive))
 
@@ -149,7 +124,7 @@ phases:
     assert code == 0, err
     # The three local users share one Chromium (users.py), launched by its browser server; it is gone after.
     assert browsers.most == 1 and len(browsers.seen) == 1, (browsers.most, browsers.seen)
-    assert not browser_processes() - browsers.before
+    assert not browser_processes(os.getpid()) - browsers.before
     run_dir = only_run_dir(tmp_path / "reports")
     samples = samples_of(run_dir)
     assert Counter(s["phase"] for s in samples) == {"before": 2, "during": 6, "after": 2}  # users × attempts
