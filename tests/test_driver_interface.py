@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import pytest
 from conftest import http_site
 from runs import has_event, started_run
+from test_run import write_scenario
 
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoStack
@@ -246,9 +247,7 @@ def test_runs_with_demos_of_their_own_never_refuse_each_other(tmp_path: Path) ->
     env = {**os.environ, "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
 
     def scenario(name: str, during: int) -> Path:
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(f"""name: {name}
-target: {{base_url: demo}}
+        return write_scenario(tmp_path, f"""target: {{base_url: demo}}
 journey:
   - action: Opening the login page
     steps:
@@ -259,8 +258,7 @@ phases:
   before: {{attempts: 1}}
   during: {{attempts: {during}}}
   after: {{attempts: 1}}
-""")
-        return path
+""", name)
 
     with started_run(scenario("own-a", during=20), tmp_path / "a", env) as first:
         run_a = _wait_for_event(tmp_path / "a", "injected")
