@@ -39,11 +39,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uxchaos.errors import BadInput, EnvironmentProblem
 from uxchaos.journey.endpoints import LOCAL, Endpoint, parse_endpoint, round_trip_ms
 from uxchaos.results import Sample
+
+if TYPE_CHECKING:
+    from uxchaos.browser_server import BrowserServer
 
 log = logging.getLogger("uxchaos.users")
 
@@ -182,18 +185,17 @@ class UserPool:
         self.monitor = LoadMonitor()
         self.dead: dict[str, str] = {}  # endpoint url → why
         self._lock = threading.Lock()
-        self._shared: Any = None  # the browser server the local users share (BrowserServer), when several
-        self._shared_url: str | None = None
+        self._shared: BrowserServer | None = None  # the browser server the local users share, when several
 
     # -- lifecycle -------------------------------------------------------------------------------
     def _open(self, slot: _Slot, endpoint: Endpoint) -> None:
         from uxchaos.journey.runner import BrowserSession
 
-        via = parse_endpoint(self._shared_url) if endpoint.is_local and self._shared_url else endpoint
-        session = BrowserSession(self.headed, endpoint=via)
+        shared = self._shared.info if endpoint.is_local and self._shared is not None else None
+        session = BrowserSession(self.headed, endpoint=parse_endpoint(shared.inner_url) if shared else endpoint)
         session.__enter__()
-        if via is not endpoint:
-            session.executable = self._shared.info.executable
+        if shared is not None:
+            session.executable = shared.executable
         slot.session, slot.endpoint = session, endpoint
         try:
             context = session.new_context()
@@ -236,7 +238,7 @@ class UserPool:
             from uxchaos.browser_server import BrowserServer
 
             self._shared = BrowserServer(max_users=len(self.slots))
-            self._shared_url = self._shared.launch(headless=not self.headed)
+            self._shared.launch(headless=not self.headed)
         self.monitor.start()
         for slot in self.slots:
             slot.thread = threading.Thread(target=self._worker, args=(slot,), name=f"uxchaos-user-{slot.user}",
