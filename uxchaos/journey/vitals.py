@@ -5,10 +5,10 @@ the npm package; see vendor/README.md); nothing is fetched at run time. It is in
 `context.add_init_script`, which the browser runs in every new document before the page's own
 scripts — also under a Content-Security-Policy that forbids inline scripts, since it is not a script
 of the page. In the top frame it keeps the latest value of each metric (`reportAllChanges`) in a
-window property. Nothing crosses to Python while the journey runs, with one exception: when a
-document is left (`pagehide`, e.g. the click that submits a form), its values are handed over once
-through a Playwright binding, because the next document cannot see them. The document still shown
-at the end of the attempt is read with one `evaluate`, after the attempt, outside every clock.
+window property. Nothing crosses to Python while the journey runs: when a document is left
+(`pagehide`, e.g. the click that submits a form), its values go to the tab's sessionStorage, where
+the next document of the same origin picks them up. The document shown is read with one `evaluate`
+between a YAML journey's actions and after the attempt (after its next paint), outside every clock.
 
 A document belongs to the action whose time window holds its navigation start (the browser's
 `performance.timeOrigin`, wall clock); its INP, to the action whose window holds the interaction.
