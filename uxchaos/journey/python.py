@@ -175,9 +175,7 @@ def run_python_attempt(session: BrowserSession, plan: AttemptPlan, fault_active:
     with closed_unless_interrupted(context):
         context.set_default_timeout(plan.step_timeout_s * 1000)
         vitals = VitalsCapture(context) if plan.capture_vitals else None
-        page = context.new_page()
-        page.goto("about:blank")  # warm the page untimed, as the YAML runner does
-        page.evaluate("0")
+        page = context.new_page()  # not warmed, as in the YAML runner (see run_attempt there)
         capture = RequestCapture(context) if plan.capture_requests else None
         traced = plan.trace_dir is not None and traces.start(context, f"{plan.phase} #{plan.attempt}")
         sample = _timed_call(journey, page, plan, fault_active, capture, vitals)
@@ -209,8 +207,8 @@ def _timed_call(journey: PythonJourney, page: Page, plan: AttemptPlan, fault_act
     ended_at = time.time()
     actions, steps, failed_action = _records(timer, journey, total_ns, failure)
     screenshot = _failure_screenshot(page, plan) if failure is not None else None
-    requests, capped = _collect(page, capture, timer, journey, wall0, ended_at)
     vitals_records = _vitals(page, vitals, timer, journey, wall0, ended_at)
+    requests, capped = _collect(page, capture, timer, journey, wall0, ended_at, flushed=vitals is not None)
     return Sample(
         phase=plan.phase, attempt=plan.attempt, started_at=started_at, ended_at=ended_at,
         duration_s=round(total_ns / 1e9, 6), ok=failure is None, actions=actions, steps=steps,
@@ -221,13 +219,15 @@ def _timed_call(journey: PythonJourney, page: Page, plan: AttemptPlan, fault_act
 
 
 def _collect(page: Page, capture: RequestCapture | None, timer: StepTimer, journey: PythonJourney,
-             wall0: float, wall1: float) -> tuple[list[dict[str, Any]] | None, dict[str, int]]:
+             wall0: float, wall1: float, flushed: bool = False) -> tuple[list[dict[str, Any]] | None, dict[str, int]]:
     """After the call, outside its clock: requests inside a block belong to it, the rest to
-    "(outside steps)" (or, without blocks, to the function as a whole)."""
+    "(outside steps)" (or, without blocks, to the function as a whole). One round trip lets
+    Playwright deliver the request events already sent (`flushed`: the last vitals read was it)."""
     if capture is None:
         return None, {}
     try:
-        page.evaluate("0")  # one round trip lets Playwright deliver the request events already sent
+        if not flushed:
+            page.evaluate("0")
     except PlaywrightError as e:
         log.debug("flushing request events: %s", _first_line(e))
     if not timer.blocks:
