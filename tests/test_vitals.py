@@ -137,6 +137,35 @@ journey:
             assert "unavailable" not in v and v["ttfb"] is not None and v["fcp"] is not None, v
 
 
+def test_a_document_left_for_another_origin_keeps_its_vitals(tmp_path: Path) -> None:
+    """sessionStorage cannot hand a document's values to another origin: they come from the read
+    between actions, which after a navigating last step shares its round trip with the Navigation
+    Timing read. Two loopback sites on two ports are two origins."""
+    page = b"<html><body><h1>Here</h1><p>Some text to paint.</p></body></html>"
+    with http_site(lambda path: (200, page)) as first, http_site(lambda path: (200, page)) as second, \
+            BrowserSession() as session:
+        journey = parse_scenario(f"""name: origins
+target: {{base_url: "{first}"}}
+journey:
+  - action: Opening the first site
+    steps:
+      - goto: /one
+  - action: Going to the second site
+    steps:
+      - goto: "{second}/two"
+      - expect_text: Here
+""", "origins.yaml", env={}).journey
+        sample = session.run_attempt(AttemptPlan("before", 1, journey, first, {}, 10, tmp_path), lambda: False)
+    assert sample.ok, sample.failure
+    assert sample.vitals is not None
+    by_url = {v["url"]: v for v in sample.vitals}
+    assert set(by_url) == {f"{first}/one", f"{second}/two"}, sample.vitals
+    left = by_url[f"{first}/one"]
+    assert left["action"] == "Opening the first site" and "unavailable" not in left, left
+    assert left["ttfb"] is not None and left["ttfb"] > 0, left
+    assert [st.navigation["timing_ms"]["ttfb"] > 0 for st in sample.steps if st.navigation] == [True, True]
+
+
 def test_expectations_name_web_vitals_per_action() -> None:
     from uxchaos.expect import Expectation, ExpectationError, evaluate
 

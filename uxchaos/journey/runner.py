@@ -37,6 +37,7 @@ from uxchaos.journey.steps import (
     check_status,
     complete_navigation,
 )
+from uxchaos.journey.vitals import READ as READ_VITALS
 from uxchaos.journey.vitals import VitalsCapture
 from uxchaos.results import ActionTiming, Sample, StepTiming
 from uxchaos.scenario import Action, Step
@@ -186,12 +187,21 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
             traces.group(traced, action.name)  # the action as a group in the trace viewer
         window = Window(action.name, time.time(), 0.0)  # wall clock, for the requests (outside the step clock)
         windows.append(window)
+        # Vitals are read between actions; when the action ends with a navigation, in the same round
+        # trip as that navigation's timing.
+        read_between = vitals is not None and action is not plan.journey[-1]
+        vitals_read = False
         for index, step in enumerate(action.steps):
             outcome, failure, step_ns = _run_step(ctx, step)
             action_ns += step_ns
             nav = None
             if outcome is not None and outcome.navigation is not None:
-                failure = _complete_navigation(ctx, outcome.navigation, step.label) or failure
+                also = READ_VITALS if read_between and index == len(action.steps) - 1 else None
+                nav_failure, held = _complete_navigation(ctx, outcome.navigation, step.label, also)
+                failure = nav_failure or failure
+                if also is not None and held is not _UNREAD and vitals is not None and failure is None:
+                    vitals.keep(ctx.page, held)
+                    vitals_read = True
                 nav = {"status": outcome.navigation.status, "url": outcome.navigation.url,
                        "timing_ms": outcome.navigation.timing_ms}
             steps.append(StepTiming(action.name, index, step.kind, step.label, round(step_ns / 1e9, 6),
@@ -200,7 +210,7 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
             if failure is not None:
                 break
         window.end = time.time()
-        if vitals is not None and failure is None and action is not plan.journey[-1]:
+        if vitals is not None and read_between and not vitals_read and failure is None:
             # Between actions, outside the clocks: a later navigation may leave the origin. (After the
             # last action, vitals.records reads the page anyway.)
             vitals.read(ctx.page)
@@ -251,16 +261,22 @@ def _run_step(ctx: StepContext, step: Step) -> tuple[StepOutcome | None, str | N
     return None, failure, time.perf_counter_ns() - s0
 
 
-def _complete_navigation(ctx: StepContext, navigation: Navigation, label: str) -> str | None:
-    """Outside the step's clock: the browser's own timings and the final status (≥ 500 fails)."""
+_UNREAD = object()  # `also` could not be evaluated
+
+
+def _complete_navigation(ctx: StepContext, navigation: Navigation, label: str, also: str | None = None
+                         ) -> tuple[str | None, Any]:
+    """Outside the step's clock: the browser's own timings and the final status (≥ 500 fails);
+    (failure, the value of `also` evaluated in the same round trip, or _UNREAD)."""
+    held: Any = _UNREAD
     try:
-        complete_navigation(ctx.page, navigation)
+        held = complete_navigation(ctx.page, navigation, also)
         check_status(navigation.status, navigation.url)
     except StepFailed as e:
-        return str(e)
+        return str(e), held
     except PlaywrightError as e:
         log.warning("no navigation timing for %s: %s", label, _first_line(e))
-    return None
+    return None, held
 
 
 def _failure_screenshot(ctx: StepContext, plan: AttemptPlan) -> str | None:

@@ -110,14 +110,21 @@ def timeout_ms(ctx: StepContext, args: dict[str, Any]) -> float:
     return float(args["timeout"]) * 1000 if "timeout" in args else ctx.timeout_ms
 
 
-def complete_navigation(page: Page, nav: Navigation) -> None:
+_NAVIGATION_ENTRY = ("(() => { const n = performance.getEntriesByType('navigation')[0]; "
+                     "return n ? n.toJSON() : null })()")
+
+
+def complete_navigation(page: Page, nav: Navigation, also: str | None = None) -> Any:
     """Fill in the browser's own Navigation Timing (ms since navigation start) and the final HTTP
-    status of the current document. Called by the runner after the step's clock has stopped."""
-    entry = page.evaluate(
-        "() => { const n = performance.getEntriesByType('navigation')[0]; return n ? n.toJSON() : null }"
-    )
-    if not entry:
-        return
+    status of the current document. Called by the runner after the step's clock has stopped.
+    `also`: a JavaScript function evaluated in the same round trip; its value is returned."""
+    entry, extra = page.evaluate(f"() => [{_NAVIGATION_ENTRY}, {f'({also})()' if also else 'null'}]")
+    if entry:
+        _fill_timing(nav, entry)
+    return extra
+
+
+def _fill_timing(nav: Navigation, entry: dict[str, Any]) -> None:
     if nav.status is None and entry.get("responseStatus"):
         nav.status = int(entry["responseStatus"])
     nav.timing_ms = {

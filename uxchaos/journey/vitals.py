@@ -75,6 +75,7 @@ def init_script() -> str:
 
 _SCRIPT: str | None = None
 _READ = f"() => window.{_GLOBAL} ? JSON.stringify(window.{_GLOBAL}) : null"
+READ = _READ  # the read without waiting for a paint, for evaluations that combine it (see keep)
 # The last read, after the attempt: the journey's last step may have found its text before the
 # document painted it (seen on a loaded machine: the dashboard without FCP). Two frames and a task
 # later the paint has happened and its observers have reported; 500 ms at most (no frames drawn).
@@ -105,6 +106,10 @@ class VitalsCapture:
             first = str(e).strip().splitlines()
             self._note(page, f"the page could not be read: {first[0] if first else type(e).__name__}")
             return
+        self.keep(page, text)
+
+    def keep(self, page: Page, text: str | None) -> None:
+        """What an evaluation of `READ` returned (read with another evaluation, to save a round trip)."""
         if text is None:
             self._note(page, "the Web Vitals script did not run in this page")
         else:
