@@ -11,10 +11,12 @@ and browsers excluded), and for uxchaos the attempts flagged saturated. Load sta
 
     python benchmarks/concurrency.py [--levels 1,2,4,8] [--logins 16]
 
-With --remote N the users' browsers live on N local `uxchaos browser serve` servers instead (no bare
-side): printed per level is the coordinator's own CPU per journey — its Python process alone, and
+With --remote N the users' browsers live on N local `uxchaos browser serve` servers instead: printed
+per level is the coordinator's own CPU per journey — its Python process alone, and
 with the Playwright drivers it starts (one per user; the browsers run in the servers, which are not
-counted) — and how many remote users one coordinator core would drive at the measured journey time.
+counted) — and how many remote users one coordinator core would drive at the measured journey time;
+then the same for a bare sync Playwright client doing the same journey on the same server (the floor
+any coordinator built on Playwright's Python client can reach).
 
     python benchmarks/concurrency.py --remote 2 [--levels 2,4] [--logins 8]
 """
@@ -215,6 +217,36 @@ def demo_elsewhere() -> Iterator[Any]:
             proc.wait(60)
 
 
+def bare_remote(demo: Any, endpoint: str, logins: int) -> tuple[float, float, float]:
+    """The floor: a bare sync Playwright client doing the same journey on the same browser server, one
+    login after another. (median journey s, this process's CPU ms per journey, + its driver's)."""
+    from playwright.sync_api import sync_playwright
+
+    def journey(browser: Any) -> float:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        t = time.perf_counter()
+        page.goto(demo.base_url + "/login")
+        page.fill("#email", demo.email)
+        page.fill("#password", demo.password)
+        page.click("#login")
+        page.wait_for_url("**/dashboard")
+        page.get_by_text("Welcome").first.wait_for()
+        elapsed = time.perf_counter() - t
+        context.close()
+        return elapsed
+
+    with sync_playwright() as p:
+        browser = p.chromium.connect(endpoint)
+        journey(browser)  # warm-up, not counted
+        own0, drivers0 = coordinator_cpu()
+        times = [journey(browser) for _ in range(logins)]
+        own1, drivers1 = coordinator_cpu()
+        browser.close()
+    return (statistics.median(times), (own1 - own0) / logins * 1000,
+            (own1 - own0 + drivers1 - drivers0) / logins * 1000)
+
+
 def remote(demo: Any, levels: list[int], logins: int, n_servers: int) -> None:
     """The coordinator's own CPU per journey with every browser on a local browser server."""
     servers = start_servers(n_servers)
@@ -230,6 +262,9 @@ def remote(demo: Any, levels: list[int], logins: int, n_servers: int) -> None:
                 rows.append((users, ux, own_ms, all_ms))
                 print(f"users {users}: journey {ux['journey']:.2f}s, coordinator {own_ms:.0f} ms "
                       f"(+ drivers {all_ms:.0f} ms) CPU per journey", flush=True)
+        floor = bare_remote(demo, servers[0][1], logins)
+        print(f"bare client: journey {floor[0]:.2f}s, {floor[1]:.0f} ms (+ driver {floor[2]:.0f} ms) CPU per journey",
+              flush=True)
     finally:
         for proc, _ in servers:
             proc.send_signal(signal.SIGTERM)
@@ -241,6 +276,8 @@ def remote(demo: Any, levels: list[int], logins: int, n_servers: int) -> None:
     for users, ux, own_ms, all_ms in rows:
         print(f"| {users} | {ux['n']} | {ux['journey']:.2f} | {own_ms:.0f} / {all_ms:.0f} | "
               f"{ux['journey'] * 1000 / own_ms:.0f} / {ux['journey'] * 1000 / all_ms:.0f} |")
+    print(f"| bare sync Playwright client, 1 user | {logins} | {floor[0]:.2f} | {floor[1]:.0f} / {floor[2]:.0f} | "
+          f"{floor[0] * 1000 / floor[1]:.0f} / {floor[0] * 1000 / floor[2]:.0f} |")
 
 
 def main() -> None:
@@ -250,14 +287,15 @@ def main() -> None:
     parser.add_argument("--remote", type=int, default=0, metavar="N",
                         help="browsers on N local `uxchaos browser serve` servers; measure the coordinator's CPU")
     parser.add_argument("--no-capture", action="store_true",
-                        help="without recording each action's requests (journey/capture.py): what capture costs")
+                        help="without recording requests and Web Vitals (journey/capture.py, journey/vitals.py): "
+                             "what they cost")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     if args.no_capture:
         import uxchaos.engine
 
         uxchaos.engine.AttemptPlan = functools.partial(uxchaos.engine.AttemptPlan,  # type: ignore[misc]
-                                                       capture_requests=False)
+                                                       capture_requests=False, capture_vitals=False)
     if args.remote:
         with demo_elsewhere() as outside:
             remote(outside, levels, args.logins, args.remote)
