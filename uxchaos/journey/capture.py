@@ -149,7 +149,7 @@ def window_of(spans: list[Window], start: float, fallback: str | None, origin: f
             if w.start - tolerance <= start <= w.end + tolerance:
                 return w
     if start < origin - _TOLERANCE_S:
-        return None  # before the journey began (the untimed warm-up)
+        return None  # before the journey began (e.g. a page opened before the attempt)
     if fallback is not None:
         return Window(fallback, origin, spans[-1].end)
     before = [w for w in spans if w.start <= start]

@@ -8,7 +8,8 @@ of the page. In the top frame it keeps the latest value of each metric (`reportA
 window property. Nothing crosses to Python while the journey runs: when a document is left
 (`pagehide`, e.g. the click that submits a form), its values go to the tab's sessionStorage, where
 the next document of the same origin picks them up. The document shown is read with one `evaluate`
-between a YAML journey's actions and after the attempt (after its next paint), outside every clock.
+between a YAML journey's actions (in the Navigation Timing's round trip when the action ends with a
+navigation) and after the attempt (after its next paint), outside every clock.
 
 A document belongs to the action whose time window holds its navigation start (the browser's
 `performance.timeOrigin`, wall clock); its INP, to the action whose window holds the interaction.
@@ -139,7 +140,7 @@ class VitalsCapture:
         seen = set()
         for doc in sorted(docs.values(), key=lambda d: d["origin"]):
             if not doc["url"].startswith(("http:", "https:")):
-                continue  # about:blank (the untimed warm-up), data:, error pages
+                continue  # about:blank, data:, error pages
             window = window_of(spans, doc["origin"] / 1000, fallback, origin)
             if window is None:
                 continue  # navigated before the journey began
