@@ -18,7 +18,7 @@ counted) — and how many remote users one coordinator core would drive at the m
 then the same for a bare sync Playwright client doing the same journey on the same server (the floor
 any coordinator built on Playwright's Python client can reach).
 
-    python benchmarks/concurrency.py --remote 2 [--levels 2,4] [--logins 8]
+    python benchmarks/concurrency.py --remote 2 [--levels 2,4] [--logins 16]
 """
 
 from __future__ import annotations

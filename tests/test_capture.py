@@ -137,11 +137,17 @@ def test_failed_requests_carry_their_error_and_the_cap_says_how_many_were_left_o
             page.goto(url + "/", wait_until="load")
             page.evaluate("0")
             window = Window("Opening", t0, time.time())
-            full, dropped = capture.records([window])
-            capped, capped_dropped = capture.records([window], cap=10)
+            time.sleep(0.2)
+            page.evaluate("fetch('/after').then(r => r.text())")  # after the attempt: not the journey's
+            page.wait_for_timeout(100)
+            page.evaluate("0")  # its requestfinished event delivered
+            full, dropped = capture.records([window], until=window.end)
+            unbounded, _ = capture.records([window])
+            capped, capped_dropped = capture.records([window], cap=10, until=window.end)
         finally:
             context.close()
     assert len(full) == 32 and dropped == {}  # the page, 30 images, the unreachable one
+    assert [r["url"] for r in unbounded if r["url"].endswith("/after")] == [f"{url}/after"] and len(unbounded) == 33
     failed = [r for r in full if r["failure"]]
     assert len(failed) == 1 and f":{dead}/gone.png" in failed[0]["url"]
     assert "ERR_CONNECTION_REFUSED" in failed[0]["failure"] and failed[0]["status"] is None

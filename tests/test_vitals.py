@@ -6,12 +6,15 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from conftest import http_site
 
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoInfo
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
+from uxchaos.journey.vitals import VitalsCapture
 from uxchaos.report.data import RunData
 from uxchaos.scenario import parse_scenario
 from uxchaos.vitalstats import THRESHOLDS, rating
@@ -137,10 +140,18 @@ journey:
             assert "unavailable" not in v and v["ttfb"] is not None and v["fcp"] is not None, v
 
 
-def test_a_document_left_for_another_origin_keeps_its_vitals(tmp_path: Path) -> None:
+def test_a_document_left_for_another_origin_keeps_its_vitals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """sessionStorage cannot hand a document's values to another origin: they come from the read
     between actions, which after a navigating last step shares its round trip with the Navigation
     Timing read. Two loopback sites on two ports are two origins."""
+    reads: list[bool] = []  # VitalsCapture.read calls, by `painted`
+    plain_read = VitalsCapture.read
+
+    def counted(self: VitalsCapture, page: Any, painted: bool = False) -> None:
+        reads.append(painted)
+        plain_read(self, page, painted)
+
+    monkeypatch.setattr(VitalsCapture, "read", counted)
     page = b"<html><body><h1>Here</h1><p>Some text to paint.</p></body></html>"
     with http_site(lambda path: (200, page)) as first, http_site(lambda path: (200, page)) as second, \
             BrowserSession() as session:
@@ -164,6 +175,7 @@ journey:
     assert left["action"] == "Opening the first site" and "unavailable" not in left, left
     assert left["ttfb"] is not None and left["ttfb"] > 0, left
     assert [st.navigation["timing_ms"]["ttfb"] > 0 for st in sample.steps if st.navigation] == [True, True]
+    assert reads == [True]  # the first document was read with its Navigation Timing, not on its own
 
 
 def test_expectations_name_web_vitals_per_action() -> None:

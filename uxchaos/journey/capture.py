@@ -8,7 +8,8 @@ attempt, outside every clock: the harness's cost never lands in a step timing.
 A request belongs to the action whose time window contains its start (the browser's own wall-clock
 `startTime`); one that starts between windows goes to `fallback` (a Python journey's
 "(outside steps)") or, without one, to the action before it. Requests still in flight when the
-attempt ends (long polling, websockets) are not recorded. At most `MAX_PER_ACTION` records are kept
+reads after the attempt end (long polling, websockets) are not recorded, nor requests that started
+after the attempt. At most `MAX_PER_ACTION` records are kept
 per action; the number left out is returned so the sample can say so."""
 
 from __future__ import annotations
@@ -109,9 +110,10 @@ class RequestCapture:
         self._seen.append((request, True))
 
     def records(self, windows: Iterable[Window], fallback: str | None = None, since: float | None = None,
-                cap: int = MAX_PER_ACTION) -> tuple[list[dict[str, Any]], dict[str, int]]:
+                cap: int = MAX_PER_ACTION, until: float | None = None) -> tuple[list[dict[str, Any]], dict[str, int]]:
         """(records in start order, each with its "action"; per action, how many were left out).
-        Requests that started before `since` (default: the first window) are not the journey's."""
+        Requests that started before `since` (default: the first window) or after `until` (the
+        attempt's end; the reads after it take a moment) are not the journey's."""
         spans = sorted(windows, key=lambda w: w.start)
         if not spans:
             return [], {}
@@ -121,6 +123,8 @@ class RequestCapture:
             if request.url.startswith(("data:", "about:", "blob:")):
                 continue
             start = float(request.timing.get("startTime", 0) or 0) / 1000
+            if until is not None and start > until + _TOLERANCE_S:
+                continue
             window = window_of(spans, start, fallback, origin)
             if window is None:
                 continue

@@ -167,7 +167,7 @@ def _records(timer: StepTimer, journey: PythonJourney, total_ns: int, failure: s
 
 
 def run_python_attempt(session: BrowserSession, plan: AttemptPlan, fault_active: Callable[[], bool]) -> Sample:
-    """One attempt: a fresh context (relative URLs resolve against the target), a warmed page, one call."""
+    """One attempt: a fresh context (relative URLs resolve against the target), a fresh page, one call."""
     journey = plan.python
     assert journey is not None
     context = session.new_context(base_url=plan.base_url, viewport=VIEWPORT,
@@ -231,8 +231,8 @@ def _collect(page: Page, capture: RequestCapture | None, timer: StepTimer, journ
     except PlaywrightError as e:
         log.debug("flushing request events: %s", _first_line(e))
     if not timer.blocks:
-        return capture.records([Window(journey.function, wall0, wall1)])
-    return capture.records([b.window for b in timer.blocks], fallback=OUTSIDE_STEPS, since=wall0)
+        return capture.records([Window(journey.function, wall0, wall1)], until=wall1)
+    return capture.records([b.window for b in timer.blocks], fallback=OUTSIDE_STEPS, since=wall0, until=wall1)
 
 
 def _vitals(page: Page, vitals: VitalsCapture | None, timer: StepTimer, journey: PythonJourney,

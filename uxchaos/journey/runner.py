@@ -1,7 +1,7 @@
 """Runs one attempt of a journey in a fresh browser context and times every step and action.
 
-The context and page are created and warmed *before* the clock starts: a new user (no cookies),
-but no browser start-up cost in the numbers."""
+The context and page are created *before* the clock starts: a new user (no cookies), but no browser
+start-up cost in the numbers."""
 
 from __future__ import annotations
 
@@ -178,7 +178,7 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
     failure: str | None = None
     failed_action: str | None = None
     windows: list[Window] = []
-    for action in plan.journey:
+    for number, action in enumerate(plan.journey, 1):
         if failure is not None:
             actions.append(ActionTiming(action.name, None, False, "not run: an earlier action failed"))
             continue
@@ -189,7 +189,7 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
         windows.append(window)
         # Vitals are read between actions; when the action ends with a navigation, in the same round
         # trip as that navigation's timing.
-        read_between = vitals is not None and action is not plan.journey[-1]
+        read_between = vitals is not None and number < len(plan.journey)
         vitals_read = False
         for index, step in enumerate(action.steps):
             outcome, failure, step_ns = _run_step(ctx, step)
@@ -212,7 +212,8 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
         window.end = time.time()
         if vitals is not None and read_between and not vitals_read and failure is None:
             # Between actions, outside the clocks: a later navigation may leave the origin. (After the
-            # last action, vitals.records reads the page anyway.)
+            # last action, vitals.records reads the page anyway; if the page goes away during that
+            # read's wait for a paint, the last document is reported unavailable.)
             vitals.read(ctx.page)
         actions.append(ActionTiming(action.name, round(action_ns / 1e9, 6), failure is None, failure))
         if failure is not None:
@@ -222,7 +223,7 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
         traces.group(traced, None)
     screenshot = _failure_screenshot(ctx, plan) if failure is not None else None
     vitals_records = vitals.records(ctx.page, windows) if vitals is not None and windows else None
-    requests, capped = _collect(ctx, capture, windows, flushed=vitals_records is not None)
+    requests, capped = _collect(ctx, capture, windows, ended_at, flushed=vitals_records is not None)
     return Sample(
         phase=plan.phase, attempt=plan.attempt, started_at=started_at, ended_at=ended_at,
         duration_s=round(sum(a.duration_s or 0.0 for a in actions), 6), ok=failure is None, actions=actions,
@@ -232,7 +233,8 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
     )
 
 
-def _collect(ctx: StepContext, capture: RequestCapture | None, windows: list[Window], flushed: bool = False
+def _collect(ctx: StepContext, capture: RequestCapture | None, windows: list[Window], ended_at: float,
+             flushed: bool = False
              ) -> tuple[list[dict[str, Any]] | None, dict[str, int]]:
     """After the attempt: one round trip lets Playwright deliver the request events already sent
     (`flushed`: the last vitals read was that round trip)."""
@@ -243,7 +245,7 @@ def _collect(ctx: StepContext, capture: RequestCapture | None, windows: list[Win
             ctx.page.evaluate("0")
     except PlaywrightError as e:  # a crashed page: keep what was delivered
         log.debug("flushing request events: %s", _first_line(e))
-    return capture.records(windows)
+    return capture.records(windows, until=ended_at)
 
 
 def _run_step(ctx: StepContext, step: Step) -> tuple[StepOutcome | None, str | None, int]:

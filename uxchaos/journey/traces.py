@@ -1,6 +1,6 @@
 """Playwright traces of attempts: `--trace off|on|retain-on-failure|slowest`.
 
-Tracing (screenshots and DOM snapshots) starts after the page is warmed and before the clock;
+Tracing (screenshots and DOM snapshots) starts after the page is created and before the clock;
 each action is a group in the trace viewer. The trace is written when the attempt ends, as
 `trace-<phase>-<attempt>.zip` in the run folder, openable with `playwright show-trace`.
 
