@@ -221,20 +221,10 @@ def bare_remote(demo: Any, endpoint: str, logins: int) -> tuple[float, float, fl
     """The floor: a bare sync Playwright client doing the same journey on the same browser server, one
     login after another. (median journey s, this process's CPU ms per journey, + its driver's)."""
     from playwright.sync_api import sync_playwright
+    from timing_overhead import bare_login  # the same hand-written login (this script's folder is on sys.path)
 
     def journey(browser: Any) -> float:
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        page = context.new_page()
-        t = time.perf_counter()
-        page.goto(demo.base_url + "/login")
-        page.fill("#email", demo.email)
-        page.fill("#password", demo.password)
-        page.click("#login")
-        page.wait_for_url("**/dashboard")
-        page.get_by_text("Welcome").first.wait_for()
-        elapsed = time.perf_counter() - t
-        context.close()
-        return elapsed
+        return bare_login(browser, demo.base_url, demo.email, demo.password)
 
     with sync_playwright() as p:
         browser = p.chromium.connect(endpoint)

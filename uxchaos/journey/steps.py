@@ -120,11 +120,8 @@ def complete_navigation(page: Page, nav: Navigation, also: str | None = None) ->
     `also`: a JavaScript function evaluated in the same round trip, one task later (web-vitals
     reports TTFB in a task queued at `load`, which is when a navigation step returns); its value is
     returned."""
-    if also is None:
-        entry, extra = page.evaluate(f"() => [{_NAVIGATION_ENTRY}, null]")
-    else:
-        entry, extra = page.evaluate(
-            f"async () => {{ await new Promise(done => setTimeout(done)); return [{_NAVIGATION_ENTRY}, ({also})()]; }}")
+    wait, extra_js = ("await new Promise(done => setTimeout(done)); ", f"({also})()") if also else ("", "null")
+    entry, extra = page.evaluate(f"async () => {{ {wait}return [{_NAVIGATION_ENTRY}, {extra_js}]; }}")
     if entry:
         _fill_timing(nav, entry)
     return extra

@@ -75,8 +75,8 @@ def init_script() -> str:
 
 
 _SCRIPT: str | None = None
-_READ = f"() => window.{_GLOBAL} ? JSON.stringify(window.{_GLOBAL}) : null"
-READ = _READ  # the read without waiting for a paint, for evaluations that combine it (see keep)
+# The read without waiting for a paint (public: the runner combines it with another evaluation, see keep)
+READ = f"() => window.{_GLOBAL} ? JSON.stringify(window.{_GLOBAL}) : null"
 # The last read, after the attempt: the journey's last step may have found its text before the
 # document painted it (seen on a loaded machine: the dashboard without FCP). Two frames and a task
 # later the paint has happened and its observers have reported; 500 ms at most (no frames drawn).
@@ -102,7 +102,7 @@ class VitalsCapture:
         """The page's current document and those it was handed (outside the clocks: between actions,
         after the attempt). Costs one round trip to the page; `painted`: after its next paint."""
         try:
-            text = page.evaluate(_READ_PAINTED if painted else _READ)
+            text = page.evaluate(_READ_PAINTED if painted else READ)
         except PlaywrightError as e:  # a crashed or closed page: keep what was read before
             first = str(e).strip().splitlines()
             self._note(page, f"the page could not be read: {first[0] if first else type(e).__name__}")
