@@ -3,13 +3,14 @@
 For each concurrency (default 1, 2, 4, 8): uxchaos runs the login journey with that many users
 (one thread and Playwright driver each, one shared Chromium — uxchaos/users.py), then a bare asyncio
 Playwright script runs the same login with as many concurrent tasks (one browser, a context per
-task). Both do the same number of logins per level. Printed per level and side: login median and
-p95 (seconds), journeys per second (logins / wall time of the level), the host CPU over the level,
+task). Both do the same number of logins per level, in --blocks alternating blocks (the machine's
+speed drifts over minutes). Printed per level and side: login median and p95 (seconds), journeys
+per second (logins / wall time of the blocks), the host CPU over the level,
 the generator's own CPU (this process: user + system seconds per wall second, Playwright drivers
 and browsers excluded), and for uxchaos the attempts flagged saturated. Load stays bounded: at most
 --logins logins per level and side, loopback only.
 
-    python benchmarks/concurrency.py [--levels 1,2,4,8] [--logins 16]
+    python benchmarks/concurrency.py [--levels 1,2,4,8] [--logins 16] [--blocks 4]
 
 With --remote N the users' browsers live on N local `uxchaos browser serve` servers instead: printed
 per level is the coordinator's own CPU per journey — its Python process alone, and
@@ -119,7 +120,8 @@ def run_uxchaos(demo: DemoInfo | Any, users: int, attempts: int, out: Path, brow
     wall = max(s.ended_at for s in before) - min(s.started_at for s in before)
     cpu = [s.host_cpu for s in before if s.host_cpu is not None]
     journeys = [s.duration_s for s in before if s.ok]
-    return {"median": statistics.median(logins), "p95": p95(logins), "per_s": len(logins) / wall,
+    return {"logins": logins, "wall": wall, "median": statistics.median(logins), "p95": p95(logins),
+            "per_s": len(logins) / wall,
             "journey": statistics.median(journeys) if journeys else float("nan"), "ok": len(journeys),
             "failed": len(before) - len(logins), "host_attempts": statistics.mean(cpu) if cpu else float("nan"),
             "saturated": sum(s.saturated for s in before), "n": len(before)}
@@ -270,10 +272,48 @@ def remote(demo: Any, levels: list[int], logins: int, n_servers: int) -> None:
           f"{floor[0] * 1000 / floor[1]:.0f} / {floor[0] * 1000 / floor[2]:.0f} |")
 
 
+def level(demo: DemoInfo, users: int, logins: int, blocks: int, out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One concurrency level: `blocks` blocks per side, alternating uxchaos and bare (who starts
+    alternates too). This machine's speed drifts by tens of percent over minutes (one run's bare
+    rate moved from 0.91 to 1.38 journeys/s between levels), so a side measured all at once after
+    the other would carry the drift into the ratio. Rates are total logins / total wall per side."""
+    attempts = max(1, logins // users // blocks)
+    ux_parts: list[dict[str, Any]] = []
+    bare_times: list[float] = []
+    bare_wall = 0.0
+    ux_meters: list[Meter] = []
+    bare_meters: list[Meter] = []
+    for block in range(blocks):
+        for side in (("ux", "bare") if block % 2 == 0 else ("bare", "ux")):
+            with Meter() as m:
+                if side == "ux":
+                    ux_parts.append(run_uxchaos(demo, users, attempts, out / f"u{users}b{block}"))
+                else:
+                    times, wall = asyncio.run(bare(demo, users, attempts))
+                    bare_times += times
+                    bare_wall += wall
+            (ux_meters if side == "ux" else bare_meters).append(m)
+
+    def cpu(meters: list[Meter]) -> dict[str, float]:
+        wall = sum(m.wall for m in meters)
+        return {k: sum(getattr(m, k) * m.wall for m in meters) / wall for k in ("own", "all", "host")}
+
+    logins_ux = [t for part in ux_parts for t in part["logins"]]
+    ux = {"median": statistics.median(logins_ux), "p95": p95(logins_ux),
+          "per_s": len(logins_ux) / sum(part["wall"] for part in ux_parts),
+          "host_attempts": statistics.mean(part["host_attempts"] for part in ux_parts),
+          "saturated": sum(part["saturated"] for part in ux_parts), "n": sum(part["n"] for part in ux_parts),
+          **cpu(ux_meters)}
+    return ux, {"median": statistics.median(bare_times), "p95": p95(bare_times), "per_s": len(bare_times) / bare_wall,
+                **cpu(bare_meters)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="1,2,4,8")
     parser.add_argument("--logins", type=int, default=16, help="logins per level and side (bounded load)")
+    parser.add_argument("--blocks", type=int, default=4,
+                        help="per level, alternate uxchaos and the bare script in this many blocks each")
     parser.add_argument("--remote", type=int, default=0, metavar="N",
                         help="browsers on N local `uxchaos browser serve` servers; measure the coordinator's CPU")
     parser.add_argument("--no-capture", action="store_true",
@@ -296,16 +336,10 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for users in levels:
-                attempts = max(1, args.logins // users)
-                with Meter() as m:
-                    ux = run_uxchaos(demo, users, attempts, Path(tmp))
-                ux.update(own=m.own, all=m.all, host=m.host)
-                with Meter() as m:
-                    times, wall = asyncio.run(bare(demo, users, attempts))
-                rows.append((users, ux, {"median": statistics.median(times), "p95": p95(times),
-                                         "per_s": len(times) / wall, "host": m.host, "own": m.own, "all": m.all}))
+                ux, b = level(demo, users, args.logins, args.blocks, Path(tmp))
+                rows.append((users, ux, b))
                 print(f"users {users}: uxchaos {ux['median']:.3f}s/{ux['per_s']:.2f}/s, bare "
-                      f"{rows[-1][2]['median']:.3f}s/{rows[-1][2]['per_s']:.2f}/s", flush=True)
+                      f"{b['median']:.3f}s/{b['per_s']:.2f}/s", flush=True)
     finally:
         stack.stop()
     print("\n| Users | login median / p95 (s), uxchaos | bare | journeys/s, uxchaos | bare | uxchaos / bare "
