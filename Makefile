@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed
 # stay on one worker); the ones marked `timing` (tight tolerances on measured times) always run alone,
 # after the rest. Default 0 (no workers): on this 2-core machine two workers brought the first pass to
 # ≈ 16 minutes, but tests sharing the CPU flaked (a median, a p-value, a time-out).
+# The first pass prints its 15 slowest tests, to keep the suite's time in sight.
 WORKERS ?= 0
 
 .DEFAULT_GOAL := help
@@ -38,7 +39,7 @@ demo: setup ## run `uxchaos run login-under-db-delay` on the bundled demo app
 test: setup docker images ## run the linters, the type checker and every test (real browser, database, Docker, Swarm)
 	$(BIN)/ruff check uxchaos tests benchmarks examples
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n $(WORKERS) --dist loadfile -m "not timing"
+	$(BIN)/pytest -q -n $(WORKERS) --dist loadfile -m "not timing" --durations=15
 	$(BIN)/pytest -q -m timing
 
 lint: $(STAMP) ## ruff and mypy only
