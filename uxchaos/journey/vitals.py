@@ -79,16 +79,18 @@ _SCRIPT: str | None = None
 READ = f"() => window.{_GLOBAL} ? JSON.stringify(window.{_GLOBAL}) : null"
 # The last read, after the attempt: the journey's last step may have found its text before the
 # document painted it (seen on a loaded machine: the dashboard without FCP). The read waits until
-# the document has reported its first and largest contentful paint, 500 ms at most (a page that
-# paints nothing, or draws no frames); one that has reported both is read at once. Waiting for two
-# frames instead was not enough: text written by a last step was reported 16–28 ms after it, and
-# two frames cost 13 ms per demo login whose dashboard had reported both already.
+# the document has reported its TTFB (web-vitals reports it in a task queued at `load`), FCP, LCP
+# and CLS (its first value comes in a task after FCP), 500 ms at most (a page that paints nothing,
+# or draws no frames); one that has reported all four is read at once. Waiting for two frames
+# instead was not enough: text written by a last step was reported 16–28 ms after it, and two
+# frames cost 13 ms per demo login whose dashboard had reported all four already.
 _READ_PAINTED = f"""() => new Promise(done => {{
   const held = window.{_GLOBAL};
   const read = () => done(held ? JSON.stringify(held) : null);
   if (!held) return read();
   const latest = performance.now() + 500;
-  const check = () => (held.current.m.fcp && held.current.m.lcp) || performance.now() > latest
+  const m = held.current.m;
+  const check = () => (m.ttfb && m.fcp && m.lcp && m.cls) || performance.now() > latest
     ? read() : setTimeout(check, 10);
   check();
 }})"""
@@ -107,8 +109,8 @@ class VitalsCapture:
 
     def read(self, page: Page, painted: bool = False) -> None:
         """The page's current document and those it was handed (outside the clocks: between actions,
-        after the attempt). Costs one round trip to the page; `painted`: once it has reported its first
-        and largest contentful paint (500 ms at most)."""
+        after the attempt). Costs one round trip to the page; `painted`: once it has reported its TTFB,
+        FCP, LCP and CLS (500 ms at most)."""
         try:
             text = page.evaluate(_READ_PAINTED if painted else READ)
         except PlaywrightError as e:  # a crashed or closed page: keep what was read before
