@@ -9,7 +9,7 @@ window property. Nothing crosses to Python while the journey runs: when a docume
 (`pagehide`, e.g. the click that submits a form), its values go to the tab's sessionStorage, where
 the next document of the same origin picks them up. The document shown is read with one `evaluate`
 between a YAML journey's actions (in the Navigation Timing's round trip when the action ends with a
-navigation) and after the attempt (once it has reported its paints), outside every clock.
+navigation) and after the attempt (after its next paint), outside every clock.
 
 A document belongs to the action whose time window holds its navigation start (the browser's
 `performance.timeOrigin`, wall clock); its INP, to the action whose window holds the interaction.
@@ -78,21 +78,12 @@ _SCRIPT: str | None = None
 # The read without waiting for a paint (public: the runner combines it with another evaluation, see keep)
 READ = f"() => window.{_GLOBAL} ? JSON.stringify(window.{_GLOBAL}) : null"
 # The last read, after the attempt: the journey's last step may have found its text before the
-# document painted it (seen on a loaded machine: the dashboard without FCP). The read waits until
-# the document has reported its TTFB (web-vitals reports it in a task queued at `load`), FCP, LCP
-# and CLS (its first value comes in a task after FCP), 500 ms at most (a page that paints nothing,
-# or draws no frames); one that has reported all four is read at once. Waiting for two frames
-# instead was not enough: text written by a last step was reported 16–28 ms after it, and two
-# frames cost 13 ms per demo login whose dashboard had reported all four already.
+# document painted it (seen on a loaded machine: the dashboard without FCP). Two frames and a task
+# later the paint has happened and its observers have reported; 500 ms at most (no frames drawn).
 _READ_PAINTED = f"""() => new Promise(done => {{
-  const held = window.{_GLOBAL};
-  const read = () => done(held ? JSON.stringify(held) : null);
-  if (!held) return read();
-  const latest = performance.now() + 500;
-  const m = held.current.m;
-  const check = () => (m.ttfb && m.fcp && m.lcp && m.cls) || performance.now() > latest
-    ? read() : setTimeout(check, 10);
-  check();
+  const read = () => done(window.{_GLOBAL} ? JSON.stringify(window.{_GLOBAL}) : null);
+  const latest = setTimeout(read, 500);
+  requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => {{ clearTimeout(latest); read(); }}, 0)));
 }})"""
 
 
@@ -109,8 +100,7 @@ class VitalsCapture:
 
     def read(self, page: Page, painted: bool = False) -> None:
         """The page's current document and those it was handed (outside the clocks: between actions,
-        after the attempt). Costs one round trip to the page; `painted`: once it has reported its TTFB,
-        FCP, LCP and CLS (500 ms at most)."""
+        after the attempt). Costs one round trip to the page; `painted`: after its next paint."""
         try:
             text = page.evaluate(_READ_PAINTED if painted else READ)
         except PlaywrightError as e:  # a crashed or closed page: keep what was read before
