@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from conftest import http_site
 
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoInfo
+from uxchaos.journey.capture import Window
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
 from uxchaos.journey.vitals import VitalsCapture
 from uxchaos.report.data import RunData
@@ -176,6 +178,30 @@ journey:
     assert left["ttfb"] is not None and left["ttfb"] > 0, left
     assert [st.navigation["timing_ms"]["ttfb"] > 0 for st in sample.steps if st.navigation] == [True, True]
     assert reads == [True]  # the first document was read with its Navigation Timing, not on its own
+
+
+def test_the_last_read_waits_for_a_paint_the_journey_did_not_wait_for(tmp_path: Path) -> None:
+    """A journey's last step can return before the browser paints what it changed: the read after the
+    attempt waits for that paint when the document has not reported its FCP yet (and reads at once
+    when it has). Here the page is blank until the last step writes text into it."""
+    blank = b"<html><body></body></html>"
+    with http_site(lambda path: (200, blank)) as url, BrowserSession() as session:
+        assert session.browser is not None
+        found = []
+        for _ in range(4):
+            context = session.browser.new_context()
+            vitals = VitalsCapture(context)
+            page = context.new_page()
+            t0 = time.time()
+            page.goto(url + "/blank")
+            page.evaluate("() => { document.body.innerHTML = '<h1>Written by the last step</h1>'; }")
+            records = vitals.records(page, [Window("Writing", t0, time.time())])
+            context.close()
+            found.append(records)
+    for records in found:
+        assert len(records) == 1 and records[0]["url"] == f"{url}/blank", records
+        assert all(records[0][m] is not None for m in ("fcp", "lcp", "cls")), records
+        assert records[0]["lcp"] >= records[0]["fcp"] >= records[0]["ttfb"], records
 
 
 def test_expectations_name_web_vitals_per_action() -> None:
