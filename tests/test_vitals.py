@@ -182,8 +182,8 @@ journey:
 
 def test_the_last_read_waits_for_a_paint_the_journey_did_not_wait_for(tmp_path: Path) -> None:
     """A journey's last step can return before the browser paints what it changed: the read after the
-    attempt waits for that paint when the document has not reported its FCP yet (and reads at once
-    when it has). Here the page is blank until the last step writes text into it."""
+    attempt waits until the document has reported that paint (two frames alone were not enough).
+    Here the page is blank until the last step writes text into it."""
     blank = b"<html><body></body></html>"
     with http_site(lambda path: (200, blank)) as url, BrowserSession() as session:
         assert session.browser is not None

@@ -9,7 +9,8 @@ window property. Nothing crosses to Python while the journey runs: when a docume
 (`pagehide`, e.g. the click that submits a form), its values go to the tab's sessionStorage, where
 the next document of the same origin picks them up. The document shown is read with one `evaluate`
 between a YAML journey's actions (in the Navigation Timing's round trip when the action ends with a
-navigation) and after the attempt (after its next paint), outside every clock.
+navigation) and after the attempt (after its next paint, once it has reported its paints),
+outside every clock.
 
 A document belongs to the action whose time window holds its navigation start (the browser's
 `performance.timeOrigin`, wall clock); its INP, to the action whose window holds the interaction.
@@ -86,13 +87,13 @@ READ = f"() => window.{_GLOBAL} ? JSON.stringify(window.{_GLOBAL}) : null"
 # race show up in tests/test_reliability.py (README, "What remains at one user"), so they stay.
 _READ_PAINTED = f"""() => new Promise(done => {{
   const held = window.{_GLOBAL};
-  const read = () => done(held ? JSON.stringify(held) : null);
-  if (!held) return read();
-  const m = held.current.m, latest = performance.now() + 500;
-  const check = () => (m.ttfb && m.fcp && m.lcp && m.cls) || performance.now() > latest
-    ? read() : setTimeout(check, 10);
-  const timeout = setTimeout(read, 500);
-  requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => {{ clearTimeout(timeout); check(); }}, 0)));
+  if (!held) return done(null);
+  let over = false;
+  const read = () => {{ over = true; clearTimeout(deadline); done(JSON.stringify(held)); }};
+  const deadline = setTimeout(read, 500);
+  const m = held.current.m;
+  const check = () => over ? null : m.ttfb && m.fcp && m.lcp && m.cls ? read() : setTimeout(check, 10);
+  requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(check, 0)));
 }})"""
 
 
