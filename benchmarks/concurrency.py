@@ -281,8 +281,7 @@ def level(demo: DemoInfo, users: int, logins: int, blocks: int, out: Path) -> tu
     ux_parts: list[dict[str, Any]] = []
     bare_times: list[float] = []
     bare_wall = 0.0
-    ux_meters: list[Meter] = []
-    bare_meters: list[Meter] = []
+    meters: dict[str, list[Meter]] = {"ux": [], "bare": []}
     for block in range(blocks):
         for side in (("ux", "bare") if block % 2 == 0 else ("bare", "ux")):
             with Meter() as m:
@@ -292,20 +291,20 @@ def level(demo: DemoInfo, users: int, logins: int, blocks: int, out: Path) -> tu
                     times, wall = asyncio.run(bare(demo, users, attempts))
                     bare_times += times
                     bare_wall += wall
-            (ux_meters if side == "ux" else bare_meters).append(m)
+            meters[side].append(m)
 
-    def cpu(meters: list[Meter]) -> dict[str, float]:
-        wall = sum(m.wall for m in meters)
-        return {k: sum(getattr(m, k) * m.wall for m in meters) / wall for k in ("own", "all", "host")}
+    def cpu(side: list[Meter]) -> dict[str, float]:  # rates weighted by each block's wall time
+        wall = sum(m.wall for m in side)
+        return {k: sum(getattr(m, k) * m.wall for m in side) / wall for k in ("own", "all", "host")}
 
     logins_ux = [t for part in ux_parts for t in part["logins"]]
     ux = {"median": statistics.median(logins_ux), "p95": p95(logins_ux),
           "per_s": len(logins_ux) / sum(part["wall"] for part in ux_parts),
           "host_attempts": statistics.mean(part["host_attempts"] for part in ux_parts),
           "saturated": sum(part["saturated"] for part in ux_parts), "n": sum(part["n"] for part in ux_parts),
-          **cpu(ux_meters)}
+          **cpu(meters["ux"])}
     return ux, {"median": statistics.median(bare_times), "p95": p95(bare_times), "per_s": len(bare_times) / bare_wall,
-                **cpu(bare_meters)}
+                **cpu(meters["bare"])}
 
 
 def main() -> None:
