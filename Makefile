@@ -49,6 +49,7 @@ lint: $(STAMP) ## ruff and mypy only
 bench: setup ## print the benchmarks' figures
 	$(BIN)/python benchmarks/proxy_bench.py --reference socat,haproxy
 	$(BIN)/python benchmarks/timing_overhead.py
+	$(BIN)/python benchmarks/trace_cost.py
 
 clean: ## remove the virtualenv and generated reports
 	rm -rf $(VENV) reports/*/ .pytest_cache .ruff_cache

@@ -10,7 +10,8 @@ above 1 would be time uxchaos adds inside what it reports.
 uxchaos records each action's requests and each page's Web Vitals by default (journey/capture.py,
 journey/vitals.py); `--no-capture` turns both off, to see what they cost. `--trace` also records a
 Playwright trace of every uxchaos attempt (what `--trace slowest`, the default of `uxchaos run`, does
-before it discards the traces it does not need), to see what tracing costs.
+before it discards the traces it does not need), to see what tracing costs; `--trace-screenshots`
+adds the screencast to those traces (`uxchaos run --trace-screenshots`).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=40)
     ap.add_argument("--no-capture", action="store_true", help="record no requests and no Web Vitals")
     ap.add_argument("--trace", action="store_true", help="trace every uxchaos attempt (journey/traces.py)")
+    ap.add_argument("--trace-screenshots", action="store_true", help="with --trace: record screenshots too")
     args = ap.parse_args()
     scenario = parse_scenario(JOURNEY, "overhead.yaml", env={})
     with DemoStack() as info, BrowserSession() as session, tempfile.TemporaryDirectory() as tmp:
@@ -90,12 +92,12 @@ def main() -> None:
         trace_dir = Path(tmp) if args.trace else None
         plan = AttemptPlan("before", 1, scenario.journey, info.base_url, variables, 30, Path(tmp),
                            capture_requests=capture, capture_vitals=capture, trace_dir=trace_dir,
-                           secrets={info.password})
+                           trace_screenshots=args.trace_screenshots, secrets={info.password})
         journey = PythonJourney("timing_overhead.py:python_login", Path(__file__).resolve(), "python_login", 1,
                                 python_login)
         py_plan = AttemptPlan("before", 1, [], info.base_url, variables, 30, Path(tmp), journey,
                               capture_requests=capture, capture_vitals=capture, trace_dir=trace_dir,
-                              secrets={info.password})
+                              trace_screenshots=args.trace_screenshots, secrets={info.password})
         timings: dict[str, list[float]] = {"bare": [], "yaml": [], "python": []}
 
         def once(who: str) -> float:
@@ -112,8 +114,9 @@ def main() -> None:
             for who in orders[i % 3]:
                 timings[who].append(once(who))
     b, y, p = (statistics.median(timings[k]) for k in ("bare", "yaml", "python"))
+    traced = "off" if not args.trace else "on, with screenshots" if args.trace_screenshots else "on"
     print(f"login journey, {args.rounds} rounds each, interleaved, same browser and demo; "
-          f"requests + Web Vitals {'off' if args.no_capture else 'on'}, traces {'on' if args.trace else 'off'}")
+          f"requests + Web Vitals {'off' if args.no_capture else 'on'}, traces {traced}")
     print(f"  bare Playwright script : median {b * 1000:8.1f} ms  (min {min(timings['bare']) * 1000:.1f})")
     print(f"  uxchaos YAML runner    : median {y * 1000:8.1f} ms  (min {min(timings['yaml']) * 1000:.1f})")
     print(f"  uxchaos Python journey : median {p * 1000:8.1f} ms  (min {min(timings['python']) * 1000:.1f})")

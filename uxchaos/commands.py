@@ -83,7 +83,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
               + ". Run `uxchaos recover`.", file=err)
     options = RunOptions(out_dir=args.out, attempts=args.attempts, base_url=args.base_url, headed=args.headed,
                          deadline_s=deadline, force=args.force, users=args.users,
-                         endpoints=args.browser_endpoints, trace=trace)
+                         endpoints=args.browser_endpoints, trace=trace,
+                         trace_screenshots=args.trace_screenshots)
     engine = Engine(scenario, options, [Progress(err)])
     engine.check_users()  # more local users than this machine holds: bad input, before anything starts
     print(f"uxchaos: running {scenario.name} → {engine.run_dir}", file=err, flush=True)

@@ -59,6 +59,7 @@ class RunOptions:
     endpoints: list[str] = field(default_factory=list)  # browser endpoints (journey/endpoints.py); [] = local
     # Playwright traces kept (journey/traces.py): off, on, retain-on-failure, slowest; default $UXCHAOS_TRACE or slowest
     trace: str = field(default_factory=default_mode)
+    trace_screenshots: bool = False  # traces also record the screencast (journey/traces.py says what it costs)
 
 
 @dataclass
@@ -490,6 +491,7 @@ class Engine:
                            self.scenario.step_timeout_s, self.run_dir / "screenshots",
                            self.scenario.python_journey,
                            trace_dir=None if self.options.trace == "off" else self.run_dir,
+                           trace_screenshots=self.options.trace_screenshots,
                            secrets=set(self.scenario.secrets))
         began_at = time.time()
         watch = phase == "during" and self.fault is not None

@@ -177,7 +177,8 @@ def run_python_attempt(session: BrowserSession, plan: AttemptPlan, fault_active:
         vitals = VitalsCapture(context) if plan.capture_vitals else None
         page = context.new_page()  # not warmed, as in the YAML runner (see run_attempt there)
         capture = RequestCapture(context) if plan.capture_requests else None
-        traced = plan.trace_dir is not None and traces.start(context, f"{plan.phase} #{plan.attempt}")
+        traced = plan.trace_dir is not None and traces.start(context, f"{plan.phase} #{plan.attempt}",
+                                                                 plan.trace_screenshots)
         sample = _timed_call(journey, page, plan, fault_active, capture, vitals)
         if traced and plan.trace_dir is not None:
             sample.trace = traces.stop(context, plan.trace_dir / traces.trace_name(plan.phase, plan.attempt),

@@ -63,6 +63,7 @@ class AttemptPlan:
     capture_requests: bool = True  # record each action's requests (journey/capture.py)
     capture_vitals: bool = True  # Web Vitals per navigation (journey/vitals.py)
     trace_dir: Path | None = None  # write a Playwright trace of the attempt there (journey/traces.py)
+    trace_screenshots: bool = False  # the trace also records the screencast (costs inside the clock)
     secrets: set[str] = field(default_factory=set)  # redacted from the trace
 
 
@@ -156,7 +157,8 @@ class BrowserSession:
             prefix = f"{plan.phase}-{plan.attempt}"
             ctx = StepContext(page, plan.base_url, plan.variables, plan.step_timeout_s * 1000,
                               plan.artifacts_dir, prefix, tracker)
-            traced = plan.trace_dir is not None and traces.start(context, f"{plan.phase} #{plan.attempt}")
+            traced = plan.trace_dir is not None and traces.start(context, f"{plan.phase} #{plan.attempt}",
+                                                                     plan.trace_screenshots)
             sample = _timed_attempt(plan, ctx, fault_active, capture, vitals, context if traced else None)
             if traced and plan.trace_dir is not None:
                 sample.trace = traces.stop(context, plan.trace_dir / traces.trace_name(plan.phase, plan.attempt),

@@ -1,8 +1,12 @@
 """Playwright traces of attempts: `--trace off|on|retain-on-failure|slowest`.
 
-Tracing (screenshots and DOM snapshots) starts after the page is created and before the clock;
-each action is a group in the trace viewer. The trace is written when the attempt ends, as
-`trace-<phase>-<attempt>.zip` in the run folder, openable with `playwright show-trace`.
+Tracing (DOM snapshots; screenshots only when asked, `--trace-screenshots`) starts after the page
+is created and before the clock; each action is a group in the trace viewer. Screenshots are off by
+default because they cost inside the clock, and with `slowest` every attempt is traced: in 60
+interleaved rounds of the demo's login a trace with snapshots and screenshots added 33% to the
+attempt, one with snapshots alone 12% (benchmarks/trace_cost.py; README, "Playwright traces").
+The trace is written when the attempt ends, as `trace-<phase>-<attempt>.zip` in the run folder,
+openable with `playwright show-trace`.
 
 Secrets: Playwright records what a `fill` typed (the `value` parameter in trace.trace), input values
 in its DOM snapshots, and request bodies (a login form's password) in trace.network and resources/.
@@ -52,10 +56,10 @@ def trace_name(phase: str, attempt: int) -> str:
     return f"trace-{phase}-{attempt}.zip"
 
 
-def start(context: BrowserContext, title: str) -> bool:
+def start(context: BrowserContext, title: str, screenshots: bool = False) -> bool:
     """False when tracing cannot start (e.g. a context given by pytest-playwright is traced already)."""
     try:
-        context.tracing.start(title=title, screenshots=True, snapshots=True)
+        context.tracing.start(title=title, screenshots=screenshots, snapshots=True)
     except PlaywrightError as e:
         log.warning("no Playwright trace for %s: %s", title, str(e).strip().splitlines()[0] if str(e).strip() else e)
         return False
