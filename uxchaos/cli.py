@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "default")
     run.add_argument("--trace-screenshots", action="store_true",
                      help="traces also record screenshots (a filmstrip in the trace viewer). They cost inside the "
-                     "clock: a demo login traced with them took 33%% longer, with DOM snapshots alone 12%%")
+                     "clock: a demo login traced with them took 28-33%% longer, with DOM snapshots alone 12-13%%")
     run.add_argument("--dry-run", action="store_true",
                      help="print the matched targets and the exact commands, touch nothing")
     run.add_argument("--force", action="store_true",
