@@ -11,16 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import http_site
 
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoInfo
 from uxchaos.engine import RunOptions
-from uxchaos.journey.runner import AttemptPlan, BrowserSession
 from uxchaos.journey.traces import TraceKeeper, default_mode, redact, secret_forms
 from uxchaos.report.data import RunData
 from uxchaos.results import ActionTiming, Sample
-from uxchaos.scenario import parse_scenario
 
 
 def _traced(tmp_path: Path, phase: str, attempt: int, seconds: float, ok: bool = True) -> Sample:
@@ -92,6 +89,15 @@ phases:
 """
 
 
+def _has_screencast(names: list[str], events: list[dict[str, Any]]) -> bool:
+    """Whether a trace holds screencast frames: their events in trace.trace, and each frame's image."""
+    frames = [e for e in events if e.get("type") == "screencast-frame"]
+    images = {n for n in names if n.endswith((".jpeg", ".jpg"))}
+    assert {f.get("file") for f in frames} <= {*images, None}, (frames, names)
+    assert bool(frames) == bool(images), (len(frames), images)
+    return bool(frames)
+
+
 @pytest.mark.parametrize("extra", [[], ["--trace-screenshots"]], ids=["default", "with-screenshots"])
 def test_traces_hold_no_secret_and_a_failed_attempt_shows_its_failing_step(demo: DemoInfo, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch,
@@ -123,7 +129,8 @@ def test_traces_hold_no_secret_and_a_failed_attempt_shows_its_failing_step(demo:
             for name in names:
                 assert b"demo-password" not in z.read(name), (trace.name, name)
             events = [json.loads(line) for line in z.read("trace.trace").decode().splitlines() if line.strip()]
-        assert bool(_screencast(names, events)) is bool(extra)  # they cost inside the clock: only when asked
+        assert [e for e in events if e.get("type") == "frame-snapshot"]  # the DOM of each step, always
+        assert _has_screencast(names, events) is bool(extra)  # they cost inside the clock: only when asked
         before = {e["callId"]: e for e in events if e.get("type") == "before"}
         fills = [e for e in before.values() if e.get("method") == "fill"]
         assert len(fills) == 2 and fills[1]["params"]["value"] == "***"  # the typed password, redacted
@@ -141,43 +148,6 @@ def test_traces_hold_no_secret_and_a_failed_attempt_shows_its_failing_step(demo:
     for path in run_dir.rglob("*"):
         if path.is_file():
             assert b"demo-password" not in path.read_bytes(), path
-
-
-def _screencast(names: list[str], events: list[dict[str, Any]]) -> list[str]:
-    """The screencast frames a trace holds: their images, and their events in trace.trace."""
-    frames = [e for e in events if e.get("type") == "screencast-frame"]
-    images = [n for n in names if n.endswith((".jpeg", ".jpg"))]
-    assert {f.get("file") for f in frames} <= {*images, None}, (frames, names)  # each frame's image is there
-    assert bool(frames) == bool(images), (len(frames), images)
-    return images
-
-
-@pytest.mark.parametrize("screenshots", [False, True], ids=["snapshots-only", "with-screenshots"])
-def test_trace_screenshots_only_when_asked(tmp_path: Path, screenshots: bool) -> None:
-    """`--trace-screenshots` adds the screencast to a trace; without it the trace still has the DOM
-    snapshot of every action (what the trace viewer shows for each step)."""
-    page = b"<html><body><h1>Traced</h1><p>Some text to paint.</p><input id='q'></body></html>"
-    journey = parse_scenario("""name: traced
-target: {base_url: "http://127.0.0.1:1"}
-journey:
-  - action: Typing
-    steps:
-      - goto: /
-      - fill: "#q"
-        value: hello
-      - expect_text: Traced
-""", "traced.yaml", env={}).journey
-    with http_site(lambda path: (200, page)) as url, BrowserSession() as session:
-        plan = AttemptPlan("before", 1, journey, url, {}, 10, tmp_path, trace_dir=tmp_path,
-                           trace_screenshots=screenshots)
-        sample = session.run_attempt(plan, lambda: False)
-    assert sample.ok, sample.failure
-    assert sample.trace == "trace-before-1.zip"
-    with zipfile.ZipFile(tmp_path / sample.trace) as z:
-        names = z.namelist()
-        events = [json.loads(line) for line in z.read("trace.trace").decode().splitlines() if line.strip()]
-    assert [e for e in events if e.get("type") == "frame-snapshot"]  # DOM snapshots either way
-    assert bool(_screencast(names, events)) is screenshots
 
 
 def test_trace_default_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch,
