@@ -17,8 +17,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from scipy import stats as sps
-from timing_overhead import JOURNEY
+from timing_overhead import JOURNEY, paired_ratio
 
 from uxchaos.demo.stack import DemoStack
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
@@ -54,18 +53,16 @@ def main() -> None:
         for name in names * 2:  # warm-up, not counted
             once(name)
         for i in range(args.rounds):  # interleaved, rotating who goes first
-            for name in names[i % 3:] + names[:i % 3]:
+            for name in names[i % len(names):] + names[:i % len(names)]:
                 timings[name].append(once(name))
     base = timings["untraced"]
     print(f"login journey (YAML runner), {args.rounds} rounds each, interleaved, same browser and demo")
     print(f"  untraced                : median {statistics.median(base) * 1000:8.1f} ms")
     for name in names[1:]:
-        ratios = [t / b for t, b in zip(timings[name], base, strict=True)]
-        ci = sps.bootstrap((ratios,), statistics.median, n_resamples=2000, method="percentile",
-                           random_state=1).confidence_interval
+        paired, low, high = paired_ratio(timings[name], base)
         print(f"  {name:24}: median {statistics.median(timings[name]) * 1000:8.1f} ms, "
-              f"{statistics.median(ratios):.3f} of untraced paired per round "
-              f"(95% interval {ci.low:.3f}–{ci.high:.3f}), trace zip {statistics.median(sizes[name]) / 1000:.0f} kB")
+              f"{paired:.3f} of untraced paired per round "
+              f"(95% interval {low:.3f}–{high:.3f}), trace zip {statistics.median(sizes[name]) / 1000:.0f} kB")
 
 
 if __name__ == "__main__":
