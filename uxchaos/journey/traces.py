@@ -1,13 +1,14 @@
 """Playwright traces of attempts: `--trace off|on|retain-on-failure|slowest`.
 
 Tracing (DOM snapshots; screenshots only when asked, `--trace-screenshots`) starts after the page
-is created and before the clock; each action is a group in the trace viewer. Screenshots are off by
-default because they cost inside the clock, and with `slowest` every attempt is traced: in 60
-interleaved rounds of the demo's login (two runs) a trace with snapshots and screenshots added 28–33%
-to the attempt, one with snapshots alone 12–13% (benchmarks/trace_cost.py; README, "Playwright
-traces").
-The trace is written when the attempt ends, as `trace-<phase>-<attempt>.zip` in the run folder,
-openable with `playwright show-trace`.
+is created and before the clock; each action is a group in the trace viewer. The trace is written
+when the attempt ends, as `trace-<phase>-<attempt>.zip` in the run folder, openable with
+`playwright show-trace`.
+
+Screenshots are off by default because they cost inside the clock, and with `slowest` every attempt
+is traced: in 60 interleaved rounds of the demo's login (two runs) a trace with snapshots and
+screenshots added 28–33% to the attempt, one with snapshots alone 12–13% (benchmarks/trace_cost.py;
+README, "Playwright traces").
 
 Secrets: Playwright records what a `fill` typed (the `value` parameter in trace.trace), input values
 in its DOM snapshots, and request bodies (a login form's password) in trace.network and resources/.
