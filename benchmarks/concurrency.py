@@ -50,7 +50,7 @@ from uxchaos.engine import Engine, RunOptions
 from uxchaos.netutil import wait_until
 from uxchaos.procs import die_with_parent
 from uxchaos.scenario import parse_scenario
-from uxchaos.users import _cpu_ticks
+from uxchaos.load import cpu_ticks as _cpu_ticks
 
 SCENARIO = """
 name: concurrency

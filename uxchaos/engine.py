@@ -30,6 +30,7 @@ from uxchaos.journey.endpoints import parse_endpoint
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
 from uxchaos.journey.traces import TraceKeeper, default_mode
 from uxchaos.ledger import Ledger
+from uxchaos.load import LoadMonitor, measure_load
 from uxchaos.probe import median_round_trip
 from uxchaos.results import ResultsStore, Sample, scrub
 from uxchaos.scenario import Scenario, fault_record
@@ -179,6 +180,7 @@ class Engine:
         self._missing_said = False
         self._reverted_said = False
         self._closed = False  # results.jsonl is closed: late samples of user threads are dropped
+        self.monitor: LoadMonitor | None = None  # one-user runs; the users' pool has its own
         self.pool: UserPool | None = None  # virtual users (users.py), when a phase has more than one
         self.traces = TraceKeeper(options.trace, self.run_dir)
 
@@ -272,10 +274,15 @@ class Engine:
         if self._wants_users():
             self._run_users(driver, runtime, variables)
             return
-        with self.options.browser or BrowserSession(self.options.headed) as browser:
-            self.meta["browser"] = {"executable": browser.executable, "version": browser.version}
-            self._write_run_json(runtime)
-            self._all_phases(driver, browser, runtime, variables)
+        self.monitor = LoadMonitor()  # one user: the host's load and the generator's starvation (load.py)
+        self.monitor.start()
+        try:
+            with self.options.browser or BrowserSession(self.options.headed) as browser:
+                self.meta["browser"] = {"executable": browser.executable, "version": browser.version}
+                self._write_run_json(runtime)
+                self._all_phases(driver, browser, runtime, variables)
+        finally:
+            self.monitor.stop()
 
     def _choose_fault(self, runtime: TargetRuntime, options: DriverOptions) -> FaultDriver | None:
         """The fault's driver after its pre-flight — or its alternative's, when the scenario gives one
@@ -456,9 +463,12 @@ class Engine:
         assert browser is not None
         self._emit("on_phase", phase, attempts)
         for attempt in range(1, attempts + 1):
+            began = time.monotonic()
             measured = self._measure(phase, attempt, browser, runtime, variables)
             if measured is None:
                 break
+            if self.monitor is not None:
+                measure_load(measured[0], self.monitor, began)
             self._record_sample(*measured)
 
     def _late_starts(self, phase: str, late: list[Sample], attempts: int, rate: float, users: int) -> None:

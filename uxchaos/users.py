@@ -15,13 +15,12 @@ attempt, as a bare script would. The threads live for the whole run (a `UserPool
 started before the first phase — never while the fault is held — and an unreachable endpoint stops
 the run before any fault.
 
-Honest timings under load: a `LoadMonitor` thread samples the host CPU (/proc/stat deltas) and the
-lateness of its own 100 ms timer in this process (the generator's lag: the GIL, the scheduler) every
-100 ms. Each attempt carries the CPU busy fraction and the worst lag over its own window, and the
-most users busy at once during it. An attempt measured with more than one user busy while the CPU
-was ≥ 90% busy or the lag ≥ 100 ms is flagged `saturated`: shown, but kept out of the statistics,
-like a straddled one — its time says as much about the generator as about the target. (With one
-user there is no concurrency to blame: the flag stays off and the figures are still recorded.)
+Honest timings under load: a `LoadMonitor` (load.py) samples the host CPU, the lateness of its own
+timer and the run-queue wait of the generator's threads every 100 ms. Each attempt carries the CPU
+busy fraction and the worst lag over its own window, the most users busy at once during it, and per
+step the bound of what the generator's starvation can have added (load.py says why that measure).
+An attempt whose bound is more than 10% of its time is flagged `saturated`: shown, but kept out of the
+statistics, like a straddled one; the others stay in, with their bounds.
 
 An endpoint lost mid-run (its browser server died): the attempt in flight fails with the reason,
 flagged `endpoint_lost` (kept out of the statistics: it measured the endpoint, not the target); the
@@ -36,13 +35,13 @@ import os
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from uxchaos.errors import BadInput, EnvironmentProblem
 from uxchaos.journey.endpoints import LOCAL, Endpoint, parse_endpoint, round_trip_ms
+from uxchaos.load import LoadMonitor, measure_load
 from uxchaos.results import Sample
 
 if TYPE_CHECKING:
@@ -50,10 +49,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("uxchaos.users")
 
-SATURATED_CPU = 0.90  # host CPU busy fraction over an attempt
-SATURATED_LAG_MS = 100.0  # worst lateness of the generator's timer during an attempt
 LATE_MS = 100.0  # an open-model attempt begun later than this after its scheduled start started late
-MONITOR_INTERVAL_S = 0.1
 # Measured here (PSS, each user with one page of the demo open): 695 MB at 2 users, 1136 MB at 6.
 MB_PER_LOCAL_USER = 120  # a Playwright driver, and a context with its page in the shared Chromium
 MB_SHARED_BROWSER = 500  # the Chromium the local users share, and its browser server
@@ -71,7 +67,7 @@ class Capacity:
                 f"users share one Chromium (about {MB_SHARED_BROWSER} MB) and each runs a Playwright driver and a "
                 f"page of its own (about {MB_PER_LOCAL_USER} MB), so at most "
                 f"{self.max_users} local users fit — and the CPU saturates far sooner (about one user per core "
-                "for a login journey; saturated attempts are flagged)")
+                "for a login journey; attempts the generator's starvation may have distorted are flagged)")
 
 
 def local_capacity() -> Capacity:
@@ -85,63 +81,6 @@ def local_capacity() -> Capacity:
         available_kb = 4 * 1024 * 1024
     available_mb = available_kb // 1024
     return Capacity(os.cpu_count() or 1, available_mb, max(1, (available_mb - MB_SHARED_BROWSER) // MB_PER_LOCAL_USER))
-
-
-def _cpu_ticks() -> tuple[int, int] | None:
-    """(busy, total) jiffies of all cores since boot, or None where /proc/stat does not exist."""
-    try:
-        with open("/proc/stat", encoding="ascii") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    total = sum(fields[:8])
-    return total - idle, total
-
-
-class LoadMonitor:
-    """Samples host CPU and its own timer's lateness every 100 ms, from its own thread."""
-
-    def __init__(self, interval_s: float = MONITOR_INTERVAL_S) -> None:
-        self.interval_s = interval_s
-        self._ticks: deque[tuple[float, int, int, float]] = deque(maxlen=200_000)  # (mono, busy, total, lag s)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="uxchaos-load-monitor", daemon=True)
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(2.0)
-
-    def _loop(self) -> None:
-        last = _cpu_ticks()
-        target = time.monotonic() + self.interval_s
-        while not self._stop.wait(max(0.0, target - time.monotonic())):
-            now = time.monotonic()
-            lag = max(0.0, now - target)
-            ticks = _cpu_ticks()
-            if ticks is not None and last is not None:
-                with self._lock:
-                    self._ticks.append((now, ticks[0] - last[0], ticks[1] - last[1], lag))
-            last = ticks
-            target = now + self.interval_s
-
-    def window(self, t0: float, t1: float) -> tuple[float | None, float | None]:
-        """(CPU busy fraction, worst lag in ms) between two monotonic times; the next sample when
-        the window is shorter than one interval."""
-        with self._lock:
-            inside = [t for t in self._ticks if t0 <= t[0] <= t1 + self.interval_s]
-        if not inside:
-            return None, None
-        busy, total = sum(t[1] for t in inside), sum(t[2] for t in inside)
-        return (round(busy / total, 3) if total else None), round(max(t[3] for t in inside) * 1000, 1)
-
-
-def saturated(concurrency: int, cpu: float | None, lag_ms: float | None) -> bool:
-    return concurrency > 1 and ((cpu or 0.0) >= SATURATED_CPU or (lag_ms or 0.0) >= SATURATED_LAG_MS)
 
 
 def assign_endpoints(users: int, endpoints: list[Endpoint]) -> list[Endpoint]:
@@ -299,10 +238,8 @@ class UserPool:
             if got is None:
                 return False
             sample, began_at = got
-            cpu, lag = self.monitor.window(began, time.monotonic())
             sample.user, sample.endpoint, sample.concurrency = slot.user, slot.endpoint.url, concurrency
-            sample.host_cpu, sample.driver_lag_ms = cpu, lag
-            sample.saturated = saturated(concurrency, cpu, lag)
+            measure_load(sample, self.monitor, began)
             self._schedule(sample, due, began, late)
             if not sample.ok and not self._alive(slot):
                 self._lose(slot, sample)

@@ -175,6 +175,7 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
     cpu_load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     active_at_start = fault_active()
     started_at = time.time()
+    t0_ns = time.perf_counter_ns()  # steps' starts (at_s) on this clock: load.py bounds each step's window
     actions: list[ActionTiming] = []
     steps: list[StepTiming] = []
     failure: str | None = None
@@ -194,6 +195,7 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
         read_between = vitals is not None and number < len(plan.journey)
         vitals_read = False
         for index, step in enumerate(action.steps):
+            at_s = round((time.perf_counter_ns() - t0_ns) / 1e9, 6)
             outcome, failure, step_ns = _run_step(ctx, step)
             action_ns += step_ns
             nav = None
@@ -208,7 +210,7 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
                        "timing_ms": outcome.navigation.timing_ms}
             steps.append(StepTiming(action.name, index, step.kind, step.label, round(step_ns / 1e9, 6),
                                     failure is None, outcome.http_status if outcome else None, nav,
-                                    outcome.artifacts or None if outcome else None))
+                                    outcome.artifacts or None if outcome else None, at_s))
             if failure is not None:
                 break
         window.end = time.time()
