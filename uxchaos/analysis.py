@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from uxchaos.attribution import ActionAttribution, attribute
+from uxchaos.busy import Busy, action_bound_ms, busy, qualify
 from uxchaos.doseresponse import Curve, analyze_sweep
 from uxchaos.expect import Expectation, ExpectationError, NoData, evaluate
 from uxchaos.report.data import RunData
@@ -24,6 +25,7 @@ class ActionPhase:
     phase: str
     stats: Describe
     vs_before: Comparison | None  # None for the before phase itself
+    bound_ms: float | None = None  # the largest generator bound of its kept attempts (load.py, busy.py)
 
 
 @dataclass
@@ -32,6 +34,7 @@ class ExpectationResult:
     passed: bool
     values: dict[str, float | None] = field(default_factory=dict)
     message: str = ""
+    undecided: bool = False  # too few samples were kept to judge it (they were left out): neither pass nor fail
 
 
 @dataclass
@@ -79,6 +82,7 @@ class Analysis:
     attribution: list[ActionAttribution] = field(default_factory=list)  # why each action got slower
     vitals: list[VitalsRow] = field(default_factory=list)  # Web Vitals per action × phase (vitalstats.py)
     vitals_unavailable: list[str] = field(default_factory=list)  # pages whose Web Vitals could not be measured
+    busy: Busy | None = None  # the host's CPU per phase, attempts left out for the generator's starvation
 
     def curve(self, action: str) -> Curve | None:
         return next((c for c in self.curves if c.action == action), None)
@@ -103,7 +107,7 @@ class Analysis:
             return True  # nothing to judge by: show what recovery says
         if c.verdict.startswith("too few samples"):
             return c.ratio > tolerance
-        return c.verdict == "slower, significant"
+        return c.verdict.startswith("slower,")  # significant, or measured on a busy machine
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,6 +121,7 @@ class Analysis:
             "attribution": [a.to_dict() for a in self.attribution],
             "web_vitals": [r.to_dict() for r in self.vitals],
             "web_vitals_unavailable": self.vitals_unavailable,
+            "busy": self.busy.to_dict() if self.busy else None,
             "passed": self.passed,
         }
 
@@ -128,13 +133,21 @@ def _failures(run: RunData, action: str, phase: str) -> int:
 
 def analyze(run: RunData) -> Analysis:
     rows = []
+    load = busy(run)
     for action in run.actions:
         base = run.action_durations(action, "before")
+        base_bound = action_bound_ms(run, action, "before")
         for phase in PHASES:
             values = run.action_durations(action, phase)
             straddled = sum(1 for s in run.attempts(phase) if s.straddled)
-            rows.append(ActionPhase(action, phase, describe(values, _failures(run, action, phase), straddled),
-                                    None if phase == "before" else compare(base, values)))
+            stats = describe(values, _failures(run, action, phase), straddled)
+            bound = action_bound_ms(run, action, phase)
+            vs = None
+            if phase != "before":
+                worst = max((b for b in (base_bound, bound) if b is not None), default=None)
+                left_out = sum(p.left_out for p in load.phases if p.phase in ("before", phase))
+                vs = qualify(compare(base, values), stats.median, worst, load.host_busy, left_out)
+            rows.append(ActionPhase(action, phase, stats, vs, bound))
     # the last revert: a sweep in reset mode reverts between levels too
     reverted = next((e["time"] for e in reversed(run.events) if e["event"] == "reverted"), None)
     recovery = {}
@@ -150,7 +163,7 @@ def analyze(run: RunData) -> Analysis:
     # a sweep's during phase mixes levels: its dose–response says what the fault did instead
     attribution = [] if curves else attribute(run.samples, run.actions)
     analysis = Analysis(rows, recovery, phases, [], kill_recovery(run), curves, attribution,
-                        vitals_rows(run.samples, run.actions, PHASES), unavailable(run.samples))
+                        vitals_rows(run.samples, run.actions, PHASES), unavailable(run.samples), load)
     analysis.expectations = [check_expectation(text, run, analysis)
                              for text in run.meta.get("scenario", {}).get("expect", [])]
     return analysis
@@ -184,6 +197,11 @@ def check_expectation(text: str, run: RunData, analysis: Analysis) -> Expectatio
         expectation = Expectation.parse(text, run.actions)
         passed, values = evaluate(expectation, lookup)
     except NoData as e:
+        starved = [p for p in analysis.busy.phases if p.left_out] if analysis.busy else []
+        if starved:  # not measured because its attempts were left out: too few samples, not a failure
+            said = "; ".join(f"{p.left_out} of {p.attempts} {p.phase} attempts left out" for p in starved)
+            return ExpectationResult(text, False, {}, f"too few samples to judge ({e}): {said} — the load "
+                                     "generator's starvation can have distorted them", undecided=True)
         return ExpectationResult(text, False, {}, f"no data: {e}")
     except ExpectationError as e:
         return ExpectationResult(text, False, {}, str(e))

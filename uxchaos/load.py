@@ -121,6 +121,8 @@ class LoadMonitor:
         paths: list[str] = []
         listed = 0.0
         base: dict[str, int] = {}  # each thread's wait when first seen (0: born since the last listing)
+        current: dict[str, int] = {}  # each thread's wait counted so far; an ended thread keeps its last
+        ended: dict[str, float] = {}  # ended threads: when (monotonic) they were first missed
         target = time.monotonic() + self.interval_s
         while not self._stop.wait(max(0.0, target - time.monotonic())):
             now = time.monotonic()
@@ -130,7 +132,8 @@ class LoadMonitor:
                 if now - listed >= PROCESS_REFRESH_S:
                     first, paths, listed = not listed, generator_threads(), now
                     base = {p: base.get(p, -1 if first else 0) for p in paths}
-                current: dict[str, int] = {}
+                    for p in current.keys() - base.keys():
+                        ended.setdefault(p, now)
                 for p in paths:
                     text = _read(p)
                     if text:
@@ -138,8 +141,13 @@ class LoadMonitor:
                         if base[p] < 0:  # there before the monitor: only what it waits from now on counts
                             base[p] = value
                         current[p] = value - base[p]
+                        ended.pop(p, None)
+                    elif p in current:
+                        ended.setdefault(p, now)
+                for p in [p for p, when in ended.items() if now - when > WAIT_HISTORY_S]:
+                    del ended[p], current[p]  # gone long enough: no window reaches back to it
                 with self._lock:
-                    self._waits.append((time.time(), current))
+                    self._waits.append((time.time(), dict(current)))
             if ticks is not None and last is not None:
                 with self._lock:
                     self._ticks.append((now, ticks[0] - last[0], ticks[1] - last[1], lag))

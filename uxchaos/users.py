@@ -305,8 +305,8 @@ class UserPool:
         try:
             for i in range(attempts):
                 due = t0 + i / rate
-                while not (ended.is_set() or errors) and due - time.monotonic() > 0:
-                    time.sleep(min(due - time.monotonic(), 0.2))  # short sleeps: Ctrl-C reaches the main thread
+                while not (ended.is_set() or errors) and (left := due - time.monotonic()) > 0:
+                    time.sleep(min(left, 0.2))  # short sleeps: Ctrl-C reaches the main thread
                 slot: _Slot | None = None
                 while slot is None and not (ended.is_set() or errors):
                     try:

@@ -49,10 +49,25 @@ def _recovery_cell(analysis: Analysis, action: str) -> list[str]:
     return [action, fmt_s(r.seconds), r.verdict]
 
 
+def _left_out(analysis: Analysis, phase: str) -> int:
+    load = analysis.busy.phase(phase) if analysis.busy else None
+    return load.left_out if load else 0
+
+
+def _load_rows(analysis: Analysis) -> list[list[str]]:
+    """The "Machine load" table; [] when no phase's host CPU was measured."""
+    phases = analysis.busy.phases if analysis.busy else []
+    if not any(p.host_cpu is not None for p in phases):
+        return []
+    return [[p.phase, str(p.attempts), "–" if p.host_cpu is None else f"{p.host_cpu:.0%}", str(p.left_out),
+             "–" if p.bound_ms is None else f"{p.bound_ms:.0f}"] for p in phases]
+
+
 def render_html(run: RunData, analysis: Analysis, templates: Path | None = None) -> str:
     start = run.meta.get("started_at") or 0
     stats_rows = [
-        [r.action, r.phase, str(r.stats.n), str(r.stats.failures), fmt_s(r.stats.median), fmt_s(r.stats.p90),
+        [r.action, r.phase, str(r.stats.n), str(_left_out(analysis, r.phase)), str(r.stats.failures),
+         fmt_s(r.stats.median), "–" if r.bound_ms is None else f"{r.bound_ms:.0f}", fmt_s(r.stats.p90),
          fmt_s(r.stats.p95), fmt_s(r.stats.min), fmt_s(r.stats.max), fmt_s(r.stats.std), fmt_ratio(r.vs_before),
          r.vs_before.verdict if r.vs_before else "baseline"]
         for r in analysis.rows
@@ -74,4 +89,4 @@ def render_html(run: RunData, analysis: Analysis, templates: Path | None = None)
                   stats_rows=stats_rows, recovery_rows=[_recovery_cell(analysis, a) for a in analysis.recovery],
                   dose_headers=dose_headers, dose_rows=dose_rows, attribution_rows=attribution_rows,
                   event_rows=event_rows, users_rows=_users_rows(users) if users else {},
-                  vitals_table_rows=vitals_table_rows)
+                  vitals_table_rows=vitals_table_rows, load_rows=_load_rows(analysis))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from uxchaos.durations import format_rate
+from uxchaos.load import LEFT_OUT_SHARE
 from uxchaos.report.data import RunData
 from uxchaos.results import Sample
 from uxchaos.users import LATE_MS
@@ -111,6 +112,7 @@ class UsersReport:
     scheduled: int  # open-model attempts
     worst_late_s: float | None
     late_by_ms: float = LATE_MS
+    left_out_share: float = LEFT_OUT_SHARE
 
 
 def _model(run: RunData, phase: str, users: int) -> str:

@@ -1,0 +1,227 @@
+"""The load generator judged by what its starvation can distort (load.py, busy.py): the run-queue wait
+of its threads bounds each step, attempts are left out only when that bound is a material share of
+their time, and the reports say how many and why. Real threads and processes, /proc's real counters,
+real Chromium on the real demo; CPU burners are child processes pinned with sched_setaffinity,
+bounded in time and stopped by their PID. Bounds are generous: 2 shared cores."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_run import only_run_dir, run_cli, write_scenario
+from test_users import samples_of
+
+from uxchaos.analysis import analyze
+from uxchaos.busy import HOST_CPU_GAP, qualify
+from uxchaos.load import CHAIN_THREADS, LEFT_OUT_SHARE, LoadMonitor, bound_sample, generator_threads
+from uxchaos.report.data import RunData
+from uxchaos.report.markdown import render_markdown
+from uxchaos.results import ActionTiming, Sample, StepTiming
+from uxchaos.stats import compare
+
+BURN = "import time\nend = time.monotonic() + float(__import__('sys').argv[1])\nwhile time.monotonic() < end: pass\n"
+
+
+@contextlib.contextmanager
+def burners(count: int, cores: set[int], seconds: float) -> Iterator[list[int]]:
+    """`count` busy-looping processes pinned to `cores`, each ending by itself after `seconds`, and
+    stopped by PID on the way out."""
+    procs = [subprocess.Popen([sys.executable, "-c", BURN, str(seconds)]) for _ in range(count)]
+    try:
+        for p in procs:
+            os.sched_setaffinity(p.pid, cores)
+        yield [p.pid for p in procs]
+    finally:
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p.pid, signal.SIGTERM)
+            p.wait(10)
+
+
+def _spin(seconds: float, core: int) -> None:
+    os.sched_setaffinity(0, {core})  # this thread only
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def test_a_starved_thread_of_the_generator_shows_as_wait() -> None:
+    """A thread of this process spinning on a core shared with three burners waits for the core most
+    of the time: the monitor's bound over its window says so; the burners themselves are not counted."""
+    monitor = LoadMonitor()
+    monitor.start()
+    time.sleep(0.5)  # its first samples: a window is bounded only once samples surround it
+    try:
+        with burners(3, {0}, 20.0) as pids:
+            assert not any(f"/proc/{pid}/" in p for p in generator_threads() for pid in pids)
+            t0 = time.time()
+            worker = threading.Thread(target=_spin, args=(1.5, 0))
+            worker.start()
+            worker.join()
+            t1 = time.time()
+        monitor.settle()
+        starved = monitor.wait_ms(t0, t1)
+    finally:
+        monitor.stop()
+    assert starved is not None
+    # Alone on the core with three burners, the spinning thread runs about a quarter of the time.
+    assert starved > 0.4 * (t1 - t0) * 1000, starved
+
+
+def _monitor_with(waits: list[tuple[float, dict[str, int]]]) -> LoadMonitor:
+    """A monitor whose samples are given (its thread never started): the arithmetic alone."""
+    monitor = LoadMonitor()
+    monitor._waits = deque(waits)
+    monitor.settle = lambda: None  # type: ignore[method-assign]
+    return monitor
+
+
+def test_the_bound_is_the_busiest_threads_interpolated_and_at_most_the_window() -> None:
+    threads = [f"/proc/1/task/{i}/schedstat" for i in range(12)]
+    # Every thread waits 50 ms per second; one waits 300 ms per second.
+    waits = [(float(t), {p: t * (300_000_000 if i == 0 else 50_000_000) for i, p in enumerate(threads)})
+             for t in range(0, 5)]
+    monitor = _monitor_with(waits)
+    # Over one second: 300 + the next CHAIN_THREADS - 1 threads' 50 ms each (not all twelve).
+    assert monitor.wait_ms(1.0, 2.0) == pytest.approx(300 + 50 * (CHAIN_THREADS - 1))
+    assert monitor.wait_ms(1.25, 1.5) == pytest.approx((300 + 50 * (CHAIN_THREADS - 1)) / 4)  # interpolated
+    assert monitor.wait_ms(3.0, 9.0) is None  # not covered yet
+    busy = _monitor_with([(float(t), {p: t * 900_000_000 for p in threads}) for t in range(0, 5)])
+    assert busy.wait_ms(1.0, 1.5) == pytest.approx(500.0)  # never more than the window itself
+
+
+def _sample(steps: list[tuple[str, float, float]]) -> Sample:
+    """steps: (action, start s after the attempt's start, duration s); the attempt starts at epoch 100."""
+    timings = [StepTiming(a, i, "click", "x", d, True, at_s=at) for i, (a, at, d) in enumerate(steps)]
+    names = dict.fromkeys(a for a, _, _ in steps)
+    actions = [ActionTiming(a, sum(d for b, _, d in steps if b == a), True) for a in names]
+    total = sum(d for _, _, d in steps)
+    return Sample("during", 1, 100.0, 100.0 + total, total, True, actions, timings)
+
+
+def test_an_attempt_is_left_out_only_when_its_bound_is_a_material_share() -> None:
+    # One generator thread waiting 50 ms in each second from epoch 100 on.
+    monitor = _monitor_with([(100.0 + t, {"a": t * 50_000_000}) for t in range(0, 20)])
+    kept = _sample([("Opening", 0.0, 1.0), ("Logging in", 1.0, 3.0)])
+    bound_sample(kept, monitor)
+    assert [s.bound_ms for s in kept.steps] == [50.0, 150.0]
+    assert [a.bound_ms for a in kept.actions] == [50.0, 150.0] and kept.bound_ms == 200.0
+    assert not kept.saturated and not kept.excluded  # 200 ms of 4 s: 5%
+    monitor = _monitor_with([(100.0 + t, {"a": t * 300_000_000}) for t in range(0, 20)])
+    starved = _sample([("Opening", 0.0, 1.0), ("Logging in", 1.0, 3.0)])
+    bound_sample(starved, monitor)
+    assert starved.bound_ms == 1200.0 and starved.saturated and starved.excluded  # 30% > LEFT_OUT_SHARE
+    assert LEFT_OUT_SHARE == 0.10
+
+
+def test_verdict_words_say_a_busy_generator_and_a_busy_host() -> None:
+    c = compare([1.0, 1.1, 1.05, 0.98, 1.02, 1.0], [3.0, 3.1, 3.2, 2.9, 3.05, 3.0])
+    assert c.verdict == "slower, significant"
+    assert qualify(c, 3.0, 20.0, False).verdict == "slower, significant"  # 20 ms of 3 s: small
+    assert qualify(c, 3.0, 240.0, False).verdict == "slower, measured on a busy generator (±240 ms)"
+    assert qualify(c, 3.0, None, True).verdict == "slower, measured while the host was busy"
+    none = compare([], [])
+    assert qualify(none, None, None, False, left_out=15).verdict == "too few samples: 15 left out ⌁ (busy generator)"
+
+
+def _records(phase: str, seconds: float, bound_ms: float, cpu: float, saturated: bool = False) -> list[dict]:
+    out = []
+    for n in range(1, 9):
+        d = seconds * (1 + n / 100)
+        out.append(Sample(phase, n, 1000.0 * n, 1000.0 * n + d, d, True,
+                          [ActionTiming("Logging in", d, True, bound_ms=bound_ms)], host_cpu=cpu,
+                          bound_ms=bound_ms, saturated=saturated).to_record())
+    return out
+
+
+def test_reports_show_bounds_host_cpu_and_what_was_left_out(tmp_path: Path) -> None:
+    meta = {"scenario": {"name": "s", "journey": [{"action": "Logging in"}],
+                         "expect": ['during["Logging in"].p50 < 60s']}}
+    records = _records("before", 1.0, 30.0, 0.30) + _records("during", 3.0, 900.0, 0.95, saturated=True) \
+        + _records("after", 1.0, 30.0, 0.30)
+    run = RunData.from_records(meta, records)
+    analysis = analyze(run)
+    assert analysis.busy is not None and analysis.busy.host_busy  # 95% vs 30%: more than HOST_CPU_GAP apart
+    assert HOST_CPU_GAP < 0.95 - 0.30
+    during = analysis.row("Logging in", "during")
+    assert during is not None and during.stats.n == 0
+    assert during.vs_before is not None and during.vs_before.verdict == "too few samples: 8 left out ⌁ (busy generator)"
+    (e,) = analysis.expectations
+    assert e.undecided and not e.passed and "8 of 8 during attempts left out" in e.message
+    md = render_markdown(run, analysis)
+    assert "## Machine load" in md and "| during | 8 | 95% | 8 | – |" in md and "| before | 8 | 30% | 0 | 30 |" in md
+    assert "more than 20 points apart" in md and "8 of 8 during attempt(s) left out" in md
+    assert "⚠ too few samples `during[\"Logging in\"].p50 < 60s`" in md and "1 with too few samples" in md
+    assert "| Logging in | during | 0 | 8 | 0 | – | – |" in md, md
+    # Kept with a large bound: the verdict says so instead of "significant".
+    records = _records("before", 1.0, 30.0, 0.50) + _records("during", 3.0, 240.0, 0.55) \
+        + _records("after", 1.0, 30.0, 0.5)
+    analysis = analyze(RunData.from_records(meta, records))
+    during = analysis.row("Logging in", "during")
+    assert during is not None and during.stats.n == 8 and during.bound_ms == 240.0
+    assert during.vs_before is not None
+    assert during.vs_before.verdict == "slower, measured on a busy generator (±240 ms)", during.vs_before.verdict
+    assert analysis.expectations[0].passed
+
+
+# -- real users on the demo -----------------------------------------------------------------------
+
+OPEN_PAGE = """
+target: {base_url: demo}
+journey:
+  - action: Opening the login page
+    steps:
+      - goto: /login
+      - wait_for: "#email"
+phases:
+  before: {users: 2, attempts: 3}
+  during: {attempts: 1}
+  after: {attempts: 1}
+"""
+
+
+def _shares(run_dir: Path) -> list[float]:
+    return [s["bound_ms"] / 1000 / s["duration_s"] for s in samples_of(run_dir)
+            if s["phase"] == "before" and s["ok"] and s["bound_ms"] is not None]
+
+
+@pytest.mark.timing
+def test_a_starved_generator_leaves_attempts_out_and_says_so(tmp_path: Path) -> None:
+    path = write_scenario(tmp_path, OPEN_PAGE)
+    code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "calm"))
+    assert code == 0, err
+    calm = only_run_dir(tmp_path / "calm")
+    cores = os.sched_getaffinity(0)
+    with burners(3 * len(cores), cores, 240.0):  # three busy loops per core: every thread waits
+        code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "starved"))
+    assert code == 0, err
+    starved = only_run_dir(tmp_path / "starved")
+    calm_shares, starved_shares = _shares(calm), _shares(starved)
+    assert len(calm_shares) == 6 and len(starved_shares) == 6
+    # Every attempt has its bound per step, and left out means: bound above 10% of its time — no other rule.
+    for run_dir in (calm, starved):
+        for s in samples_of(run_dir):
+            assert all(step["bound_ms"] is not None for step in s["steps"]), s["steps"]
+            assert s["saturated"] == (s["bound_ms"] / 1000 > LEFT_OUT_SHARE * s["duration_s"])
+    assert statistics.median(starved_shares) > statistics.median(calm_shares), (calm_shares, starved_shares)
+    left_out = sum(s["saturated"] for s in samples_of(starved))
+    assert left_out >= 1, starved_shares
+    report = (starved / "report.md").read_text()
+    assert f"⌁ **{left_out} attempt(s) were left out**" in report, report
+    assert "## Machine load" in report and "attempt(s) left out: the load generator's starvation" in report
+    # Unstarved, the same run keeps more of its attempts (on a quiet machine: all of them) and shows their bounds.
+    kept = sum(not s["saturated"] for s in samples_of(calm) if s["phase"] == "before")
+    assert kept >= sum(not s["saturated"] for s in samples_of(starved) if s["phase"] == "before")
+    calm_report = (calm / "report.md").read_text()
+    assert "± generator (ms)" in calm_report and "## Machine load" in calm_report
