@@ -23,7 +23,14 @@ from test_users import samples_of
 
 from uxchaos.analysis import analyze
 from uxchaos.busy import HOST_CPU_GAP, qualify
-from uxchaos.load import CHAIN_THREADS, LEFT_OUT_SHARE, LoadMonitor, bound_sample, generator_threads
+from uxchaos.load import (
+    CHAIN_THREADS,
+    LEFT_OUT_SHARE,
+    LoadMonitor,
+    bound_sample,
+    generator_threads,
+    journey_thread,
+)
 from uxchaos.report.data import RunData
 from uxchaos.report.markdown import render_markdown
 from uxchaos.results import ActionTiming, Sample, StepTiming
@@ -49,10 +56,12 @@ def burners(count: int, cores: set[int], seconds: float) -> Iterator[list[int]]:
 
 
 def _spin(seconds: float, core: int) -> None:
-    os.sched_setaffinity(0, {core})  # this thread only
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        pass
+    """A journey thread's busy work on one core."""
+    with journey_thread():
+        os.sched_setaffinity(0, {core})  # this thread only
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
 
 
 def test_a_starved_thread_of_the_generator_shows_as_wait() -> None:

@@ -30,7 +30,7 @@ from uxchaos.journey.endpoints import parse_endpoint
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
 from uxchaos.journey.traces import TraceKeeper, default_mode
 from uxchaos.ledger import Ledger
-from uxchaos.load import LoadMonitor, measure_load
+from uxchaos.load import LoadMonitor, journey_thread, measure_load
 from uxchaos.probe import median_round_trip
 from uxchaos.results import ResultsStore, Sample, scrub
 from uxchaos.scenario import Scenario, fault_record
@@ -277,7 +277,7 @@ class Engine:
         self.monitor = LoadMonitor()  # one user: the host's load and the generator's starvation (load.py)
         self.monitor.start()
         try:
-            with self.options.browser or BrowserSession(self.options.headed) as browser:
+            with journey_thread(), self.options.browser or BrowserSession(self.options.headed) as browser:
                 self.meta["browser"] = {"executable": browser.executable, "version": browser.version}
                 self._write_run_json(runtime)
                 self._all_phases(driver, browser, runtime, variables)

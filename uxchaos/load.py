@@ -11,9 +11,11 @@ how much that changed a step — 140 ms matter to a 0.1 s step and hardly to a 3
 generator's starvation can add to a step is time when a generator thread had work on the step's path
 and was ready to run but waited for a core. Linux counts exactly that per thread: the second field of
 /proc/<pid>/task/<tid>/schedstat (nanoseconds spent runnable on a run queue). The generator's threads
-are this process's and those of its descendants named node (the Playwright drivers, the browser
-server) and chrom*/headless* (Chromium); the demo app and its database, also descendants, are the
-target and are not counted. Summed over a step's window (interpolated between samples), that wait
+are this process's threads that run journeys and every thread of its descendants named node (the
+Playwright drivers, the browser server) and chrom*/headless* (Chromium); the demo app and its
+database, also descendants, are the target and are not counted, nor are this process's threads that
+wake on timers of their own (this monitor, loops polling for Ctrl-C): on a busy host they wait for a
+core without being on any step's path. Summed over a step's window (interpolated between samples), that wait
 bounds the delay starvation can have added to the step: whenever the step's chain of work was held up
 for a core on the generator, at least one of those threads was waiting. It over-counts (threads that
 wait at the same time add up; other users' work in the shared Chromium counts too), so a kept attempt
@@ -25,6 +27,7 @@ An attempt is left out of the statistics (flagged `saturated`) when its bound is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -79,12 +82,30 @@ def _list(path: str) -> list[str]:
         return []
 
 
+_journey_threads: set[int] = set()  # native ids of this process's threads that run journeys
+
+
+@contextlib.contextmanager
+def journey_thread() -> Iterator[None]:
+    """Count the calling thread as the generator's while it runs journeys. Only these of this process
+    are counted: its other threads (this monitor, loops polling for Ctrl-C, a proxy) wake on timers of
+    their own and would wait for a core on a busy host without being on any step's path."""
+    tid = threading.get_native_id()
+    _journey_threads.add(tid)
+    try:
+        yield
+    finally:
+        _journey_threads.discard(tid)
+
+
 def generator_threads(pid: int | None = None) -> list[str]:
-    """The schedstat files of the generator's threads: this process and its node/Chromium descendants."""
+    """The schedstat files of the generator's threads: this process's journey threads and every thread
+    of its node/Chromium descendants."""
     root = pid or os.getpid()
-    pids = [root] + [p for p in _descendants(root)
-                     if (_read(f"/proc/{p}/comm") or "").strip().lower().startswith(GENERATOR_NAMES)]
-    return [f"/proc/{p}/task/{tid}/schedstat" for p in pids for tid in _list(f"/proc/{p}/task")]
+    kids = [p for p in _descendants(root)
+            if (_read(f"/proc/{p}/comm") or "").strip().lower().startswith(GENERATOR_NAMES)]
+    own = [f"/proc/{root}/task/{tid}/schedstat" for tid in sorted(_journey_threads)]
+    return own + [f"/proc/{p}/task/{tid}/schedstat" for p in kids for tid in _list(f"/proc/{p}/task")]
 
 
 def run_queue_wait_ns(paths: list[str]) -> int:

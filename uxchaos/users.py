@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from uxchaos.errors import BadInput, EnvironmentProblem
 from uxchaos.journey.endpoints import LOCAL, Endpoint, parse_endpoint, round_trip_ms
-from uxchaos.load import LoadMonitor, measure_load
+from uxchaos.load import LoadMonitor, journey_thread, measure_load
 from uxchaos.results import Sample
 
 if TYPE_CHECKING:
@@ -150,6 +150,10 @@ class UserPool:
                           "round_trip_ms": slot.round_trip_ms})
 
     def _worker(self, slot: _Slot) -> None:
+        with journey_thread():  # its run-queue wait bounds its steps (load.py)
+            self._serve(slot)
+
+    def _serve(self, slot: _Slot) -> None:
         try:
             self._open(slot, slot.endpoint)
         except BaseException as e:
