@@ -24,7 +24,6 @@ from test_users import samples_of
 from uxchaos.analysis import analyze
 from uxchaos.busy import HOST_CPU_GAP, qualify
 from uxchaos.load import (
-    CHAIN_THREADS,
     LEFT_OUT_SHARE,
     LoadMonitor,
     bound_sample,
@@ -74,9 +73,9 @@ def test_a_starved_thread_of_the_generator_shows_as_wait() -> None:
         with burners(3, {0}, 20.0) as pids:
             assert not any(f"/proc/{pid}/" in p for p in generator_threads() for pid in pids)
             t0 = time.time()
-            worker = threading.Thread(target=_spin, args=(1.5, 0))
-            worker.start()
-            worker.join()
+            spinner = threading.Thread(target=_spin, args=(1.5, 0))
+            spinner.start()
+            spinner.join()
             t1 = time.time()
         monitor.settle()
         starved = monitor.wait_ms(t0, t1)
@@ -87,26 +86,31 @@ def test_a_starved_thread_of_the_generator_shows_as_wait() -> None:
     assert starved > 0.4 * (t1 - t0) * 1000, starved
 
 
-def _monitor_with(waits: list[tuple[float, dict[str, int]]]) -> LoadMonitor:
+def _monitor_with(waits: list[tuple[float, dict[str, int]]], roles: dict[str, str] | None = None) -> LoadMonitor:
     """A monitor whose samples are given (its thread never started): the arithmetic alone."""
     monitor = LoadMonitor()
     monitor._waits = deque(waits)
+    monitor._roles = roles or {p: "journey:1" for _, w in waits for p in w}
     monitor.settle = lambda: None  # type: ignore[method-assign]
     return monitor
 
 
-def test_the_bound_is_the_busiest_threads_interpolated_and_at_most_the_window() -> None:
-    threads = [f"/proc/1/task/{i}/schedstat" for i in range(12)]
-    # Every thread waits 50 ms per second; one waits 300 ms per second.
-    waits = [(float(t), {p: t * (300_000_000 if i == 0 else 50_000_000) for i, p in enumerate(threads)})
-             for t in range(0, 5)]
-    monitor = _monitor_with(waits)
-    # Over one second: 300 + the next CHAIN_THREADS - 1 threads' 50 ms each (not all twelve).
-    assert monitor.wait_ms(1.0, 2.0) == pytest.approx(300 + 50 * (CHAIN_THREADS - 1))
-    assert monitor.wait_ms(1.25, 1.5) == pytest.approx((300 + 50 * (CHAIN_THREADS - 1)) / 4)  # interpolated
-    assert monitor.wait_ms(3.0, 9.0) is None  # not covered yet
-    busy = _monitor_with([(float(t), {p: t * 900_000_000 for p in threads}) for t in range(0, 5)])
-    assert busy.wait_ms(1.0, 1.5) == pytest.approx(500.0)  # never more than the window itself
+def test_the_bound_follows_one_chain_interpolated_and_at_most_the_window() -> None:
+    # Per second of wait (ms): what each thread waits, and its role on a step's chain.
+    per_s = {"j1": (100, "journey:1"), "j2": (700, "journey:2"),  # another user's thread: not this chain
+             "n1": (50, "node:10"), "n2": (30, "node:11"), "n3": (20, "node:12"),  # the two busiest nodes count
+             "b": (40, "browser"), "net": (10, "network"),
+             "r1": (60, "renderer:20"), "r1b": (15, "renderer:20"), "r2": (50, "renderer:21")}  # busiest renderer
+    waits = [(float(t), {p: t * ms * 1_000_000 for p, (ms, _) in per_s.items()}) for t in range(0, 5)]
+    monitor = _monitor_with(waits, {p: role for p, (_, role) in per_s.items()})
+    chain = 100 + 50 + 30 + 40 + 10 + 75
+    assert monitor.wait_ms(1.0, 2.0, tid=1) == pytest.approx(chain)
+    assert monitor.wait_ms(1.25, 1.5, tid=1) == pytest.approx(chain / 4, abs=0.1)  # interpolated, to 0.1 ms
+    assert monitor.wait_ms(1.0, 2.0, tid=2) == pytest.approx(chain - 100 + 700)
+    assert monitor.wait_ms(3.0, 9.0, tid=1) is None  # not covered yet
+    busy = _monitor_with([(float(t), {"j": t * 900_000_000, "n": t * 900_000_000}) for t in range(0, 5)],
+                         {"j": "journey:1", "n": "node:3"})
+    assert busy.wait_ms(1.0, 1.5, tid=1) == pytest.approx(500.0)  # never more than the window itself
 
 
 def _sample(steps: list[tuple[str, float, float]]) -> Sample:
@@ -122,13 +126,13 @@ def test_an_attempt_is_left_out_only_when_its_bound_is_a_material_share() -> Non
     # One generator thread waiting 50 ms in each second from epoch 100 on.
     monitor = _monitor_with([(100.0 + t, {"a": t * 50_000_000}) for t in range(0, 20)])
     kept = _sample([("Opening", 0.0, 1.0), ("Logging in", 1.0, 3.0)])
-    bound_sample(kept, monitor)
+    bound_sample(kept, monitor, 1)
     assert [s.bound_ms for s in kept.steps] == [50.0, 150.0]
     assert [a.bound_ms for a in kept.actions] == [50.0, 150.0] and kept.bound_ms == 200.0
     assert not kept.saturated and not kept.excluded  # 200 ms of 4 s: 5%
     monitor = _monitor_with([(100.0 + t, {"a": t * 300_000_000}) for t in range(0, 20)])
     starved = _sample([("Opening", 0.0, 1.0), ("Logging in", 1.0, 3.0)])
-    bound_sample(starved, monitor)
+    bound_sample(starved, monitor, 1)
     assert starved.bound_ms == 1200.0 and starved.saturated and starved.excluded  # 30% > LEFT_OUT_SHARE
     assert LEFT_OUT_SHARE == 0.10
 

@@ -8,19 +8,24 @@ threads. The last one is the bound this module is for.
 Why the run-queue wait. Host CPU counts the system under test too (the demo app and its database
 share this host: one user alone shows ~90%), and a late timer says how late uxchaos's Python was, not
 how much that changed a step — 140 ms matter to a 0.1 s step and hardly to a 3 s one. What the
-generator's starvation can add to a step is time when a generator thread had work on the step's path
-and was ready to run but waited for a core. Linux counts exactly that per thread: the second field of
-/proc/<pid>/task/<tid>/schedstat (nanoseconds spent runnable on a run queue). The generator's threads
-are this process's threads that run journeys and every thread of its descendants named node (the
-Playwright drivers, the browser server) and chrom*/headless* (Chromium); the demo app and its
-database, also descendants, are the target and are not counted, nor are this process's threads that
-wake on timers of their own (this monitor, loops polling for Ctrl-C): on a busy host they wait for a
-core without being on any step's path. Summed over a step's window (interpolated between samples), that wait
-bounds the delay starvation can have added to the step: whenever the step's chain of work was held up
-for a core on the generator, at least one of those threads was waiting. It over-counts (threads that
-wait at the same time add up; other users' work in the shared Chromium counts too), so a kept attempt
-never hides more than it says; it does not see a thread waiting for Python's GIL (the coordinator's
-lag, recorded beside it, does). benchmarks/starvation.py compares it with what a CPU burner really adds.
+generator's starvation can add to a step is time when a thread on the step's chain of work was ready
+to run but waited for a core. Linux counts exactly that per thread: the second field of
+/proc/<pid>/task/<tid>/schedstat (nanoseconds spent runnable on a run queue).
+
+Which threads. A step's chain runs from the user's journey thread in this process through its
+Playwright driver (node; for shared local users also the browser server's node), Chromium's browser
+process (its UI and IO threads), its network service and the page's renderer, and back. The bound of
+a step is the wait, over its window (interpolated between samples), of: the user's own journey
+thread; the two node processes that waited most; the browser process's UI and IO threads; the network
+service; the renderer that waited most — at most the step's own time. Whenever the step's chain was
+held up for a core, one of these was waiting, so it is an upper bound (they may wait at the same
+time; the shared browser's waits for other users' work count too). Not counted: this process's other
+threads (this monitor, loops polling for Ctrl-C, a proxy), Chromium's GPU, compositor and thread-pool
+threads and other renderers — they wake on timers of their own, and on a busy host they wait for a
+core without being on the step's path (measured: summing every generator thread's wait instead put
+4.7–7.6 s of "bound" on a 15 s `sleep` step, with the journey idle). Nor a thread waiting for Python's
+GIL (the coordinator's lag, recorded beside it, shows that). benchmarks/starvation.py compares the
+bound with what a CPU burner really adds.
 
 An attempt is left out of the statistics (flagged `saturated`) when its bound is more than
 `LEFT_OUT_SHARE` of the time it measured; otherwise it is kept, and the reports show its bound."""
@@ -40,10 +45,7 @@ MONITOR_INTERVAL_S = 0.1
 PROCESS_REFRESH_S = 1.0  # how often the generator's processes and threads are listed again
 GENERATOR_NAMES = ("node", "chrom", "headless")  # process names (comm) of Playwright drivers and Chromium
 WAIT_HISTORY_S = 300.0  # per-thread samples kept: an attempt is bounded as soon as it ends
-# Distinct generator threads one step's chain of work can pass through: the user's Python thread, its
-# Playwright driver's main thread, Chromium's browser UI and IO threads, its network service, the
-# page's renderer main and compositor threads — and one more for a Python thread holding the GIL.
-CHAIN_THREADS = 8
+BROWSER_THREADS = ("CrBrowserMain", "Chrome_IOThread")  # the browser process's threads every message crosses
 LEFT_OUT_SHARE = 0.10  # a bound above this share of the attempt's time: left out of the statistics
 BUSY_SHARE = 0.02  # a bound above this share of an action's median: the verdict says "busy generator"
 
@@ -98,23 +100,37 @@ def journey_thread() -> Iterator[None]:
         _journey_threads.discard(tid)
 
 
-def generator_threads(pid: int | None = None) -> list[str]:
-    """The schedstat files of the generator's threads: this process's journey threads and every thread
-    of its node/Chromium descendants."""
+def _role(pid: int, comm: str) -> str | None:
+    """What a descendant process is to a step's chain of work: a node process (a Playwright driver or
+    the browser server), a renderer, Chromium's network service or its browser process; None: not on
+    the chain (the GPU process, zygotes, storage, the target's processes)."""
+    if comm.startswith("node"):
+        return f"node:{pid}"
+    if not comm.startswith(GENERATOR_NAMES):
+        return None
+    args = (_read(f"/proc/{pid}/cmdline") or "").split("\0")
+    kind = next((a.split("=", 1)[1] for a in args if a.startswith("--type=")), "")
+    if kind == "renderer":
+        return f"renderer:{pid}"
+    if kind == "utility" and any("NetworkService" in a for a in args):
+        return "network"
+    return "browser" if kind == "" else None
+
+
+def generator_threads(pid: int | None = None) -> dict[str, str]:
+    """The schedstat files of the threads a step's chain of work can pass through, with their role:
+    this process's journey threads ("journey:<tid>"), every thread of each node process and renderer
+    ("node:<pid>", "renderer:<pid>") and of the network service ("network"), and the browser
+    process's UI and IO threads ("browser")."""
     root = pid or os.getpid()
-    kids = [p for p in _descendants(root)
-            if (_read(f"/proc/{p}/comm") or "").strip().lower().startswith(GENERATOR_NAMES)]
-    own = [f"/proc/{root}/task/{tid}/schedstat" for tid in sorted(_journey_threads)]
-    return own + [f"/proc/{p}/task/{tid}/schedstat" for p in kids for tid in _list(f"/proc/{p}/task")]
-
-
-def run_queue_wait_ns(paths: list[str]) -> int:
-    total = 0
-    for path in paths:
-        text = _read(path)
-        if text:
-            total += int(text.split()[1])
-    return total
+    threads = {f"/proc/{root}/task/{tid}/schedstat": f"journey:{tid}" for tid in sorted(_journey_threads)}
+    for kid in _descendants(root):
+        role = _role(kid, (_read(f"/proc/{kid}/comm") or "").strip().lower())
+        for tid in _list(f"/proc/{kid}/task") if role else []:
+            if role == "browser" and (_read(f"/proc/{kid}/task/{tid}/comm") or "").strip() not in BROWSER_THREADS:
+                continue
+            threads[f"/proc/{kid}/task/{tid}/schedstat"] = role or ""
+    return threads
 
 
 class LoadMonitor:
@@ -125,6 +141,7 @@ class LoadMonitor:
         self._ticks: deque[tuple[float, int, int, float]] = deque(maxlen=200_000)  # (mono, busy, total, lag s)
         # (epoch s, each generator thread's run-queue wait so far in ns), the last WAIT_HISTORY_S
         self._waits: deque[tuple[float, dict[str, int]]] = deque(maxlen=int(WAIT_HISTORY_S / interval_s))
+        self._roles: dict[str, str] = {}  # each thread's role on a step's chain (generator_threads)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="uxchaos-load-monitor", daemon=True)
         self._lock = threading.Lock()
@@ -139,7 +156,7 @@ class LoadMonitor:
 
     def _loop(self) -> None:
         last = cpu_ticks()
-        paths: list[str] = []
+        paths: dict[str, str] = {}
         listed = 0.0
         base: dict[str, int] = {}  # each thread's wait when first seen (0: born since the last listing)
         current: dict[str, int] = {}  # each thread's wait counted so far; an ended thread keeps its last
@@ -152,6 +169,8 @@ class LoadMonitor:
             if self.waits_seen:
                 if now - listed >= PROCESS_REFRESH_S:
                     first, paths, listed = not listed, generator_threads(), now
+                    with self._lock:
+                        self._roles.update(paths)
                     base = {p: base.get(p, -1 if first else 0) for p in paths}
                     for p in current.keys() - base.keys():
                         ended.setdefault(p, now)
@@ -167,6 +186,8 @@ class LoadMonitor:
                         ended.setdefault(p, now)
                 for p in [p for p, when in ended.items() if now - when > WAIT_HISTORY_S]:
                     del ended[p], current[p]  # gone long enough: no window reaches back to it
+                    with self._lock:
+                        self._roles.pop(p, None)
                 with self._lock:
                     self._waits.append((time.time(), dict(current)))
             if ticks is not None and last is not None:
@@ -185,17 +206,22 @@ class LoadMonitor:
         busy, total = sum(t[1] for t in inside), sum(t[2] for t in inside)
         return (round(busy / total, 3) if total else None), round(max(t[3] for t in inside) * 1000, 1)
 
-    def wait_ms(self, t0: float, t1: float) -> float | None:
-        """The bound of what the generator's starvation can have added between two epoch times (ms): the
-        CHAIN_THREADS largest run-queue waits of single generator threads in that window (interpolated
-        between samples), at most the window itself. None when the samples do not cover the window."""
+    def wait_ms(self, t0: float, t1: float, tid: int | None = None) -> float | None:
+        """The bound of what the generator's starvation can have added between two epoch times (ms) to
+        the chain of work of the journey thread `tid` (None: the journey thread that waited most);
+        waits interpolated between samples; at most the window itself. None when the samples do not
+        cover the window."""
         with self._lock:
-            waits = list(self._waits)
+            waits, roles = list(self._waits), dict(self._roles)
         if len(waits) < 2 or waits[0][0] > t0 or waits[-1][0] < t1:
             return None
         start, end = _at(waits, t0), _at(waits, t1)
-        grown = sorted((max(0.0, v - start.get(p, 0.0)) for p, v in end.items()), reverse=True)
-        return round(min(sum(grown[:CHAIN_THREADS]) / 1e6, (t1 - t0) * 1000), 1)
+        per_role: dict[str, float] = {}
+        for p, v in end.items():
+            role = roles.get(p, "")
+            per_role[role] = per_role.get(role, 0.0) + max(0.0, v - start.get(p, 0.0))
+        bound_ns = chain_wait_ns(per_role, tid)
+        return round(min(bound_ns / 1e6, (t1 - t0) * 1000), 1)
 
     def settle(self) -> None:
         """Wait until a sample after now exists, so that the window just ended is covered."""
@@ -223,7 +249,20 @@ def _at(waits: list[tuple[float, dict[str, int]]], t: float) -> dict[str, float]
     return {p: a.get(p, 0) + (v - a.get(p, 0)) * share for p, v in b.items()}
 
 
-def bound_sample(sample: Sample, monitor: LoadMonitor) -> None:
+def chain_wait_ns(per_role: dict[str, float], tid: int | None) -> float:
+    """The run-queue wait one step's chain can have met, from each role's wait in its window: its own
+    journey thread's; the two node processes that waited most (its Playwright driver, and the browser
+    server of shared local users — which node is its driver is not known, so the busiest stand for it);
+    the browser process's UI and IO threads and the network service (shared by every user); the
+    renderer that waited most (its page's is one of them)."""
+    def top(prefix: str, n: int) -> float:
+        return sum(sorted((v for k, v in per_role.items() if k.startswith(prefix)), reverse=True)[:n])
+
+    own = per_role.get(f"journey:{tid}", 0.0) if tid is not None else top("journey:", 1)
+    return own + top("node:", 2) + per_role.get("browser", 0.0) + per_role.get("network", 0.0) + top("renderer:", 1)
+
+
+def bound_sample(sample: Sample, monitor: LoadMonitor, tid: int | None = None) -> None:
     """Record on the sample, its actions and its steps how much the generator's starvation can have
     added (ms); flag it `saturated` when that is more than LEFT_OUT_SHARE of what it measured."""
     if not monitor.waits_seen:
@@ -234,7 +273,7 @@ def bound_sample(sample: Sample, monitor: LoadMonitor) -> None:
         for step in timed:
             assert step.at_s is not None
             began = sample.started_at + step.at_s
-            step.bound_ms = monitor.wait_ms(began, began + step.duration_s)
+            step.bound_ms = monitor.wait_ms(began, began + step.duration_s, tid)
         bounds = [s.bound_ms for s in timed]
         if any(b is None for b in bounds):
             return
@@ -243,12 +282,13 @@ def bound_sample(sample: Sample, monitor: LoadMonitor) -> None:
             action.bound_ms = round(sum(mine), 1) if mine else None
         sample.bound_ms = round(sum(b or 0.0 for b in bounds), 1)
     else:  # a Python journey's blocks carry no start: the attempt's whole window
-        sample.bound_ms = monitor.wait_ms(sample.started_at, sample.ended_at)
+        sample.bound_ms = monitor.wait_ms(sample.started_at, sample.ended_at, tid)
     if sample.bound_ms is not None and sample.duration_s > 0:
         sample.saturated = sample.bound_ms / 1000 > LEFT_OUT_SHARE * sample.duration_s
 
 
 def measure_load(sample: Sample, monitor: LoadMonitor, began: float) -> None:
-    """The host CPU and the coordinator's worst lag over the attempt (`began`: monotonic), and its bounds."""
+    """The host CPU and the coordinator's worst lag over the attempt (`began`: monotonic), and its bounds;
+    called on the thread that ran the attempt."""
     sample.host_cpu, sample.driver_lag_ms = monitor.window(began, time.monotonic())
-    bound_sample(sample, monitor)
+    bound_sample(sample, monitor, threading.get_native_id())
