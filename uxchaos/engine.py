@@ -474,7 +474,7 @@ class Engine:
             if measured is None:
                 break
             if self.monitor is not None:
-                measure_load(measured[0], self.monitor, began)
+                measure_load(measured[0], self.monitor, began, judge=False)  # bounded and said, never left out
             self._record_sample(*measured)
 
     def _late_starts(self, phase: str, late: list[Sample], attempts: int, rate: float, users: int) -> None:

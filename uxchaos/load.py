@@ -27,8 +27,10 @@ core without being on the step's path (measured: summing every generator thread'
 GIL (the coordinator's lag, recorded beside it, shows that). benchmarks/starvation.py compares the
 bound with what a CPU burner really adds.
 
-An attempt is left out of the statistics (flagged `saturated`) when its bound is more than
-`LEFT_OUT_SHARE` of the time it measured; otherwise it is kept, and the reports show its bound."""
+An attempt of virtual users is left out of the statistics (flagged `saturated`) when its bound is more
+than `LEFT_OUT_SHARE` of the time it measured; otherwise it is kept, and the reports show its bound. A
+run's single sequential user gets its bounds too, shown and said in the verdicts, but is never left
+out: it is the reference a bare script would measure, and nothing of the generator competes with it."""
 
 from __future__ import annotations
 
@@ -262,9 +264,9 @@ def chain_wait_ns(per_role: dict[str, float], tid: int | None) -> float:
     return own + top("node:", 2) + per_role.get("browser", 0.0) + per_role.get("network", 0.0) + top("renderer:", 1)
 
 
-def bound_sample(sample: Sample, monitor: LoadMonitor, tid: int | None = None) -> None:
+def bound_sample(sample: Sample, monitor: LoadMonitor, tid: int | None = None, judge: bool = True) -> None:
     """Record on the sample, its actions and its steps how much the generator's starvation can have
-    added (ms); flag it `saturated` when that is more than LEFT_OUT_SHARE of what it measured."""
+    added (ms); with `judge`, flag it `saturated` when that is more than LEFT_OUT_SHARE of what it measured."""
     if not monitor.waits_seen:
         return
     monitor.settle()
@@ -283,12 +285,13 @@ def bound_sample(sample: Sample, monitor: LoadMonitor, tid: int | None = None) -
         sample.bound_ms = round(sum(b or 0.0 for b in bounds), 1)
     else:  # a Python journey's blocks carry no start: the attempt's whole window
         sample.bound_ms = monitor.wait_ms(sample.started_at, sample.ended_at, tid)
-    if sample.bound_ms is not None and sample.duration_s > 0:
+    if judge and sample.bound_ms is not None and sample.duration_s > 0:
         sample.saturated = sample.bound_ms / 1000 > LEFT_OUT_SHARE * sample.duration_s
 
 
-def measure_load(sample: Sample, monitor: LoadMonitor, began: float) -> None:
+def measure_load(sample: Sample, monitor: LoadMonitor, began: float, judge: bool = True) -> None:
     """The host CPU and the coordinator's worst lag over the attempt (`began`: monotonic), and its bounds;
-    called on the thread that ran the attempt."""
+    called on the thread that ran the attempt. `judge`: leave it out when its bound is material (virtual
+    users); a run's single sequential user is the reference measurement and is only qualified by it."""
     sample.host_cpu, sample.driver_lag_ms = monitor.window(began, time.monotonic())
-    bound_sample(sample, monitor, threading.get_native_id())
+    bound_sample(sample, monitor, threading.get_native_id(), judge)
