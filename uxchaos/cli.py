@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo_sub = demo.add_subparsers(dest="demo_command", required=True, parser_class=_Parser)
     up = demo_sub.add_parser("up", help="start the demo in the background and print its URL")
     up.add_argument("--foreground", action="store_true", help="stay in the foreground until Ctrl-C")
+    up.add_argument("--app", choices=["python", "laravel"], default="python",
+                    help="python: the bundled Python app on PostgreSQL (default); laravel: the real Laravel 8 app "
+                    "on MariaDB (needs Debian's php-cli, php-mysql, php-laravel-framework, mariadb-server)")
+    up.add_argument("--port", type=int, default=0,
+                    help="with --app laravel: the 127.0.0.1 port users reach the app on (default 0: any free port)")
     down = demo_sub.add_parser("down", help="stop the demo and remove its data")
     status = demo_sub.add_parser("status", help="is the demo running, and healthy?")
     for cmd in (up, down, status):
@@ -104,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo_sub.add_parser("build", help="build the demo's Docker images (mmdebstrap base, no registry; cached)")
     serve = demo_sub.add_parser("serve", help=argparse.SUPPRESS)
     serve.add_argument("--state", type=Path, required=True)
+    serve.add_argument("--app", choices=["python", "laravel"], default="python")
+    serve.add_argument("--port", type=int, default=0)
 
     proxy = sub.add_parser("proxy", help="the fault proxy as its own process")
     proxy_sub = proxy.add_subparsers(dest="proxy_command", required=True, parser_class=_Parser)
