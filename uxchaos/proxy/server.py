@@ -99,10 +99,8 @@ class _Pipe:
         http = self.conn.http
         if http is None:
             self.forward(data)
-        elif self.direction == "upstream":
-            http.upstream(data)
         else:
-            http.downstream(data)
+            http.feed(self.direction, data)
 
     def forward(self, data: bytes, extra_delay_s: float = 0.0) -> None:
         """Pass bytes on through this direction's toxics (`extra_delay_s`: an HTTP toxic's hold-back)."""
@@ -482,6 +480,7 @@ class Proxy:
         self.server: asyncio.Server | None = None
         self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=200)
         self.http_counts: dict[str, int] = {"answered": 0, "dropped_bodies": 0}
+        self.http_toxic_list: list[HttpToxic] = []  # the HTTP toxics, looked at for every chunk of HTTP
         self.other_traffic: bytes | None = None  # first bytes of the last connection that was not HTTP/1.x
         self._warned_not_http = False
 
@@ -507,22 +506,26 @@ class Proxy:
         log.warning("proxy %s: %s: %s", self.name, kind, message)
 
     def http_toxics(self) -> list[HttpToxic]:
-        return [t for t in self.toxics.values() if isinstance(t, HttpToxic)]
+        return self.http_toxic_list
 
     def count_http(self, what: str) -> None:
         self.http_counts[what] += 1
 
-    def not_http(self, first_bytes: bytes, peer: Any) -> None:
-        """A connection that is not HTTP/1.x passes untouched; say so when HTTP toxics wait for HTTP."""
-        self.other_traffic = first_bytes[:16]
-        if self.http_toxics() and not self._warned_not_http:
+    def not_http(self, reason: bytes, peer: Any, first_bytes: bool = True) -> None:
+        """A connection that is not HTTP/1.x passes untouched; say so when HTTP toxics wait for HTTP.
+        `first_bytes`: the connection was never HTTP (rather than leaving HTTP after some exchanges),
+        so this proxy carries another protocol."""
+        if first_bytes:
+            self.other_traffic = reason[:24]
+        if self.http_toxic_list and not self._warned_not_http:
             self._warned_not_http = True
-            names = ", ".join(t.name for t in self.http_toxics())
-            self.record_event("not_http", f"traffic is not HTTP/1.x (starts {first_bytes[:16]!r}); it passes "
+            names = ", ".join(t.name for t in self.http_toxic_list)
+            self.record_event("not_http", f"traffic is not HTTP/1.x ({reason[:24]!r}); it passes "
                               f"untouched by {names}", peer=peer)
 
     def _refresh(self) -> None:
         self.stream_toxics = [t for t in self.toxics.values() if not t.http]
+        self.http_toxic_list = [t for t in self.toxics.values() if isinstance(t, HttpToxic)]
 
     async def add_toxic(self, toxic: Toxic) -> None:
         if toxic.name in self.toxics:
