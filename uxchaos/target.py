@@ -7,12 +7,17 @@ import contextlib
 import http.client
 import urllib.parse
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from uxchaos import httpget
 from uxchaos.errors import EnvironmentProblem
 from uxchaos.faults import SupervisedProcess, TargetRuntime
 from uxchaos.ledger import Ledger
 from uxchaos.scenario import Scenario
+
+if TYPE_CHECKING:
+    from uxchaos.demo.laravel_stack import LaravelStack
+    from uxchaos.demo.stack import DemoStack
 
 
 def _demo_start_errors() -> tuple[type[BaseException], ...]:
@@ -25,6 +30,16 @@ def _demo_start_errors() -> tuple[type[BaseException], ...]:
     return (DemoStartError, TimeoutError, OSError, subprocess.SubprocessError, psycopg.Error)
 
 
+def _demo_stack(app: str) -> DemoStack | LaravelStack:
+    if app == "laravel":
+        from uxchaos.demo.laravel_stack import LaravelStack
+
+        return LaravelStack()
+    from uxchaos.demo.stack import DemoStack
+
+    return DemoStack()
+
+
 @contextlib.contextmanager
 def running_target(
     scenario: Scenario, base_url_override: str | None = None, ledger: Ledger | None = None
@@ -32,10 +47,8 @@ def running_target(
     """Yield (runtime, variables for steps). Starts and always stops the demo when asked for."""
     variables = dict(scenario.target.credentials)
     if scenario.target.is_demo and not base_url_override:
-        from uxchaos.demo.stack import DemoStack
-
         start_errors = _demo_start_errors()
-        stack = DemoStack()
+        stack = _demo_stack(scenario.target.app)
         try:
             info = stack.start()
         except start_errors as e:  # only what the environment can cause; a bug keeps its traceback
@@ -94,6 +107,12 @@ def check_app_healthy(url: str, timeout_s: float = 30) -> None:
             "is the URL right (--base-url or target.base_url)?"
         ) from None
     if response.status >= 500:
+        from uxchaos.known_errors import advice
+
+        said = advice(response.body.decode("utf-8", errors="replace"))
+        if said:
+            raise EnvironmentProblem(f"the app is not healthy: GET {url} answered HTTP {response.status} before any "
+                                     f"fault was injected: {said}")
         body = response.body[:4096].decode("utf-8", errors="replace")
         head = "\n    ".join(body.strip().splitlines()[:5])
         raise EnvironmentProblem(

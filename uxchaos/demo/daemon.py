@@ -67,8 +67,10 @@ def _print_info(state: dict[str, Any], out: TextIO) -> None:
     from uxchaos.demo.stack import demo_credentials
 
     email, password = demo_credentials()
-    what = "Laravel demo (PHP, MariaDB)" if state.get("app") == "laravel" else "demo app"
-    print(f"{what + ':':<17}{state['base_url']}/login  (through the 'backend' proxy)", file=out)
+    print(f"demo app:        {state['base_url']}/login  (through the 'backend' proxy)", file=out)
+    if state.get("app") == "laravel":
+        print("  app:           Laravel 8 (Debian's php-laravel-framework) on PHP's server, MariaDB, "
+              "queue:work", file=out)
     print(f"  directly:      {state['app_url']}", file=out)
     print(f"  credentials:   {email} / {password}  (UXCHAOS_DEMO_EMAIL / UXCHAOS_DEMO_PASSWORD)", file=out)
     print(f"  proxies:       {', '.join(f'{k} {v}' for k, v in state['proxies'].items())}", file=out)

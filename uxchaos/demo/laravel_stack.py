@@ -43,6 +43,9 @@ SERVER_WORKERS = 4
 # Stock `queue:work` sleeps 3 s when the queue is empty; 1 s lets a login's job show on the next page.
 WORKER_ARGS = ["queue:work", "--sleep=1", "--tries=3"]
 
+WRITABLE = ["bootstrap/cache", "storage/app", "storage/framework/cache/data", "storage/framework/sessions",
+            "storage/framework/views", "storage/logs"]
+
 _PHP_CHECK = ("echo json_encode(['version' => PHP_VERSION, "
               "'laravel' => (bool) stream_resolve_include_path('Illuminate/autoload.php'), "
               "'pdo_mysql' => extension_loaded('pdo_mysql')]);")
@@ -109,6 +112,8 @@ class LaravelStack:
         cache_dir().mkdir(parents=True, exist_ok=True)
         self.app_dir = Path(tempfile.mkdtemp(prefix="laravel-", dir=cache_dir())) / "app"
         shutil.copytree(APP_SOURCE, self.app_dir, ignore=shutil.ignore_patterns("__pycache__"))
+        for folder in WRITABLE:  # empty in the package (a wheel keeps no empty folders); Laravel writes there
+            (self.app_dir / folder).mkdir(parents=True, exist_ok=True)
         self.db.start()
         db_port = self.db.port
         if self.database_proxy:

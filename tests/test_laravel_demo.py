@@ -1,0 +1,210 @@
+"""The real Laravel demo (uxchaos/demo/laravel): Debian's php-laravel-framework on PHP's built-in
+server, MariaDB behind uxchaos's fault proxy, `php artisan queue:work` supervised. Everything here is
+real: PHP, MariaDB, the proxy, and Chromium in the end-to-end run."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import io
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from uxchaos.cli import main
+from uxchaos.demo.db import DemoStartError
+from uxchaos.demo.laravel_stack import LaravelStack
+from uxchaos.demo.mariadb import cache_dir
+from uxchaos.demo.stack import DemoInfo
+from uxchaos.errors import EnvironmentProblem
+from uxchaos.netutil import wait_until
+from uxchaos.target import check_app_healthy
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LaravelStack]:
+    s = LaravelStack()
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def info(stack: LaravelStack) -> Iterator[DemoInfo]:
+    assert stack.info is not None
+    yield stack.info
+    stack.hub.reset()
+
+
+def round_trips(stack: LaravelStack) -> int:
+    return int(stack.hub.describe("database")["round_trips"])
+
+
+def http_login(base_url: str, email: str, password: str) -> tuple[float, int, str]:
+    """GET the form, POST it with its CSRF token and the session cookie, follow the redirect."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    started = time.perf_counter()
+    form = opener.open(base_url + "/login", timeout=120).read().decode()
+    token = re.search(r'name="_token" value="([^"]+)"', form)
+    assert token, form[:500]
+    data = urllib.parse.urlencode({"_token": token.group(1), "email": email, "password": password}).encode()
+    try:
+        resp = opener.open(base_url + "/login", data, timeout=120)
+        status, body = resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        status, body = e.code, e.read().decode()
+    return time.perf_counter() - started, status, body
+
+
+def test_login_through_both_proxies_reaches_the_dashboard(stack: LaravelStack, info: DemoInfo) -> None:
+    before = round_trips(stack)
+    _, status, body = http_login(info.base_url, info.email, info.password)
+    assert status == 200 and "Welcome, Demo User" in body
+    # Laravel's session handler, user provider and queue all went through the database proxy.
+    assert round_trips(stack) - before >= 10
+
+
+def test_wrong_password_and_missing_csrf_token_are_refused(info: DemoInfo) -> None:
+    _, status, body = http_login(info.base_url, info.email, "wrong")
+    assert status == 200 and "These credentials do not match our records." in body  # redirected back to the form
+    data = urllib.parse.urlencode({"email": info.email, "password": info.password}).encode()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(info.base_url + "/login", data, timeout=30)
+    assert refused.value.code == 419  # Laravel's VerifyCsrfToken: "Page Expired"
+
+
+def test_the_login_job_is_processed_by_the_supervised_queue_worker(stack: LaravelStack, info: DemoInfo) -> None:
+    assert stack.supervisor is not None and stack.supervisor.pid
+    old_pid = stack.supervisor.pid
+    os.kill(old_pid, signal.SIGKILL)  # the worker dies; the supervisor starts another (Swarm's restart, locally)
+    wait_until(lambda: stack.supervisor is not None and bool(stack.supervisor.exits)
+               and stack.supervisor.exits[-1].new_pid is not None, 20, "the worker's restart")
+    new_pid = stack.supervisor.pid
+    assert new_pid != old_pid
+    http_login(info.base_url, info.email, info.password)
+
+    def recorded_by_new_worker() -> bool:
+        last = stack.db.sql("SELECT worker_pid FROM laravel.logins ORDER BY id DESC LIMIT 1").strip()
+        return last == str(new_pid)
+
+    wait_until(recorded_by_new_worker, 30, "the login recorded by the new queue worker", interval_s=0.3)
+    health = json.loads(urllib.request.urlopen(info.base_url + "/health", timeout=30).read())
+    assert health["status"] == "ok" and health["database"] == "ok"
+
+
+def test_a_database_delay_slows_every_turn_of_a_laravel_login(stack: LaravelStack, info: DemoInfo) -> None:
+    base = min(http_login(info.base_url, info.email, info.password)[0] for _ in range(2))
+    stack.hub.add_toxic("database", {"type": "latency", "attributes": {"latency": "100ms"}})
+    before = round_trips(stack)
+    slow, status, body = http_login(info.base_url, info.email, info.password)
+    turns = round_trips(stack) - before
+    stack.hub.reset()
+    assert status == 200 and "Welcome" in body
+    # Each turn waits 100 ms; the worker's polls share the proxy, so not every counted turn is the login's.
+    assert slow - base > 0.1 * 15, (slow, base, turns)
+    assert turns >= 15
+
+
+def test_missing_sessions_table_is_caught_before_any_fault(stack: LaravelStack, info: DemoInfo,
+                                                           tmp_path: Path) -> None:
+    """The report's problem 3: `Base table or view not found: 1146 Table 'laravel.sessions' doesn't exist`."""
+    stack.db.sql("DROP TABLE laravel.sessions")
+    try:
+        with pytest.raises(EnvironmentProblem) as caught:
+            check_app_healthy(info.base_url + "/login")
+        assert "no table `laravel.sessions`" in str(caught.value)
+        assert "php artisan migrate" in str(caught.value)
+        scenario = tmp_path / "s.yaml"
+        scenario.write_text((ROOT / "scenarios/laravel-login-under-db-delay.yaml").read_text()
+                            .replace("base_url: demo", f"base_url: {info.base_url}").replace("  app: laravel", "")
+                            .replace("target:\n", f"target:\n  proxy_control: {control_of(stack)}\n"))
+        out, err = io.StringIO(), io.StringIO()
+        code = main(["run", str(scenario), "--out", str(tmp_path / "reports")], out, err)
+        assert code == 3, err.getvalue()
+        assert "php artisan migrate" in err.getvalue() and "laravel.sessions" in err.getvalue()
+        assert stack.hub.describe("database")["toxics"] == []  # nothing was injected
+    finally:
+        stack.artisan("migrate:fresh", "--force", "--seed")
+    assert http_login(info.base_url, info.email, info.password)[1] == 200
+
+
+_controls: dict[int, str] = {}
+
+
+def control_of(stack: LaravelStack) -> str:
+    """A Toxiproxy-style control API for the stack's proxies (what `demo up` prints)."""
+    from uxchaos.proxy.control import ControlServer
+
+    if id(stack) not in _controls:
+        _controls[id(stack)] = ControlServer(stack.hub).address
+    return _controls[id(stack)]
+
+
+def leftovers() -> list[str]:
+    """Laravel demo processes and folders of this test's runs still there."""
+    return subprocess.run(["pgrep", "-af", f"mariadbd .*{cache_dir()}|php -S 127.0.0.1"], capture_output=True,
+                          text=True).stdout.splitlines()
+
+
+def test_mariadb_refusing_to_start_says_so_and_leaves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    before_dirs = set(cache_dir().glob("mariadb-*")) | set(cache_dir().glob("laravel-*"))
+    before_procs = set(leftovers())
+    monkeypatch.setenv("UXCHAOS_MARIADBD", "/bin/false")
+    with pytest.raises(DemoStartError, match=r"^MariaDB did not start \(exit 1\)"):
+        LaravelStack().start()
+    assert set(cache_dir().glob("mariadb-*")) | set(cache_dir().glob("laravel-*")) == before_dirs
+    assert set(leftovers()) <= before_procs
+
+
+def demo_cli(args: list[str], state: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "uxchaos", "demo", *args], capture_output=True, text=True,
+                          timeout=180, env={**os.environ, "UXCHAOS_STATE_DIR": str(state), **env})
+
+
+def test_demo_up_without_php_or_with_a_taken_port_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    no_php = demo_cli(["up", "--app", "laravel"], tmp_path, UXCHAOS_PHP="/nonexistent/php")
+    assert no_php.returncode == 3
+    assert no_php.stderr.strip() == "uxchaos: PHP is missing (/nonexistent/php not found): install Debian's php-cli " \
+                                    "(PHP 8.2)"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = demo_cli(["up", "--app", "laravel", "--port", str(port)], tmp_path)
+    assert busy.returncode == 3
+    assert busy.stderr.strip().startswith(f"uxchaos: port {port} on 127.0.0.1 is taken")
+    assert len(busy.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "demo.json").exists()
+
+
+def test_demo_up_serves_the_laravel_login_and_down_stops_it(tmp_path: Path) -> None:
+    up = demo_cli(["up", "--app", "laravel"], tmp_path)
+    assert up.returncode == 0, up.stderr
+    state = json.loads((tmp_path / "demo.json").read_text())
+    try:
+        assert state["app"] == "laravel" and set(state["proxies"]) == {"backend", "database"}
+        assert "Laravel 8" in up.stdout and state["control"] in up.stdout
+        _, status, body = http_login(state["base_url"], state["email"], "demo-password")
+        assert status == 200 and "Welcome, Demo User" in body
+        proxies = json.loads(urllib.request.urlopen(state["control"] + "/proxies", timeout=30).read())
+        assert proxies["database"]["round_trips"] > 0  # the app's database link goes through the proxy
+    finally:
+        down = demo_cli(["down"], tmp_path)
+    assert down.returncode == 0, down.stderr
+    with pytest.raises(OSError):
+        urllib.request.urlopen(state["base_url"] + "/health", timeout=5)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(state["app_url"] + "/health", timeout=5)
