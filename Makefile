@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 WORKERS ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser docker images demo test lint bench clean
+.PHONY: help setup browser docker laravel images demo test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,13 +30,16 @@ browser: $(STAMP)
 docker: ## install/start Docker and a single-node swarm (for the Docker tests)
 	@scripts/ensure-docker.sh
 
+laravel: ## install PHP 8.2, Laravel 8 (Debian's php-laravel-framework), MariaDB and Redis if missing
+	@scripts/ensure-laravel.sh
+
 images: setup docker ## build the demo's Docker images for the Swarm stack (mmdebstrap; cached by their inputs)
 	$(BIN)/uxchaos demo build
 
 demo: setup ## run `uxchaos run login-under-db-delay` on the bundled demo app
 	$(BIN)/uxchaos run login-under-db-delay
 
-test: setup docker images ## run the linters, the type checker and every test (real browser, database, Docker, Swarm)
+test: setup docker laravel images ## run the linters, the type checker and every test (real browser, databases, PHP, Docker, Swarm)
 	$(BIN)/ruff check uxchaos tests benchmarks examples
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n $(WORKERS) --dist loadfile -m "not timing" --durations=15
