@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 WORKERS ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser docker laravel images demo test lint bench clean
+.PHONY: help setup browser docker servers laravel images demo test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,7 +30,10 @@ browser: $(STAMP)
 docker: ## install/start Docker and a single-node swarm (for the Docker tests)
 	@scripts/ensure-docker.sh
 
-laravel: ## install PHP 8.2, Laravel 8 (Debian's php-laravel-framework), MariaDB and Redis if missing
+servers: ## install MariaDB, Redis and socat when missing (the proxy's protocol tests start their own)
+	@scripts/ensure-servers.sh
+
+laravel: servers ## install PHP 8.2 and Laravel 8 (Debian's php-laravel-framework) when missing, for the Laravel demo
 	@scripts/ensure-laravel.sh
 
 images: setup docker ## build the demo's Docker images for the Swarm stack (mmdebstrap; cached by their inputs)
@@ -39,7 +42,7 @@ images: setup docker ## build the demo's Docker images for the Swarm stack (mmde
 demo: setup ## run `uxchaos run login-under-db-delay` on the bundled demo app
 	$(BIN)/uxchaos run login-under-db-delay
 
-test: setup docker laravel images ## run the linters, the type checker and every test (real browser, databases, PHP, Docker, Swarm)
+test: setup docker servers laravel images ## run the linters, the type checker and every test (real browser, databases, PHP, Docker, Swarm)
 	$(BIN)/ruff check uxchaos tests benchmarks examples
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n $(WORKERS) --dist loadfile -m "not timing" --durations=15
@@ -49,7 +52,7 @@ lint: $(STAMP) ## ruff and mypy only
 	$(BIN)/ruff check uxchaos tests benchmarks examples
 	$(BIN)/mypy
 
-bench: setup ## print the benchmarks' figures
+bench: setup servers ## print the benchmarks' figures
 	$(BIN)/python benchmarks/proxy_bench.py --reference socat,haproxy
 	$(BIN)/python benchmarks/timing_overhead.py
 	$(BIN)/python benchmarks/trace_cost.py
