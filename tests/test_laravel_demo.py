@@ -208,3 +208,28 @@ def test_demo_up_serves_the_laravel_login_and_down_stops_it(tmp_path: Path) -> N
         urllib.request.urlopen(state["base_url"] + "/health", timeout=5)
     with pytest.raises(OSError):
         urllib.request.urlopen(state["app_url"] + "/health", timeout=5)
+
+
+@pytest.mark.slow
+def test_shipped_scenario_runs_the_login_in_chromium_against_laravel_under_a_database_delay(tmp_path: Path) -> None:
+    """The shipped scenario end to end (its own Laravel stack, Chromium, the proxy's delay), at 150 ms
+    rather than 2000 ms so that it takes a minute; the tables are written."""
+    running_before = set(leftovers())
+    scenario = tmp_path / "laravel-login-under-db-delay.yaml"
+    scenario.write_text((ROOT / "scenarios/laravel-login-under-db-delay.yaml").read_text()
+                        .replace("delay: 2000ms", "delay: 150ms"))
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["run", str(scenario), "--attempts", "2", "--out", str(tmp_path / "reports"), "--trace", "off"],
+                out, err)
+    assert code == 0, err.getvalue()[-3000:]
+    (run_dir,) = (tmp_path / "reports" / "laravel-login-under-db-delay").iterdir()
+    report = (run_dir / "report.md").read_text()
+    assert "| Logging in | 1 |" in report and "| Opening the login page | 2 |" in report
+    summary = json.loads((run_dir / "summary.json").read_text())
+    median = {(a["action"], a["phase"]): a["median"] for a in summary["actions"]}
+    assert all(a["failures"] == 0 for a in summary["actions"])
+    # A Laravel login makes dozens of database turns; at 150 ms each it is seconds slower, not 150 ms.
+    assert median["Logging in", "during"] - median["Logging in", "before"] > 1.5
+    assert median["Logging in", "after"] < median["Logging in", "during"] / 2
+    assert "requested 150 ms" in err.getvalue()  # the effect was verified through the proxy
+    assert set(leftovers()) <= running_before  # the run's own stack is gone
