@@ -233,3 +233,17 @@ def test_shipped_scenario_runs_the_login_in_chromium_against_laravel_under_a_dat
     assert median["Logging in", "after"] < median["Logging in", "during"] / 2
     assert "requested 150 ms" in err.getvalue()  # the effect was verified through the proxy
     assert set(leftovers()) <= running_before  # the run's own stack is gone
+
+
+def test_target_app_is_validated(tmp_path: Path) -> None:
+    from uxchaos.scenario import ScenarioError, load_scenario
+
+    text = (ROOT / "scenarios/laravel-login-under-db-delay.yaml").read_text()
+    assert load_scenario(ROOT / "scenarios/laravel-login-under-db-delay.yaml").target.app == "laravel"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("app: laravel", "app: rails"))
+    with pytest.raises(ScenarioError, match=r"bad.yaml:9: target.app: must be one of python, laravel, got 'rails'"):
+        load_scenario(bad)
+    bad.write_text(text.replace("base_url: demo", "base_url: http://127.0.0.1:9"))
+    with pytest.raises(ScenarioError, match=r"target.app: only with base_url: demo"):
+        load_scenario(bad)
