@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -174,11 +175,24 @@ def demo_cli(args: list[str], state: Path, **env: str) -> subprocess.CompletedPr
                           timeout=180, env={**os.environ, "UXCHAOS_STATE_DIR": str(state), **env})
 
 
-def test_demo_up_without_php_or_with_a_taken_port_is_one_line_and_exit_3(tmp_path: Path) -> None:
+def test_demo_up_without_php_laravel_or_mariadb_or_with_a_taken_port_is_one_line_and_exit_3(tmp_path: Path) -> None:
     no_php = demo_cli(["up", "--app", "laravel"], tmp_path, UXCHAOS_PHP="/nonexistent/php")
     assert no_php.returncode == 3
     assert no_php.stderr.strip() == "uxchaos: PHP is missing (/nonexistent/php not found): install Debian's php-cli " \
                                     "(PHP 8.2)"
+    php_alone = tmp_path / "php"  # PHP whose include_path lacks /usr/share/php: Laravel is not found
+    php_alone.write_text(f"#!/bin/sh\nexec {shutil.which('php')} -d include_path=. \"$@\"\n")
+    php_alone.chmod(0o755)
+    no_laravel = demo_cli(["up", "--app", "laravel"], tmp_path, UXCHAOS_PHP=str(php_alone))
+    assert no_laravel.returncode == 3
+    assert no_laravel.stderr.strip() == ("uxchaos: Laravel is missing (no Illuminate/autoload.php on PHP's "
+                                         "include_path): install Debian's php-laravel-framework")
+    running_before = set(leftovers())
+    no_db = demo_cli(["up", "--app", "laravel"], tmp_path, UXCHAOS_MARIADBD="/bin/false")
+    assert no_db.returncode == 3
+    assert no_db.stderr.startswith("uxchaos: the Laravel demo did not start: MariaDB did not start (exit 1)")
+    assert len(no_db.stderr.strip().splitlines()) == 1
+    assert set(leftovers()) <= running_before
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

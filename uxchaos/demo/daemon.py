@@ -116,7 +116,7 @@ def up(foreground: bool, out: TextIO, err: TextIO, app: str = "python", port: in
             _print_info(state, out)
             return int(ExitStatus.OK)
         if proc.poll() is not None:
-            raise EnvironmentProblem(f"the demo did not start: {_said(log_path, log_start)} (log: {log_path})")
+            raise EnvironmentProblem(f"{_said(log_path, log_start)} (log: {log_path})")
         time.sleep(0.1)
     proc.terminate()
     raise EnvironmentProblem(f"the demo did not start within 90s; see {log_path}")
@@ -128,7 +128,7 @@ def _said(log_path: Path, start: int) -> str:
         f.seek(start)
         lines = f.read().decode(errors="replace").splitlines()
     said = [line.removeprefix("uxchaos: ") for line in lines if line.startswith("uxchaos: ")]
-    return said[-1] if said else (lines[-1] if lines else "it exited without a message")
+    return said[-1] if said else "the demo did not start: " + (lines[-1] if lines else "it exited without a message")
 
 
 def serve(path: Path, out: TextIO, announce: bool = False, app: str = "python", port: int = 0) -> int:
@@ -145,7 +145,8 @@ def serve(path: Path, out: TextIO, announce: bool = False, app: str = "python", 
         try:
             info = stack.start()
         except (DemoStartError, TimeoutError) as e:  # the surroundings: said in one line, exit 3
-            raise EnvironmentProblem(f"the {app} demo did not start: {e}") from None
+            raise EnvironmentProblem(f"the {'Laravel' if app == 'laravel' else 'Python'} demo did not start: {e}") \
+                from None
         control = ControlServer(stack.hub)
         state = {**info.public(), "app": app, "control": control.address, "pid": os.getpid()}
         tmp = path.with_suffix(".tmp")

@@ -32,7 +32,7 @@ from uxchaos.demo.db import DemoStartError
 from uxchaos.demo.mariadb import DATABASE, MariaDBServer, cache_dir
 from uxchaos.demo.stack import DEFAULT_NAME, DemoInfo, demo_credentials
 from uxchaos.demo.supervisor import Supervisor
-from uxchaos.netutil import free_port, http_ok, wait_until
+from uxchaos.netutil import StopWaiting, free_port, http_ok, wait_until
 from uxchaos.procs import die_with_parent
 from uxchaos.proxy import ProxyHub
 
@@ -185,9 +185,8 @@ class LaravelStack:
             try:
                 wait_until(lambda p=port: self._server_ready(p), timeout_s, "PHP's web server")  # type: ignore[misc]
                 return port
-            except TimeoutError:
-                if self.server.poll() is None:
-                    raise
+            except StopWaiting:
+                self.server.wait()
                 tail = server_log.read_text(errors="replace").strip().splitlines()[-1:]
                 if not tail or "Address already in use" not in tail[0]:
                     raise DemoStartError(f"PHP's web server did not start: {tail[0] if tail else 'no message'}") \
@@ -197,7 +196,7 @@ class LaravelStack:
     def _server_ready(self, port: int) -> bool:
         assert self.server is not None
         if self.server.poll() is not None:
-            raise TimeoutError("php -S exited")
+            raise StopWaiting("php -S exited")
         with socket.create_connection(("127.0.0.1", port), timeout=1):
             return True
 

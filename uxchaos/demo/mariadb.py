@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from uxchaos.demo.db import DemoStartError
-from uxchaos.netutil import free_port, wait_until
+from uxchaos.netutil import StopWaiting, free_port, wait_until
 from uxchaos.procs import die_with_parent
 
 DATABASE = "laravel"  # the name the report's error message shows: `laravel.sessions`
@@ -82,9 +82,8 @@ class MariaDBServer:
             try:
                 wait_until(self._ready, timeout_s, "MariaDB")
                 break
-            except TimeoutError:
-                if self.process.poll() is None:
-                    raise
+            except StopWaiting:
+                self.process.wait()
                 if "Address already in use" not in self._log_tail(20):
                     raise DemoStartError(f"MariaDB did not start (exit {self.process.returncode}): "
                                          f"{self._log_tail(1) or 'no message'}; see {self.log_path}") from None
@@ -96,7 +95,7 @@ class MariaDBServer:
         """The server speaks first (its greeting) once it accepts clients."""
         assert self.process is not None
         if self.process.poll() is not None:
-            raise TimeoutError("mariadbd exited")
+            raise StopWaiting("mariadbd exited")
         with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
             return len(s.recv(4)) == 4
 
