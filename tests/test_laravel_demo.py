@@ -261,3 +261,27 @@ def test_target_app_is_validated(tmp_path: Path) -> None:
     bad.write_text(text.replace("base_url: demo", "base_url: http://127.0.0.1:9"))
     with pytest.raises(ScenarioError, match=r"target.app: only with base_url: demo"):
         load_scenario(bad)
+
+
+def test_nothing_keeps_running_when_the_owner_is_killed(tmp_path: Path) -> None:
+    """PHP's server forks workers that ignore their parent's end: uxchaos dying, even by SIGKILL,
+    still stops them, MariaDB and the queue worker (the ledger then removes the folders)."""
+    code = ("import json, time\nfrom uxchaos.demo.laravel_stack import LaravelStack\ns = LaravelStack()\n"
+            "s.start()\nprint(json.dumps(s.ledger_entry()), flush=True)\ntime.sleep(300)\n")
+    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        entry = json.loads(owner.stdout.readline())  # type: ignore[union-attr]
+    finally:
+        owner.kill()
+        owner.wait()
+    assert len(entry["pids"]) >= 1 + 1 + 4 + 1 + 1  # shell, PHP, its workers, MariaDB, queue worker
+
+    def all_gone() -> bool:
+        return not [pid for pid in entry["pids"] if os.path.exists(f"/proc/{pid}")
+                    and Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"]
+
+    wait_until(all_gone, 30, "every process of the killed owner's stack gone", interval_s=0.2)
+    from uxchaos.ledger import undo_entry
+
+    undo_entry(entry)
+    assert not any(Path(p).exists() for p in entry["paths"])

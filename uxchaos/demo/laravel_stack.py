@@ -46,6 +46,11 @@ WORKER_ARGS = ["queue:work", "--sleep=1", "--tries=3"]
 WRITABLE = ["bootstrap/cache", "storage/app", "storage/framework/cache/data", "storage/framework/sessions",
             "storage/framework/views", "storage/logs"]
 
+# PHP's server does not pass SIGTERM on to the workers it forks, and the kernel's "signal me when my
+# parent dies" (die_with_parent) reaches only its direct child. So a shell holds PHP's process group:
+# when it gets SIGTERM (from stop(), or because uxchaos died, even by SIGKILL) it signals the whole group.
+GROUP_KEEPER = ["/bin/sh", "-c", 'trap "trap - TERM; kill 0" TERM; "$@" & wait $!', "php-server"]
+
 _PHP_CHECK = ("echo json_encode(['version' => PHP_VERSION, "
               "'laravel' => (bool) stream_resolve_include_path('Illuminate/autoload.php'), "
               "'pdo_mysql' => extension_loaded('pdo_mysql')]);")
@@ -177,7 +182,7 @@ class LaravelStack:
             port = free_port()
             with open(server_log, "ab") as out:
                 self.server = subprocess.Popen(
-                    [self.php, "-S", f"127.0.0.1:{port}", "-t", "public", "server.php"],
+                    [*GROUP_KEEPER, self.php, "-S", f"127.0.0.1:{port}", "-t", "public", "server.php"],
                     cwd=self.app_dir, env={**self.env, "PHP_CLI_SERVER_WORKERS": str(SERVER_WORKERS)},
                     stdout=out, stderr=out, stdin=subprocess.DEVNULL,
                     start_new_session=True,  # its own process group: the workers it forks stop with it
@@ -201,14 +206,17 @@ class LaravelStack:
             return True
 
     def server_pids(self) -> list[int]:
-        """PHP's server and the workers it forked."""
+        """The shell holding PHP's server, the server, and the workers it forked."""
         if self.server is None or self.server.poll() is not None:
             return []
-        try:
-            children = Path(f"/proc/{self.server.pid}/task/{self.server.pid}/children").read_text().split()
-        except OSError:
-            children = []
-        return [self.server.pid, *map(int, children)]
+        pids, i = [self.server.pid], 0
+        while i < len(pids):
+            try:
+                pids += map(int, Path(f"/proc/{pids[i]}/task/{pids[i]}/children").read_text().split())
+            except OSError:
+                pass
+            i += 1
+        return pids
 
     def ledger_entry(self) -> dict[str, Any]:
         """What `uxchaos recover` must clean up if this process is killed before stop()."""
@@ -225,7 +233,7 @@ class LaravelStack:
             self.supervisor.stop()
         if self.server is not None and self.server.poll() is None:
             try:
-                os.killpg(self.server.pid, signal.SIGTERM)  # the parent does not pass it on to its workers
+                os.killpg(self.server.pid, signal.SIGTERM)  # the whole group: the shell, PHP, its workers
             except ProcessLookupError:
                 pass
             try:
