@@ -12,29 +12,29 @@ import re
 
 # MySQL/MariaDB (SQLSTATE 42S02, error 1146), PostgreSQL (42P01) and SQLite, as PDO words them.
 _MISSING_TABLE = [
-    re.compile(r"Base table or view not found: 1146 Table '(?P<table>[^']+)' doesn't exist"),
-    re.compile(r"Base table or view not found[^\n<]*?(?:Table|relation) [\"'`]?(?P<table>[\w.]+)"),
-    re.compile(r"Undefined table: 7 ERROR:\s+relation \"(?P<table>[^\"]+)\" does not exist"),
+    re.compile(r"(?:SQLSTATE\[42S02\]: )?Base table or view not found: 1146 Table '(?P<table>[^']+)' doesn't exist"),
+    re.compile(r"(?:SQLSTATE\[\w+\]: )?Base table or view not found[^\n<]*?(?:Table|relation) [\"'`]?(?P<table>[\w.]+)"
+               r"[\"'`]?"),
+    re.compile(r"(?:SQLSTATE\[42P01\]: )?Undefined table: 7 ERROR:\s+relation \"(?P<table>[^\"]+)\" does not exist"),
     re.compile(r"no such table: (?P<table>[\w.]+)"),
 ]
 
 
-def missing_table(body: str) -> str | None:
-    """The table an error page says is missing, or None."""
+def missing_table(body: str) -> tuple[str, str] | None:
+    """(the error as the page words it, the missing table) if an error page says a table is missing."""
     text = html.unescape(body)
     for pattern in _MISSING_TABLE:
         found = pattern.search(text)
         if found:
-            return found.group("table")
+            return found.group(0), found.group("table")
     return None
 
 
 def advice(body: str) -> str | None:
-    """What to do about a recognised error page, in one sentence; None if it is not recognised."""
-    table = missing_table(body)
-    if table is None:
+    """What the page said and what to do about it, in one sentence; None if it is not recognised."""
+    found = missing_table(body)
+    if found is None:
         return None
-    text = html.unescape(body)
-    laravel = "Illuminate\\" in text or "(SQL: " in text  # Laravel's classes, or its QueryException's suffix
-    how = "run the app's migrations (`php artisan migrate`)" if laravel else "run the app's database migrations"
-    return f"the database has no table `{table}`: {how}, then run uxchaos again"
+    said, table = found
+    return (f"{said} — the database has no table `{table}`: run the app's migrations (Laravel: "
+            "`php artisan migrate`), then run uxchaos again")
