@@ -12,6 +12,9 @@ import pytest
 from conftest import connect, recv_exactly
 
 from uxchaos.proxy import ProxyHub, ToxicError
+from uxchaos.proxy.control import ControlClient, ControlServer
+from uxchaos.results import ActionTiming, Sample
+from uxchaos.turns import TurnCounter
 
 GREETING = b"\x4a\x00\x00\x00\x0a5.5.5-synthetic\x00greeting-without-line-break"
 
@@ -140,8 +143,8 @@ def test_bytes_that_are_not_http_pass_at_once_with_http_toxics(hub: ProxyHub) ->
 
 @pytest.mark.parametrize("split", [False, True])
 def test_turns_are_counted_for_any_protocol(hub: ProxyHub, server_first: TcpServer, split: bool) -> None:
-    """A turn is the client speaking and the server answering; the greeting is no turn, and a
-    message or an answer in several pieces is still one."""
+    """A turn is the client speaking and the server answering — the greeting answers the connect —
+    and a message or an answer in several pieces is still one."""
     p = hub.create("greeter", server_first.address)
     with connect(p["listen"], timeout=3) as s:
         recv_exactly(s, len(GREETING))
@@ -154,4 +157,62 @@ def test_turns_are_counted_for_any_protocol(hub: ProxyHub, server_first: TcpServ
             else:
                 s.sendall(message)
             recv_exactly(s, len(message))
-    assert hub.describe("greeter")["round_trips"] == 7
+    assert hub.describe("greeter")["round_trips"] == 1 + 7
+
+
+def _turns(s: socket.socket, n: int) -> None:
+    for i in range(n):
+        message = f"q{i};".encode()
+        s.sendall(message)
+        recv_exactly(s, len(message))
+
+
+@pytest.mark.parametrize("via", ["hub", "control API"])
+def test_turns_per_action_leave_out_a_background_client(hub: ProxyHub, server_first: TcpServer, via: str) -> None:
+    """A journey's turns are counted per action; a client that also talks between attempts (a queue
+    worker polling the database) is told apart and left out."""
+    p = hub.create("db", server_first.address)
+    control = ControlServer(hub) if via == "control API" else None
+    counter = TurnCounter(ControlClient(control.address) if control else hub)
+    stop = threading.Event()
+
+    def background() -> None:  # a worker: a turn every 20 ms, the whole time
+        with connect(p["listen"], timeout=3) as s:
+            recv_exactly(s, len(GREETING))
+            while not stop.is_set():
+                _turns(s, 1)
+                time.sleep(0.02)
+
+    worker = threading.Thread(target=background, daemon=True)
+    worker.start()
+    try:
+        time.sleep(0.2)  # the worker talks while no journey runs
+        samples = []
+        for attempt in (1, 2):
+            with connect(p["listen"], timeout=3) as s:
+                started = time.time()
+                recv_exactly(s, len(GREETING))  # a turn too: it answers the connect
+                _turns(s, 2)
+                middle = time.time()
+                time.sleep(0.05)
+                _turns(s, 5)
+                ended = time.time()
+            samples.append(Sample("before", attempt, started, ended, ended - started, True, actions=[
+                ActionTiming("first", middle - started, True, None, started, middle),
+                ActionTiming("second", ended - middle, True, None, middle, ended)]))
+            time.sleep(0.1)
+        counts = [counter.count(sample) for sample in samples]
+    finally:
+        stop.set()
+        worker.join(5)
+        if control:
+            control.close()
+    assert counts == [{"db": {"first": 3, "second": 5}}] * 2
+    assert hub.describe("db")["round_trips"] > 16  # the worker's turns were there, and left out
+
+
+def test_turns_are_not_counted_for_an_attempt_beside_other_users(hub: ProxyHub) -> None:
+    now = time.time()
+    sample = Sample("during", 1, now, now + 1, 1.0, True, concurrency=2,
+                    actions=[ActionTiming("a", 1.0, True, None, now, now + 1)])
+    assert TurnCounter(hub).count(sample) is None
