@@ -246,6 +246,9 @@ def test_shipped_scenario_runs_the_login_in_chromium_against_laravel_under_a_dat
     assert median["Logging in", "during"] - median["Logging in", "before"] > 1.5
     assert median["Logging in", "after"] < median["Logging in", "during"] / 2
     assert "requested 150 ms" in err.getvalue()  # the effect was verified through the proxy
+    # The proxy counted Laravel's database turns per action (session, user provider, queue, dashboard).
+    turns = re.search(r"Logging in: (\d+) database turns × 0\.150 s", report)
+    assert turns and int(turns.group(1)) >= 20, report
     assert set(leftovers()) <= running_before  # the run's own stack is gone
 
 
