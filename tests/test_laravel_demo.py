@@ -288,3 +288,14 @@ def test_nothing_keeps_running_when_the_owner_is_killed(tmp_path: Path) -> None:
 
     undo_entry(entry)
     assert not any(Path(p).exists() for p in entry["paths"])
+
+
+def test_demo_options_that_do_not_go_together_are_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path))
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["demo", "up", "--port", "8000"], out, err) == 2
+    assert err.getvalue() == "uxchaos: --port is for --app laravel (the Python demo takes any free port)\n"
+    err = io.StringIO()
+    assert main(["demo", "up", "--swarm", "--app", "laravel"], out, err) == 2
+    assert "not built yet" in err.getvalue()
+    assert not (tmp_path / "demo.json").exists()
