@@ -299,3 +299,14 @@ def test_demo_options_that_do_not_go_together_are_bad_input(tmp_path: Path, monk
     assert main(["demo", "up", "--swarm", "--app", "laravel"], out, err) == 2
     assert "not built yet" in err.getvalue()
     assert not (tmp_path / "demo.json").exists()
+
+
+def test_doctor_checks_what_the_laravel_demo_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    assert main(["doctor", "laravel-login-under-db-delay"], out, io.StringIO()) == 0
+    assert "✓ Laravel demo: " in out.getvalue() and "mariadbd" in out.getvalue()
+    monkeypatch.setenv("UXCHAOS_MARIADBD", "/nonexistent/mariadbd")
+    out = io.StringIO()
+    assert main(["doctor", "laravel-login-under-db-delay"], out, io.StringIO()) == 3
+    assert "✗ Laravel demo: MariaDB is missing (/nonexistent/mariadbd not found): install Debian's mariadb-server" \
+        in out.getvalue()

@@ -67,6 +67,10 @@ def scenario_checks(scenario_name: str, force: bool) -> list[Check]:
         checks.append(Check("fault choice", lambda: choose(fault, runtime, options).reason()))
     elif scenario.fault is not None:
         checks += create_driver(scenario.fault, runtime, options).checks()
+    if scenario.target.is_demo and scenario.target.app == "laravel":
+        from uxchaos.demo.laravel_stack import laravel_check
+
+        checks.append(Check("Laravel demo", laravel_check))
     if not runtime.pending:
         def app() -> str:
             url = runtime.probe_url or runtime.base_url

@@ -74,6 +74,18 @@ def find_php() -> str:
     return php
 
 
+def laravel_check() -> str:
+    """For `uxchaos doctor`: what the Laravel demo needs is installed (else a typed error saying what)."""
+    from uxchaos.errors import EnvironmentProblem
+
+    try:
+        php = find_php()
+        mariadbd = MariaDBServer().check()
+    except DemoStartError as e:
+        raise EnvironmentProblem(str(e)) from None
+    return f"{php} with Laravel and pdo_mysql; {mariadbd}"
+
+
 def check_port_free(port: int) -> None:
     with socket.socket() as s:
         try:
@@ -129,8 +141,9 @@ class LaravelStack:
         app_port = self._start_server(timeout_s)
         try:
             backend = self.hub.create("backend", f"127.0.0.1:{app_port}", f"127.0.0.1:{self.port}")
-        except OSError as e:  # taken since check_port_free
-            raise DemoStartError(f"port {self.port} on 127.0.0.1 is taken ({e.strerror}): choose another "
+        except (OSError, ValueError) as e:  # taken since check_port_free
+            raise DemoStartError(f"port {self.port} on 127.0.0.1 is taken ({getattr(e, 'strerror', None) or e}): "
+                                 "choose another "
                                  "with --port") from None
         if self.with_worker:
             self.supervisor = Supervisor([self.php, str(self.app_dir / "artisan"), *WORKER_ARGS],

@@ -57,10 +57,15 @@ class MariaDBServer:
         assert self.dir is not None
         return self.dir / "mariadb.err"
 
-    def start(self, timeout_s: float = 30) -> None:
+    def check(self) -> str:
+        """The programs are there (else DemoStartError saying which is missing); where mariadbd is."""
         for program in (self.mariadbd, self.install_db, self.client):
             if shutil.which(program) is None:
                 raise DemoStartError(f"MariaDB is missing ({program} not found): install Debian's mariadb-server")
+        return str(shutil.which(self.mariadbd))
+
+    def start(self, timeout_s: float = 30) -> None:
+        self.check()
         cache_dir().mkdir(parents=True, exist_ok=True)
         self.dir = Path(tempfile.mkdtemp(prefix="mariadb-", dir=cache_dir()))
         data = self.dir / "data"
