@@ -31,6 +31,7 @@ from uxchaos.journey.runner import AttemptPlan, BrowserSession
 from uxchaos.journey.traces import TraceKeeper, default_mode
 from uxchaos.ledger import Ledger
 from uxchaos.probe import median_round_trip
+from uxchaos.procs import writable_state_dir
 from uxchaos.results import ResultsStore, Sample, scrub
 from uxchaos.scenario import Scenario, fault_record
 from uxchaos.target import check_app_healthy, running_target
@@ -234,6 +235,7 @@ class Engine:
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> RunOutcome:
+        writable_state_dir()  # the ledger must be writable before a demo starts or a fault is injected
         self.meta["started_at"] = time.time()
         self.store.append({"type": "run_start", "time": self.meta["started_at"], "scenario": self.scenario.name})
         self._write_run_json()

@@ -40,9 +40,9 @@ def running_target(
             info = stack.start()
         except start_errors as e:  # only what the environment can cause; a bug keeps its traceback
             raise EnvironmentProblem(f"the demo target did not start: {e}") from e
-        if ledger is not None:
-            ledger.open("demo", stack.ledger_entry())
         try:
+            if ledger is not None:  # inside the try: a ledger that cannot be written still stops the demo
+                ledger.open("demo", stack.ledger_entry())
             variables.setdefault("username", info.email)
             variables.setdefault("password", info.password)
             processes: dict[str, SupervisedProcess] = {} if stack.supervisor is None else {"worker": stack.supervisor}
@@ -88,7 +88,11 @@ def check_app_healthy(url: str, timeout_s: float = 30) -> None:
     'Base table or view not found' would show up here, before any fault)."""
     try:
         response = httpget.get(url, timeout_s)
-    except (OSError, http.client.HTTPException) as e:
+    except http.client.HTTPException as e:  # something answers, but not HTTP (a database port?)
+        raise EnvironmentProblem(
+            f"the target does not answer HTTP: GET {url}: {type(e).__name__} {str(e)[:60]!r}. Is the URL the app's "
+            "(--base-url or target.base_url)?") from None
+    except OSError as e:
         raise EnvironmentProblem(
             f"the target is unreachable: GET {url}: {getattr(e, 'strerror', None) or e}. Is the app running, and "
             "is the URL right (--base-url or target.base_url)?"

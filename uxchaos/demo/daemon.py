@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from uxchaos.errors import EnvironmentProblem, ExitStatus
 from uxchaos.netutil import http_ok
-from uxchaos.procs import pid_alive, state_dir
+from uxchaos.procs import pid_alive, state_dir, writable_state_dir
 
 
 def state_file() -> Path:
@@ -79,8 +79,8 @@ def up(foreground: bool, out: TextIO, err: TextIO) -> int:
         print("the demo is already running:", file=out)
         _print_info(current, out)
         return int(ExitStatus.OK)
+    writable_state_dir()  # the demo's state file goes there: said before anything starts
     path = state_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     if foreground:
         return serve(path, out, announce=True)
