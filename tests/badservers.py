@@ -1,6 +1,7 @@
 """Dependencies that fail the ways real ones do, as real sockets on loopback: a port that refuses,
 a server that accepts and never answers, one that answers something that is not HTTP, and one that
-answers HTTP that is not the API asked for (an ordinary web page)."""
+answers HTTP that is not the API asked for (an ordinary web page). And a healthy site ("hello") for
+the cells whose subject is something else."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import socket
 import tempfile
 import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 WAYS = ("refuses", "hangs", "garbage", "wrong-http")
 NOT_HTTP = b"SSH-2.0-OpenSSH_9.2 not what you asked for\r\n"
@@ -95,3 +98,29 @@ def env_with(**changes: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(changes)
     return env
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<html><body><h1>hello</h1></body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def hello_site() -> Iterator[str]:
+    """A page saying hello, at the yielded base URL."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

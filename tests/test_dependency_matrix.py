@@ -25,12 +25,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from badservers import WAYS, BadServer, bad_server
+from badservers import WAYS, BadServer, bad_server, hello_site
 
 from uxchaos.cli import main
 from uxchaos.proxy import ProxyHub
@@ -40,28 +39,10 @@ REFUSE_OR_GARBAGE = [w for w in WAYS if w != "hangs"]
 HANG_PIDS: set[int] = set()  # the processes of the time-out cells, started when the module begins
 
 
-# -- a healthy site, for the cells whose subject is something else --------------------------------
-class _Page(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<html><body><h1>hello</h1></body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with hello_site() as url:
+        yield url
 
 
 def write_scenario(folder: Path, base_url: str, fault: dict[str, Any] | None = None,
@@ -487,6 +468,15 @@ class HangCell:
     keeps_ledger: bool = False
     proc: subprocess.Popen[str] | None = None
     started: float = 0.0
+    took: float | None = None  # seconds from start to exit, set by the cell's waiter thread
+    out: str = ""
+    err: str = ""
+    waiter: threading.Thread | None = None
+
+    def wait(self) -> None:
+        assert self.proc is not None
+        self.out, self.err = self.proc.communicate(timeout=120)
+        self.took = time.monotonic() - self.started
 
 
 def _hang_cells(folder: Path, site: str, server: Callable[..., BadServer]) -> dict[str, HangCell]:
@@ -534,11 +524,14 @@ def hang_cells(tmp_path_factory: pytest.TempPathFactory, site: str) -> Iterator[
         cell.proc = subprocess.Popen([sys.executable, "-m", "uxchaos", *cell.argv], env=env, text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         HANG_PIDS.add(cell.proc.pid)
+        cell.waiter = threading.Thread(target=cell.wait, daemon=True)
+        cell.waiter.start()
     yield cells
     for cell in cells.values():
         if cell.proc is not None and cell.proc.poll() is None:
             cell.proc.kill()
-            cell.proc.communicate()
+        if cell.waiter is not None:
+            cell.waiter.join(10)
     for s in servers:
         s.close()
 
@@ -548,10 +541,11 @@ def hang_cells(tmp_path_factory: pytest.TempPathFactory, site: str) -> Iterator[
 def test_a_dependency_that_never_answers(name: str, hang_cells: dict[str, HangCell]) -> None:
     """Accepts the connection and says nothing: the command ends within its time-out, saying so."""
     cell = hang_cells[name]
-    assert cell.proc is not None
-    out, err = cell.proc.communicate(timeout=90)
-    took = time.monotonic() - cell.started
-    outcome = Outcome(cell.proc.returncode, out, err)
+    assert cell.proc is not None and cell.waiter is not None
+    cell.waiter.join(130)
+    took = cell.took
+    assert took is not None, f"{name} still running"
+    outcome = Outcome(cell.proc.returncode, cell.out, cell.err)
     if cell.doctor:
         assert_doctor_names(outcome, *cell.words)
     else:

@@ -91,10 +91,17 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     passed = True
     try:
         engine.run()
-    finally:
-        # Whatever happened, what was measured gets a report.
+    except BaseException:
+        # Whatever happened, what was measured gets a report (it names why the run ended early); the
+        # run's own error is the one that ends the command, also when the report cannot be written.
         if engine.outcome.samples or engine.outcome.events:
-            passed = _report(engine.run_dir, out, scenario.secrets, args.templates)
+            try:
+                _report(engine.run_dir, out, scenario.secrets, args.templates)
+            except UxchaosError as e:
+                print(f"uxchaos: no report either: {e}", file=err)
+        raise
+    if engine.outcome.samples or engine.outcome.events:
+        passed = _report(engine.run_dir, out, scenario.secrets, args.templates)
     return int(ExitStatus.OK if passed else ExitStatus.EXPECTATION_FAILED)
 
 
