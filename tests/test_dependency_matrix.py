@@ -376,6 +376,20 @@ def test_recover_with_a_read_only_state_folder(tmp_path: Path, monkeypatch: pyte
     assert f"proxy control {control.url} is gone" in outcome.out  # the undo itself was done and said
 
 
+# -- the database behind the demo -----------------------------------------------------------------------
+@pytest.mark.parametrize("command", ["run", "demo-up"])
+def test_database_behind_the_demo(command: str, tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's PostgreSQL cannot make its data folder: the template it copies from lives in the
+    user's cache folder, here on a read-only file system. (A database that starts and then fails is
+    what the scenarios measure — `kind: down` on the database proxy — not a broken set-up.)"""
+    with small_filesystem(tmp_path / "cache", read_only=True) as cache:
+        monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+        argv = ["run", "login-under-db-delay", "--out", str(tmp_path / "r")] if command == "run" else ["demo", "up"]
+        assert_one_line(run_cli(argv), "demo target did not start", str(cache))
+    assert ledger_entries(state) == []
+    assert not (state / "demo.json").exists()
+
+
 # -- run folders: report and compare -----------------------------------------------------------------
 def _run_folder(folder: Path) -> Path:
     """A minimal run folder, as `uxchaos run` leaves one."""
@@ -429,6 +443,22 @@ def test_proxy_serve_on_a_taken_address(option: str, state: Path) -> None:
         assert_one_line(run_cli(argv), option, address, "in use")
     finally:
         taken.close()
+
+
+def test_browser_serve_on_a_taken_port(state: Path) -> None:
+    """A process of its own, like the other browser-serve cells (it runs its own event loop)."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    marker = f"browser-serve-port-{os.getpid()}"
+    try:
+        done = subprocess.run([sys.executable, "-m", "uxchaos", "browser", "serve", "--port", str(port)], text=True,
+                              capture_output=True, timeout=60, env={**os.environ, "UXCHAOS_MATRIX_CELL": marker})
+    finally:
+        taken.close()
+    assert_one_line(Outcome(done.returncode, done.stdout, done.stderr), f"127.0.0.1:{port}", "in use")
+    assert with_marker(marker) == set()
 
 
 # -- the Pumba image (it cannot be pulled here: missing is its real state on this machine) ------------

@@ -15,7 +15,7 @@ from uxchaos.ledger import Ledger
 from uxchaos.scenario import Scenario
 
 
-def _demo_start_errors() -> tuple[type[BaseException], ...]:
+def demo_start_errors() -> tuple[type[BaseException], ...]:
     import subprocess
 
     import psycopg
@@ -34,7 +34,7 @@ def running_target(
     if scenario.target.is_demo and not base_url_override:
         from uxchaos.demo.stack import DemoStack
 
-        start_errors = _demo_start_errors()
+        start_errors = demo_start_errors()
         stack = DemoStack()
         try:
             info = stack.start()

@@ -95,22 +95,39 @@ def up(foreground: bool, out: TextIO, err: TextIO) -> int:
             _print_info(state, out)
             return int(ExitStatus.OK)
         if proc.poll() is not None:
+            said = [line for line in _tail(log_path) if line.startswith("uxchaos: ")]
+            if said:  # the server's own one line says why
+                raise EnvironmentProblem(f"{said[-1].removeprefix('uxchaos: ')} (log: {log_path})")
             raise EnvironmentProblem(f"the demo did not start (exit {proc.returncode}); see {log_path}")
         time.sleep(0.1)
     proc.terminate()
     raise EnvironmentProblem(f"the demo did not start within 90s; see {log_path}")
 
 
+def _tail(path: Path, size: int = 8192) -> list[str]:
+    """The last lines of a log (its end is where a failed start says why)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
+            return f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return []
+
+
 def serve(path: Path, out: TextIO, announce: bool = False) -> int:
     from uxchaos.demo.stack import DemoStack
     from uxchaos.proxy.control import ControlServer
+    from uxchaos.target import demo_start_errors
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     stack = DemoStack()
     control = None
     try:
-        info = stack.start()
+        try:
+            info = stack.start()
+        except demo_start_errors() as e:  # only what the environment can cause; a bug keeps its traceback
+            raise EnvironmentProblem(f"the demo target did not start: {e}") from e
         control = ControlServer(stack.hub)
         state = {**info.public(), "control": control.address, "pid": os.getpid()}
         tmp = path.with_suffix(".tmp")

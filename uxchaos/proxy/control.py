@@ -274,7 +274,7 @@ class ControlClient:
 
     def turns(self, proxy: str, since: float, until: float) -> list[tuple[float, int]]:
         """uxchaos's own route (a Toxiproxy answers 404): the turns counted between two epoch times."""
-        answer = self._request("GET", f"/proxies/{proxy}/turns?since={since!r}&until={until!r}")
+        answer = self._request("GET", f"/proxies/{proxy}/turns?since={since!r}&until={until!r}", shape=dict)
         return [(float(t), int(c)) for t, c in answer["turns"]]
 
     def list(self) -> list[dict[str, Any]]:
