@@ -390,6 +390,16 @@ def test_database_behind_the_demo(command: str, tmp_path: Path, state: Path, mon
     assert not (state / "demo.json").exists()
 
 
+def test_demo_down_with_a_read_only_state_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A demo that died left its state file; the folder has become read-only since: said, exit 3."""
+    with small_filesystem(tmp_path / "state", read_only=False) as mounted:
+        (mounted / "filler").unlink()
+        (mounted / "demo.json").write_text(json.dumps({"pid": 2 ** 22 + 12345, "base_url": "http://127.0.0.1:9"}))
+        subprocess.run(["mount", "-o", "remount,ro", str(mounted)], check=True)
+        monkeypatch.setenv("UXCHAOS_STATE_DIR", str(mounted))
+        assert_one_line(run_cli(["demo", "down"]), "state folder", str(mounted))
+
+
 # -- run folders: report and compare -----------------------------------------------------------------
 def _run_folder(folder: Path) -> Path:
     """A minimal run folder, as `uxchaos run` leaves one."""

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from uxchaos.errors import EnvironmentProblem, ExitStatus
 from uxchaos.netutil import http_ok
-from uxchaos.procs import pid_alive, state_dir, writable_state_dir
+from uxchaos.procs import pid_alive, state_dir, state_problem, writable_state_dir
 
 
 def state_file() -> Path:
@@ -151,7 +151,10 @@ def serve(path: Path, out: TextIO, announce: bool = False) -> int:
 def down(out: TextIO) -> int:
     state = _read_state()
     if not state or not pid_alive(state["pid"]):
-        state_file().unlink(missing_ok=True)
+        try:
+            state_file().unlink(missing_ok=True)  # a stale state file of a demo that died
+        except OSError as e:
+            raise state_problem(e) from None
         print("the demo is not running", file=out)
         return int(ExitStatus.OK)
     os.kill(state["pid"], signal.SIGTERM)
