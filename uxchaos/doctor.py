@@ -35,9 +35,9 @@ def _unique(checks: list[Check]) -> list[Check]:
 
 
 def doctor(scenario_name: str | None, force: bool, out: TextIO) -> int:
-    from uxchaos.browser import find_browser
+    from uxchaos.browser import check_browser
 
-    checks = [Check("browser", find_browser)]
+    checks = [Check("browser", check_browser)]
     if scenario_name:
         checks += scenario_checks(scenario_name, force)
     else:  # what the host offers each driver, as information: no scenario says what is needed
