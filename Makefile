@@ -9,6 +9,9 @@ STAMP  := $(VENV)/.installed
 # ≈ 16 minutes, but tests sharing the CPU flaked (a median, a p-value, a time-out).
 # The first pass prints its 15 slowest tests, to keep the suite's time in sight.
 WORKERS ?= 0
+# setuptools tells every editable install, as a warning, to beware of folders named like the package
+# ("BuildBackendWarning: Editable installation"): information only, and a page of it before the demo.
+PIP_QUIET := PYTHONWARNINGS="ignore:Editable installation"
 
 .DEFAULT_GOAL := help
 .PHONY: help setup browser docker servers laravel images demo test lint bench clean
@@ -19,7 +22,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(PIP_QUIET) $(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 setup: $(STAMP) browser ## create .venv, install uxchaos and a Chromium if missing

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from uxchaos.demo.stack import DemoStack
 
 
-def _demo_start_errors() -> tuple[type[BaseException], ...]:
+def demo_start_errors() -> tuple[type[BaseException], ...]:
     import subprocess
 
     import psycopg
@@ -47,15 +47,15 @@ def running_target(
     """Yield (runtime, variables for steps). Starts and always stops the demo when asked for."""
     variables = dict(scenario.target.credentials)
     if scenario.target.is_demo and not base_url_override:
-        start_errors = _demo_start_errors()
+        start_errors = demo_start_errors()
         stack = _demo_stack(scenario.target.app)
         try:
             info = stack.start()
         except start_errors as e:  # only what the environment can cause; a bug keeps its traceback
             raise EnvironmentProblem(f"the demo target did not start: {e}") from e
-        if ledger is not None:
-            ledger.open("demo", stack.ledger_entry())
         try:
+            if ledger is not None:  # inside the try: a ledger that cannot be written still stops the demo
+                ledger.open("demo", stack.ledger_entry())
             variables.setdefault("username", info.email)
             variables.setdefault("password", info.password)
             processes: dict[str, SupervisedProcess] = {} if stack.supervisor is None else {"worker": stack.supervisor}
@@ -101,7 +101,11 @@ def check_app_healthy(url: str, timeout_s: float = 30) -> None:
     'Base table or view not found' would show up here, before any fault)."""
     try:
         response = httpget.get(url, timeout_s)
-    except (OSError, http.client.HTTPException) as e:
+    except http.client.HTTPException as e:  # something answers, but not HTTP (a database port?)
+        raise EnvironmentProblem(
+            f"the target does not answer HTTP: GET {url}: {type(e).__name__} {str(e)[:60]!r}. Is the URL the app's "
+            "(--base-url or target.base_url)?") from None
+    except OSError as e:
         raise EnvironmentProblem(
             f"the target is unreachable: GET {url}: {getattr(e, 'strerror', None) or e}. Is the app running, and "
             "is the URL right (--base-url or target.base_url)?"

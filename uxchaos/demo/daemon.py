@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from uxchaos.errors import BadInput, EnvironmentProblem, ExitStatus
 from uxchaos.netutil import http_ok
-from uxchaos.procs import pid_alive, state_dir
+from uxchaos.procs import pid_alive, state_dir, state_problem, writable_state_dir
 
 
 def state_file() -> Path:
@@ -88,8 +88,8 @@ def up(foreground: bool, out: TextIO, err: TextIO, app: str = "python", port: in
         print("the demo is already running:", file=out)
         _print_info(current, out)
         return int(ExitStatus.OK)
+    writable_state_dir()  # the demo's state file goes there: said before anything starts
     path = state_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     if app == "laravel":  # what is missing, said at once rather than from the background process's log
         from uxchaos.demo.db import DemoStartError
@@ -132,10 +132,10 @@ def _said(log_path: Path, start: int) -> str:
 
 
 def serve(path: Path, out: TextIO, announce: bool = False, app: str = "python", port: int = 0) -> int:
-    from uxchaos.demo.db import DemoStartError
     from uxchaos.demo.laravel_stack import LaravelStack
     from uxchaos.demo.stack import DemoStack
     from uxchaos.proxy.control import ControlServer
+    from uxchaos.target import demo_start_errors
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -144,9 +144,9 @@ def serve(path: Path, out: TextIO, announce: bool = False, app: str = "python", 
     try:
         try:
             info = stack.start()
-        except (DemoStartError, TimeoutError) as e:  # the surroundings: said in one line, exit 3
+        except demo_start_errors() as e:  # only what the environment can cause; a bug keeps its traceback
             raise EnvironmentProblem(f"the {'Laravel' if app == 'laravel' else 'Python'} demo did not start: {e}") \
-                from None
+                from e
         control = ControlServer(stack.hub)
         state = {**info.public(), "app": app, "control": control.address, "pid": os.getpid()}
         tmp = path.with_suffix(".tmp")
@@ -170,7 +170,10 @@ def serve(path: Path, out: TextIO, announce: bool = False, app: str = "python", 
 def down(out: TextIO) -> int:
     state = _read_state()
     if not state or not pid_alive(state["pid"]):
-        state_file().unlink(missing_ok=True)
+        try:
+            state_file().unlink(missing_ok=True)  # a stale state file of a demo that died
+        except OSError as e:
+            raise state_problem(e) from None
         print("the demo is not running", file=out)
         return int(ExitStatus.OK)
     os.kill(state["pid"], signal.SIGTERM)
