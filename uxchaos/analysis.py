@@ -9,6 +9,7 @@ from typing import Any
 from uxchaos.attribution import ActionAttribution, attribute
 from uxchaos.doseresponse import Curve, analyze_sweep
 from uxchaos.expect import Expectation, ExpectationError, NoData, evaluate
+from uxchaos.load.stats import LoadRow, find_row, load_rows
 from uxchaos.report.data import RunData
 from uxchaos.scenario import PHASES
 from uxchaos.stats import Comparison, Describe, Recovery, compare, describe, recovery_time
@@ -79,6 +80,7 @@ class Analysis:
     attribution: list[ActionAttribution] = field(default_factory=list)  # why each action got slower
     vitals: list[VitalsRow] = field(default_factory=list)  # Web Vitals per action × phase (vitalstats.py)
     vitals_unavailable: list[str] = field(default_factory=list)  # pages whose Web Vitals could not be measured
+    load: list[LoadRow] = field(default_factory=list)  # the Locust load per phase and request name (load/stats.py)
 
     def curve(self, action: str) -> Curve | None:
         return next((c for c in self.curves if c.action == action), None)
@@ -117,6 +119,7 @@ class Analysis:
             "attribution": [a.to_dict() for a in self.attribution],
             "web_vitals": [r.to_dict() for r in self.vitals],
             "web_vitals_unavailable": self.vitals_unavailable,
+            "load": [r.to_dict() for r in self.load],
             "passed": self.passed,
         }
 
@@ -150,7 +153,8 @@ def analyze(run: RunData) -> Analysis:
     # a sweep's during phase mixes levels: its dose–response says what the fault did instead
     attribution = [] if curves else attribute(run.samples, run.actions)
     analysis = Analysis(rows, recovery, phases, [], kill_recovery(run), curves, attribution,
-                        vitals_rows(run.samples, run.actions, PHASES), unavailable(run.samples))
+                        vitals_rows(run.samples, run.actions, PHASES), unavailable(run.samples),
+                        load_rows(run.load_records, run.events, PHASES))
     analysis.expectations = [check_expectation(text, run, analysis)
                              for text in run.meta.get("scenario", {}).get("expect", [])]
     return analysis
@@ -170,6 +174,9 @@ def check_expectation(text: str, run: RunData, analysis: Analysis) -> Expectatio
             if phase == "slope":
                 return found.slope
             return found.threshold.level if found.threshold else None
+        if stat and stat.startswith("load."):
+            load = find_row(analysis.load, phase, action)
+            return load.value(stat[len("load."):]) if load else None
         if action is None:
             return analysis.phases[phase][stat or "n"]
         if stat in VITALS_STATS:

@@ -85,6 +85,9 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                          deadline_s=deadline, force=args.force, users=args.users,
                          endpoints=args.browser_endpoints, trace=trace,
                          trace_screenshots=args.trace_screenshots)
+    from uxchaos.load.background import check_load
+
+    check_load(scenario.load)  # the locustfile imports in a Locust process and defines users: else file:line, exit 2
     engine = Engine(scenario, options, [Progress(err)])
     engine.check_users()  # more local users than this machine holds: bad input, before anything starts
     print(f"uxchaos: running {scenario.name} → {engine.run_dir}", file=err, flush=True)

@@ -1,0 +1,220 @@
+"""The Locust load beside the browser users: a real Locust (in its own processes) against the real
+demo on 127.0.0.1, bounded in users and time. Bounds are generous: 2 shared cores."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_run import only_run_dir, run_cli
+
+from uxchaos.demo.stack import DemoStack
+from uxchaos.procs import pid_alive
+from uxchaos.proxy.control import ControlServer
+from uxchaos.results import read_results
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LOCUSTFILE = """\
+from locust import HttpUser, constant, task
+
+
+class Visitor(HttpUser):
+    wait_time = constant(0.2)
+
+    @task(3)
+    def login_page(self):
+        self.client.get("/login")
+
+    @task
+    def health(self):
+        self.client.get("/health", name="/health")
+"""
+
+
+def scenario(tmp_path: Path, base_url: str, load: str, extra: str = "", name: str = "load") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"""name: {name}
+target: {{base_url: {base_url}}}
+journey:
+  - action: Opening the login page
+    steps:
+      - goto: /login
+phases:
+  before: {{attempts: 2}}
+  during: {{attempts: 2}}
+  after: {{attempts: 2}}
+load:
+{load}
+{extra}""")
+    return path
+
+
+@pytest.fixture
+def control(demo_stack: DemoStack) -> Iterator[str]:
+    """The shared demo's proxies behind Toxiproxy's API, for runs with a proxy fault on it."""
+    demo_stack.hub.reset()
+    server = ControlServer(demo_stack.hub)
+    yield server.address
+    server.close()
+    demo_stack.hub.reset()
+
+
+def records(run_dir: Path, kind: str) -> list[dict[str, Any]]:
+    return [r for r in read_results(run_dir) if r.get("type") == kind]
+
+
+# -- bad input: one line naming the file and line, exit 2, before anything starts ------------------
+
+@pytest.mark.parametrize(("load", "expected"), [
+    ("  users: 0\n  requests: [{get: /login}]", ":12: load.users: must be from 1 to 100000, got 0"),
+    ("  users: 2\n  requests:\n    - {fetch: /login}", ":14: load.requests[0].fetch: unknown key 'fetch'"),
+    ("  users: 2\n  requests:\n    - {get: login}", ":14: load.requests[0].get: a path on the target, starting"),
+    ("  users: 2\n  locustfile: nowhere.py", ":13: load.locustfile: cannot read locustfile"),
+    ("  users: 2\n  locustfile: broken.py", "broken.py:3: not valid Python"),
+    ("  users: 2\n  locustfile: nouser.py", "nouser.py: no Locust user class"),
+    ("  users: 2", ":11: load: give either locustfile (your own) or requests"),
+])
+def test_bad_load_names_file_and_line(tmp_path: Path, load: str, expected: str) -> None:
+    (tmp_path / "broken.py").write_text("from locust import HttpUser\n\nclass V(HttpUser:\n    pass\n")
+    (tmp_path / "nouser.py").write_text("import locust\n\nclass V:\n    pass\n")
+    path = scenario(tmp_path, "http://127.0.0.1:9", load)
+    code, _, err = run_cli("validate", str(path))
+    assert code == 2, err
+    assert expected in err, err
+
+
+def test_a_locustfile_failing_on_import_stops_the_run_before_anything(tmp_path: Path) -> None:
+    """Only an import shows this one: the check runs the locustfile in a Locust process of its own."""
+    (tmp_path / "lf.py").write_text("from locust import HttpUser, task\n\nimport no_such_module_here\n\n\n"
+                                    "class V(HttpUser):\n    pass\n")
+    path = scenario(tmp_path, "http://127.0.0.1:9", "  users: 2\n  locustfile: lf.py")
+    out = tmp_path / "reports"
+    code, _, err = run_cli("run", str(path), "--out", str(out))
+    assert code == 2, err
+    line = next(x for x in err.splitlines() if x.startswith("uxchaos:"))
+    assert f"{tmp_path / 'lf.py'}:3: ModuleNotFoundError" in line, err
+    assert not out.exists(), "nothing may start before the load is known to work"
+
+
+# -- a real run: load records, the per-phase table, expectations -----------------------------------
+
+def test_declared_requests_run_beside_the_browser_and_are_reported(tmp_path: Path, demo_stack: DemoStack,
+                                                                   control: str) -> None:
+    info = demo_stack.info
+    assert info is not None
+    path = scenario(tmp_path, info.base_url, "  users: 3\n  spawn_rate: 30/s\n  wait: 100ms\n  requests:\n"
+                    "    - {get: /login, weight: 3}\n    - {get: /health}", """
+fault: {driver: proxy, kind: delay, target: database, params: {delay: 300ms}}
+expect:
+  - during.load.failure_rate < 1%
+  - during.load["GET /login"].p95 > before.load["GET /login"].p95
+  - during.load["GET /login"].p95 < 1ms
+""")
+    text = path.read_text().replace(f"base_url: {info.base_url}}}",
+                                    f"base_url: {info.base_url}, proxy_control: {control}}}")
+    path.write_text(text)
+    out = tmp_path / "reports"
+    code, _, err = run_cli("run", str(path), "--out", str(out))
+    assert code == 1, err  # the last expectation cannot hold
+    run_dir = only_run_dir(out)
+    loads = records(run_dir, "load")
+    phases = {r["phase"] for r in loads}
+    assert {"before", "during", "after"} <= phases, phases
+    times = [r["time"] for r in loads]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert max(gaps[:-1]) < 2.5 and min(gaps[:-1]) > 0.5, gaps  # one record a second (the last is the final one)
+    assert all(set(r) >= {"users", "rps", "fail_per_s", "requests"} for r in loads)
+    busy = [r for r in loads if r["phase"] in ("before", "during", "after") and r["requests"]]
+    assert busy and all(r["users"] == 3 for r in busy)
+    assert set().union(*(r["requests"] for r in busy)) == {"GET /login", "GET /health"}
+    summary = json.loads((run_dir / "summary.json").read_text())
+    by = {(r["phase"], r["name"]): r for r in summary["load"]}
+    for phase in ("before", "during", "after"):
+        assert by[(phase, "GET /login")]["n"] > 0 and by[(phase, "All requests")]["rps"] > 0
+    # a 300 ms database delay on several round trips per /login: Locust sees it as the browser does
+    assert by[("during", "GET /login")]["p50"] > by[("before", "GET /login")]["p50"] + 0.3
+    results = {e["text"]: e for e in summary["expectations"]}
+    assert results["during.load.failure_rate < 1%"]["passed"]
+    assert results['during.load["GET /login"].p95 > before.load["GET /login"].p95']["passed"]
+    assert not results['during.load["GET /login"].p95 < 1ms']["passed"]
+    report = (run_dir / "report.md").read_text()
+    assert "## Load (Locust)" in report and "| during | GET /login |" in report, report
+    assert "3 users from the scenario's requests (GET /login, GET /health)" in report
+    assert (run_dir / "locustfile.py").read_text().count("@task") == 2
+    pids = next(r for r in records(run_dir, "load_event") if r["event"] == "started")["pids"]
+    assert pids and not any(pid_alive(p) for p in pids)
+
+
+def test_a_teams_locustfile_runs_with_its_own_user_classes(tmp_path: Path, plain_site: str) -> None:
+    (tmp_path / "locustfile.py").write_text(LOCUSTFILE)
+    path = scenario(tmp_path, plain_site, "  users: 2\n  spawn_rate: 10/s\n  locustfile: locustfile.py",
+                    "expect:\n  - before.load.n > 0\n  - during.load[\"GET /health\"].n > 0\n")
+    out = tmp_path / "reports"
+    code, _, err = run_cli("run", str(path), "--out", str(out))
+    assert code == 0, err
+    run_dir = only_run_dir(out)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    names = {r["name"] for r in summary["load"]}
+    assert {"GET /login", "GET /health", "All requests"} <= names, names
+    assert "locustfile `locustfile.py`" in (run_dir / "report.md").read_text()
+
+
+# -- every exit path stops Locust: the pids uxchaos recorded are gone ------------------------------
+
+def _started_pids(out: Path, timeout_s: float = 60.0) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for f in out.glob("*/*/results.jsonl"):
+            found = [r for r in read_results(f.parent) if r.get("event") == "ramped"]
+            started = [r for r in read_results(f.parent) if r.get("event") == "started"]
+            if found and started:
+                return list(started[0]["pids"])
+        time.sleep(0.2)
+    raise AssertionError("the load never ramped")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["SIGINT", "SIGTERM", "SIGKILL"])
+def test_an_interrupted_run_leaves_no_locust_process(tmp_path: Path, plain_site: str, sig: signal.Signals) -> None:
+    path = scenario(tmp_path, plain_site, "  users: 2\n  workers: 1\n  requests: [{get: /}]")
+    path.write_text(path.read_text().replace("      - goto: /login", "      - goto: /login\n      - sleep: 1s"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
+    out = tmp_path / "reports"
+    proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        pids = _started_pids(out)
+        assert len(pids) == 2  # the master and its worker
+        time.sleep(1.5)  # into the before phase
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        expected = {signal.SIGINT: 130, signal.SIGTERM: 130, signal.SIGKILL: -9}[sig]
+        assert proc.returncode == expected, err
+        if sig == signal.SIGKILL:  # the children die with uxchaos (PR_SET_PDEATHSIG); recover finds none left
+            code, text, _ = run_cli_env(env, "recover")
+            assert code == 0 and "the Locust load" in text, text
+        deadline = time.monotonic() + 15
+        while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(pid_alive(p) for p in pids), [p for p in pids if pid_alive(p)]
+        if sig != signal.SIGKILL:
+            assert records(only_run_dir(out), "load_event")[-1]["event"] == "stopped"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def run_cli_env(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    done = subprocess.run([sys.executable, "-m", "uxchaos", *args], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    return done.returncode, done.stdout, done.stderr
