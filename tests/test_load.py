@@ -150,6 +150,8 @@ expect:
     report = (run_dir / "report.md").read_text()
     assert "## Load (Locust)" in report and "| during | GET /login |" in report, report
     assert "3 users from the scenario's requests (GET /login, GET /health)" in report
+    html = (run_dir / "report.html").read_text()
+    assert "<h2>Load (Locust)</h2>" in html and "Locust /s" in html  # the table, and the panel under the timeline
     assert (run_dir / "locustfile.py").read_text().count("@task") == 2
     pids = next(r for r in records(run_dir, "load_event") if r["event"] == "started")["pids"]
     assert pids and not any(pid_alive(p) for p in pids)
