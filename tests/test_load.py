@@ -220,3 +220,75 @@ def run_cli_env(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     done = subprocess.run([sys.executable, "-m", "uxchaos", *args], env=env, capture_output=True, text=True,
                           timeout=60, check=False)
     return done.returncode, done.stdout, done.stderr
+
+
+# -- a traffic surge as a fault --------------------------------------------------------------------
+
+SURGE = "fault: {driver: load, kind: surge, target: load, params: {users: 6, spawn_rate: 30/s}}\n"
+
+
+def test_a_surge_steps_the_load_up_at_inject_and_down_at_revert(tmp_path: Path, plain_site: str) -> None:
+    path = scenario(tmp_path, plain_site, "  users: 2\n  wait: 200ms\n  requests: [{get: /}]",
+                    SURGE + "expect:\n  - during.load.users == 8\n  - after.load.users == 2\n"
+                    "  - during.load.rps > 2 * before.load.rps\n")
+    path.write_text(path.read_text().replace("      - goto: /login", "      - goto: /login\n      - sleep: 1s"))
+    out = tmp_path / "reports"
+    code, _, err = run_cli("run", str(path), "--out", str(out))
+    run_dir = only_run_dir(out)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert code == 0, (err, summary["expectations"])
+    events = {e["event"]: e for e in read_results(run_dir) if e.get("type") == "fault_event"}
+    assert events["injected"]["details"]["users"] == 8 and events["injected"]["details"]["ramp_done"]
+    assert events["reverted"]["details"]["users"] == 2
+    loads = records(run_dir, "load")
+    assert {r["users"] for r in loads if r["phase"] == "during"} == {8}
+    assert all(r["fault_active"] for r in loads if r["phase"] == "during")
+    assert "surge of +6 Locust users at 30/s via load" in (run_dir / "report.md").read_text()
+
+
+def test_a_surge_needs_a_load_block(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\ntarget: {base_url: http://127.0.0.1:9}\n" + SURGE)
+    code, _, err = run_cli("validate", str(path))
+    assert code == 2 and f"{path}:3: fault: a load surge steps up the scenario's Locust users" in err, err
+
+
+def test_recover_stops_a_surge_left_by_a_killed_run(tmp_path: Path, plain_site: str) -> None:
+    """SIGKILL while the surge is held. Locust dies with uxchaos (PR_SET_PDEATHSIG); to see recover find
+    a surge that outlived its run, Locust is held with SIGSTOP before the kill (its death signal then
+    waits), and recover must name and signal exactly the Locust processes of the ledger. (The pending
+    death signal would end them as well once continued: both are the same SIGTERM.)"""
+    path = scenario(tmp_path, plain_site, "  users: 1\n  requests: [{get: /}]", SURGE)
+    path.write_text(path.read_text().replace("      - goto: /login", "      - goto: /login\n      - sleep: 2s"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
+    out = tmp_path / "reports"
+    proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        pids = _started_pids(out)
+        deadline = time.monotonic() + 60
+        while not any(r.get("event") == "injected" for f in out.glob("*/*/results.jsonl")
+                      for r in read_results(f.parent)):
+            assert time.monotonic() < deadline, "the surge was never injected"
+            time.sleep(0.2)
+        ledger = json.loads(next((tmp_path / "state" / "ledger").glob("*.json")).read_text())
+        assert {e["id"] for e in ledger["entries"]} >= {"load", "fault"}
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        proc.kill()
+        proc.communicate(timeout=30)
+        assert all(pid_alive(p) for p in pids)  # stopped, so still there: the kernel's SIGTERM is pending
+        code, text, _ = run_cli_env(env, "recover")
+        assert code == 0, text
+        assert f"stopped the surge's Locust processes {', '.join(map(str, pids))}" in text, text
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)  # lets the pending SIGTERMs land
+        deadline = time.monotonic() + 15
+        while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(pid_alive(p) for p in pids)
+        assert not list((tmp_path / "state" / "ledger").glob("*.json"))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

@@ -604,6 +604,9 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
     step_timeout = v.convert("duration", doc.get("step_timeout", "60s"), doc.line_of("step_timeout"), "step_timeout")
     browsers = _validate_browsers(v, doc["browsers"], doc.line_of("browsers")) if "browsers" in doc else []
     load = validate_load(v, doc["load"], doc.line_of("load"), Path(path).parent) if "load" in doc else None
+    if load is None and fault is not None and "load" in (fault.driver, fault.otherwise and fault.otherwise.driver):
+        v.error(doc.line_of("fault"), "fault", "a load surge steps up the scenario's Locust users: add a load: block "
+                "(e.g. load: {users: 10, requests: [{get: /login}]})")
     if v.problems:
         raise ScenarioError(path, v.problems)
     import os

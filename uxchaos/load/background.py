@@ -15,6 +15,7 @@ from uxchaos.ledger import Ledger
 from uxchaos.load.process import LocustProcesses, check_locustfile
 from uxchaos.load.spec import LoadSpec, compile_requests
 
+SURGE_MARGIN_S = 10.0  # beyond users / spawn_rate for a surge's step to be done
 RAMP_MARGIN_S = 60.0  # beyond users / spawn_rate: Locust's import (seconds on a busy machine), workers connecting
 
 
@@ -58,15 +59,21 @@ class BackgroundLoad:
     def pids(self) -> list[int]:
         return self.processes.pids
 
-    def surge(self, users: int, spawn_rate: float) -> None:
+    def surge(self, users: int, spawn_rate: float) -> bool:
+        """Step up to the background users + `users`; True once Locust's ramp is done (the fault is then
+        held at its size: attempts measured while it ramps would mix sizes)."""
         with self.lock:
             self.surge_users = users
-            self.processes.set_users(self.spec.users + users, spawn_rate)
+            total = self.spec.users + users
+            self.processes.set_users(total, spawn_rate)
+            return self.processes.wait_users(total, users / spawn_rate + SURGE_MARGIN_S)
 
     def unsurge(self, spawn_rate: float) -> None:
+        """Back to the background users (stopping the surge's users at spawn_rate)."""
         with self.lock:
             if self.surge_users and self.processes.running:
                 self.processes.set_users(self.spec.users, spawn_rate)
+                self.processes.wait_users(self.spec.users, self.surge_users / spawn_rate + SURGE_MARGIN_S)
             self.surge_users = 0
 
 

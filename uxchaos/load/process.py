@@ -77,6 +77,8 @@ class LocustProcesses:
         self.worker_procs: list[subprocess.Popen[str]] = []
         self._log: IO[str] | None = None
         self._ramped = threading.Event()
+        self._users_now = threading.Condition()
+        self.ramped_users = 0  # the users of Locust's last finished ramp
         self._failed: dict[str, Any] | None = None
         self._reader: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -113,8 +115,12 @@ class LocustProcesses:
             record = _parse(line)
             if record is None:
                 continue
-            if record["kind"] == "ramped" and record.get("users") == self.users:
-                self._ramped.set()
+            if record["kind"] == "ramped":
+                with self._users_now:
+                    self.ramped_users = int(record.get("users") or 0)
+                    self._users_now.notify_all()
+                if record.get("users") == self.users:
+                    self._ramped.set()
             elif record["kind"] == "error":
                 self._failed = record
                 self._ramped.set()
@@ -135,6 +141,11 @@ class LocustProcesses:
         if self.driver is not None and self.driver.poll() is not None:
             raise EnvironmentProblem(f"Locust ended with status {self.driver.returncode} before its users started "
                                      f"(see {self.log_path})")
+
+    def wait_users(self, users: int, timeout_s: float) -> bool:
+        """Until Locust's ramp to `users` is done (a surge's step); False if it took longer."""
+        with self._users_now:
+            return self._users_now.wait_for(lambda: self.ramped_users == users or not self.running, timeout_s)
 
     def set_users(self, users: int, spawn_rate: float) -> None:
         """Step the users up or down (a surge); Locust ramps at spawn_rate."""
