@@ -292,3 +292,61 @@ def test_recover_stops_a_surge_left_by_a_killed_run(tmp_path: Path, plain_site: 
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+# -- scaling out on Locust's own workers -----------------------------------------------------------
+
+def test_a_master_with_two_local_workers_carries_the_load(tmp_path: Path, plain_site: str) -> None:
+    path = scenario(tmp_path, plain_site, "  users: 4\n  workers: 2\n  wait: 200ms\n  requests: [{get: /}]",
+                    "expect:\n  - during.load.users == 4\n  - during.load.n > 0\n")
+    out = tmp_path / "reports"
+    code, _, err = run_cli("run", str(path), "--out", str(out))
+    run_dir = only_run_dir(out)
+    assert code == 0, (err, json.loads((run_dir / "summary.json").read_text())["expectations"])
+    started = next(r for r in records(run_dir, "load_event") if r["event"] == "started")
+    assert len(started["pids"]) == 3 and "a master and 2 worker processes" in started["where"]
+    log = (run_dir / "locust.log").read_text()
+    assert "2 workers connected" in log and "Sending spawn jobs of 4 users at 4.00 spawn rate to 2 ready workers" \
+        in log, log[-2000:]
+    assert log.count("Got quit message from master") == 2  # both workers ended with the run
+    busy = [r for r in records(run_dir, "load") if r["phase"] == "during"]
+    assert busy and sum(s["n"] for r in busy for s in r["requests"].values()) > 0
+
+
+def test_a_worker_from_elsewhere_joins_the_runs_master(tmp_path: Path, plain_site: str) -> None:
+    """`uxchaos load worker --master HOST:PORT --scenario FILE` (as on another machine) feeds the run."""
+    from uxchaos.netutil import free_port
+
+    master = f"127.0.0.1:{free_port()}"
+    path = scenario(tmp_path, plain_site, f"  users: 2\n  workers: 1\n  master: {master}\n  requests: [{{get: /}}]",
+                    "expect:\n  - during.load.n > 0\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
+    out = tmp_path / "reports"
+    run = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        deadline = time.monotonic() + 60
+        while run_cli_env(env, "load", "worker", "--master", master, "--scenario", "/nonexistent.yaml")[0] == 3:
+            assert time.monotonic() < deadline, "the master never listened"  # (exit 2 = it is there)
+            time.sleep(0.5)
+        worker = subprocess.Popen([sys.executable, "-m", "uxchaos", "load", "worker", "--master", master,
+                                   "--scenario", str(path)], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        _, err = run.communicate(timeout=180)
+        assert run.returncode == 0, err
+        assert worker.wait(30) == 0  # the master's quit ends it
+        run_dir = only_run_dir(out)
+        assert "workers started elsewhere" in (run_dir / "report.md").read_text()
+    finally:
+        for proc in (run, worker):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+
+def test_a_master_that_cannot_be_reached_is_one_line_exit_3(tmp_path: Path) -> None:
+    (tmp_path / "locustfile.py").write_text(LOCUSTFILE)
+    code, _, err = run_cli("load", "worker", "--master", "127.0.0.1:9", "--locustfile", str(tmp_path / "locustfile.py"))
+    assert code == 3, err
+    assert err.strip().splitlines() == [err.strip()] and "cannot reach the Locust master at 127.0.0.1:9" in err, err

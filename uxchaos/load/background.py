@@ -96,14 +96,17 @@ def background_load(spec: LoadSpec | None, base_url: str, run_dir: Path, ledger:
             say(f"⚠ {child['text']}")
 
     processes = LocustProcesses(locustfile_for(spec, run_dir), base_url.rstrip("/"), spec.users, spec.spawn_rate,
-                                run_dir / "locust.log", on_child, spec.workers)
+                                run_dir / "locust.log", on_child, spec.workers, master=spec.master)
     try:
         processes.start()
         ledger.open("load", {"kind": "processes", "what": "the Locust load", "pids": processes.pids, "paths": []})
-        where = f"a master and {spec.workers} worker processes" if spec.workers else "one process"
-        say(f"load: starting {spec.users} Locust users at {spec.spawn_rate:g}/s ({where} on this machine)")
+        where = "one process on this machine"
+        if spec.workers:
+            where = (f"a master on {spec.master} and {spec.workers} workers started elsewhere" if spec.master
+                     else f"a master and {spec.workers} worker processes on this machine")
+        say(f"load: starting {spec.users} Locust users at {spec.spawn_rate:g}/s ({where})")
         record({"type": "load_event", "event": "started", "time": time.time(), "pids": processes.pids,
-                "users": spec.users, "spawn_rate": spec.spawn_rate, "workers": spec.workers, "where": "this machine"})
+                "users": spec.users, "spawn_rate": spec.spawn_rate, "workers": spec.workers, "where": where})
         processes.wait_ramped(spec.users / spec.spawn_rate + RAMP_MARGIN_S)
         yield BackgroundLoad(spec, processes)
     finally:

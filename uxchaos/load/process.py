@@ -67,7 +67,8 @@ class LocustProcesses:
     """One Locust run: a local runner, or a master and `workers` local worker processes."""
 
     def __init__(self, locustfile: Path, host: str, users: int, spawn_rate: float, log_path: Path,
-                 on_record: Callable[[dict[str, Any]], None], workers: int = 0, interval_s: float = 1.0) -> None:
+                 on_record: Callable[[dict[str, Any]], None], workers: int = 0, interval_s: float = 1.0,
+                 master: str | None = None) -> None:
         self.locustfile, self.host = locustfile, host
         self.users, self.spawn_rate = users, spawn_rate
         self.workers, self.interval_s = workers, interval_s
@@ -82,6 +83,7 @@ class LocustProcesses:
         self._failed: dict[str, Any] | None = None
         self._reader: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.master = master  # given: the master binds there and waits for remote workers (none started here)
         self.bind = ""
 
     @property
@@ -101,10 +103,10 @@ class LocustProcesses:
         args = ["--users", str(self.users), "--spawn-rate", f"{self.spawn_rate:g}",
                 "--interval", f"{self.interval_s:g}"]
         if self.workers:
-            self.bind = f"127.0.0.1:{free_port()}"
+            self.bind = self.master or f"127.0.0.1:{free_port()}"
             args += ["--workers", str(self.workers), "--bind", self.bind]
         self.driver = self._popen(args, stdin=True)
-        for _ in range(self.workers):
+        for _ in range(0 if self.master else self.workers):
             self.worker_procs.append(self._popen(["--worker", "--master", self.bind], stdin=False))
         self._reader = threading.Thread(target=self._read, name="locust-reader", daemon=True)
         self._reader.start()

@@ -27,7 +27,10 @@ LOAD_FIELDS = {
     "users": ("int", "required", "concurrent Locust users for the whole run (before, during and after alike)"),
     "spawn_rate": ("rate (50/s)", "users/s", "how fast they start; the ramp ends before the before phase"),
     "wait": ("duration", "1s", "with requests: each user's pause between two requests"),
-    "workers": ("int", "0", "Locust worker processes on this machine under a master (0: one local process)"),
+    "workers": ("int", "0", "Locust worker processes under a master, on this machine (0: one local process), or "
+                "with master: how many to wait for"),
+    "master": ("HOST:PORT", "–", "the master listens here for workers on other machines (`uxchaos load worker "
+               "--master HOST:PORT`); none are started here"),
 }
 
 
@@ -60,11 +63,12 @@ class LoadSpec:
     requests: list[RequestSpec] = field(default_factory=list)
     wait_s: float = 1.0
     workers: int = 0
+    master: str | None = None  # HOST:PORT the master binds for remote workers (none started here)
     line: int = 0
 
     def record(self) -> dict[str, Any]:
         """For run.json."""
-        return {"users": self.users, "spawn_rate": self.spawn_rate, "workers": self.workers,
+        return {"users": self.users, "spawn_rate": self.spawn_rate, "workers": self.workers, "master": self.master,
                 "locustfile": str(self.locustfile) if self.locustfile else None,
                 "requests": [r.name for r in self.requests], "wait_s": self.wait_s}
 
@@ -88,6 +92,7 @@ def validate_load(v: Reporter, raw: Any, line: int, base_dir: Path) -> LoadSpec 
     if "wait" in raw and "locustfile" in raw:
         v.error(raw.line_of("wait"), "load.wait", "wait is for requests; a locustfile's users set their own "
                 "wait_time")
+    master = _master(v, raw, workers) if "master" in raw else None
     locustfile, requests = None, []
     if "locustfile" in raw:
         locustfile = _locustfile(v, raw, base_dir)
@@ -95,7 +100,29 @@ def validate_load(v: Reporter, raw: Any, line: int, base_dir: Path) -> LoadSpec 
         requests = _requests(v, raw["requests"], raw.line_of("requests"))
     if users is None or (locustfile is None and not requests):
         return None
-    return LoadSpec(users, float(rate or users), locustfile, requests, float(wait or 0.0), workers, raw.line)
+    return LoadSpec(users, float(rate or users), locustfile, requests, float(wait or 0.0), workers, master, raw.line)
+
+
+def parse_address(text: str) -> tuple[str, int] | None:
+    """HOST:PORT (IPv6 in brackets) as (host, port), or None."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host.strip("[]"), int(port)
+
+
+def _master(v: Reporter, raw: LDict, workers: int) -> str | None:
+    line = raw.line_of("master")
+    text = v.convert("text", raw["master"], line, "load.master")
+    if text is None:
+        return None
+    if parse_address(text) is None:
+        v.error(line, "load.master", f"HOST:PORT where the Locust master listens for workers, got {text!r}")
+        return None
+    if workers < 1:
+        v.error(line, "load.master", "say how many workers will connect: workers: N (each started elsewhere with "
+                f"`uxchaos load worker --master {text}`)")
+    return text
 
 
 def _count(v: Reporter, raw: LDict, key: str, low: int, high: int, required: int = 0) -> int | None:

@@ -29,11 +29,14 @@ def load_info(run: RunData) -> LoadInfo:
         f"the scenario's requests ({', '.join(spec.get('requests', []))})"
     workers = int(spec.get("workers") or 0)
     where = f"a Locust master and {workers} worker processes" if workers else "one Locust process"
+    where += " on the same machine as the browsers"
+    if spec.get("master"):
+        where = f"a Locust master on {spec['master']} with {workers} workers started elsewhere (`uxchaos load worker`)"
     loads = [s.cpu_load for s in run.samples if s.cpu_load is not None]
     busy = (f"; the host's 1-minute load average at the browser attempts: median {statistics.median(loads):.1f}, "
             f"max {max(loads):.1f} on {os.cpu_count()} cores") if loads else ""
     summary = (f"{spec.get('users', '?')} users from {source}, spawned at {spec.get('spawn_rate', 0):g}/s, run by "
-               f"{where} on the same machine as the browsers{busy}.")
+               f"{where}{busy}.")
     if started is None:
         summary += " The load never started (the run ended before)."
     warnings = [str(e.get("text")) for e in run.load_events if e.get("event") == "warning"]
