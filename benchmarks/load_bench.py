@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing_overhead import paired_ratio  # noqa: E402
+from timing_overhead import paired_ratio
 
-from uxchaos.load.process import LocustProcesses  # noqa: E402
-from uxchaos.netutil import free_port, http_ok, wait_until  # noqa: E402
+from uxchaos.load.process import LocustProcesses
+from uxchaos.netutil import free_port, http_ok, wait_until
 
 LOCUSTFILE = """\
 from locust import HttpUser, constant, task
