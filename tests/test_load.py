@@ -350,3 +350,21 @@ def test_a_master_that_cannot_be_reached_is_one_line_exit_3(tmp_path: Path) -> N
     code, _, err = run_cli("load", "worker", "--master", "127.0.0.1:9", "--locustfile", str(tmp_path / "locustfile.py"))
     assert code == 3, err
     assert err.strip().splitlines() == [err.strip()] and "cannot reach the Locust master at 127.0.0.1:9" in err, err
+
+
+# -- a sweep over traffic ---------------------------------------------------------------------------
+
+def test_a_sweep_over_surge_users_gives_a_curve_per_level(tmp_path: Path, plain_site: str) -> None:
+    path = scenario(tmp_path, plain_site, "  users: 1\n  wait: 200ms\n  requests: [{get: /}]",
+                    "fault:\n  driver: load\n  kind: surge\n  target: load\n  params: {spawn_rate: 50/s}\n"
+                    "  sweep: {users: [0, 4], threshold: {\"Opening the login page\": 30s}}\n")
+    out = tmp_path / "reports"
+    code, _, err = run_cli("run", str(path), "--out", str(out))
+    assert code == 0, err
+    run_dir = only_run_dir(out)
+    during = [r for r in records(run_dir, "load") if r["phase"] == "during"]
+    by_level = {level: {r["users"] for r in during if r["level"] == level} for level in (0.0, 4.0)}
+    assert by_level[0.0] == {1} and 5 in by_level[4.0], by_level  # the base user, then base + 4
+    curve = json.loads((run_dir / "summary.json").read_text())["dose_response"][0]
+    assert curve["param"] == "users" and [lv["level"] for lv in curve["levels"]] == [0.0, 4.0], curve
+    assert "users 4" in (run_dir / "report.md").read_text()
