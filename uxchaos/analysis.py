@@ -13,6 +13,7 @@ from uxchaos.load.stats import LoadRow, find_row, load_rows
 from uxchaos.report.data import RunData
 from uxchaos.scenario import PHASES
 from uxchaos.stats import Comparison, Describe, Recovery, compare, describe, recovery_time
+from uxchaos.turnstats import TurnsReport, service_turns
 from uxchaos.vitalstats import STATS as VITALS_STATS
 from uxchaos.vitalstats import VitalsRow, unavailable, vitals_rows
 
@@ -80,6 +81,7 @@ class Analysis:
     attribution: list[ActionAttribution] = field(default_factory=list)  # why each action got slower
     vitals: list[VitalsRow] = field(default_factory=list)  # Web Vitals per action × phase (vitalstats.py)
     vitals_unavailable: list[str] = field(default_factory=list)  # pages whose Web Vitals could not be measured
+    turns: TurnsReport = field(default_factory=TurnsReport)  # the services' turns per action (turnstats.py)
     load: list[LoadRow] = field(default_factory=list)  # the Locust load per phase and request name (load/stats.py)
 
     def curve(self, action: str) -> Curve | None:
@@ -119,6 +121,7 @@ class Analysis:
             "attribution": [a.to_dict() for a in self.attribution],
             "web_vitals": [r.to_dict() for r in self.vitals],
             "web_vitals_unavailable": self.vitals_unavailable,
+            "service_turns": self.turns.to_dict(),
             "load": [r.to_dict() for r in self.load],
             "passed": self.passed,
         }
@@ -154,6 +157,7 @@ def analyze(run: RunData) -> Analysis:
     attribution = [] if curves else attribute(run.samples, run.actions)
     analysis = Analysis(rows, recovery, phases, [], kill_recovery(run), curves, attribution,
                         vitals_rows(run.samples, run.actions, PHASES), unavailable(run.samples),
+                        service_turns(run.samples, run.actions, run.fault),
                         load_rows(run.load_records, run.events, PHASES))
     analysis.expectations = [check_expectation(text, run, analysis)
                              for text in run.meta.get("scenario", {}).get("expect", [])]
