@@ -368,3 +368,12 @@ def test_a_sweep_over_surge_users_gives_a_curve_per_level(tmp_path: Path, plain_
     curve = json.loads((run_dir / "summary.json").read_text())["dose_response"][0]
     assert curve["param"] == "users" and [lv["level"] for lv in curve["levels"]] == [0.0, 4.0], curve
     assert "users 4" in (run_dir / "report.md").read_text()
+
+
+def test_the_process_that_drives_playwright_never_imports_locust_or_gevent() -> None:
+    """Importing Locust monkey-patches the standard library for gevent: only the Locust children may."""
+    code = ("import sys, uxchaos.engine, uxchaos.cli, uxchaos.commands, uxchaos.faults, uxchaos.load.worker, "
+            "uxchaos.report, uxchaos.analysis; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

@@ -141,8 +141,7 @@ def run_driver(args: argparse.Namespace, proto: Protocol) -> int:
 
     def report() -> None:
         nonlocal warned
-        while not done.is_set():
-            done.wait(args.interval)
+        while not done.wait(args.interval):  # at the stop, the final sample below covers the rest
             proto.send(kind="stats", **sampler.sample())
             if not warned and (runner.cpu_warning_emitted or getattr(runner, "worker_cpu_warning_emitted", False)):
                 warned = True
