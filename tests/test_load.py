@@ -122,6 +122,8 @@ expect:
 """)
     text = path.read_text().replace(f"base_url: {info.base_url}}}",
                                     f"base_url: {info.base_url}, proxy_control: {control}}}")
+    # whole seconds of load after the revert, whatever the machine's speed (a second straddling it counts for none)
+    text = text.replace("after: {attempts: 2}", "after: {attempts: 2, settle: 2s}")
     path.write_text(text)
     out = tmp_path / "reports"
     code, _, err = run_cli("run", str(path), "--out", str(out))
@@ -241,8 +243,10 @@ def test_a_surge_steps_the_load_up_at_inject_and_down_at_revert(tmp_path: Path, 
     assert events["injected"]["details"]["users"] == 8 and events["injected"]["details"]["ramp_done"]
     assert events["reverted"]["details"]["users"] == 2
     loads = records(run_dir, "load")
-    assert {r["users"] for r in loads if r["phase"] == "during"} == {8}
-    assert all(r["fault_active"] for r in loads if r["phase"] == "during")
+    assert {r["users"] for r in loads if r["fault_active"]} == {8}
+    # a second after the revert but before the after phase began is named "during", and counts for neither
+    rows = json.loads((run_dir / "summary.json").read_text())["load"]
+    assert next(r for r in rows if r["phase"] == "during" and r["name"] == "All requests")["users"] == 8
     assert "surge of +6 Locust users at 30/s via load" in (run_dir / "report.md").read_text()
 
 

@@ -2,7 +2,8 @@
 response-time percentiles per request name (and over all of them). Percentiles come from merging
 the records' histograms (Locust's own, response times rounded as Locust rounds them: to 10 ms above
 100 ms, to 100 ms above 1 s), so a phase's p95 is a percentile of its requests, not an average of
-per-second percentiles. A record whose second straddles an inject or a revert counts for no phase."""
+per-second percentiles. A record whose second straddles an inject or a revert counts for no phase, nor
+one taken while the fault's state did not match its phase's (a surge ramping before the during phase)."""
 
 from __future__ import annotations
 
@@ -72,9 +73,17 @@ def _row(phase: str, name: str, records: list[dict[str, Any]], span_s: float, us
 def load_rows(records: list[dict[str, Any]], events: list[dict[str, Any]], phases: tuple[str, ...]) -> list[LoadRow]:
     """Per phase: one row over all requests, then one per request name (most requests first)."""
     boundaries = [float(e["time"]) for e in events if e.get("event") in BOUNDARIES]
+    faulty = any(e.get("event") == "injected" for e in events)
+
+    def counts(r: dict[str, Any], phase: str) -> bool:
+        # between an inject or revert and the phase that follows it (a surge's ramp, the after phase's
+        # settle) the phase name lags the fault: such seconds count for no phase
+        matches = not faulty or r.get("fault_active", phase == "during") == (phase == "during")
+        return r.get("phase") == phase and matches and not _straddles(r, boundaries)
+
     rows = []
     for phase in phases:
-        mine = [r for r in records if r.get("phase") == phase and not _straddles(r, boundaries)]
+        mine = [r for r in records if counts(r, phase)]
         if not mine:
             continue
         span = sum(float(r.get("interval_s") or 0.0) for r in mine)
