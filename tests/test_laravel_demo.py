@@ -190,7 +190,7 @@ def test_demo_up_without_php_laravel_or_mariadb_or_with_a_taken_port_is_one_line
     running_before = set(leftovers())
     no_db = demo_cli(["up", "--app", "laravel"], tmp_path, UXCHAOS_MARIADBD="/bin/false")
     assert no_db.returncode == 3
-    assert no_db.stderr.startswith("uxchaos: the Laravel demo did not start: MariaDB did not start (exit 1)")
+    assert no_db.stderr.startswith("uxchaos: the Laravel demo target did not start: MariaDB did not start (exit 1)")
     assert len(no_db.stderr.strip().splitlines()) == 1
     assert set(leftovers()) <= running_before
     with socket.socket() as taken:

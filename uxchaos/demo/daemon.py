@@ -147,8 +147,8 @@ def serve(path: Path, out: TextIO, announce: bool = False, app: str = "python", 
         try:
             info = stack.start()
         except demo_start_errors() as e:  # only what the environment can cause; a bug keeps its traceback
-            raise EnvironmentProblem(f"the {'Laravel' if app == 'laravel' else 'Python'} demo did not start: {e}") \
-                from e
+            which = "Laravel" if app == "laravel" else "Python"
+            raise EnvironmentProblem(f"the {which} demo target did not start: {e}") from e
         control = ControlServer(stack.hub)
         state = {**info.public(), "app": app, "control": control.address, "pid": os.getpid()}
         tmp = path.with_suffix(".tmp")
