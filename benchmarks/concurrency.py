@@ -47,10 +47,10 @@ from playwright.async_api import Browser, async_playwright
 from uxchaos.browser import find_browser, launch_args
 from uxchaos.demo.stack import DemoInfo, DemoStack, demo_credentials
 from uxchaos.engine import Engine, RunOptions
-from uxchaos.load import cpu_ticks as _cpu_ticks
 from uxchaos.netutil import wait_until
 from uxchaos.procs import die_with_parent
 from uxchaos.scenario import parse_scenario
+from uxchaos.starvation import cpu_ticks as _cpu_ticks
 
 SCENARIO = """
 name: concurrency

@@ -39,8 +39,8 @@ from playwright.async_api import Browser, async_playwright
 from uxchaos.browser import find_browser, launch_args
 from uxchaos.demo.stack import DemoInfo, DemoStack
 from uxchaos.engine import Engine, RunOptions
-from uxchaos.load import LEFT_OUT_SHARE
 from uxchaos.scenario import parse_scenario
+from uxchaos.starvation import LEFT_OUT_SHARE
 
 DB_DELAY = "200ms"
 BURN = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end: pass\n"

@@ -1,4 +1,4 @@
-"""The load generator judged by what its starvation can distort (load.py, busy.py): the run-queue wait
+"""The load generator judged by what its starvation can distort (starvation.py, busy.py): the run-queue wait
 of its threads bounds each step, attempts are left out only when that bound is a material share of
 their time, and the reports say how many and why. Real threads and processes, /proc's real counters,
 real Chromium on the real demo; CPU burners are child processes pinned with sched_setaffinity,
@@ -25,16 +25,16 @@ from test_users import samples_of
 
 from uxchaos.analysis import analyze
 from uxchaos.busy import HOST_CPU_GAP, qualify
-from uxchaos.load import (
+from uxchaos.report.data import RunData
+from uxchaos.report.markdown import render_markdown
+from uxchaos.results import ActionTiming, Sample, StepTiming
+from uxchaos.starvation import (
     LEFT_OUT_SHARE,
     LoadMonitor,
     bound_sample,
     generator_threads,
     journey_thread,
 )
-from uxchaos.report.data import RunData
-from uxchaos.report.markdown import render_markdown
-from uxchaos.results import ActionTiming, Sample, StepTiming
 from uxchaos.stats import compare
 
 BURN = "import time\nend = time.monotonic() + float(__import__('sys').argv[1])\nwhile time.monotonic() < end: pass\n"

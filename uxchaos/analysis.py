@@ -10,6 +10,7 @@ from uxchaos.attribution import ActionAttribution, attribute
 from uxchaos.busy import Busy, action_bound_ms, busy, qualify
 from uxchaos.doseresponse import Curve, analyze_sweep
 from uxchaos.expect import Expectation, ExpectationError, NoData, evaluate
+from uxchaos.load.stats import LoadRow, find_row, load_rows
 from uxchaos.report.data import RunData
 from uxchaos.scenario import PHASES
 from uxchaos.stats import Comparison, Describe, Recovery, compare, describe, recovery_time
@@ -26,7 +27,7 @@ class ActionPhase:
     phase: str
     stats: Describe
     vs_before: Comparison | None  # None for the before phase itself
-    bound_ms: float | None = None  # the largest generator bound of its kept attempts (load.py, busy.py)
+    bound_ms: float | None = None  # the largest generator bound of its kept attempts (starvation.py, busy.py)
 
 
 @dataclass
@@ -85,6 +86,7 @@ class Analysis:
     vitals_unavailable: list[str] = field(default_factory=list)  # pages whose Web Vitals could not be measured
     turns: TurnsReport = field(default_factory=TurnsReport)  # the services' turns per action (turnstats.py)
     busy: Busy | None = None  # the host's CPU per phase, attempts left out for the generator's starvation
+    load: list[LoadRow] = field(default_factory=list)  # the Locust load per phase and request name (load/stats.py)
 
     def curve(self, action: str) -> Curve | None:
         return next((c for c in self.curves if c.action == action), None)
@@ -125,6 +127,7 @@ class Analysis:
             "web_vitals_unavailable": self.vitals_unavailable,
             "service_turns": self.turns.to_dict(),
             "busy": self.busy.to_dict() if self.busy else None,
+            "load": [r.to_dict() for r in self.load],
             "passed": self.passed,
         }
 
@@ -167,7 +170,8 @@ def analyze(run: RunData) -> Analysis:
     attribution = [] if curves else attribute(run.samples, run.actions)
     analysis = Analysis(rows, recovery, phases, [], kill_recovery(run), curves, attribution,
                         vitals_rows(run.samples, run.actions, PHASES), unavailable(run.samples),
-                        service_turns(run.samples, run.actions, run.fault), load)
+                        service_turns(run.samples, run.actions, run.fault), load,
+                        load_rows(run.load_records, run.events, PHASES))
     analysis.expectations = [check_expectation(text, run, analysis)
                              for text in run.meta.get("scenario", {}).get("expect", [])]
     return analysis
@@ -187,6 +191,9 @@ def check_expectation(text: str, run: RunData, analysis: Analysis) -> Expectatio
             if phase == "slope":
                 return found.slope
             return found.threshold.level if found.threshold else None
+        if stat and stat.startswith("load."):
+            load = find_row(analysis.load, phase, action)
+            return load.value(stat[len("load."):]) if load else None
         if action is None:
             return analysis.phases[phase][stat or "n"]
         if stat in VITALS_STATS:

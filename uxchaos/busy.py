@@ -1,5 +1,5 @@
 """Was the machine busy? Per phase: the host CPU, and the attempts left out because the load generator's
-starvation can have distorted them (load.py); per action and phase: the bounds of the attempts kept.
+starvation can have distorted them (starvation.py); per action and phase: the bounds of the attempts kept.
 And what that does to a verdict: a difference measured while the host was busy in one phase and not in
 another, or on a starved generator, is said so instead of being called significant.
 
@@ -13,8 +13,8 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from uxchaos.load import BUSY_SHARE, LEFT_OUT_SHARE
 from uxchaos.report.data import RunData
+from uxchaos.starvation import BUSY_SHARE, LEFT_OUT_SHARE
 from uxchaos.stats import Comparison
 
 HOST_CPU_GAP = 0.20  # between two phases' median host CPU busy fractions

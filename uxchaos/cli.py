@@ -123,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     pserve.add_argument("--control", default="127.0.0.1:8474",
                         help="Toxiproxy-compatible control API address (default 127.0.0.1:8474)")
 
+    load = sub.add_parser("load", help="Locust's side of a run's load: workers for a master on another machine")
+    load_sub = load.add_subparsers(dest="load_command", required=True, parser_class=_Parser)
+    lworker = load_sub.add_parser("worker", help="a Locust worker for a run whose scenario has load.master")
+    lworker.add_argument("--master", required=True, metavar="HOST:PORT", help="the run's load.master")
+    lworker.add_argument("--locustfile", help="the scenario's locustfile (the same file)")
+    lworker.add_argument("--scenario", help="or the scenario (name or path): its locustfile or requests")
+
     browser = sub.add_parser("browser", help="lend this machine's browsers to runs elsewhere")
     browser_sub = browser.add_subparsers(dest="browser_command", required=True, parser_class=_Parser)
     bserve = browser_sub.add_parser("serve", help="a Playwright browser server (ws://) with the Chromium uxchaos "

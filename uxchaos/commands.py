@@ -47,6 +47,10 @@ def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return cmd_import(args, out, err)
         case "browser":
             return cmd_browser_serve(args, out)
+        case "load":
+            from uxchaos.load.worker import command as load_worker
+
+            return load_worker(args, out, err)
     raise BadInput(f"unknown command {args.command}")
 
 
@@ -85,6 +89,9 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                          deadline_s=deadline, force=args.force, users=args.users,
                          endpoints=args.browser_endpoints, trace=trace,
                          trace_screenshots=args.trace_screenshots)
+    from uxchaos.load.background import check_load
+
+    check_load(scenario.load)  # the locustfile imports in a Locust process and defines users: else file:line, exit 2
     engine = Engine(scenario, options, [Progress(err)])
     engine.check_users()  # more local users than this machine holds: bad input, before anything starts
     print(f"uxchaos: running {scenario.name} → {engine.run_dir}", file=err, flush=True)
@@ -120,6 +127,11 @@ def dry_run(scenario: Scenario, args: argparse.Namespace, out: TextIO) -> int:
     phases = ", ".join(f"{name} {plan(p)}" for name, p in scenario.phases.items())
     target = args.base_url or scenario.target.base_url
     print(f"dry run of {scenario.name}: target {target}; attempts: {phases}", file=out)
+    if scenario.load is not None:
+        load = scenario.load
+        source = str(load.locustfile) if load.locustfile else ", ".join(r.name for r in load.requests)
+        print(f"load: {load.users} Locust users at {load.spawn_rate:g}/s from {source}"
+              + (f", {load.workers} workers" if load.workers else ""), file=out)
     if scenario.fault is None:
         print("no fault", file=out)
         return int(ExitStatus.OK)

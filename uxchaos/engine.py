@@ -30,11 +30,12 @@ from uxchaos.journey.endpoints import parse_endpoint
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
 from uxchaos.journey.traces import TraceKeeper, default_mode
 from uxchaos.ledger import Ledger
-from uxchaos.load import LoadMonitor, journey_thread, measure_load
+from uxchaos.load.background import background_load
 from uxchaos.probe import median_round_trip
 from uxchaos.procs import writable_state_dir
 from uxchaos.results import ResultsStore, Sample, scrub
 from uxchaos.scenario import Scenario, fault_record
+from uxchaos.starvation import LoadMonitor, journey_thread, measure_load
 from uxchaos.target import check_app_healthy, running_target
 from uxchaos.turns import TurnCounter
 from uxchaos.users import LATE_MS, UserPool, check_capacity, pool_size
@@ -297,14 +298,22 @@ class Engine:
 
     def _run_with_target(self, runtime: TargetRuntime, variables: dict[str, str]) -> None:
         options = DriverOptions(force=self.options.force, run_id=self.ledger.run_id)
-        if runtime.proxies is not None:
+        if runtime.proxies is not None and self.scenario.load is None:
+            # (with protocol-level load beside the browsers, the services' turns cannot be told apart)
             self.turns = TurnCounter(runtime.proxies)
         driver = self._choose_fault(runtime, options)
         check_app_healthy(runtime.probe_url or runtime.base_url)
+        # The protocol-level load (uxchaos/load/) ramps before the first phase and stops after the last.
+        with background_load(self.scenario.load, runtime.base_url, self.run_dir, self.ledger, self._record_load,
+                             self.say) as runtime.load:
+            self._measure_phases(driver, runtime, variables)
+            self.phase = "teardown"
+
+    def _measure_phases(self, driver: FaultDriver | None, runtime: TargetRuntime, variables: dict[str, str]) -> None:
         if self._wants_users():
             self._run_users(driver, runtime, variables)
             return
-        self.monitor = LoadMonitor()  # one user: the host's load and the generator's starvation (load.py)
+        self.monitor = LoadMonitor()  # one user: the host's load and the generator's starvation (starvation.py)
         self.monitor.start()
         try:
             with journey_thread(), self.options.browser or BrowserSession(self.options.headed) as browser:
@@ -313,6 +322,16 @@ class Engine:
                 self._all_phases(driver, browser, runtime, variables)
         finally:
             self.monitor.stop()
+
+    def _record_load(self, record: dict[str, Any]) -> None:
+        """A `load` record or load event from Locust's reader thread, with where the run was then."""
+        with self._write_lock:
+            if self._closed:
+                return
+            self.store.append({**record, "phase": self.phase, "fault_active": bool(self.fault and self.fault.active),
+                               "level": self.level if self.phase == "during" else None})
+            if record["type"] == "load_event" and record["event"] in ("started", "warning"):
+                self.meta.setdefault("load", {}).setdefault("events", []).append(record)
 
     def _choose_fault(self, runtime: TargetRuntime, options: DriverOptions) -> FaultDriver | None:
         """The fault's driver after its pre-flight — or its alternative's, when the scenario gives one

@@ -5,6 +5,8 @@
     during.failures == 0
     recovery["Logging in"] < 20s
     during["Logging in"].lcp_p75 < 4s          (Web Vitals: ttfb fcp lcp cls inp × p50 p75)
+    during.load.failure_rate < 1%              (the Locust load: n rps failures failure_rate p50 p95 max users)
+    during.load["GET /login"].p95 < 2s
 
 Parsed with Python's `ast` into a whitelisted tree (numbers, durations, + - * /, comparisons,
 and/or/not, phase["Action"].stat, phase.stat, recovery["Action"], and for a swept fault
@@ -33,6 +35,8 @@ PER_ACTION = {
     "slope": "<= 12",  # a swept fault: action seconds per unit of the parameter (round trips, for a delay)
     "threshold": ">= 500ms",  # a swept fault: the level at which the action crosses its limit
 }
+# The Locust load per phase (uxchaos/load/stats.py): during.load.failure_rate < 1%, during.load["GET /x"].p95 < 2s
+LOAD_STATS = {"n", "rps", "failures", "failure_rate", "p50", "p95", "max", "users"}
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
@@ -64,6 +68,10 @@ def _durations_to_seconds(text: str) -> str:
     while i < len(tokens):
         tok = tokens[i]
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        if tok.type == tokenize.NUMBER and nxt is not None and nxt.string == "%" and nxt.start == tok.end:
+            out.append((tokenize.NUMBER, repr(float(tok.string) / 100)))  # 1% is 0.01 (there is no modulo)
+            i += 2
+            continue
         if (tok.type == tokenize.NUMBER and nxt is not None and nxt.type == tokenize.NAME
                 and nxt.start == tok.end and _DURATION.match(tok.string + nxt.string)):
             m = _DURATION.match(tok.string + nxt.string)
@@ -117,8 +125,8 @@ def _check(node: ast.AST, actions: list[str] | None) -> None:
     else:
         raise ExpectationError(
             f"'{ast.unparse(node)}' is not allowed: use numbers, durations (30s, 2000ms), + - * /, comparisons, "
-            "and/or/not, and phase[\"Action\"].stat, phase.stat, recovery[\"Action\"], slope[\"Action\"] or "
-            "threshold[\"Action\"]"
+            "and/or/not, and phase[\"Action\"].stat, phase.stat, phase.load.stat, phase.load[\"GET /path\"].stat, "
+            "recovery[\"Action\"], slope[\"Action\"] or threshold[\"Action\"]"
         )
 
 
@@ -127,6 +135,9 @@ def _reference(node: ast.AST, actions: list[str] | None) -> tuple[str, str | Non
     stat = None
     if isinstance(node, ast.Attribute):
         stat, node = node.attr, node.value
+    load = _load_reference(node, stat)
+    if load is not None:
+        return load
     action = None
     if isinstance(node, ast.Subscript):
         if not (isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)):
@@ -148,6 +159,23 @@ def _reference(node: ast.AST, actions: list[str] | None) -> tuple[str, str | Non
     if action is not None and actions is not None and action not in actions:
         raise ExpectationError(f"no action named {action!r} in the journey; actions: {', '.join(actions)}")
     return name, action, stat
+
+
+def _load_reference(node: ast.AST, stat: str | None) -> tuple[str, str | None, str] | None:
+    """`during.load.failure_rate` or `during.load["GET /login"].p95`: (phase, request name, "load.STAT")."""
+    name = None
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "load":
+        if not (isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)):
+            raise ExpectationError('a request is named in quotes, as Locust shows it: during.load["GET /login"]')
+        name, node = node.slice.value, node.value
+    if not (isinstance(node, ast.Attribute) and node.attr == "load"):
+        return None
+    if not (isinstance(node.value, ast.Name) and node.value.id in PHASE_NAMES):
+        raise ExpectationError(f"'{ast.unparse(node)}': the load is per phase, e.g. during.load.failure_rate")
+    if stat not in LOAD_STATS:
+        raise ExpectationError(f"{ast.unparse(node)}.{stat}: unknown statistic of the load; allowed: "
+                               f"{', '.join(sorted(LOAD_STATS))}")
+    return node.value.id, name, f"load.{stat}"
 
 
 Lookup = Callable[[str, str | None, str | None], float | None]

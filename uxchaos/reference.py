@@ -6,6 +6,7 @@ from __future__ import annotations
 from uxchaos.durations import format_duration
 from uxchaos.faults import DRIVERS
 from uxchaos.faults.base import REQUIRED
+from uxchaos.load.spec import LOAD_FIELDS
 from uxchaos.scenario import FAULT_FIELDS, PHASE_FIELDS
 from uxchaos.steptypes import COMMON_PARAMS, STEPS
 
@@ -42,5 +43,9 @@ def render_reference() -> str:
     lines += ["", "### Phases", "", "Each of `phases.before`, `phases.during`, `phases.after` takes:", "",
               "| Key | Kind | Default | What it does |", "|---|---|---|---|"]
     for key, (kind, default, doc) in PHASE_FIELDS.items():
+        lines.append(f"| `{key}` | {kind} | {default} | {doc} |")
+    lines += ["", "### Load", "", "`load:` (Locust users for the whole run, beside the browser users) takes:", "",
+              "| Key | Kind | Default | What it does |", "|---|---|---|---|"]
+    for key, (kind, default, doc) in LOAD_FIELDS.items():
         lines.append(f"| `{key}` | {kind} | {default} | {doc} |")
     return "\n".join(lines) + "\n"

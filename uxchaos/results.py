@@ -28,7 +28,7 @@ class StepTiming:
     navigation: dict[str, Any] | None = None  # status, url, timing_ms (the browser's Navigation Timing)
     artifacts: list[str] | None = None  # files the step wrote into the run folder (screenshots)
     at_s: float | None = None  # when the step began, seconds after its sample's started_at
-    bound_ms: float | None = None  # most the load generator's starvation can have added to it (load.py)
+    bound_ms: float | None = None  # most the load generator's starvation can have added to it (starvation.py)
 
 
 @dataclass
@@ -39,7 +39,7 @@ class ActionTiming:
     failure: str | None = None
     started_at: float | None = None  # epoch seconds: the action's span, to line up with the proxies' turns
     ended_at: float | None = None
-    bound_ms: float | None = None  # the sum of its steps' bounds (load.py)
+    bound_ms: float | None = None  # the sum of its steps' bounds (starvation.py)
 
 
 @dataclass
@@ -69,8 +69,8 @@ class Sample:
     concurrency: int | None = None  # most users of the phase busy with an attempt at once during this one
     host_cpu: float | None = None  # host CPU busy fraction (0..1, all cores, /proc/stat) over the attempt
     driver_lag_ms: float | None = None  # worst lateness of the generator's 100 ms timer during the attempt
-    bound_ms: float | None = None  # most the generator's starvation can have added to its steps (load.py)
-    saturated: bool = False  # left out: bound_ms is a material share of duration_s (load.py's rule)
+    bound_ms: float | None = None  # most the generator's starvation can have added to its steps (starvation.py)
+    saturated: bool = False  # left out: bound_ms is a material share of duration_s (starvation.py's rule)
     endpoint_lost: bool = False  # the browser endpoint was lost: the attempt measured the generator, not the target
     # Open model (arrival_rate): when the journey was due, and how late it began (all max_users were busy).
     scheduled_at: float | None = None  # epoch seconds

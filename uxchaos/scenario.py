@@ -14,6 +14,7 @@ from uxchaos.expect import Expectation, ExpectationError
 from uxchaos.faults import DRIVERS, FaultSpec
 from uxchaos.faults.base import REQUIRED, Sweep
 from uxchaos.journey.python_ref import JourneyLoadError, PythonJourney, load_python_journey
+from uxchaos.load.spec import LoadSpec, validate_load
 from uxchaos.params import convert
 from uxchaos.steptypes import COMMON_PARAMS, STEPS
 from uxchaos.yamlsrc import LDict, LList, Problem, load_yaml, read_source
@@ -127,6 +128,7 @@ class Scenario:
     secrets: set[str] = field(default_factory=set)  # values never to be written anywhere
     python_journey: PythonJourney | None = None  # `journey: {python: FILE.py:FUNCTION}`; then `journey` is []
     browsers: list[str] = field(default_factory=list)  # browser endpoints for the users (journey/endpoints.py)
+    load: LoadSpec | None = None  # protocol-level users run by Locust for the whole run (uxchaos/load/)
 
     def masked(self) -> dict[str, Any]:
         """The scenario as loaded, for run.json, with every secret value masked."""
@@ -146,6 +148,7 @@ class Scenario:
             "expect": self.expect,
             "step_timeout_s": self.step_timeout_s,
             "browsers": self.browsers,
+            "load": self.load.record() if self.load else None,
         }
 
 
@@ -530,7 +533,8 @@ def _faults_with_raw(fault: FaultSpec | None, raw: Any) -> list[tuple[FaultSpec,
 
 # `journey` may be left out only by scenarios meant for the pytest plugin (the test body is the journey).
 TOP_LEVEL = {"name": True, "description": False, "target": True, "journey": False, "fault": False,
-             "phases": False, "expect": False, "step_timeout": False, "browsers": False}
+             "phases": False, "expect": False, "step_timeout": False, "browsers": False,
+             "load": False}
 
 
 def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> Scenario:
@@ -610,6 +614,10 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
             v.error(expect_raw.line_of(i), f"expect[{i}]", str(e))
     step_timeout = v.convert("duration", doc.get("step_timeout", "60s"), doc.line_of("step_timeout"), "step_timeout")
     browsers = _validate_browsers(v, doc["browsers"], doc.line_of("browsers")) if "browsers" in doc else []
+    load = validate_load(v, doc["load"], doc.line_of("load"), Path(path).parent) if "load" in doc else None
+    if load is None and fault is not None and "load" in (fault.driver, fault.otherwise and fault.otherwise.driver):
+        v.error(doc.line_of("fault"), "fault", "a load surge steps up the scenario's Locust users: add a load: block "
+                "(e.g. load: {users: 10, requests: [{get: /login}]})")
     if v.problems:
         raise ScenarioError(path, v.problems)
     import os
@@ -617,7 +625,7 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
     environ = os.environ if env is None else env
     secrets |= {environ[n] for n in env_used if SECRET_ENV.search(n) and environ.get(n)}
     return Scenario(name, str(doc.get("description", "")), path, target, journey, fault, phases,
-                    list(expect_raw), step_timeout or 60.0, {s for s in secrets if s}, python_journey, browsers)
+                    list(expect_raw), step_timeout or 60.0, {s for s in secrets if s}, python_journey, browsers, load)
 
 
 def load_scenario(path: str | Path, env: dict[str, str] | None = None) -> Scenario:

@@ -15,10 +15,10 @@ attempt, as a bare script would. The threads live for the whole run (a `UserPool
 started before the first phase — never while the fault is held — and an unreachable endpoint stops
 the run before any fault.
 
-Honest timings under load: a `LoadMonitor` (load.py) samples the host CPU, the lateness of its own
+Honest timings under load: a `LoadMonitor` (starvation.py) samples the host CPU, the lateness of its own
 timer and the run-queue wait of the generator's threads every 100 ms. Each attempt carries the CPU
 busy fraction and the worst lag over its own window, the most users busy at once during it, and per
-step the bound of what the generator's starvation can have added (load.py says why that measure).
+step the bound of what the generator's starvation can have added (starvation.py says why that measure).
 An attempt whose bound is more than 10% of its time is flagged `saturated`: shown, but kept out of the
 statistics, like a straddled one; the others stay in, with their bounds.
 
@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 from uxchaos.errors import BadInput, EnvironmentProblem
 from uxchaos.journey.endpoints import LOCAL, Endpoint, parse_endpoint, round_trip_ms
-from uxchaos.load import LoadMonitor, journey_thread, measure_load
 from uxchaos.results import Sample
+from uxchaos.starvation import LoadMonitor, journey_thread, measure_load
 
 if TYPE_CHECKING:
     from uxchaos.browser_server import BrowserServer
@@ -150,7 +150,7 @@ class UserPool:
                           "round_trip_ms": slot.round_trip_ms})
 
     def _worker(self, slot: _Slot) -> None:
-        with journey_thread():  # its run-queue wait bounds its steps (load.py)
+        with journey_thread():  # its run-queue wait bounds its steps (starvation.py)
             self._serve(slot)
 
     def _serve(self, slot: _Slot) -> None:

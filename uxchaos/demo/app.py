@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from uxchaos.demo.capacity import PoolExhausted, lifespan, pool_exhausted, pool_slot
 from uxchaos.demo.passwords import check_password
 
 SESSION_COOKIE = "demo_session"
@@ -28,8 +29,8 @@ WORKER_STALE_S = 10
 
 @contextmanager
 def db() -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(os.environ["UXCHAOS_DEMO_DSN"], autocommit=True) as conn:
-        yield conn
+    with pool_slot(), psycopg.connect(os.environ["UXCHAOS_DEMO_DSN"], autocommit=True) as conn:
+        yield conn  # at most CAPACITY.db_pool of these at once (capacity.py)
 
 
 def page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -181,3 +182,6 @@ app = Starlette(
         Route("/health", health),
     ]
 )
+# The fixed capacity (capacity.py): server workers set at startup, a 503 when the database pool stays full.
+app.router.lifespan_context = lifespan
+app.add_exception_handler(PoolExhausted, pool_exhausted)

@@ -64,6 +64,7 @@ def command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _print_info(state: dict[str, Any], out: TextIO) -> None:
+    from uxchaos.demo.capacity import Capacity
     from uxchaos.demo.stack import demo_credentials
 
     email, password = demo_credentials()
@@ -75,6 +76,7 @@ def _print_info(state: dict[str, Any], out: TextIO) -> None:
     print(f"  credentials:   {email} / {password}  (UXCHAOS_DEMO_EMAIL / UXCHAOS_DEMO_PASSWORD)", file=out)
     print(f"  proxies:       {', '.join(f'{k} {v}' for k, v in state['proxies'].items())}", file=out)
     print(f"  proxy control: {state['control']}  (e.g. curl {state['control']}/proxies)", file=out)
+    print(f"  capacity:      {Capacity.from_env().describe()}", file=out)
     print(f"  pid:           {state['pid']}   stop with: uxchaos demo down", file=out)
 
 

@@ -27,7 +27,7 @@ def create_driver(spec: FaultSpec, runtime: TargetRuntime, options: DriverOption
 
 
 # Built-in drivers register themselves here.
-from uxchaos.faults import docker, process, proxy, pumba, toxiproxy  # noqa: E402, F401
+from uxchaos.faults import docker, load, process, proxy, pumba, toxiproxy  # noqa: E402, F401
 
 __all__ = ["DRIVERS", "Check", "DriverOptions", "EffectProbe", "FaultDriver", "FaultSpec", "Param",
            "SupervisedProcess", "TargetRuntime", "create_driver", "register"]

@@ -66,6 +66,7 @@ class TargetRuntime:
     processes: dict[str, SupervisedProcess] = field(default_factory=dict)  # by name, e.g. "worker"
     probe_url: str = ""  # the journey's first page: timed like the report's curl to verify a delay
     pending: str = ""  # set when the target has not started yet (doctor, dry run): what will provide the rest
+    load: Any = None  # the run's background Locust load (load/background.py), once started: for the load driver
 
 
 @dataclass(frozen=True)

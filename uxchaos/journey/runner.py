@@ -179,7 +179,7 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
     cpu_load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     active_at_start = fault_active()
     started_at = time.time()
-    t0_ns = time.perf_counter_ns()  # steps' starts (at_s) on this clock: load.py bounds each step's window
+    t0_ns = time.perf_counter_ns()  # steps' starts (at_s) on this clock: starvation.py bounds each step's window
     actions: list[ActionTiming] = []
     steps: list[StepTiming] = []
     failure: str | None = None

@@ -12,6 +12,7 @@ from matplotlib.ticker import MaxNLocator
 
 from uxchaos.analysis import Analysis
 from uxchaos.report.data import RunData
+from uxchaos.report.loadchart import load_panel
 from uxchaos.scenario import PHASES
 
 matplotlib.rcParams.update({"svg.fonttype": "none", "font.size": 9, "svg.hashsalt": "uxchaos"})
@@ -35,11 +36,17 @@ def timeline(run: RunData, analysis: Analysis) -> str:
     """Every sample: x = wall-clock seconds since the run started, y = action duration."""
     start = run.meta.get("started_at") or min((s.started_at for s in run.samples), default=0)
     with_users = any(s.user is not None for s in run.samples)
-    if with_users:  # below the timeline, on the same time axis: how many users were busy
-        fig, (ax, users_ax) = plt.subplots(2, 1, figsize=(9, 5.0), sharex=True, height_ratios=(3, 1.2))
-        active_users(users_ax, run, start)
-    else:
-        fig, ax = plt.subplots(figsize=(9, 3.6))
+    with_load = bool(run.load_records)
+    # Below the timeline, on the same time axis: how many users were busy, and the Locust load.
+    ratios = [3.0] + ([1.2] if with_users else []) + ([1.6] if with_load else [])
+    fig, axes = plt.subplots(len(ratios), 1, figsize=(9, 3.6 + 1.4 * (len(ratios) - 1)), sharex=True,
+                             height_ratios=ratios, squeeze=False)
+    ax = axes[0][0]
+    if with_users:
+        active_users(axes[1][0], run, start)
+    if with_load:
+        load_panel(axes[-1][0], run.load_records, start)
+        axes[-1][0].set_xlabel("seconds since the run started")
     injected = next((e["time"] for e in run.events if e["event"] == "injected"), None)
     reverted = next((e["time"] for e in run.events if e["event"] == "reverted"), None)
     if injected is not None:
@@ -65,7 +72,7 @@ def timeline(run: RunData, analysis: Analysis) -> str:
         line = ax.plot(xs, ys, marker="o", ms=4, lw=1, label=label(action))[0]
         if fx:
             ax.scatter(fx, fy, marker="x", color=line.get_color(), s=40, label=label(f"{action} (failed)"))
-    if not with_users:
+    if len(ratios) == 1:
         ax.set_xlabel("seconds since the run started")
     ax.set_ylabel("duration (s)")
     ax.set_ylim(bottom=0)

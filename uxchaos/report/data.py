@@ -18,6 +18,8 @@ class RunData:
     events: list[dict[str, Any]]
     run_dir: Path | None = None
     actions: list[str] = field(default_factory=list)
+    load_records: list[dict[str, Any]] = field(default_factory=list)  # `load` records: the Locust load, every second
+    load_events: list[dict[str, Any]] = field(default_factory=list)  # started, ramped, warning, stopped
 
     @classmethod
     def load(cls, run_dir: Path) -> RunData:
@@ -40,7 +42,9 @@ class RunData:
             for a in s.actions:
                 if a.name not in actions:
                     actions.append(a.name)
-        return cls(meta, samples, events, run_dir, actions)
+        load_records = [r for r in records if r.get("type") == "load"]
+        load_events = [r for r in records if r.get("type") == "load_event"]
+        return cls(meta, samples, events, run_dir, actions, load_records, load_events)
 
     @property
     def fault(self) -> dict[str, Any] | None:

@@ -54,7 +54,7 @@ def _left_out(analysis: Analysis, phase: str) -> int:
     return load.left_out if load else 0
 
 
-def _load_rows(analysis: Analysis) -> list[list[str]]:
+def _busy_rows(analysis: Analysis) -> list[list[str]]:
     """The "Machine load" table; [] when no phase's host CPU was measured."""
     phases = analysis.busy.phases if analysis.busy else []
     if not any(p.host_cpu is not None for p in phases):
@@ -84,9 +84,12 @@ def render_html(run: RunData, analysis: Analysis, templates: Path | None = None)
     vitals_table_rows = [[r.action, r.phase, *[vitals_cell(r, m) for m in METRICS]] for r in analysis.vitals]
     event_rows = [[utc(e["time"]), f"{e['time'] - start:.2f}", str(e["event"]), event_details(e)]
                   for e in run.events]
+    load_rows = [[r.phase, r.name, str(r.n), f"{r.rps:.1f}", str(r.failures), f"{100 * r.failure_rate:.1f}",
+                  fmt_s3(r.p50), fmt_s3(r.p95), fmt_s3(r.max), "" if r.users is None else str(r.users)]
+                 for r in analysis.load]
     users = users_report(run)
     return render("report.html.j2", templates, **common_context(run, analysis), charts=_charts(run, analysis),
                   stats_rows=stats_rows, recovery_rows=[_recovery_cell(analysis, a) for a in analysis.recovery],
                   dose_headers=dose_headers, dose_rows=dose_rows, attribution_rows=attribution_rows,
                   event_rows=event_rows, users_rows=_users_rows(users) if users else {},
-                  vitals_table_rows=vitals_table_rows, load_rows=_load_rows(analysis))
+                  vitals_table_rows=vitals_table_rows, busy_rows=_busy_rows(analysis), load_rows=load_rows)

@@ -12,6 +12,7 @@ from uxchaos.analysis import Analysis, ExpectationResult
 from uxchaos.doseresponse import Curve
 from uxchaos.durations import format_duration
 from uxchaos.report.data import RunData
+from uxchaos.report.loadinfo import load_info
 from uxchaos.report.turns import TURNS_INTRO, turns_rows, turns_sentence
 from uxchaos.report.users import many_attempts, medians_table, users_report
 from uxchaos.report.users import mark as load_mark
@@ -159,6 +160,7 @@ def common_context(run: RunData, analysis: Analysis) -> dict[str, Any]:
         "traces": traces(run),
         "turns_intro": TURNS_INTRO, "turns_sentence": turns_sentence, "turns_rows": turns_rows(analysis.turns.rows),
         "turns_uncounted": max((r.uncounted for r in analysis.turns.rows), default=0),
+        "load_info": load_info(run),
     }
 
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from uxchaos.durations import format_rate
-from uxchaos.load import LEFT_OUT_SHARE
 from uxchaos.report.data import RunData
 from uxchaos.results import Sample
+from uxchaos.starvation import LEFT_OUT_SHARE
 from uxchaos.users import LATE_MS
 
 PHASES = ("before", "during", "after")

@@ -1,0 +1,1 @@
+"""Protocol-level load from Locust beside the browser users."""
