@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from uxchaos.demo import spa
 from uxchaos.demo.passwords import check_password
 
 SESSION_COOKIE = "demo_session"
@@ -179,5 +180,6 @@ app = Starlette(
         Route("/dashboard", dashboard),
         Route("/logout", logout, methods=["POST"]),
         Route("/health", health),
+        *spa.ROUTES,  # the single-page part (demo/spa.py)
     ]
 )
