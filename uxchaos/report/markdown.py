@@ -28,10 +28,13 @@ VITALS_INTRO = ("Google's web-vitals library in every page of the journey (value
                 "page counts for the action that navigated to it; its INP (its slowest interaction) for the "
                 "action that made that interaction. An interaction that navigates away may be reported too "
                 "late to count, and `fill` types without one.")
-ATTRIBUTION_INTRO = ("Each action's median slowdown (during − before) split over the requests behind it, matched "
-                     "by method and path (ids collapsed): *server wait* = request sent → first byte, *transfer* = "
-                     "connect + download; *browser-side* is the rest (rendering, scripts — and, for requests "
-                     "that ran in parallel, their overlap, which can make it negative).")
+ATTRIBUTION_INTRO = ("Each action's median slowdown (during − before) split over the requests behind it, in parts "
+                     "that add up to it. Requests are matched by method and path (ids collapsed; a path called "
+                     "several times is summed over its calls). *Part of Δ* is the change in the request's share "
+                     "of the action's time: requests in flight at once share that time equally, so parallel "
+                     "calls are not counted twice. *Server wait* (request sent → first byte) and *transfer* "
+                     "(connect + download) say what changed, counted in full per call. *Browser-side* is the rest "
+                     "(rendering, scripts, the time no request was in flight, and the noise between medians).")
 
 
 def attempt_rounds(run: RunData) -> int:
