@@ -27,7 +27,10 @@ VITALS_INTRO = ("Google's web-vitals library in every page of the journey (value
                 "Each cell: median / 75th percentile over the attempts, rated at the 75th as web.dev does. A "
                 "page counts for the action that navigated to it; its INP (its slowest interaction) for the "
                 "action that made that interaction. An interaction that navigates away may be reported too "
-                "late to count, and `fill` types without one.")
+                "late to count, and `fill` types without one. A client-side navigation (the URL changed, no new "
+                "document: a single-page app's route) has no TTFB; its FCP and LCP are those of the new view "
+                "from Chromium's soft-navigation entries (its first and largest paint after the interaction), "
+                "its CLS the layout shifts after the route change, and the click's INP counts for its action.")
 ATTRIBUTION_INTRO = ("Each action's median slowdown (during − before) split over the requests behind it, in parts "
                      "that add up to it. Requests are matched by method and path (ids collapsed; a path called "
                      "several times is summed over its calls). *Part of Δ* is the change in the request's share "
