@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 WORKERS ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser docker images demo test lint bench clean
+.PHONY: help setup browser docker servers images demo test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,13 +30,16 @@ browser: $(STAMP)
 docker: ## install/start Docker and a single-node swarm (for the Docker tests)
 	@scripts/ensure-docker.sh
 
+servers: ## install MariaDB, Redis and socat when missing (the proxy's protocol tests start their own)
+	@scripts/ensure-servers.sh
+
 images: setup docker ## build the demo's Docker images for the Swarm stack (mmdebstrap; cached by their inputs)
 	$(BIN)/uxchaos demo build
 
 demo: setup ## run `uxchaos run login-under-db-delay` on the bundled demo app
 	$(BIN)/uxchaos run login-under-db-delay
 
-test: setup docker images ## run the linters, the type checker and every test (real browser, database, Docker, Swarm)
+test: setup docker servers images ## run the linters, the type checker and every test (real browser, database, Docker, Swarm)
 	$(BIN)/ruff check uxchaos tests benchmarks examples
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n $(WORKERS) --dist loadfile -m "not timing" --durations=15
@@ -46,7 +49,7 @@ lint: $(STAMP) ## ruff and mypy only
 	$(BIN)/ruff check uxchaos tests benchmarks examples
 	$(BIN)/mypy
 
-bench: setup ## print the benchmarks' figures
+bench: setup servers ## print the benchmarks' figures
 	$(BIN)/python benchmarks/proxy_bench.py --reference socat,haproxy
 	$(BIN)/python benchmarks/timing_overhead.py
 	$(BIN)/python benchmarks/trace_cost.py

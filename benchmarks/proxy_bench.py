@@ -1,9 +1,12 @@
 """Fault proxy benchmark: round-trip latency and throughput direct vs through `uxchaos proxy serve`
-(no toxic), and the accuracy of injected latency. Echo server, proxies and client are separate
-processes, all on 127.0.0.1.
+(no toxic), a MariaDB query round trip (MySQL's protocol, where the server speaks first), and the
+accuracy of injected latency. Echo server, database, proxies and client are separate processes,
+all on 127.0.0.1.
 
     python benchmarks/proxy_bench.py [--rounds 3000] [--megabytes 32] [--pairs 9] [--baseline DIR]
-                                     [--reference socat,haproxy]
+                                     [--reference socat,haproxy] [--queries 2000]
+
+Goals: throughput ≥ 0.9 × socat's in the same rounds; added round trip ≤ 200 µs.
 
 This checkout's proxy (and, with `--baseline DIR`, the proxy of another checkout, e.g. the last
 release, for a before/after figure) run side by side; every round measures direct, then each proxy,
@@ -33,6 +36,9 @@ from dataclasses import dataclass, field
 
 from uxchaos.netutil import free_port, wait_until
 from uxchaos.proxy.control import ControlClient
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+from dbservers import MariaDB, ServerMissing
 
 ECHO = """
 import socket, threading, sys
@@ -142,6 +148,59 @@ listen relay
 """
 
 
+def query_rtts(port: int, queries: int) -> list[float]:
+    """`SELECT 1` round trips of a MySQL-protocol client (PyMySQL) on one connection."""
+    conn = MariaDB.connect(f"127.0.0.1:{port}", database=None)
+    out = []
+    try:
+        with conn.cursor() as cur:
+            for _ in range(queries):
+                t = time.perf_counter()
+                cur.execute("SELECT 1")
+                cur.fetchone()
+                out.append(time.perf_counter() - t)
+    finally:
+        conn.close()
+    return out
+
+
+def mariadb_round_trips(variants: list[Variant], queries: int, workdir: str) -> None:
+    """Direct vs through each relay, interleaved: a proxy per relay in front of a real MariaDB."""
+    try:
+        db = MariaDB().start()
+    except ServerMissing as e:
+        print(f"note: MariaDB round trip left out: {e}", file=sys.stderr)
+        return
+    fronts: list[tuple[str, int, subprocess.Popen[str] | None]] = [("direct", db.port, None)]
+    try:
+        for v in variants:
+            if v.control is not None:
+                listen = v.control.create("mariadb", db.address)["listen"]
+                fronts.append((v.name, int(listen.rsplit(":", 1)[1]), None))
+            elif v.name == "socat":
+                port = free_port()
+                proc = subprocess.Popen(["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,nodelay",
+                                         f"TCP:{db.address},nodelay"], stdout=subprocess.DEVNULL, text=True)
+                wait_until(lambda port=port: bool(query_rtts(port, 1)), 10, "socat in front of MariaDB")
+                fronts.append(("socat", port, proc))
+        times: dict[str, list[float]] = {name: [] for name, _, _ in fronts}
+        for _ in range(3):  # interleaved so drift affects all alike
+            for name, port, _ in fronts:
+                times[name] += query_rtts(port, queries // 3)
+        base = statistics.median(times["direct"])
+        print(f"MariaDB query round trip (SELECT 1 with PyMySQL, {len(times['direct'])} each, µs)")
+        print(f"  {'':10}{'p50':>10}{'p99':>10}{'added':>10}")
+        for name, _, _ in fronts:
+            print(f"  {name:10}{statistics.median(times[name]) * 1e6:10.1f}{pct(times[name], 99) * 1e6:10.1f}"
+                  f"{(statistics.median(times[name]) - base) * 1e6:10.1f}")
+    finally:
+        for _, _, proc in fronts:
+            if proc is not None:
+                proc.terminate()
+                proc.wait(10)
+        db.stop()
+
+
 def start_reference(name: str, echo_port: int, workdir: str) -> Variant | None:
     """A C relay in front of the echo server, or None (with a note) when it is not installed."""
     port = free_port()
@@ -171,6 +230,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=9, help="throughput rounds (direct, then each proxy)")
     ap.add_argument("--baseline", help="also run the proxy of this checkout (PYTHONPATH), e.g. the last release")
     ap.add_argument("--reference", default="", help="comma-separated C relays to run alongside: socat, haproxy")
+    ap.add_argument("--queries", type=int, default=2000, help="MariaDB round trips per variant (0: leave out)")
     args = ap.parse_args()
     workdir = tempfile.mkdtemp(prefix="proxy-bench-")
     echo_port = free_port()
@@ -215,6 +275,14 @@ def main() -> None:
             cpu = "(forks)" if v.forks else f"{v.cpu_s / mb * 1e3:.2f} ms/MB"
             print(f"  {v.name:10}{statistics.median(v.throughputs):8.0f}   {statistics.median(v.ratios):4.0%} of direct"
                   f"  proxy CPU {cpu}  (rounds: {' '.join(f'{r:.0%}' for r in v.ratios)})")
+        socat = next((v for v in variants if v.name == "socat"), None)
+        if socat is not None:
+            for v in variants:
+                if v.control is not None:
+                    vs = statistics.median(a / b for a, b in zip(v.throughputs, socat.throughputs, strict=True))
+                    print(f"  {v.name} vs socat: {vs:.2f} × (median of per-round ratios; goal ≥ 0.9)")
+        if args.queries:
+            mariadb_round_trips(variants, args.queries, workdir)
         first = next(v for v in variants if v.name == "proxy")
         assert first.control is not None
         print(f"injected latency (downstream) through '{first.name}', requested vs measured added median round trip")

@@ -81,6 +81,14 @@ phases:
     assert meta["status"] == "completed" and meta["browser"]["version"]
     assert "demo-password" not in (run_dir / "run.json").read_text()
     assert "demo-password" not in (run_dir / "results.jsonl").read_text()
+    # The database turns each action took, counted by the proxy without the worker's polling.
+    turns = {(t["action"], t["service"]): t for t in json.loads((run_dir / "summary.json").read_text())[
+        "service_turns"]}
+    login = turns[("Logging in", "database")]
+    assert login["turns"]["during"] == login["turns"]["before"] >= 5, login
+    assert login["per_turn_s"] == 0.3 and login["explained_s"] == pytest.approx(0.3 * login["turns"]["during"])
+    assert f"Logging in: {login['turns']['during']:.0f} database turns × 0.300 s" in report
+    assert turns[("Logging in", "backend")]["turns"]["during"] >= 1
 
 
 def test_max_duration_reverts_and_flags_the_straddling_sample(tmp_path: Path) -> None:

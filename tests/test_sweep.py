@@ -224,9 +224,16 @@ phases:
     finally:
         control.close()
     (run_dir,) = (tmp_path / "r").glob("*/*")
-    slopes = {c["action"]: c["slope"] for c in json.loads((run_dir / "summary.json").read_text())["dose_response"]}
+    summary = json.loads((run_dir / "summary.json").read_text())
+    slopes = {c["action"]: c["slope"] for c in summary["dose_response"]}
     for action, count in counted.items():
         assert abs(slopes[action] - count) <= 0.1 * count, (action, slopes[action], counted)
+    # The report counts the same turns itself (the worker's polling told apart), and its count
+    # matches the slope too.
+    reported = {t["action"]: t["turns"]["during"] for t in summary["service_turns"] if t["service"] == "database"}
+    for action, count in counted.items():
+        assert abs(reported[action] - count) <= 1, (action, reported, counted)
+        assert abs(slopes[action] - reported[action]) <= 0.1 * reported[action], (action, slopes, reported)
 
 
 def _sweep_run(tmp: Path, per_level_s: float) -> Path:

@@ -13,6 +13,7 @@ from uxchaos.expect import Expectation, ExpectationError, NoData, evaluate
 from uxchaos.report.data import RunData
 from uxchaos.scenario import PHASES
 from uxchaos.stats import Comparison, Describe, Recovery, compare, describe, recovery_time
+from uxchaos.turnstats import TurnsReport, service_turns
 from uxchaos.vitalstats import STATS as VITALS_STATS
 from uxchaos.vitalstats import VitalsRow, unavailable, vitals_rows
 
@@ -81,6 +82,7 @@ class Analysis:
     attribution: list[ActionAttribution] = field(default_factory=list)  # why each action got slower
     vitals: list[VitalsRow] = field(default_factory=list)  # Web Vitals per action × phase (vitalstats.py)
     vitals_unavailable: list[str] = field(default_factory=list)  # pages whose Web Vitals could not be measured
+    turns: TurnsReport = field(default_factory=TurnsReport)  # the services' turns per action (turnstats.py)
 
     def curve(self, action: str) -> Curve | None:
         return next((c for c in self.curves if c.action == action), None)
@@ -123,6 +125,7 @@ class Analysis:
             "attribution": [a.to_dict() for a in self.attribution],
             "web_vitals": [r.to_dict() for r in self.vitals],
             "web_vitals_unavailable": self.vitals_unavailable,
+            "service_turns": self.turns.to_dict(),
             "passed": self.passed,
         }
 
@@ -177,7 +180,8 @@ def analyze(run: RunData) -> Analysis:
     # a sweep's during phase mixes levels: its dose–response says what the fault did instead
     attribution = [] if curves else attribute(run.samples, run.actions)
     analysis = Analysis(rows, recovery, phases, [], kill_recovery(run), curves, attribution,
-                        vitals_rows(run.samples, run.actions, PHASES), unavailable(run.samples))
+                        vitals_rows(run.samples, run.actions, PHASES), unavailable(run.samples),
+                        service_turns(run.samples, run.actions, run.fault))
     analysis.expectations = [check_expectation(text, run, analysis)
                              for text in run.meta.get("scenario", {}).get("expect", [])]
     return analysis

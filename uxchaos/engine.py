@@ -34,6 +34,7 @@ from uxchaos.probe import median_round_trip
 from uxchaos.results import ResultsStore, Sample, scrub
 from uxchaos.scenario import Scenario, fault_record
 from uxchaos.target import check_app_healthy, running_target
+from uxchaos.turns import TurnCounter
 from uxchaos.users import LATE_MS, UserPool, check_capacity, pool_size
 
 log = logging.getLogger("uxchaos.engine")
@@ -181,6 +182,7 @@ class Engine:
         self._closed = False  # results.jsonl is closed: late samples of user threads are dropped
         self.pool: UserPool | None = None  # virtual users (users.py), when a phase has more than one
         self.traces = TraceKeeper(options.trace, self.run_dir)
+        self.turns: TurnCounter | None = None  # the services' turns per action, when the target has proxies
 
     # -- listeners: one failing never stops a run ---------------------------------------------
     def _emit(self, method: str, *args: Any) -> None:
@@ -203,6 +205,8 @@ class Engine:
     def _record_sample(self, sample: Sample, began_at: float) -> None:
         """`began_at`: when the engine decided to run the attempt. A change of the fault between
         then and the attempt's end (also while its browser context was being made) straddles it."""
+        if self.turns is not None and sample.service_turns is None:
+            sample.service_turns = self.turns.count(sample)
         # Scrub secrets before anyone sees the sample (a failure message may quote a typed value).
         sample = Sample.from_record(scrub(sample.to_record(), self.scenario.secrets))
         with self._write_lock:
@@ -267,6 +271,8 @@ class Engine:
 
     def _run_with_target(self, runtime: TargetRuntime, variables: dict[str, str]) -> None:
         options = DriverOptions(force=self.options.force, run_id=self.ledger.run_id)
+        if runtime.proxies is not None:
+            self.turns = TurnCounter(runtime.proxies)
         driver = self._choose_fault(runtime, options)
         check_app_healthy(runtime.probe_url or runtime.base_url)
         if self._wants_users():

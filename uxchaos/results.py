@@ -33,6 +33,8 @@ class ActionTiming:
     duration_s: float | None  # None when the attempt failed before reaching it
     ok: bool
     failure: str | None = None
+    started_at: float | None = None  # epoch seconds: the action's span, to line up with the proxies' turns
+    ended_at: float | None = None
 
 
 @dataclass
@@ -74,6 +76,9 @@ class Sample:
     # Web Vitals, one dict per top-level document (journey/vitals.py); None: not captured
     vitals: list[dict[str, Any]] | None = None
     trace: str | None = None  # the attempt's Playwright trace in the run folder (it may be discarded later)
+    # request → answer turns each fault proxy counted during each action: {proxy: {action: turns}} (turns.py);
+    # None: not counted (no proxy that counts, or other users' turns were mixed in)
+    service_turns: dict[str, dict[str, int]] | None = None
 
     @property
     def excluded(self) -> bool:

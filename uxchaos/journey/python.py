@@ -155,7 +155,8 @@ def _records(timer: StepTimer, journey: PythonJourney, total_ns: int, failure: s
         block_failure = failure if not block.ok else None
         if block_failure is not None:
             failed_action = block.name
-        actions.append(ActionTiming(block.name, round(block.ns / 1e9, 6), block.ok, block_failure))
+        actions.append(ActionTiming(block.name, round(block.ns / 1e9, 6), block.ok, block_failure,
+                                    block.window.start, block.window.end))
         steps.append(StepTiming(block.name, index, "python", block.name, round(block.ns / 1e9, 6), block.ok))
     outside_ns = max(0, total_ns - sum(b.ns for b in timer.blocks))
     outside_failed = failure is not None and failed_action is None  # raised between steps

@@ -217,7 +217,8 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
             # last action, vitals.records reads the page anyway; if the page goes away during that
             # read's wait for a paint, the last document is reported unavailable.)
             vitals.read(ctx.page)
-        actions.append(ActionTiming(action.name, round(action_ns / 1e9, 6), failure is None, failure))
+        actions.append(ActionTiming(action.name, round(action_ns / 1e9, 6), failure is None, failure,
+                                    window.start, window.end))
         if failure is not None:
             failed_action = action.name
     ended_at = time.time()

@@ -27,6 +27,7 @@ import json
 import logging
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -50,6 +51,15 @@ class ControlError(RuntimeError):
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
         self.status = status
+
+
+def _span(path: str) -> tuple[float, float]:
+    """`?since=…&until=…` (epoch seconds) of a turns request."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+    try:
+        return float(query["since"][0]), float(query["until"][0])
+    except (KeyError, ValueError):
+        raise BadRequest("query: since=EPOCH&until=EPOCH (seconds) are required") from None
 
 
 def _handler(hub: ProxyHub) -> type[BaseHTTPRequestHandler]:
@@ -124,6 +134,9 @@ def _handler(hub: ProxyHub) -> type[BaseHTTPRequestHandler]:
                 case "POST", ["proxies", name, "reset"]:
                     hub.reset(name)
                     return 204, None
+                case "GET", ["proxies", name, "turns"]:  # uxchaos's own, not Toxiproxy's
+                    since, until = _span(self.path)
+                    return 200, {"turns": [list(t) for t in hub.turns(name, since, until)]}
                 case "GET", ["proxies", name, "toxics"]:
                     return 200, hub.toxics(name)
                 case "POST", ["proxies", name, "toxics"]:
@@ -230,6 +243,11 @@ class ControlClient:
 
     def describe(self, proxy: str) -> dict[str, Any]:
         return self._request("GET", f"/proxies/{proxy}")
+
+    def turns(self, proxy: str, since: float, until: float) -> list[tuple[float, int]]:
+        """uxchaos's own route (a Toxiproxy answers 404): the turns counted between two epoch times."""
+        answer = self._request("GET", f"/proxies/{proxy}/turns?since={since!r}&until={until!r}")
+        return [(float(t), int(c)) for t, c in answer["turns"]]
 
     def list(self) -> list[dict[str, Any]]:
         return list(self._request("GET", "/proxies").values())

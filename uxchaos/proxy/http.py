@@ -2,7 +2,11 @@
 pipelining included) so the HTTP toxics can answer a status, hold back response headers or cut a
 body — each request decided on its own. Anything that is not HTTP/1.x passes through untouched.
 
-Bytes are forwarded exactly as they came; parsing only finds where messages start and end.
+Reading HTTP never holds bytes back unless an HTTP toxic needs them: while the proxy has no HTTP
+toxic (and no exchange still owes one an effect), every chunk is forwarded as it arrives and the
+parser only follows along behind it. A connection is given up as "not HTTP" on its first bytes that
+cannot begin an HTTP/1.x message, or as soon as the server speaks before any request — the
+protocols where the server greets first (MySQL, SMTP, FTP, SSH…) must never wait for a parser.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ if TYPE_CHECKING:
 MAX_HEAD = 64 * 1024
 _REQUEST_LINE = re.compile(rb"([A-Z]+) (\S+) HTTP/1\.([01])\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3})")
-_METHOD_PREFIX = re.compile(rb"[A-Z]{1,16}( |$)")
+# What the first bytes of a message may be while its first line is still incomplete: a prefix of
+# `METHOD target HTTP/1.x` (or of `HTTP/1.x NNN`). Anything else is another protocol, known at once.
+_REQUEST_START = re.compile(rb"[A-Z]{1,16}(?: \S*(?: (?:H(?:T(?:T(?:P(?:/(?:1(?:\.(?:[01]\r?)?)?)?)?)?)?)?)?)?)?")
+_STATUS_START = re.compile(rb"H(?:T(?:T(?:P(?:/(?:1(?:\.(?:[01](?: (?:\d(?:\d\d?)?)?)?)?)?)?)?)?)?)?")
+_BODY_STATES = ("length", "chunk-data", "close")
+
+Event = tuple[str, object]  # ('head', Head) | ('body', bytes) | ('end', b'') | ('not-http', reason)
 
 
 class NotHttp(Exception):
@@ -63,57 +73,67 @@ class Head:
 
 
 class Framer:
-    """Splits one direction's bytes into (kind, data) events: ('head', Head), ('body', bytes) and
-    ('end', b''). `body_of(head)` says how the body after a head is framed."""
+    """Splits one direction's bytes into events: ('head', Head), ('body', bytes), ('end', b'') and,
+    once the bytes cannot be HTTP/1.x, a last ('not-http', reason) — the bytes not yet given out
+    as events then stay in `buf`. `body_of(head)` says how the body after a head is framed."""
 
-    def __init__(self, line: re.Pattern[bytes], body_of: Callable[[Head], tuple[str, int]]) -> None:
+    def __init__(self, line: re.Pattern[bytes], start: re.Pattern[bytes],
+                 body_of: Callable[[Head], tuple[str, int]]) -> None:
         self.line = line
+        self.start = start
         self.body_of = body_of
-        self.buf = bytearray()
+        self.buf = bytearray()  # bytes received but not yet given out as events
         self.state = "head"  # head | length | chunk-size | chunk-data | trailer | close
         self.remaining = 0
+        self.failed = False
 
-    def feed(self, data: bytes) -> list[tuple[str, object]]:
-        events: list[tuple[str, object]] = []
-        view = memoryview(data)
-        while view:
-            if self.state == "length" and not self.buf:
-                n = min(self.remaining, len(view))
-                events.append(("body", data if n == len(data) else bytes(view[:n])))
-                self.remaining -= n
-                view = view[n:]
-                if self.remaining == 0:
-                    self.state = "head"
-                    events.append(("end", b""))
-                continue
-            if self.state == "close":
-                events.append(("body", bytes(view)))
-                break
-            if self.state == "chunk-data":
-                n = min(self.remaining, len(view))
-                events.append(("body", bytes(view[:n])))
-                self.remaining -= n
-                view = view[n:]
-                if self.remaining == 0:
-                    self.state = "chunk-size"
-                continue
-            # line-oriented states: head, chunk-size, trailer
-            self.buf += view
-            view = memoryview(b"")
-            events += self._lines()
+    def feed(self, data: bytes) -> list[Event]:
+        events: list[Event] = []
+        if self.failed:
+            self.buf += data
+            return events
+        try:
+            self._feed(data, events)
+        except NotHttp as e:
+            self.failed = True
+            events.append(("not-http", e.args[0] if e.args else b""))
         return events
 
-    def _lines(self) -> list[tuple[str, object]]:
-        events: list[tuple[str, object]] = []
-        while self.buf and self.state in ("head", "chunk-size", "trailer"):
+    def _feed(self, data: bytes, events: list[Event]) -> None:
+        view = memoryview(data)
+        while view:
+            if self.state in _BODY_STATES and not self.buf:
+                n = len(view) if self.state == "close" else min(self.remaining, len(view))
+                events.append(("body", data if n == len(data) else bytes(view[:n])))
+                view = view[n:]
+                if self.state != "close":
+                    self.remaining -= n
+                    if self.remaining == 0:
+                        self._body_done(events)
+                continue
+            # line-oriented states (head, chunk-size, trailer) read from the buffer
+            self.buf += view
+            data = self._lines(events)
+            view = memoryview(data)
+
+    def _body_done(self, events: list[Event]) -> None:
+        if self.state == "length":
+            self.state = "head"
+            events.append(("end", b""))
+        else:  # chunk-data
+            self.state = "chunk-size"
+
+    def _lines(self, events: list[Event]) -> bytes:
+        """Read lines from the buffer until it runs dry or a body starts; returns the bytes after
+        the start of a body (taken out of the buffer) for the caller to go on with."""
+        while self.buf and self.state not in _BODY_STATES:
             if self.state == "head":
-                if self.line is _REQUEST_LINE and not _METHOD_PREFIX.match(bytes(self.buf[:17])):
-                    raise NotHttp(bytes(self.buf[:40]))
+                self._check_start()
                 end = self.buf.find(b"\r\n\r\n")
                 if end < 0:
                     if len(self.buf) > MAX_HEAD:
                         raise NotHttp(b"head larger than 64 KiB")
-                    return events
+                    return b""
                 head = Head.parse(bytes(self.buf[: end + 4]), self.line)  # raises NotHttp with the bytes kept
                 del self.buf[: end + 4]
                 events.append(("head", head))
@@ -122,16 +142,14 @@ class Framer:
                     events.append(("end", b""))
                 elif mode == "length":
                     self.state, self.remaining = "length", n
-                    return events + self._drain_buffer()
                 elif mode == "chunked":
                     self.state = "chunk-size"
                 else:  # "close" (also after 101 Switching Protocols): everything that follows is body
                     self.state = "close"
-                    return events + self._drain_buffer()
             else:
                 nl = self.buf.find(b"\n")
                 if nl < 0:
-                    return events
+                    return b""
                 line = bytes(self.buf[: nl + 1])
                 del self.buf[: nl + 1]
                 events.append(("body", line))
@@ -144,16 +162,21 @@ class Framer:
                         self.state = "trailer"
                     else:
                         self.state, self.remaining = "chunk-data", size + 2  # data and its CRLF
-                        return events + self._drain_buffer()
                 elif line.strip() == b"":  # the empty line that ends the trailer
                     self.state = "head"
                     events.append(("end", b""))
-        return events
-
-    def _drain_buffer(self) -> list[tuple[str, object]]:
         rest = bytes(self.buf)
         self.buf.clear()
-        return self.feed(rest) if rest else []
+        return rest
+
+    def _check_start(self) -> None:
+        """The first line so far must be able to start an HTTP/1.x message (bytes are not held for
+        another protocol). A complete first line is checked by the full pattern in Head.parse."""
+        nl = self.buf.find(b"\n", 0, MAX_HEAD)
+        first = bytes(self.buf[: nl + 1]) if nl >= 0 else bytes(self.buf[:MAX_HEAD])
+        ok = self.line.match(first) if nl >= 0 else self.start.fullmatch(first)
+        if ok is None:
+            raise NotHttp(first[:40])
 
 
 @dataclass
@@ -168,17 +191,28 @@ class Exchange:
     done: bool = False  # the request is complete (for an answered one: ready to answer)
     toxics: list[str] = field(default_factory=list)
 
+    @property
+    def owes_effect(self) -> bool:
+        return self.answer is not None or self.drop is not None or self.header_delay_s > 0
+
 
 class HttpTracker:
-    """Follows one connection's HTTP/1.x exchanges and applies the proxy's HTTP toxics."""
+    """Follows one connection's HTTP/1.x exchanges and applies the proxy's HTTP toxics.
+
+    Each direction's bytes are either held by the parser (an HTTP toxic is about: a request head
+    must be whole before its toxics can be chosen) or forwarded on arrival with the parser behind
+    them. `ahead[d]` counts bytes already forwarded that the parser has not given out yet, so that
+    what it gives out later is not sent twice."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.requests = Framer(_REQUEST_LINE, self._request_body)
-        self.responses = Framer(_STATUS_LINE, self._response_body)
+        self.framers = {"upstream": Framer(_REQUEST_LINE, _REQUEST_START, self._request_body),
+                        "downstream": Framer(_STATUS_LINE, _STATUS_START, self._response_body)}
+        self.ahead = {"upstream": 0, "downstream": 0}
         self.pending: collections.deque[Exchange] = collections.deque()
         self.current: Exchange | None = None  # the request being read
         self.answering: Exchange | None = None  # the exchange whose response is being read
+        self.exchanges = 0  # requests seen on this connection
 
     # -- framing rules ---------------------------------------------------------------------------
     @staticmethod
@@ -200,55 +234,103 @@ class HttpTracker:
     def _front_real(self) -> Exchange | None:
         return next((ex for ex in self.pending if ex.answer is None), None)
 
-    # -- the two directions ----------------------------------------------------------------------
-    def upstream(self, data: bytes) -> None:
-        pipe = self.conn.pipes["upstream"]
-        try:
-            events = self.requests.feed(data)
-        except NotHttp as e:
-            self._give_up(e, bytes(self.requests.buf) or data, "upstream")
+    # -- forwarding ------------------------------------------------------------------------------
+    def feed(self, direction: str, data: bytes) -> None:
+        if direction == "downstream" and not self.pending and self.answering is None and \
+                not self.framers["downstream"].buf:
+            # The server spoke with no request outstanding: a server-first protocol (or a server
+            # talking out of turn). Nothing of it is held.
+            self._stop(direction, data, b"the server spoke first: " + data[:24] if not self.exchanges else None)
             return
+        if not self._holding():
+            self._catch_up(direction)
+            self.conn.pipes[direction].forward(data)
+            self.ahead[direction] += len(data)
+        events = self.framers[direction].feed(data)
+        if direction == "upstream":
+            self._requests(events)
+        else:
+            self._responses(events)
+
+    def _holding(self) -> bool:
+        """Whether bytes wait for the parser: only while an HTTP toxic may act on them."""
+        return bool(self.conn.proxy.http_toxic_list) or any(ex.owes_effect for ex in self.pending)
+
+    def _catch_up(self, direction: str) -> None:
+        """Forward what the parser holds in this direction (beyond what was forwarded already)."""
+        buf = self.framers[direction].buf
+        held = len(buf) - self.ahead[direction]
+        if held > 0:
+            self.conn.pipes[direction].forward(bytes(buf[-held:]))
+            self.ahead[direction] = len(buf)
+
+    def _pass(self, direction: str, data: bytes, delay_s: float = 0.0) -> None:
+        """The parser gives out `data`: forward what of it was not forwarded on arrival."""
+        skip = min(self.ahead[direction], len(data))
+        self.ahead[direction] -= skip
+        if skip < len(data):
+            self.conn.pipes[direction].forward(data[skip:] if skip else data, delay_s)
+
+    def _drop(self, direction: str, n: int) -> None:
+        """The parser gives out `n` bytes that are not to be forwarded (an answered request's)."""
+        self.ahead[direction] -= min(self.ahead[direction], n)
+
+    def _stop(self, direction: str, rest: bytes, not_http: bytes | None) -> None:
+        """Stop following HTTP: forward everything still held, both ways, then `rest` (bytes of
+        `direction` that came after them). `not_http` is the reason to report, if any."""
+        self.conn.http = None
+        other = "downstream" if direction == "upstream" else "upstream"
+        self._catch_up(other)
+        if rest:  # given out by the parser before what it still holds
+            self._pass(direction, rest)
+        self._catch_up(direction)
+        if not_http is not None:
+            self.conn.proxy.not_http(not_http, self.conn.peer, first_bytes=not self.exchanges)
+
+    # -- the two directions ----------------------------------------------------------------------
+    def _requests(self, events: list[Event]) -> None:
         for kind, value in events:
             if kind == "head":
                 assert isinstance(value, Head)
-                self.current = self._decide(value)
+                self.exchanges += 1
+                self.current = self._decide(value, partly_sent=self.ahead["upstream"] > 0)
                 self.pending.append(self.current)
                 if self.current.answer is None:
-                    pipe.forward(value.raw)
+                    self._pass("upstream", value.raw)
+                else:
+                    self._drop("upstream", len(value.raw))
             elif kind == "body":
                 assert isinstance(value, bytes) and self.current is not None
                 if self.current.answer is None:
-                    pipe.forward(value)
-            elif self.current is not None:
-                self.current.done = True
-                self._answer_ready()
+                    self._pass("upstream", value)
+                else:
+                    self._drop("upstream", len(value))
+            elif kind == "end":
+                if self.current is not None:
+                    self.current.done = True
+                    self._answer_ready()
+            else:
+                assert isinstance(value, bytes)
+                self._stop("upstream", b"", value)
+                return
 
-    def downstream(self, data: bytes) -> None:
-        pipe = self.conn.pipes["downstream"]
-        try:
-            events = self.responses.feed(data)
-        except NotHttp as e:
-            self._give_up(e, bytes(self.responses.buf) or data, "downstream")
-            return
-        for kind, value in events:
+    def _responses(self, events: list[Event]) -> None:
+        for i, (kind, value) in enumerate(events):
             ex = self.answering
             if kind == "head":
                 assert isinstance(value, Head)
                 ex = self.answering = self._front_real()
                 if ex is None:
-                    self._give_up(NotHttp(b"a response nobody asked for"), value.raw, "downstream")
+                    self._stop("downstream", _joined(value.raw, events[i + 1:]), b"a response nobody asked for")
                     return
                 status = int(value.first.group(1))
                 if status == 101:  # Switching Protocols: what follows is another protocol
-                    self.conn.http = None
-                    pipe.forward(value.raw)
-                    for _, rest in events[events.index((kind, value)) + 1:]:
-                        pipe.forward(rest)  # type: ignore[arg-type]
+                    self._stop("downstream", _joined(value.raw, events[i + 1:]), None)
                     return
                 if 100 <= status < 200:  # interim response; the final one follows
-                    pipe.forward(value.raw)
+                    self._pass("downstream", value.raw)
                     continue
-                pipe.forward(value.raw, ex.header_delay_s)
+                self._pass("downstream", value.raw, ex.header_delay_s)
                 if ex.drop is not None:
                     mode, n = value.framing()
                     ex.cut_left = int(n * ex.drop.body_fraction) if mode == "length" else 0
@@ -261,8 +343,10 @@ class HttpTracker:
                     if self.conn.http is None:
                         return
                 else:
-                    pipe.forward(value)
-            elif ex is not None:
+                    self._pass("downstream", value)
+            elif kind == "end":
+                if ex is None:
+                    continue
                 if ex.drop is not None and ex.cut_left >= 0:
                     self._cut(ex, b"")
                     return
@@ -272,33 +356,38 @@ class HttpTracker:
                 else:
                     self.pending.remove(ex)
                 self._answer_ready()
+            else:
+                assert isinstance(value, bytes)
+                self._stop("downstream", b"", value)
+                return
 
     def _cut(self, ex: Exchange, body: bytes) -> None:
-        pipe = self.conn.pipes["downstream"]
         if ex.cut_left == -2:
-            pipe.forward(body)
+            self._pass("downstream", body)
         else:
             if ex.cut_left > 0:
-                pipe.forward(body[: ex.cut_left])
+                self._pass("downstream", body[: ex.cut_left])
             if len(body) < ex.cut_left:
                 ex.cut_left -= len(body)
                 return
         self.conn.http = None
         self.conn.proxy.count_http("dropped_bodies")
-        pipe.close_after_flush()
+        self.conn.pipes["downstream"].close_after_flush()
 
     # -- decisions and answers -------------------------------------------------------------------
-    def _decide(self, head: Head) -> Exchange:
+    def _decide(self, head: Head, partly_sent: bool) -> Exchange:
+        """Choose the HTTP toxics for one request. A request whose first bytes already went to the
+        service (they came while no HTTP toxic was about) cannot be answered by the proxy any more."""
         method = head.first.group(1).decode("latin-1")
         target = head.first.group(2).decode("latin-1")
         connection = head.headers.get("connection", "").lower()
         keep_alive = "close" not in connection and (head.first.group(3) == b"1" or "keep-alive" in connection)
         ex = Exchange(method, target, keep_alive)
         rng = self.conn.proxy.rng
-        for toxic in self.conn.proxy.http_toxics():
+        for toxic in self.conn.proxy.http_toxic_list:
             if not toxic.matches(method, target) or (toxic.toxicity < 1 and rng.random() >= toxic.toxicity):
                 continue
-            if isinstance(toxic, HttpStatus) and ex.answer is None:
+            if isinstance(toxic, HttpStatus) and ex.answer is None and not partly_sent:
                 ex.answer = toxic
             elif isinstance(toxic, HttpSlowHeaders):
                 ex.header_delay_s += toxic.delay_s
@@ -322,11 +411,10 @@ class HttpTracker:
                 pipe.close_after_flush()
                 return
 
-    def _give_up(self, reason: NotHttp, pending: bytes, direction: str) -> None:
-        """Not HTTP/1.x (or not any more): forward what was held back and stop looking."""
-        self.conn.http = None
-        self.conn.proxy.not_http(reason.args[0] if reason.args else b"", self.conn.peer)
-        self.conn.pipes[direction].forward(pending)
+
+def _joined(first: bytes, events: list[Event]) -> bytes:
+    """`first` and the body bytes of the events after it, as one piece."""
+    return first + b"".join(v for k, v in events if k == "body" and isinstance(v, bytes))
 
 
 def _response(toxic: HttpStatus, keep_alive: bool, method: str) -> bytes:

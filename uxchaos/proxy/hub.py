@@ -198,6 +198,13 @@ class ProxyHub:
         target = self._proxy(proxy)
         return self._call(target.describe)
 
+    def turns(self, proxy: str, since: float, until: float) -> list[tuple[float, int]]:
+        """uxchaos's own: (epoch time, connection id) of each request → answer turn the proxy counted
+        between two epoch times — to tell which turns fell inside an action, on which connection."""
+        target = self._proxy(proxy)
+        found: list[tuple[float, int]] = self._call(lambda: target.turns(since, until))
+        return found
+
     def list(self) -> list[dict[str, Any]]:
         return [self.describe(name) for name in list(self.proxies)]
 

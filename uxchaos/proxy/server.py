@@ -7,12 +7,14 @@ Built on asyncio Protocols rather than streams: with no toxic a chunk is written
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import logging
 import os
 import random
 import socket
 import struct
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +38,7 @@ log = logging.getLogger("uxchaos.proxy")
 HIGH_WATER = 1 << 20  # bytes queued in a delayed pipe before we stop reading the source
 LOW_WATER = 1 << 18
 BANDWIDTH_SLICE_S = 0.05  # a throttled stream is released in slices this long, like Toxiproxy's 100 ms
+TURN_HISTORY = 100_000  # the times of the latest turns kept, for the turns counted during each action
 
 
 @dataclass(frozen=True)
@@ -99,10 +102,8 @@ class _Pipe:
         http = self.conn.http
         if http is None:
             self.forward(data)
-        elif self.direction == "upstream":
-            http.upstream(data)
         else:
-            http.downstream(data)
+            http.feed(self.direction, data)
 
     def forward(self, data: bytes, extra_delay_s: float = 0.0) -> None:
         """Pass bytes on through this direction's toxics (`extra_delay_s`: an HTTP toxic's hold-back)."""
@@ -261,12 +262,15 @@ class Connection:
         self.last_direction = ""
         self.early: list[bytes] = []  # client bytes that came before the upstream connection
         self.early_eof = False
+        proxy.connection_ids += 1
+        self.id = proxy.connection_ids  # names the connection in the turn log
 
     def count_turn(self, direction: str) -> None:
         """A round trip is the service answering after the client spoke: counted when data arrives
         downstream after upstream data (by arrival at the proxy, so toxics do not change it)."""
         if direction == "downstream" and self.last_direction == "upstream":
             self.proxy.round_trips += 1
+            self.proxy.turn_log.append((time.time(), self.id))
         self.last_direction = direction
 
     def toxic_applies(self, toxic: Toxic) -> bool:
@@ -478,10 +482,14 @@ class Proxy:
         self.stream_toxics: list[Toxic] = []  # the chunk toxics, in the order they were added
         self.connections: set[Connection] = set()
         self.total_connections = 0
+        self.connection_ids = 0
         self.round_trips = 0  # request → answer turns over all connections (see Connection.count_turn)
+        # (epoch seconds, connection id) of the latest turns: which turns fell inside an action, on which connection
+        self.turn_log: collections.deque[tuple[float, int]] = collections.deque(maxlen=TURN_HISTORY)
         self.server: asyncio.Server | None = None
         self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=200)
         self.http_counts: dict[str, int] = {"answered": 0, "dropped_bodies": 0}
+        self.http_toxic_list: list[HttpToxic] = []  # the HTTP toxics, looked at for every chunk of HTTP
         self.other_traffic: bytes | None = None  # first bytes of the last connection that was not HTTP/1.x
         self._warned_not_http = False
 
@@ -507,22 +515,26 @@ class Proxy:
         log.warning("proxy %s: %s: %s", self.name, kind, message)
 
     def http_toxics(self) -> list[HttpToxic]:
-        return [t for t in self.toxics.values() if isinstance(t, HttpToxic)]
+        return self.http_toxic_list
 
     def count_http(self, what: str) -> None:
         self.http_counts[what] += 1
 
-    def not_http(self, first_bytes: bytes, peer: Any) -> None:
-        """A connection that is not HTTP/1.x passes untouched; say so when HTTP toxics wait for HTTP."""
-        self.other_traffic = first_bytes[:16]
-        if self.http_toxics() and not self._warned_not_http:
+    def not_http(self, reason: bytes, peer: Any, first_bytes: bool = True) -> None:
+        """A connection that is not HTTP/1.x passes untouched; say so when HTTP toxics wait for HTTP.
+        `first_bytes`: the connection was never HTTP (rather than leaving HTTP after some exchanges),
+        so this proxy carries another protocol."""
+        if first_bytes:
+            self.other_traffic = reason[:24]
+        if self.http_toxic_list and not self._warned_not_http:
             self._warned_not_http = True
-            names = ", ".join(t.name for t in self.http_toxics())
-            self.record_event("not_http", f"traffic is not HTTP/1.x (starts {first_bytes[:16]!r}); it passes "
+            names = ", ".join(t.name for t in self.http_toxic_list)
+            self.record_event("not_http", f"traffic is not HTTP/1.x ({reason[:24]!r}); it passes "
                               f"untouched by {names}", peer=peer)
 
     def _refresh(self) -> None:
         self.stream_toxics = [t for t in self.toxics.values() if not t.http]
+        self.http_toxic_list = [t for t in self.toxics.values() if isinstance(t, HttpToxic)]
 
     async def add_toxic(self, toxic: Toxic) -> None:
         if toxic.name in self.toxics:
@@ -599,6 +611,13 @@ class Proxy:
 
     async def close(self) -> None:
         await self._stop_listening()
+
+    def turns(self, since: float, until: float) -> list[tuple[float, int]]:
+        """(time, connection id) of the turns counted between two epoch times."""
+        log = list(self.turn_log)  # in the order counted, so by time
+        lo = bisect.bisect_left(log, (since, -1))
+        hi = bisect.bisect_right(log, (until, sys.maxsize))
+        return log[lo:hi]
 
     def describe(self) -> dict[str, Any]:
         """Toxiproxy's shape (name, listen, upstream, enabled, toxics) plus uxchaos's counters."""

@@ -12,6 +12,7 @@ from uxchaos.analysis import Analysis, ExpectationResult
 from uxchaos.doseresponse import Curve
 from uxchaos.durations import format_duration
 from uxchaos.report.data import RunData
+from uxchaos.report.turns import TURNS_INTRO, turns_rows, turns_sentence
 from uxchaos.report.users import many_attempts, medians_table, users_report
 from uxchaos.report.users import mark as load_mark
 
@@ -162,6 +163,8 @@ def common_context(run: RunData, analysis: Analysis) -> dict[str, Any]:
         "slope_text": slope_text, "threshold_text": threshold_text,
         "vitals_intro": VITALS_INTRO, "vitals_metrics": VITALS_METRICS, "vitals_cell": vitals_cell,
         "traces": traces(run),
+        "turns_intro": TURNS_INTRO, "turns_sentence": turns_sentence, "turns_rows": turns_rows(analysis.turns.rows),
+        "turns_uncounted": max((r.uncounted for r in analysis.turns.rows), default=0),
     }
 
 
