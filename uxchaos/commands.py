@@ -120,6 +120,8 @@ def dry_run(scenario: Scenario, args: argparse.Namespace, out: TextIO) -> int:
         print(f"  {line}", file=out)
     if scenario.fault.sweep is not None:
         print(f"  {sweep_plan(scenario)}", file=out)
+    if scenario.phase_order == "alternating":
+        print("  phases alternate: before, during (fault on), before (fault off), during … then after", file=out)
     print("nothing was touched", file=out)
     return int(ExitStatus.OK)
 

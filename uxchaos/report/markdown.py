@@ -40,6 +40,10 @@ ATTRIBUTION_INTRO = ("Each action's median slowdown (during − before) split ov
                      "(connect + download) say what changed, counted in full per call. *Browser-side* is the rest "
                      "(rendering, scripts, the time no request was in flight, and the noise between medians).")
 
+ALTERNATING = ("alternating — before and during attempts took turns (fault off, on, off, on …), the fault "
+               "injected before each during attempt and reverted after it, so a drift in the machine's speed "
+               "falls on both phases alike; then the after phase")
+
 
 def attempt_rounds(run: RunData) -> int:
     return max((len(run.attempts(p)) for p in PHASES), default=0)
@@ -165,6 +169,7 @@ def common_context(run: RunData, analysis: Analysis) -> dict[str, Any]:
         "traces": traces(run),
         "turns_intro": TURNS_INTRO, "turns_sentence": turns_sentence, "turns_rows": turns_rows(analysis.turns.rows),
         "turns_uncounted": max((r.uncounted for r in analysis.turns.rows), default=0),
+        "alternating": ALTERNATING if run.meta.get("scenario", {}).get("phase_order") == "alternating" else None,
     }
 
 
