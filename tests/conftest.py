@@ -29,40 +29,46 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("UXCHAOS_TRACE", "off")
 
 
-class EchoServer:
-    def __init__(self) -> None:
+class TcpServer:
+    """A loopback server: `on_accept(conn)` runs in its own thread for every connection."""
+
+    def __init__(self, on_accept: Callable[[socket.socket], None], backlog: int = 64) -> None:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
+        self.sock.listen(backlog)
         self.port = self.sock.getsockname()[1]
         self.address = f"127.0.0.1:{self.port}"
-        self._stop = False
+        self.on_accept = on_accept
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
-        while not self._stop:
+        while True:
             try:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
+            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+
+    def _run(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                self.on_accept(conn)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class EchoServer(TcpServer):
+    def __init__(self) -> None:
+        super().__init__(self._echo)
 
     @staticmethod
     def _echo(conn: socket.socket) -> None:
-        with conn:
-            while True:
-                try:
-                    data = conn.recv(65536)
-                except OSError:
-                    return
-                if not data:
-                    return
-                conn.sendall(data)
-
-    def close(self) -> None:
-        self._stop = True
-        self.sock.close()
+        while data := conn.recv(65536):
+            conn.sendall(data)
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from conftest import connect, recv_exactly
+from conftest import TcpServer, connect, recv_exactly
 
 from uxchaos.proxy import ProxyHub, ToxicError
 from uxchaos.proxy.control import ControlClient, ControlServer
@@ -17,37 +17,6 @@ from uxchaos.results import ActionTiming, Sample
 from uxchaos.turns import TurnCounter
 
 GREETING = b"\x4a\x00\x00\x00\x0a5.5.5-synthetic\x00greeting-without-line-break"
-
-
-class TcpServer:
-    """A loopback server: `on_accept(conn)` runs in its own thread for every connection."""
-
-    def __init__(self, on_accept: Callable[[socket.socket], None]) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        self.on_accept = on_accept
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
-
-    def _run(self, conn: socket.socket) -> None:
-        with conn:
-            try:
-                self.on_accept(conn)
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def greet_then_echo(conn: socket.socket) -> None:
@@ -143,8 +112,8 @@ def test_bytes_that_are_not_http_pass_at_once_with_http_toxics(hub: ProxyHub) ->
 
 @pytest.mark.parametrize("split", [False, True])
 def test_turns_are_counted_for_any_protocol(hub: ProxyHub, server_first: TcpServer, split: bool) -> None:
-    """A turn is the client speaking and the server answering; the greeting is no turn, and a
-    message or an answer in several pieces is still one."""
+    """A turn is the client speaking and the server answering — the greeting answers the connect —
+    and a message or an answer in several pieces is still one."""
     p = hub.create("greeter", server_first.address)
     with connect(p["listen"], timeout=3) as s:
         recv_exactly(s, len(GREETING))
@@ -157,7 +126,7 @@ def test_turns_are_counted_for_any_protocol(hub: ProxyHub, server_first: TcpServ
             else:
                 s.sendall(message)
             recv_exactly(s, len(message))
-    assert hub.describe("greeter")["round_trips"] == 7
+    assert hub.describe("greeter")["round_trips"] == 1 + 7
 
 
 def _turns(s: socket.socket, n: int) -> None:
@@ -174,25 +143,27 @@ def test_turns_per_action_leave_out_a_background_client(hub: ProxyHub, server_fi
     p = hub.create("db", server_first.address)
     control = ControlServer(hub) if via == "control API" else None
     counter = TurnCounter(ControlClient(control.address) if control else hub)
-    stop = threading.Event()
+    stop, talking = threading.Event(), threading.Event()
 
     def background() -> None:  # a worker: a turn every 20 ms, the whole time
         with connect(p["listen"], timeout=3) as s:
             recv_exactly(s, len(GREETING))
             while not stop.is_set():
                 _turns(s, 1)
+                talking.set()
                 time.sleep(0.02)
 
     worker = threading.Thread(target=background, daemon=True)
     worker.start()
     try:
-        time.sleep(0.2)  # the worker talks while no journey runs
+        assert talking.wait(10)
+        time.sleep(0.3)  # the worker talks while no journey runs
         samples = []
         for attempt in (1, 2):
+            started = time.time()
             with connect(p["listen"], timeout=3) as s:
-                started = time.time()
-                recv_exactly(s, len(GREETING))
-                _turns(s, 3)
+                recv_exactly(s, len(GREETING))  # a turn too: it answers the connect
+                _turns(s, 2)
                 middle = time.time()
                 time.sleep(0.05)
                 _turns(s, 5)
@@ -216,3 +187,24 @@ def test_turns_are_not_counted_for_an_attempt_beside_other_users(hub: ProxyHub) 
     sample = Sample("during", 1, now, now + 1, 1.0, True, concurrency=2,
                     actions=[ActionTiming("a", 1.0, True, None, now, now + 1)])
     assert TurnCounter(hub).count(sample) is None
+
+
+def test_turns_of_a_connection_opened_before_the_attempts_are_the_journeys(hub: ProxyHub,
+                                                                           server_first: TcpServer) -> None:
+    """An app's pool connects before the first attempt (its set-up is a burst between attempts);
+    its turns during the attempts are still the journey's."""
+    p = hub.create("db", server_first.address)
+    counter = TurnCounter(hub)
+    counts = []
+    with connect(p["listen"], timeout=3) as pool:
+        recv_exactly(pool, len(GREETING))
+        _turns(pool, 2)  # e.g. the pool's session set-up
+        time.sleep(0.2)
+        for attempt in (1, 2):
+            started = time.time()
+            _turns(pool, 4)
+            ended = time.time()
+            counts.append(counter.count(Sample("before", attempt, started, ended, ended - started, True, actions=[
+                ActionTiming("a", ended - started, True, None, started, ended)])))
+            time.sleep(0.1)
+    assert counts == [{"db": {"a": 4}}] * 2

@@ -267,8 +267,10 @@ class Connection:
 
     def count_turn(self, direction: str) -> None:
         """A round trip is the service answering after the client spoke: counted when data arrives
-        downstream after upstream data (by arrival at the proxy, so toxics do not change it)."""
-        if direction == "downstream" and self.last_direction == "upstream":
+        downstream after upstream data (by arrival at the proxy, so toxics do not change it). A
+        server's greeting on a new connection (MySQL, SMTP) answers the connect: a turn too, since
+        the client waits for it and a delay holds it back."""
+        if direction == "downstream" and self.last_direction != "downstream":
             self.proxy.round_trips += 1
             self.proxy.turn_log.append((time.time(), self.id))
         self.last_direction = direction
