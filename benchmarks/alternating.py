@@ -90,7 +90,7 @@ class Burners:
 
     def stop(self) -> None:
         for p in self.procs:
-            p.terminate()
+            p.kill()  # SIGKILL: a forked burner carries uxchaos's SIGTERM handler
             p.join(5)
         self.procs = []
 
