@@ -9,9 +9,12 @@ STAMP  := $(VENV)/.installed
 # ≈ 16 minutes, but tests sharing the CPU flaked (a median, a p-value, a time-out).
 # The first pass prints its 15 slowest tests, to keep the suite's time in sight.
 WORKERS ?= 0
+# setuptools tells every editable install, as a warning, to beware of folders named like the package
+# ("BuildBackendWarning: Editable installation"): information only, and a page of it before the demo.
+PIP_QUIET := PYTHONWARNINGS="ignore:Editable installation"
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser docker servers images demo test lint bench clean
+.PHONY: help setup browser docker servers laravel images demo test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -19,7 +22,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(PIP_QUIET) $(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 setup: $(STAMP) browser ## create .venv, install uxchaos and a Chromium if missing
@@ -33,13 +36,16 @@ docker: ## install/start Docker and a single-node swarm (for the Docker tests)
 servers: ## install MariaDB, Redis and socat when missing (the proxy's protocol tests start their own)
 	@scripts/ensure-servers.sh
 
+laravel: servers ## install PHP 8.2 and Laravel 8 (Debian's php-laravel-framework) when missing, for the Laravel demo
+	@scripts/ensure-laravel.sh
+
 images: setup docker ## build the demo's Docker images for the Swarm stack (mmdebstrap; cached by their inputs)
 	$(BIN)/uxchaos demo build
 
 demo: setup ## run `uxchaos run login-under-db-delay` on the bundled demo app
 	$(BIN)/uxchaos run login-under-db-delay
 
-test: setup docker servers images ## run the linters, the type checker and every test (real browser, database, Docker, Swarm)
+test: setup docker servers laravel images ## run the linters, the type checker and every test (real browser, databases, PHP, Docker, Swarm)
 	$(BIN)/ruff check uxchaos tests benchmarks examples
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n $(WORKERS) --dist loadfile -m "not timing" --durations=15

@@ -71,6 +71,11 @@ def test_wheel_installs_with_its_scenarios(tmp_path: Path) -> None:
     assert (demo / "stack.yml").is_file()
     assert {p.name for p in (demo / "docker").iterdir()} >= {"app.Dockerfile", "postgres.Dockerfile",
                                                              "proxy.Dockerfile", "postgres-entrypoint.sh"}
+    laravel = demo / "laravel"  # the Laravel app: every file of the checkout's copy, storage folders included
+    shipped_app = {p.relative_to(ROOT / "uxchaos/demo/laravel") for p in (ROOT / "uxchaos/demo/laravel").rglob("*")
+                   if p.is_file() and p.name != ".gitignore"}
+    assert shipped_app <= {p.relative_to(laravel) for p in laravel.rglob("*") if p.is_file()}
+    assert len(shipped_app) > 50
     # a name resolves to the installed scenario from any directory
     dry = subprocess.run([str(uxchaos), "run", "login-under-db-delay", "--dry-run"], cwd=elsewhere, env=env,
                          capture_output=True, text=True, timeout=120)

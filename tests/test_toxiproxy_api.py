@@ -303,4 +303,4 @@ def test_proxy_serve_control_address_in_use() -> None:
         code = main(["proxy", "serve", "--control", f"127.0.0.1:{taken.getsockname()[1]}"], io.StringIO(), err)
     finally:
         taken.close()
-    assert code == 2 and "--control" in err.getvalue() and "in use" in err.getvalue()
+    assert code == 3 and "--control" in err.getvalue() and "in use" in err.getvalue()  # the surroundings

@@ -54,6 +54,24 @@ def find_browser(playwright: object | None = None) -> str:
     )
 
 
+def check_browser() -> str:
+    """For `uxchaos doctor`: the Chromium found, and that it is one (`--version` names Chrome or
+    Chromium) — a wrong UXCHAOS_BROWSER is said here, not first at a run's launch."""
+    import subprocess
+
+    path = find_browser()
+    try:
+        done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise EnvironmentProblem(f"the browser {path} cannot be run: {getattr(e, 'strerror', None) or e}") from None
+    version = done.stdout.strip().splitlines()[0] if done.stdout.strip() else ""
+    if done.returncode != 0 or "chrom" not in version.lower():
+        said = version or done.stderr.strip()[:80] or f"exit {done.returncode}"
+        raise EnvironmentProblem(f"{path} is not a Chromium (`--version` said {said!r}): point UXCHAOS_BROWSER at a "
+                                 "Chromium, or unset it")
+    return f"{path} ({version})"
+
+
 def launch_args() -> list[str]:
     args = list(LAUNCH_ARGS)
     if hasattr(os, "geteuid") and os.geteuid() == 0:

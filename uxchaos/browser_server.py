@@ -98,8 +98,9 @@ class BrowserServer:
         if not line:
             error = self.process.stderr.read().strip()
             self.process.wait(10)
-            raise EnvironmentProblem(f"the browser server did not start (Chromium {executable}): "
-                                     f"{error or 'no output'}")
+            first = error.splitlines()[0] if error else "no output"  # Playwright's launch log follows it
+            raise EnvironmentProblem(f"the browser server did not start (Chromium {executable}): {first.rstrip('.')}. "
+                                     "Is it a Chromium (UXCHAOS_BROWSER)?")
         inner = str(json.loads(line)["ws"])
         self._inner_port = int(inner.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
         self.info = ServerInfo("", inner, executable, playwright_version(), self.max_users)

@@ -1,7 +1,8 @@
 """The command line. A thin layer: parse arguments, call the core, map typed errors to exit codes.
 
 Exit codes: 0 success, 1 an expectation failed, 2 bad usage or scenario, 3 environment problem
-(no browser, target unreachable, …), 130 interrupted."""
+(no browser, target unreachable, …), 70 a bug in uxchaos (one line, the traceback in a file),
+130 interrupted."""
 
 from __future__ import annotations
 
@@ -66,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("recover", help="revert what a killed run left behind (faults, demo processes)")
     rec.add_argument("--force", action="store_true", help="also ledgers whose run still seems to be alive")
 
-    val = sub.add_parser("validate", help="check scenario files without running them")
-    val.add_argument("files", nargs="+")
+    val = sub.add_parser("validate", help="check scenarios without running them")
+    val.add_argument("files", nargs="+", metavar="scenario",
+                     help="scenario name (e.g. login-under-db-delay) or path to a .yaml file")
     sub.add_parser("list", help="list the scenarios found (name and description)")
     imp = sub.add_parser("import", help="turn a `playwright codegen` Python script into a scenario YAML",
                          description="Translate a script written by `playwright codegen --target python` or "
@@ -93,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo_sub = demo.add_subparsers(dest="demo_command", required=True, parser_class=_Parser)
     up = demo_sub.add_parser("up", help="start the demo in the background and print its URL")
     up.add_argument("--foreground", action="store_true", help="stay in the foreground until Ctrl-C")
+    up.add_argument("--app", choices=["python", "laravel"], default="python",
+                    help="python: the bundled Python app on PostgreSQL (default); laravel: the real Laravel 8 app "
+                    "on MariaDB (needs Debian's php-cli, php-mysql, php-laravel-framework, mariadb-server)")
+    up.add_argument("--port", type=int, default=0,
+                    help="with --app laravel: the 127.0.0.1 port users reach the app on (default 0: any free port)")
     down = demo_sub.add_parser("down", help="stop the demo and remove its data")
     status = demo_sub.add_parser("status", help="is the demo running, and healthy?")
     for cmd in (up, down, status):
@@ -104,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo_sub.add_parser("build", help="build the demo's Docker images (mmdebstrap base, no registry; cached)")
     serve = demo_sub.add_parser("serve", help=argparse.SUPPRESS)
     serve.add_argument("--state", type=Path, required=True)
+    serve.add_argument("--app", choices=["python", "laravel"], default="python")
+    serve.add_argument("--port", type=int, default=0)
 
     proxy = sub.add_parser("proxy", help="the fault proxy as its own process")
     proxy_sub = proxy.add_subparsers(dest="proxy_command", required=True, parser_class=_Parser)
@@ -134,6 +143,7 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=err)
     from uxchaos import commands
+    from uxchaos.lastresort import bug_line, reader_gone, silence
 
     try:
         return int(commands.dispatch(args, out, err))
@@ -148,3 +158,16 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
             return int(ExitStatus.ENVIRONMENT)
         print("uxchaos: interrupted; the fault was reverted and the results kept", file=err)
         return int(ExitStatus.INTERRUPTED)
+    except BrokenPipeError as e:
+        if reader_gone(out):  # `uxchaos list | head -3`: the reader has what it wanted
+            silence(out)
+            return int(ExitStatus.OK)
+        print(bug_line(e, argv), file=err)
+        if args.verbose:
+            logging.getLogger("uxchaos").exception("the traceback")
+        return int(ExitStatus.SOFTWARE)
+    except Exception as e:  # the last resort: a bug, said in one line, its traceback kept in a file
+        print(bug_line(e, argv if argv is not None else sys.argv[1:]), file=err)
+        if args.verbose:
+            logging.getLogger("uxchaos").exception("the traceback")
+        return int(ExitStatus.SOFTWARE)

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from uxchaos.errors import BadInput, ExitStatus, UxchaosError
+from uxchaos.errors import BadInput, EnvironmentProblem, ExitStatus, UxchaosError
 
 if TYPE_CHECKING:
     from uxchaos.scenario import Phase, Scenario
@@ -91,10 +91,17 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     passed = True
     try:
         engine.run()
-    finally:
-        # Whatever happened, what was measured gets a report.
+    except BaseException:
+        # Whatever happened, what was measured gets a report (it names why the run ended early); the
+        # run's own error is the one that ends the command, also when the report cannot be written.
         if engine.outcome.samples or engine.outcome.events:
-            passed = _report(engine.run_dir, out, scenario.secrets, args.templates)
+            try:
+                _report(engine.run_dir, out, scenario.secrets, args.templates)
+            except UxchaosError as e:
+                print(f"uxchaos: no report either: {e}", file=err)
+        raise
+    if engine.outcome.samples or engine.outcome.events:
+        passed = _report(engine.run_dir, out, scenario.secrets, args.templates)
     return int(ExitStatus.OK if passed else ExitStatus.EXPECTATION_FAILED)
 
 
@@ -172,7 +179,10 @@ def cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
     slopes = compare_slopes(analyze_sweep(runs[0]), analyze_sweep(runs[1]))
     print(render_compare_markdown(runs[0], runs[1], rows, slopes, args.templates).rstrip("\n"), file=out)
     if args.html:
-        args.html.write_text(render_compare_html(runs[0], runs[1], rows, slopes, args.templates), encoding="utf-8")
+        try:
+            args.html.write_text(render_compare_html(runs[0], runs[1], rows, slopes, args.templates), encoding="utf-8")
+        except OSError as e:
+            raise EnvironmentProblem(f"cannot write {args.html}: {e.strerror or e}") from None
         print(f"\n{args.html}", file=out)
     return int(ExitStatus.OK)
 
@@ -195,7 +205,7 @@ def cmd_recover(force: bool, out: TextIO, err: TextIO) -> int:
                 print(f"{ledger.run_id}: {entry.get('fault') or entry.get('what', entry['kind'])}: "
                       f"{undo_entry(entry)}", file=out)
             except (UxchaosError, OSError, KeyError) as e:  # keep it listed, say why, go on with the rest
-                print(f"{ledger.run_id}: could not undo {entry['id']}: {e}", file=err)
+                print(f"uxchaos: {ledger.run_id}: could not undo {entry['id']}: {e}", file=err)
                 remaining.append(entry)
                 status = ExitStatus.ENVIRONMENT
         ledger.keep_only(remaining)
@@ -203,12 +213,12 @@ def cmd_recover(force: bool, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_validate(files: list[str], out: TextIO, err: TextIO) -> int:
-    from uxchaos.scenario import ScenarioError, load_scenario
+    from uxchaos.scenario import ScenarioError, find_scenario, load_scenario
 
     status = ExitStatus.OK
     for f in files:
         try:
-            s = load_scenario(f)
+            s = load_scenario(find_scenario(f))  # a shipped scenario's name, as `run` and `doctor` take
         except ScenarioError as e:
             print(str(e), file=err)
             status = ExitStatus.BAD_INPUT
@@ -273,14 +283,19 @@ def cmd_proxy_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 listen = value
             try:
                 info = hub.create(name, upstream, listen)
-            except (ValueError, OSError) as e:
+            except ValueError as e:
                 raise BadInput(f"--proxy {item!r}: {e}") from None
+            except OSError as e:  # the listen address is taken (or not this machine's): the surroundings
+                raise EnvironmentProblem(f"--proxy {item!r}: cannot listen on {listen}: {e.strerror or e}") from None
             print(f"proxy {name}: {info['listen']} → {info['upstream']}", file=out, flush=True)
         host, _, port = args.control.rpartition(":")
         try:
             control = ControlServer(hub, host.strip("[]") or "127.0.0.1", int(port))
-        except (OSError, ValueError) as e:
-            raise BadInput(f"--control {args.control}: {getattr(e, 'strerror', None) or e}") from None
+        except ValueError as e:
+            raise BadInput(f"--control {args.control}: {e}") from None
+        except OSError as e:  # taken by another process (a toxiproxy-server?): the surroundings, exit 3
+            raise EnvironmentProblem(f"--control {args.control}: cannot listen there: {e.strerror or e}; stop what "
+                                     "listens there, or give --control another HOST:PORT") from None
         print(f"control API: {control.address}  (Toxiproxy 2.x API; Ctrl-C to stop)", file=out, flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

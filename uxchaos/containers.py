@@ -16,6 +16,8 @@ from uxchaos.errors import BadInput, EnvironmentProblem
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 SWARM_SERVICE_LABEL = "com.docker.swarm.service.name"
 MAX_TARGETS = 5  # more than this needs --force
+PING_TIMEOUT_S = 10.0  # the daemon's first answer
+API_TIMEOUT_S = 30.0  # every later call
 
 
 def docker_host() -> str:
@@ -26,11 +28,24 @@ def daemon_unreachable(reason: str) -> EnvironmentProblem:
     host = docker_host()
     source = "DOCKER_HOST" if os.environ.get("DOCKER_HOST") else "the default socket"
     return EnvironmentProblem(
-        f"Cannot connect to the Docker daemon at {host} ({source}): {reason}.\n"
-        "  Is dockerd running (`docker version`, `systemctl start docker`)? May this user use the socket?\n"
-        "  On Windows/Docker Desktop the engine is the named pipe npipe:////./pipe/docker_engine: start Docker "
-        "Desktop, or set DOCKER_HOST (e.g. tcp://127.0.0.1:2375)."
+        f"Cannot connect to the Docker daemon at {host} ({source}): {reason}. Is dockerd running there "
+        "(`docker version`, `systemctl start docker`), and may this user use it? (Docker Desktop on Windows: "
+        "start it — its engine is npipe:////./pipe/docker_engine — or set DOCKER_HOST, e.g. tcp://127.0.0.1:2375)"
     )
+
+
+def plain_reason(error: BaseException) -> str:
+    """What a Docker SDK / requests error means, without the layers of wrapping around it:
+    "Connection refused", "Read timed out", "the answer is not the Docker API (…)"."""
+    text = str(error)
+    errno = re.search(r"(?:\[Errno -?\d+\] |Error\(\d+, ')([A-Za-z ]+)", text)
+    if errno:
+        return errno.group(1).strip()
+    if "timed out" in text.lower():
+        return f"no answer within {PING_TIMEOUT_S:g}s (timed out)"
+    if any(sign in text for sign in ("BadStatusLine", "Expecting value", "RemoteDisconnected", "JSONDecodeError")):
+        return "what answers there does not speak the Docker Engine API"
+    return " ".join(text.split())[:200] or type(error).__name__
 
 
 def docker_client() -> Any:
@@ -41,12 +56,15 @@ def docker_client() -> Any:
     except ImportError:
         raise EnvironmentProblem("the docker package is missing: pip install docker") from None
     try:
-        client = docker.from_env(timeout=30)
+        # A short time-out for the first contact, so a daemon that accepts and never answers is said
+        # within seconds; the operations later (a kill, a sidecar's tc) get the usual time.
+        client = docker.from_env(timeout=PING_TIMEOUT_S)
         client.ping()
-    except (docker.errors.DockerException, requests.exceptions.ConnectionError) as e:
+        client.api.timeout = API_TIMEOUT_S
+    except (docker.errors.DockerException, requests.exceptions.RequestException, ValueError) as e:
         # from_env raises DockerException for a missing socket; with a version given the failure comes
-        # later as a requests ConnectionError: both mean the same to the user.
-        raise daemon_unreachable(str(e).split("\n")[0][:200]) from None
+        # later as a requests error; an answer that is not JSON is a ValueError: all mean the same to the user.
+        raise daemon_unreachable(plain_reason(e)) from None
     return client
 
 

@@ -12,14 +12,15 @@ from uxchaos.errors import ExitStatus, UxchaosError
 from uxchaos.faults.base import Check
 
 
-def _run(check: Check, out: TextIO) -> bool:
+def _run(check: Check, out: TextIO) -> str:
+    """Run one check and show it: passed, warned (a check that is not required failed) or failed."""
     try:
         detail = check.run()
     except UxchaosError as e:
         print(f"{'✗' if check.required else '!'} {check.name}: {e}", file=out)
-        return not check.required
+        return "failed" if check.required else "warned"
     print(f"✓ {check.name}: {detail}", file=out)
-    return True
+    return "passed"
 
 
 def _unique(checks: list[Check]) -> list[Check]:
@@ -34,18 +35,67 @@ def _unique(checks: list[Check]) -> list[Check]:
 
 
 def doctor(scenario_name: str | None, force: bool, out: TextIO) -> int:
-    from uxchaos.browser import find_browser
+    from uxchaos.browser import check_browser
 
-    checks = [Check("browser", find_browser)]
+    checks = [Check("browser", check_browser)]
     if scenario_name:
         checks += scenario_checks(scenario_name, force)
     else:  # what the host offers each driver, as information: no scenario says what is needed
         from uxchaos.faults import DRIVERS
 
         checks += [Check(c.name, c.run, required=False) for cls in DRIVERS.values() for c in cls.host_checks()]
-    ok = all([_run(check, out) for check in _unique(checks)])
-    print("all checks passed" if ok else "some checks failed: fix them before running", file=out)
-    return int(ExitStatus.OK if ok else ExitStatus.ENVIRONMENT)
+    checks = _unique(checks)
+    results = {check.name: _run(check, out) for check in checks}
+    print(summary(results), file=out)
+    warned = [name for name, result in results.items() if result == "warned"]
+    if warned and not scenario_name:
+        for line in which_scenarios_need(warned):
+            print(f"  {line}", file=out)
+    return int(ExitStatus.ENVIRONMENT if "failed" in results.values() else ExitStatus.OK)
+
+
+def summary(results: dict[str, str]) -> str:
+    """"5 checks: 3 passed, 1 warned, 1 failed — …" and what that means for running."""
+    counts = {kind: sum(1 for r in results.values() if r == kind) for kind in ("passed", "warned", "failed")}
+    head = f"{len(results)} checks: " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    if counts["failed"]:
+        failed = ", ".join(name for name, r in results.items() if r == "failed")
+        return f"{head} — fix {failed} before running"
+    if counts["warned"]:
+        return f"{head} — the required checks passed; a warning matters only to the scenarios that need it"
+    return f"{head} — all passed"
+
+
+def which_scenarios_need(warned: list[str]) -> list[str]:
+    """For each warned host check, the scenarios found (`uxchaos list`) whose fault needs it — so
+    "Cannot connect to the Docker daemon" is known to be harmless for a proxy scenario."""
+    from uxchaos.faults import create_driver
+    from uxchaos.scenario import load_scenario, scenario_dirs
+    from uxchaos.target import planned_runtime
+
+    needs: dict[str, list[str]] = {name: [] for name in warned}
+    unaffected: list[str] = []
+    for folder in scenario_dirs():
+        for path in sorted(folder.glob("*.y*ml")):
+            try:
+                scenario = load_scenario(path)
+            except UxchaosError:  # `uxchaos validate` is where a broken file is reported
+                continue
+            names: set[str] = set()
+            spec = scenario.fault
+            while spec is not None:  # a fault and its `otherwise` alternative
+                names |= {c.name for c in create_driver(spec, planned_runtime(scenario)).checks()}
+                spec = spec.otherwise
+            hit = [name for name in warned if name in names]
+            for name in hit:
+                needs[name].append(scenario.name)
+            if not hit:
+                unaffected.append(scenario.name)
+    lines = [f"{name} matters for: {', '.join(users)}" if users else f"{name} matters for none of the scenarios found"
+             for name, users in needs.items()]
+    if unaffected:
+        lines.append(f"needing none of the warned checks: {', '.join(unaffected)}")
+    return lines
 
 
 def scenario_checks(scenario_name: str, force: bool) -> list[Check]:
@@ -67,6 +117,10 @@ def scenario_checks(scenario_name: str, force: bool) -> list[Check]:
         checks.append(Check("fault choice", lambda: choose(fault, runtime, options).reason()))
     elif scenario.fault is not None:
         checks += create_driver(scenario.fault, runtime, options).checks()
+    if scenario.target.is_demo and scenario.target.app == "laravel":
+        from uxchaos.demo.laravel_stack import laravel_check
+
+        checks.append(Check("Laravel demo", laravel_check))
     if not runtime.pending:
         def app() -> str:
             url = runtime.probe_url or runtime.base_url

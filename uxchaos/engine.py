@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import uxchaos
 from uxchaos.durations import format_level, format_rate
-from uxchaos.errors import BadInput, FaultRefused, UxchaosError
+from uxchaos.errors import BadInput, FaultError, FaultRefused, UxchaosError
 from uxchaos.faults import DriverOptions, EffectProbe, FaultDriver, TargetRuntime
 from uxchaos.faults.base import Sweep
 from uxchaos.faults.choice import NoFaultApplies, choose
@@ -31,6 +31,7 @@ from uxchaos.journey.runner import AttemptPlan, BrowserSession
 from uxchaos.journey.traces import TraceKeeper, default_mode
 from uxchaos.ledger import Ledger
 from uxchaos.probe import median_round_trip
+from uxchaos.procs import writable_state_dir
 from uxchaos.results import ResultsStore, Sample, scrub
 from uxchaos.scenario import Scenario, fault_record
 from uxchaos.target import check_app_healthy, running_target
@@ -95,6 +96,8 @@ class FaultController:
         self.active = False
         self.lock = threading.Lock()
         self.watchdog: threading.Timer | None = None
+        self.lost: str | None = None  # why the fault's state cannot be known any more (its dependency is gone)
+        self._unknown = 0  # in-force questions in a row that could not be answered
 
     def inject(self) -> None:
         with self.lock:
@@ -128,7 +131,12 @@ class FaultController:
         with self.lock:
             if not self.active:
                 return
-            details = self.driver.revert()
+            try:
+                details = self.driver.revert()
+            except UxchaosError as e:  # its dependency went away mid-run: the entry stays in the ledger
+                self.record({"event": "revert_failed", "time": time.time(), "error": str(e)})
+                raise FaultError(f"the fault ({self.driver.describe()}) could not be reverted: {e} — it stays in the "
+                                 "ledger: run `uxchaos recover` once that answers again") from None
             self.active = False
             self.ledger.close("fault")
             self.record({"event": "reverted", "time": time.time(), "reason": reason, "details": details})
@@ -151,10 +159,20 @@ class FaultController:
         if not self.active:
             return False
         try:
-            return self.driver.in_force()
+            answer = self.driver.in_force()
         except UxchaosError as e:
-            self.say(f"cannot tell whether the fault is still in force: {e}")
+            # Once may be a hiccup; twice in a row (before and after an attempt) the fault's dependency
+            # is gone: the during attempts would measure an unknown state, so the engine stops them.
+            self._unknown += 1
+            if self._unknown == 1:
+                self.say(f"cannot tell whether the fault is still in force: {e}")
+            elif self.lost is None:
+                self.lost = str(e)
+                self.record({"event": "fault_lost", "time": time.time(), "error": self.lost})
+                self.say("lost track of the fault (asked twice in a row): no more during attempts")
             return None
+        self._unknown = 0
+        return answer
 
     def poll(self) -> None:
         for event in self.driver.poll_events():
@@ -238,6 +256,7 @@ class Engine:
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> RunOutcome:
+        writable_state_dir()  # the ledger must be writable before a demo starts or a fault is injected
         self.meta["started_at"] = time.time()
         self.store.append({"type": "run_start", "time": self.meta["started_at"], "scenario": self.scenario.name})
         self._write_run_json()
@@ -254,8 +273,13 @@ class Engine:
                 self.store.append({"type": "interrupted", "time": time.time(), "phase": self.phase,
                                    "reason": str(e) or "signal SIGINT"})
             raise
-        except BaseException:
+        except BaseException as e:
             self.outcome.status = "failed"
+            # Why the run ended early, for run.json and the report (the samples before it stay on disk).
+            reason = str(e) if isinstance(e, UxchaosError) else f"internal error: {type(e).__name__}: {e}"
+            self.meta["ended_because"] = reason
+            with self._write_lock:
+                self.store.append({"type": "run_failed", "time": time.time(), "phase": self.phase, "reason": reason})
             raise
         finally:
             if self.fault is not None and self.fault.watchdog is not None:
@@ -538,6 +562,8 @@ class Engine:
     def _measure(self, phase: str, attempt: int, browser: BrowserSession, runtime: TargetRuntime,
                  variables: dict[str, str]) -> tuple[Sample, float] | None:
         """One attempt, not yet recorded, and when it was decided; None: no more attempts in this phase."""
+        if phase == "during" and self.fault is not None and self.fault.lost:
+            return None  # said when it happened; the revert after the phase says whether the fault is gone
         if phase == "during" and self.fault is not None and not self.fault.active:
             with self._write_lock:
                 if not self._reverted_said:

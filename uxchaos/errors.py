@@ -10,6 +10,7 @@ class ExitStatus(enum.IntEnum):
     EXPECTATION_FAILED = 1
     BAD_INPUT = 2  # bad usage or a broken scenario file
     ENVIRONMENT = 3  # no browser, target unreachable, docker missing …
+    SOFTWARE = 70  # a bug in uxchaos (sysexits.h's EX_SOFTWARE): the CLI's last resort
     INTERRUPTED = 130
 
 

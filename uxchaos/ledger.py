@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from uxchaos.procs import pid_alive, state_dir
+from uxchaos.procs import pid_alive, state_dir, state_problem
 
 
 def ledger_dir() -> Path:
@@ -27,16 +27,21 @@ def ledger_dir() -> Path:
 def write_atomically(path: Path, data: dict[str, Any]) -> None:
     """Write JSON so that a reader (recover, another run) never sees half a file: a temporary file
     of its own (never a shared name: two writers must not interleave), fsynced, then renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise state_problem(e) from None
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):  # a full disk: the ledger must not be half written
+            raise state_problem(e) from None
         raise
 
 
@@ -55,7 +60,10 @@ class Ledger:
 
     def _save(self) -> None:
         if not self.entries:
-            self.path.unlink(missing_ok=True)
+            try:
+                self.path.unlink(missing_ok=True)
+            except OSError as e:
+                raise state_problem(e) from None
             return
         write_atomically(self.path, {"run_id": self.run_id, "owner_pid": os.getpid(), "updated_at": time.time(),
                                      "ended": self.ended, "entries": list(self.entries.values())})
@@ -105,10 +113,13 @@ class OpenLedger:
 
     def keep_only(self, entries: list[dict[str, Any]]) -> None:
         """After `recover`: the entries that could not be undone stay listed; none left, no file."""
-        if not entries:
-            self.path.unlink(missing_ok=True)
-            return
-        data = json.loads(self.path.read_text())
+        try:
+            if not entries:
+                self.path.unlink(missing_ok=True)
+                return
+            data = json.loads(self.path.read_text())
+        except OSError as e:
+            raise state_problem(e) from None
         write_atomically(self.path, {**data, "entries": entries})
 
 

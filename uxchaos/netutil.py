@@ -25,6 +25,10 @@ def bound_socket(host: str = "127.0.0.1") -> socket.socket:
     return s
 
 
+class StopWaiting(Exception):
+    """Raised by a check of wait_until when waiting longer is pointless (the server process exited)."""
+
+
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.05) -> None:
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
@@ -32,6 +36,8 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str, interval_
         try:
             if check():
                 return
+        except StopWaiting:
+            raise
         except Exception as e:  # the thing is not up yet; keep the last reason for the message
             last_error = e
         time.sleep(interval_s)

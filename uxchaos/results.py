@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from uxchaos.errors import EnvironmentProblem
+
 MAX_REQUESTS_PER_ACTION = 200  # request records kept per action and attempt (journey/capture.py)
 
 
@@ -116,15 +118,25 @@ def scrub(record: dict[str, Any], secrets: set[str]) -> dict[str, Any]:
 class ResultsStore:
     def __init__(self, run_dir: Path, secrets: set[str] | None = None) -> None:
         self.run_dir = run_dir
-        run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / "results.jsonl"
-        self._file = self.path.open("a", encoding="utf-8")
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        except OSError as e:
+            raise self.problem(e) from None
         self.secrets = {s for s in (secrets or set()) if s}
 
+    def problem(self, error: OSError) -> EnvironmentProblem:
+        return EnvironmentProblem(f"cannot write the run folder {self.run_dir}: {error.strerror or error}. "
+                                  "Free space there, or write runs elsewhere with --out")
+
     def append(self, record: dict[str, Any]) -> None:
-        self._file.write(scrub_text(json.dumps(record, ensure_ascii=False), self.secrets) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            self._file.write(scrub_text(json.dumps(record, ensure_ascii=False), self.secrets) + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as e:  # a full disk: what was written before stays, fsynced
+            raise self.problem(e) from None
 
     def write_json(self, name: str, data: dict[str, Any]) -> Path:
         path = self.run_dir / name

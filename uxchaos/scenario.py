@@ -58,12 +58,16 @@ class Action:
     steps: list[Step]
 
 
+DEMO_APPS = ("python", "laravel")  # the bundled demo apps: uxchaos/demo/app.py, uxchaos/demo/laravel/
+
+
 @dataclass
 class Target:
     base_url: str  # a URL, or "demo"
     credentials: dict[str, str] = field(default_factory=dict)
     proxy_control: str | None = None
     ignore_https_errors: bool = False  # accept any certificate of the target (a test server's self-signed one)
+    app: str = "python"  # with base_url demo: which bundled app (DEMO_APPS)
 
     @property
     def is_demo(self) -> bool:
@@ -132,7 +136,8 @@ class Scenario:
             "name": self.name, "description": self.description, "path": self.path,
             "target": {"base_url": self.target.base_url, "credentials": creds,
                        "proxy_control": self.target.proxy_control,
-                       "ignore_https_errors": self.target.ignore_https_errors},
+                       "ignore_https_errors": self.target.ignore_https_errors,
+                       **({"app": self.target.app} if self.target.is_demo else {})},
             "journey": [{"action": a.name, "steps": [{"kind": s.kind, "label": s.label} for s in a.steps]}
                         for a in self.journey],
             "python_journey": self.python_journey.ref if self.python_journey else None,
@@ -577,7 +582,7 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
     secrets: set[str] = set()
     t = v.mapping(doc.get("target"), doc.line_of("target"), "target",
                   {"base_url": True, "credentials": False, "secrets": False, "proxy_control": False,
-                   "ignore_https_errors": False})
+                   "ignore_https_errors": False, "app": False})
     if t is not None:
         base_url = v.convert("text", t.get("base_url", ""), t.line_of("base_url"), "target.base_url") or ""
         if base_url and base_url != "demo" and not re.match(r"https?://", base_url):
@@ -588,7 +593,13 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
             creds = LDict()
         insecure = v.convert("bool", t.get("ignore_https_errors", False), t.line_of("ignore_https_errors"),
                              "target.ignore_https_errors")
-        target = Target(base_url, {k: str(val) for k, val in creds.items()}, t.get("proxy_control"), bool(insecure))
+        app = v.convert("text", t.get("app", "python"), t.line_of("app"), "target.app") or "python"
+        if app not in DEMO_APPS:
+            v.error(t.line_of("app"), "target.app", f"must be one of {', '.join(DEMO_APPS)}, got {app!r}")
+        elif "app" in t and base_url != "demo":
+            v.error(t.line_of("app"), "target.app", "only with base_url: demo (it picks the bundled app to start)")
+        target = Target(base_url, {k: str(val) for k, val in creds.items()}, t.get("proxy_control"), bool(insecure),
+                        app)
         marked = t.get("secrets") or LList()
         if not isinstance(marked, LList) or not all(isinstance(m, str) for m in marked):
             v.error(t.line_of("secrets"), "target.secrets", "must be a list of credential names, e.g. [api_key]")

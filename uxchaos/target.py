@@ -7,6 +7,7 @@ import contextlib
 import http.client
 import urllib.parse
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from uxchaos import httpget
 from uxchaos.errors import EnvironmentProblem
@@ -14,8 +15,12 @@ from uxchaos.faults import SupervisedProcess, TargetRuntime
 from uxchaos.ledger import Ledger
 from uxchaos.scenario import Scenario
 
+if TYPE_CHECKING:
+    from uxchaos.demo.laravel_stack import LaravelStack
+    from uxchaos.demo.stack import DemoStack
 
-def _demo_start_errors() -> tuple[type[BaseException], ...]:
+
+def demo_start_errors() -> tuple[type[BaseException], ...]:
     import subprocess
 
     import psycopg
@@ -25,6 +30,16 @@ def _demo_start_errors() -> tuple[type[BaseException], ...]:
     return (DemoStartError, TimeoutError, OSError, subprocess.SubprocessError, psycopg.Error)
 
 
+def _demo_stack(app: str) -> DemoStack | LaravelStack:
+    if app == "laravel":
+        from uxchaos.demo.laravel_stack import LaravelStack
+
+        return LaravelStack()
+    from uxchaos.demo.stack import DemoStack
+
+    return DemoStack()
+
+
 @contextlib.contextmanager
 def running_target(
     scenario: Scenario, base_url_override: str | None = None, ledger: Ledger | None = None
@@ -32,17 +47,15 @@ def running_target(
     """Yield (runtime, variables for steps). Starts and always stops the demo when asked for."""
     variables = dict(scenario.target.credentials)
     if scenario.target.is_demo and not base_url_override:
-        from uxchaos.demo.stack import DemoStack
-
-        start_errors = _demo_start_errors()
-        stack = DemoStack()
+        start_errors = demo_start_errors()
+        stack = _demo_stack(scenario.target.app)
         try:
             info = stack.start()
         except start_errors as e:  # only what the environment can cause; a bug keeps its traceback
             raise EnvironmentProblem(f"the demo target did not start: {e}") from e
-        if ledger is not None:
-            ledger.open("demo", stack.ledger_entry())
         try:
+            if ledger is not None:  # inside the try: a ledger that cannot be written still stops the demo
+                ledger.open("demo", stack.ledger_entry())
             variables.setdefault("username", info.email)
             variables.setdefault("password", info.password)
             processes: dict[str, SupervisedProcess] = {} if stack.supervisor is None else {"worker": stack.supervisor}
@@ -88,12 +101,22 @@ def check_app_healthy(url: str, timeout_s: float = 30) -> None:
     'Base table or view not found' would show up here, before any fault)."""
     try:
         response = httpget.get(url, timeout_s)
-    except (OSError, http.client.HTTPException) as e:
+    except http.client.HTTPException as e:  # something answers, but not HTTP (a database port?)
+        raise EnvironmentProblem(
+            f"the target does not answer HTTP: GET {url}: {type(e).__name__} {str(e)[:60]!r}. Is the URL the app's "
+            "(--base-url or target.base_url)?") from None
+    except OSError as e:
         raise EnvironmentProblem(
             f"the target is unreachable: GET {url}: {getattr(e, 'strerror', None) or e}. Is the app running, and "
             "is the URL right (--base-url or target.base_url)?"
         ) from None
     if response.status >= 500:
+        from uxchaos.known_errors import advice
+
+        said = advice(response.body.decode("utf-8", errors="replace"))
+        if said:
+            raise EnvironmentProblem(f"the app is not healthy: GET {url} answered HTTP {response.status} before any "
+                                     f"fault was injected: {said}")
         body = response.body[:4096].decode("utf-8", errors="replace")
         head = "\n    ".join(body.strip().splitlines()[:5])
         raise EnvironmentProblem(

@@ -114,7 +114,8 @@ class LoadMonitor:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(2.0)
+        if self._thread.ident is not None:  # never started when the users' browsers failed to start
+            self._thread.join(2.0)
 
     def _loop(self) -> None:
         last = _cpu_ticks()

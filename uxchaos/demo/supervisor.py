@@ -30,6 +30,7 @@ class Supervisor:
     log_path: str | None = None  # the worker's stdout and stderr; None = inherit
     restart_delay_s: float = 0.5
     exits: list[Exit] = field(default_factory=list)
+    env: dict[str, str] | None = None  # the worker's environment; None = this process's
 
     def __post_init__(self) -> None:
         self.process: subprocess.Popen[bytes] | None = None
@@ -48,7 +49,7 @@ class Supervisor:
     def _spawn(self) -> None:
         with self._lock, open(self.log_path or os.devnull, "ab") as log:
             self.process = subprocess.Popen(self.command, stdout=log, stderr=log if self.log_path else None,
-                                            start_new_session=True, preexec_fn=die_with_parent())
+                                            env=self.env, start_new_session=True, preexec_fn=die_with_parent())
 
     def _watch(self) -> None:
         while not self._stop.is_set():

@@ -212,9 +212,9 @@ class ProxyDriver(FaultDriver):
         try:
             present = {t["name"] for t in client.describe(data["proxy"])["toxics"]}
         except ControlError as e:
-            if "cannot reach" in str(e):
+            if e.refused:
                 return f"proxy control {data['control']} is gone, and its faults with it"
-            raise FaultError(str(e)) from None
+            raise
         done = []
         if data.get("down"):
             client.set_enabled(data["proxy"], True)

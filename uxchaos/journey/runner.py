@@ -105,7 +105,11 @@ class BrowserSession:
                 raise
             self.executable, self.version = self.endpoint.url, self.browser.version
             return self
-        self.executable = find_browser(self.playwright)
+        try:
+            self.executable = find_browser(self.playwright)
+        except BaseException:  # no Chromium: Playwright's driver must not outlive the session either
+            self.close()
+            raise
         try:
             self.browser = self.playwright.chromium.launch(
                 executable_path=self.executable, headless=not self.headed, args=launch_args()

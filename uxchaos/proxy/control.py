@@ -23,6 +23,7 @@ Toxiproxy, requests from browsers (User-Agent "Mozilla/…") are refused with 40
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import threading
@@ -33,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from uxchaos import __version__
+from uxchaos.errors import EnvironmentProblem
 from uxchaos.proxy.hub import BadRequest, ProxyExists, ProxyHub, ProxyNotFound
 from uxchaos.proxy.server import ToxicExists, ToxicNotFound
 from uxchaos.proxy.toxics import ToxicError
@@ -47,10 +49,15 @@ _STATUS: list[tuple[type[Exception], int]] = [
 ]
 
 
-class ControlError(RuntimeError):
-    def __init__(self, message: str, status: int = 0) -> None:
+class ControlError(EnvironmentProblem):
+    """The control API could not be reached, refused a request, or answered something that is not
+    Toxiproxy's API. `status`: the HTTP status it answered (0: none); `refused`: nothing listens
+    there (the proxy process is gone, and the faults it held went with it)."""
+
+    def __init__(self, message: str, status: int = 0, refused: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.refused = refused
 
 
 def _span(path: str) -> tuple[float, float]:
@@ -190,7 +197,8 @@ class ControlClient:
             self.address = "http://" + self.address
         self.timeout = timeout
 
-    def _request(self, method: str, path: str, body: Any = None) -> Any:
+    def _request(self, method: str, path: str, body: Any = None, shape: type = object) -> Any:
+        """The JSON answer (None for an empty one), which must be a `shape`; anything else a ControlError."""
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.address + path, data=data, method=method)
         req.add_header("Content-Type", "application/json")
@@ -198,27 +206,43 @@ class ControlClient:
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 raw = resp.read()
-                return json.loads(raw) if raw.strip() else None
         except urllib.error.HTTPError as e:
             raw = e.read() or b"{}"
             try:
                 detail = json.loads(raw).get("error", e.reason)
-            except (json.JSONDecodeError, AttributeError):
-                detail = raw.decode(errors="replace").strip() or e.reason
-            raise ControlError(f"proxy control {method} {path}: {detail}", e.code) from None
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
+            except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+                detail = raw.decode(errors="replace").strip()[:200] or e.reason
+            raise ControlError(f"proxy control {method} {path} at {self.address}: {detail}", e.code) from None
+        except http.client.HTTPException as e:  # something answers, but not in HTTP (BadStatusLine and kin)
             raise ControlError(
-                f"cannot reach the proxy control API at {self.address}: {reason}. "
-                "Is `uxchaos proxy serve`, `uxchaos demo up` or toxiproxy-server running?"
-            ) from None
+                f"{self.address} is not a proxy control API: it does not answer HTTP ({type(e).__name__}). Is "
+                "target.proxy_control the address of `uxchaos proxy serve` or toxiproxy-server (its control port, "
+                "8474 by default)?") from None
+        except (urllib.error.URLError, OSError) as e:  # refused, timed out, no such host
+            reason = getattr(e, "reason", None) or e
+            said = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
+            raise ControlError(
+                f"cannot reach the proxy control API at {self.address}: {said}. "
+                "Is `uxchaos proxy serve`, `uxchaos demo up` or toxiproxy-server running there?",
+                refused=isinstance(reason, ConnectionRefusedError)) from None
+        try:
+            answer = json.loads(raw) if raw.strip() else None
+            wrong = answer is not None and not isinstance(answer, shape)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            answer, wrong = None, True
+        if wrong:
+            raise ControlError(
+                f"{self.address} is not a proxy control API: {method} {path} answered "
+                f"{raw[:60].decode(errors='replace')!r}, not Toxiproxy's JSON. Is target.proxy_control the "
+                "address of `uxchaos proxy serve` or toxiproxy-server (its control port, 8474 by default)?")
+        return answer
 
     def create(self, name: str, upstream: str, listen: str = "127.0.0.1:0", enabled: bool = True) -> dict[str, Any]:
-        return self._request("POST", "/proxies",
-                             {"name": name, "upstream": upstream, "listen": listen, "enabled": enabled})
+        body = {"name": name, "upstream": upstream, "listen": listen, "enabled": enabled}
+        return self._request("POST", "/proxies", body, shape=dict)
 
     def update(self, proxy: str, fields: dict[str, Any]) -> dict[str, Any]:
-        return self._request("POST", f"/proxies/{proxy}", fields)
+        return self._request("POST", f"/proxies/{proxy}", fields, shape=dict)
 
     def set_enabled(self, proxy: str, enabled: bool) -> dict[str, Any]:
         return self.update(proxy, {"enabled": enabled})
@@ -227,7 +251,7 @@ class ControlClient:
         self._request("DELETE", f"/proxies/{proxy}")
 
     def add_toxic(self, proxy: str, spec: dict[str, Any]) -> dict[str, Any]:
-        return self._request("POST", f"/proxies/{proxy}/toxics", spec)
+        return self._request("POST", f"/proxies/{proxy}/toxics", spec, shape=dict)
 
     def remove_toxic(self, proxy: str, toxic: str) -> None:
         self._request("DELETE", f"/proxies/{proxy}/toxics/{toxic}")
@@ -242,15 +266,22 @@ class ControlClient:
         self.set_enabled(proxy, True)
 
     def describe(self, proxy: str) -> dict[str, Any]:
-        return self._request("GET", f"/proxies/{proxy}")
+        answer = self._request("GET", f"/proxies/{proxy}", shape=dict)
+        if not isinstance(answer.get("toxics"), list) or not {"enabled", "listen"} <= answer.keys():
+            raise ControlError(f"{self.address} answered GET /proxies/{proxy} without a proxy's fields "
+                               "(enabled, listen, toxics): is it a Toxiproxy 2.x control API?")
+        return dict(answer)
 
     def turns(self, proxy: str, since: float, until: float) -> list[tuple[float, int]]:
         """uxchaos's own route (a Toxiproxy answers 404): the turns counted between two epoch times."""
-        answer = self._request("GET", f"/proxies/{proxy}/turns?since={since!r}&until={until!r}")
+        answer = self._request("GET", f"/proxies/{proxy}/turns?since={since!r}&until={until!r}", shape=dict)
         return [(float(t), int(c)) for t, c in answer["turns"]]
 
     def list(self) -> list[dict[str, Any]]:
-        return list(self._request("GET", "/proxies").values())
+        proxies = self._request("GET", "/proxies", shape=dict)
+        if not all(isinstance(p, dict) and "name" in p for p in proxies.values()):
+            raise ControlError(f"{self.address} answered GET /proxies with something that is not a list of proxies")
+        return list(proxies.values())
 
     def version(self) -> str:
-        return str(self._request("GET", "/version").get("version", ""))
+        return str(self._request("GET", "/version", shape=dict).get("version", ""))

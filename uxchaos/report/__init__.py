@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from uxchaos.errors import EnvironmentProblem
+
 if TYPE_CHECKING:  # analysis imports report.data: import it only when rendering
     from uxchaos.analysis import Analysis
     from uxchaos.report.data import RunData
@@ -35,5 +37,9 @@ def write_reports(run_dir: Path, secrets: set[str] | None = None,
     }
     for name, text in outputs.items():
         text = scrub_text(text, secrets or set())
-        (run_dir / name).write_text(text, encoding="utf-8")
+        try:
+            (run_dir / name).write_text(text, encoding="utf-8")
+        except OSError as e:  # a full disk or a read-only folder: results.jsonl keeps the run, re-render later
+            raise EnvironmentProblem(f"cannot write {name} in {run_dir}: {e.strerror or e}. Free space there, then "
+                                     f"`uxchaos report {run_dir}` renders it again") from None
     return run, analysis

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from uxchaos.errors import BadInput, EnvironmentProblem
 from uxchaos.results import Sample, read_results
 
 
@@ -21,8 +22,14 @@ class RunData:
     @classmethod
     def load(cls, run_dir: Path) -> RunData:
         meta_path = run_dir / "run.json"
-        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
-        return cls.from_records(meta, read_results(run_dir), run_dir)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+            return cls.from_records(meta, read_results(run_dir), run_dir)
+        except OSError as e:
+            raise EnvironmentProblem(f"cannot read the run folder {run_dir}: {e.strerror or e}") from None
+        except (ValueError, TypeError, KeyError, AttributeError) as e:  # not UTF-8, not JSON, not uxchaos's records
+            raise BadInput(f"{run_dir} does not hold a readable uxchaos run (results.jsonl, run.json): "
+                           f"{type(e).__name__}: {' '.join(str(e).split())[:120]}") from None
 
     @classmethod
     def from_records(cls, meta: dict[str, Any], records: list[dict[str, Any]], run_dir: Path | None = None) -> RunData:

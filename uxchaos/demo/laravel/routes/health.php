@@ -1,0 +1,6 @@
+<?php
+
+use App\Http\Controllers\HealthController;
+use Illuminate\Support\Facades\Route;
+
+Route::get('/health', HealthController::class)->name('health');
