@@ -51,6 +51,17 @@ def test_mask_url_hides_secret_looking_query_values_and_userinfo() -> None:
     assert mask_url("http://h/p?api_key=") == "http://h/p?api_key="  # nothing to hide
 
 
+def test_mask_url_keeps_plain_identifiers_but_not_secrets_named_as_such() -> None:
+    uuid = "123e4567-e89b-12d3-a456-426614174000"
+    assert mask_url(f"http://h/o?order={uuid}&user_id=4242424242424242424") == (
+        f"http://h/o?order={uuid}&user_id=4242424242424242424")
+    assert mask_url("http://h/o?author=42&keyword=shoes") == "http://h/o?author=42&keyword=shoes"
+    # a name that says secret wins over an id-like value; a long token is still a token
+    assert mask_url(f"http://h/o?session={uuid}&reset_token=42") == "http://h/o?session=***&reset_token=***"
+    assert mask_url("http://h/o?x=eyJhbGciOiJIUzI1NiJ9abc123") == "http://h/o?x=***"
+    assert mask_url("http://h/o?x=5f2a9c0e1d5f2a9c0e1d5f2a9c0e1d12") == "http://h/o?x=***"  # hex: maybe a key
+
+
 def _check_timings(record: dict[str, object]) -> None:
     for key in ("connect_ms", "wait_ms", "download_ms"):
         assert isinstance(record[key], float) and record[key] >= 0, record  # type: ignore[operator]

@@ -181,3 +181,25 @@ def test_databases_share_one_initdb_template_made_once(tmp_path: Path, monkeypat
         for server in servers:
             server.stop()
     assert template.stat().st_mtime_ns == made_at and list((cache / "uxchaos").iterdir()) == [template]
+
+
+def test_single_page_part_serves_one_shell_and_a_json_api(demo: DemoInfo) -> None:
+    """Every /spa route gets the same document (client-side routes survive a reload); the API calls
+    behind the report view answer from the database."""
+    import json
+
+    shell = urllib.request.urlopen(demo.base_url + "/spa/report", timeout=10).read().decode()
+    assert shell == urllib.request.urlopen(demo.base_url + "/spa", timeout=10).read().decode()
+    assert "history.pushState" in shell and "Promise.all" in shell
+
+    def api(path: str) -> dict[str, object]:
+        return json.loads(urllib.request.urlopen(demo.base_url + path, timeout=10).read())
+
+    me = api("/api/me")
+    assert me["name"] == "Demo User"
+    assert api(f"/api/users/{me['id']}")["email"] == demo.email
+    assert api("/api/stats")["users"] == 1
+    assert isinstance(api("/api/jobs")["jobs"], list) and isinstance(api("/api/audit")["events"], list)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(demo.base_url + "/api/users/999999", timeout=10)
+    assert err.value.code == 404

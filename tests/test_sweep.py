@@ -251,8 +251,9 @@ def _sweep_run(tmp: Path, per_level_s: float) -> Path:
             t += d + 0.1
     store.write_json("run.json", {"status": "completed", "scenario": {
         "name": "sweep", "journey": [{"action": "Logging in", "steps": []}], "expect": [],
-        "fault": {"driver": "proxy", "kind": "delay", "sweep": {"param": "delay", "levels": levels, "unit": "s",
-                                                                 "thresholds": {"Logging in": 8.0}}}}})
+        "fault": {"driver": "proxy", "kind": "delay", "target": "database", "params": {"delay": 0.0},
+                  "max_duration_s": 600.0, "sweep": {"param": "delay", "levels": levels, "unit": "s",
+                                                     "thresholds": {"Logging in": 8.0}}}}})
     store.close()
     return tmp
 
@@ -272,3 +273,49 @@ def test_compare_reads_the_slopes_of_two_sweeps(tmp_path: Path) -> None:
     (curve,) = analyze_sweep(summary)
     assert curve.threshold is not None and curve.threshold.level is not None
     assert abs(curve.threshold.level - 7.5 / 14) < 0.01
+
+
+def test_dry_run_of_a_sweep_lists_its_levels(tmp_path: Path) -> None:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(BASE + """fault:
+  driver: proxy
+  kind: delay
+  target: database
+  sweep: {delay: [0ms, 150ms, 1s], mode: reset}
+phases:
+  during: {attempts: 2}
+""")
+    out = io.StringIO()
+    assert main(["run", str(path), "--dry-run"], out, io.StringIO()) == 0
+    assert "sweep of delay over 3 levels: 0ms, 150ms, 1s (mode reset), 2 during attempt(s) at each" in out.getvalue()
+    assert "nothing was touched" in out.getvalue()
+
+
+def test_a_sweep_is_summarised_per_level_with_its_slope_on_the_terminal(tmp_path: Path) -> None:
+    """Pooled, four levels gave one "during" row (n = 12) and one verdict that no level had."""
+    from uxchaos.analysis import analyze
+    from uxchaos.results import ActionTiming, ResultsStore, Sample
+
+    run_dir = _sweep_run(tmp_path / "r", 9.0)
+    store = ResultsStore(run_dir)
+    for i, d in enumerate((0.49, 0.5, 0.52, 0.51)):
+        store.append(Sample("before", i + 1, 1_700_000_000.0 + i, 1_700_000_000.0 + i + d, d, True,
+                            [ActionTiming("Logging in", d, True)]).to_record())
+    store.close()
+    out = io.StringIO()
+    err = io.StringIO()
+    assert main(["report", str(run_dir)], out, err) == 0, err.getvalue()
+    text = out.getvalue()
+    for label, n in (("during · delay 0ms", 3), ("during · delay 250ms", 3), ("during · delay 500ms", 3),
+                     ("during · delay 1s", 3)):
+        assert f"| Logging in | {label} | {n} |" in text, text
+    assert "| Logging in | during |" not in text
+    assert "- Logging in: slope 9.0 [" in text and "sequential round trips; threshold over 8s from delay ≈" in text
+    report = (run_dir / "report.md").read_text()
+    assert "| Logging in | during · delay 1s | 3 |" in report
+    analysis = analyze(RunData.load(run_dir))
+    top = analysis.row("Logging in", "during")  # the highest level stands for "during"
+    assert top is not None and top.level == 1.0 and top.stats.median == pytest.approx(9.5)
+    assert top.vs_before is not None and top.vs_before.ratio == pytest.approx(9.5 / 0.505, rel=0.01)
+    actions = json.loads((run_dir / "summary.json").read_text())["actions"]
+    assert [a["level"] for a in actions if a["phase"].startswith("during")] == [0.0, 0.25, 0.5, 1.0]

@@ -9,6 +9,7 @@ from typing import Any
 from uxchaos.attribution import ActionAttribution, attribute
 from uxchaos.busy import Busy, action_bound_ms, busy, qualify
 from uxchaos.doseresponse import Curve, analyze_sweep
+from uxchaos.durations import format_level
 from uxchaos.expect import Expectation, ExpectationError, NoData, evaluate
 from uxchaos.load.stats import LoadRow, find_row, load_rows
 from uxchaos.report.data import RunData
@@ -24,10 +25,11 @@ STAT_ALIASES = {"p50": "median"}
 @dataclass
 class ActionPhase:
     action: str
-    phase: str
+    phase: str  # what the tables show: "during", or for a swept fault "during · delay 500ms"
     stats: Describe
     vs_before: Comparison | None  # None for the before phase itself
     bound_ms: float | None = None  # the largest generator bound of its kept attempts (starvation.py, busy.py)
+    level: float | None = None  # the swept fault's level of a during row
 
 
 @dataclass
@@ -99,7 +101,11 @@ class Analysis:
         return next((r for r in self.vitals if r.action == action and r.phase == phase), None)
 
     def row(self, action: str, phase: str) -> ActionPhase | None:
-        return next((r for r in self.rows if r.action == action and r.phase == phase), None)
+        """The action's row of a phase; for a sweep's during phase, the row of its highest level
+        (the largest fault: what "did the fault slow it down" and `during.…` expectations mean)."""
+        found = [r for r in self.rows if r.action == action and (r.phase == phase or r.phase.startswith(
+            f"{phase} · "))]
+        return max(found, key=lambda r: r.level or 0.0) if found else None
 
     def affected(self, action: str, tolerance: float = 1.2) -> bool:
         """Did the fault slow this action down? Significantly slower during than before, or — with
@@ -115,7 +121,7 @@ class Analysis:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "actions": [{"action": r.action, "phase": r.phase, **r.stats.to_dict(),
+            "actions": [{"action": r.action, "phase": r.phase, "level": r.level, **r.stats.to_dict(),
                          "vs_before": r.vs_before.to_dict() if r.vs_before else None} for r in self.rows],
             "recovery": {a: {**r.to_dict(), "affected": self.affected(a)} for a, r in self.recovery.items()},
             "phases": self.phases,
@@ -137,13 +143,34 @@ def _failures(run: RunData, action: str, phase: str) -> int:
         a.name == action and not a.ok and a.duration_s is not None for a in s.actions))
 
 
+def _level_rows(run: RunData, action: str, base: list[float]) -> list[ActionPhase]:
+    """A swept fault's during phase, one row per level: pooled, its levels would blur into one
+    number (and one verdict) that no level had."""
+    sweep = (run.fault or {}).get("sweep") or {}
+    rows = []
+    for level in (float(x) for x in sweep.get("levels", [])):
+        attempts = [s for s in run.attempts("during") if s.level == level]
+        values = [a.duration_s for s in attempts if not s.excluded for a in s.actions
+                  if a.name == action and a.ok and a.duration_s is not None]
+        failures = sum(1 for s in attempts if not s.excluded and any(
+            a.name == action and not a.ok and a.duration_s is not None for a in s.actions))
+        label = f"during · {sweep.get('param', 'level')} {format_level(level, str(sweep.get('unit', '')))}"
+        rows.append(ActionPhase(action, label, describe(values, failures, sum(1 for s in attempts if s.straddled)),
+                                compare(base, values), level=level))
+    return rows
+
+
 def analyze(run: RunData) -> Analysis:
     rows = []
     load = busy(run)
+    swept = bool((run.fault or {}).get("sweep"))
     for action in run.actions:
         base = run.action_durations(action, "before")
         base_bound = action_bound_ms(run, action, "before")
         for phase in PHASES:
+            if phase == "during" and swept:
+                rows += _level_rows(run, action, base)
+                continue
             values = run.action_durations(action, phase)
             straddled = sum(1 for s in run.attempts(phase) if s.straddled)
             stats = describe(values, _failures(run, action, phase), straddled)

@@ -1,17 +1,35 @@
-"""Why an action got slower: its median slowdown split over the requests behind it.
+"""Why an action got slower: its median slowdown split over the requests behind it, in parts that add up.
 
-Per action, the requests of the successful, non-excluded attempts of two phases are matched by a
-key — method + URL path with numeric and hex ids collapsed (`GET /orders/{id}`), plus the
-occurrence number when a page fetches the same key twice. For each key the medians over the
-attempts of each phase give the change in *server wait* (request sent → first byte) and in
-*transfer* (connecting + downloading). A key seen in only one phase contributes its whole median
-duration. What is left of the action's median Δ is *browser-side* (rendering, script, the harness's
-waits) — and, for requests that ran in parallel, the overlap, which can make it negative.
+Per attempt, each request of the action holds the interval from its start to its last byte, clipped
+to the action's own span. Requests that overlap *share* the time they overlap: every instant of the
+action where k requests are in flight gives 1/k of itself to each. So an attempt's shares add up to
+the union of its request intervals, never to more than the action took, and the time no request
+covers is *browser-side* (rendering, scripts, the harness's waits) — never negative in one attempt.
+
+Why shared union time rather than the critical chain (walk back from the action's end, always to
+the request that finished last): with parallel calls of about the same length, which one finishes
+last flips from attempt to attempt, and a per-request median over attempts then gives each of them
+nothing — the slowdown would fall into "browser-side". Shared time is stable under such ties and
+adds up by construction; a call on the critical path still gets most of its time (the instants it
+runs alone are all its own), and the waterfall of report.html shows the chain itself.
+
+Requests are grouped by a key — method + URL path with numeric and hex ids collapsed
+(`GET /orders/{id}`). A key called several times in one attempt (`GET /users/me` ×3) is summed
+over its calls: matching calls one by one by position breaks as soon as one attempt makes an extra
+call, or parallel calls start in another order; the number of calls per phase is kept and shown
+when it differs (a retry under the fault). Per phase, the medians over all usable attempts — an
+attempt without the key counts as 0 — give each key's change in share, in *server wait* (request
+sent → first byte) and in *transfer* (connecting + downloading). A key only some attempts make (a
+call that starts just after the action's last wait in some of them) is so weighed by how often it
+is made, never "only before" by accident; "only before/during" means no attempt of the other phase
+made it. The action's median Δ minus the keys' share changes is browser-side: medians of sums are
+not sums of medians, so it also holds the noise between them.
 
 Pure functions over the records in results.jsonl: no Playwright."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import statistics
 import urllib.parse
@@ -36,51 +54,93 @@ def request_key(record: dict[str, Any]) -> str:
     return f"{record.get('method', '?')} {collapse_path(str(record.get('url', '')))}"
 
 
-def _keyed(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each record under its key; a key's second occurrence in one attempt becomes "key #2"."""
-    out: dict[str, dict[str, Any]] = {}
-    seen: dict[str, int] = {}
-    for r in records:
-        key = request_key(r)
-        seen[key] = seen.get(key, 0) + 1
-        out[key if seen[key] == 1 else f"{key} #{seen[key]}"] = r
-    return out
-
-
 def _s(ms: Any) -> float:
     return float(ms or 0.0) / 1000
 
 
-def _wait(r: dict[str, Any]) -> float:
-    return _s(r.get("wait_ms"))
+def _transfer_ms(r: dict[str, Any]) -> float:
+    return float(r.get("connect_ms") or 0.0) + float(r.get("download_ms") or 0.0)
 
 
-def _transfer(r: dict[str, Any]) -> float:
-    return _s(r.get("connect_ms")) + _s(r.get("download_ms"))
+def shares(records: list[dict[str, Any]], duration_s: float) -> list[float]:
+    """Each record's share (s) of the action's time: its interval clipped to [0, duration_s], the
+    instants where k requests are in flight split k ways. Sums to the union of the intervals. A
+    record without start or duration (failed before it began) gets 0."""
+    spans: list[tuple[float, float, int]] = []
+    for i, r in enumerate(records):
+        if r.get("start_ms") is None or r.get("duration_ms") is None:
+            continue
+        start = min(max(_s(r["start_ms"]), 0.0), duration_s)
+        end = min(max(_s(r["start_ms"]) + _s(r["duration_ms"]), 0.0), duration_s)
+        if end > start:
+            spans.append((start, end, i))
+    out = [0.0] * len(records)
+    cuts = sorted({t for start, end, _ in spans for t in (start, end)})
+    for left, right in itertools.pairwise(cuts):
+        active = [i for start, end, i in spans if start <= left and end >= right]
+        for i in active:
+            out[i] += (right - left) / len(active)
+    return out
 
 
-def _duration(r: dict[str, Any]) -> float:
-    return _s(r.get("duration_ms"))
+@dataclass
+class _KeyTotals:
+    """One key in one attempt: its calls' summed share, server wait, transfer and duration (s)."""
+
+    calls: int = 0
+    share_s: float = 0.0
+    wait_s: float = 0.0
+    transfer_s: float = 0.0
+    duration_s: float = 0.0
+
+
+def _by_key(records: list[dict[str, Any]], duration_s: float) -> dict[str, _KeyTotals]:
+    out: dict[str, _KeyTotals] = {}
+    for r, share in zip(records, shares(records, duration_s), strict=True):
+        t = out.setdefault(request_key(r), _KeyTotals())
+        t.calls += 1
+        t.share_s += share
+        t.wait_s += _s(r.get("wait_ms"))
+        t.transfer_s += _transfer_ms(r) / 1000
+        t.duration_s += _s(r.get("duration_ms"))
+    return out
 
 
 @dataclass
 class RequestDelta:
-    key: str  # "POST /login"
-    before_s: float | None  # median duration in the first phase (None: not seen there)
+    key: str  # "GET /users/{id}"
+    before_s: float | None  # median summed duration of its calls in the first phase (None: never seen there)
     during_s: float | None
-    wait_s: float  # Δ of the median server wait
+    share_s: float  # Δ of the median share of the action's time: the part of the slowdown it carries
+    wait_s: float  # Δ of the median server wait (summed over its calls; overlapping ones counted in full)
     transfer_s: float  # Δ of the median connect + download
-    only: str | None = None  # the phase it was seen in, when it was seen in only one
+    calls_before: float = 1.0  # median number of calls per attempt
+    calls_during: float = 1.0
+    only: str | None = None  # the phase it was seen in, when no attempt of the other phase made it
 
     @property
     def total_s(self) -> float:
-        return self.wait_s + self.transfer_s
+        return self.share_s
+
+    def calls(self) -> str:
+        """"" for one call in both phases, "×3", or "×1→×2" when a phase made more calls."""
+        b, d = _calls_text(self.calls_before), _calls_text(self.calls_during)
+        if self.only is not None:
+            c = b if self.only != "during" else d
+            return "" if c == "1" else f" ×{c}"
+        if b == d:
+            return "" if b == "1" else f" ×{b}"
+        return f" ×{b}→×{d}"
 
     def phrase(self, phase: str) -> str:
         if self.only is not None:
-            return f"{self.key} {self.total_s:+.1f} s (only {self.only})"
+            return f"{self.key}{self.calls()} {self.total_s:+.1f} s (only {self.only})"
         what = "waiting for the server" if abs(self.wait_s) >= abs(self.transfer_s) else "transfer"
-        return f"{self.key} {self.total_s:+.1f} s {what}"
+        return f"{self.key}{self.calls()} {self.total_s:+.1f} s {what}"
+
+
+def _calls_text(n: float) -> str:
+    return f"{n:g}"
 
 
 @dataclass
@@ -117,7 +177,7 @@ class ActionAttribution:
         named = self.named()[:5]
         parts = [r.phrase(self.phase) for r in named]
         others = [r for r in self.requests if r not in named]
-        if others:
+        if others and abs(sum(r.total_s for r in others)) >= 0.05:  # what rounds to ±0.0 s says nothing
             parts.append(f"{len(others)} other request(s) {sum(r.total_s for r in others):+.1f} s")
         parts.append(f"browser-side {self.rest_s:+.1f} s")
         return ", ".join(parts)
@@ -131,8 +191,9 @@ class ActionAttribution:
                 "during_s": self.during_s, "browser_side_s": round(self.rest_s, 6), "note": self.note,
                 "sentence": self.sentence(),
                 "requests": [{"key": r.key, "before_s": r.before_s, "during_s": r.during_s,
-                              "wait_delta_s": round(r.wait_s, 6), "transfer_delta_s": round(r.transfer_s, 6),
-                              "only": r.only} for r in self.requests]}
+                              "share_delta_s": round(r.share_s, 6), "wait_delta_s": round(r.wait_s, 6),
+                              "transfer_delta_s": round(r.transfer_s, 6), "calls_before": r.calls_before,
+                              "calls_during": r.calls_during, "only": r.only} for r in self.requests]}
 
 
 def _usable(samples: list[Sample], phase: str, action: str) -> list[tuple[float, list[dict[str, Any]]]]:
@@ -152,6 +213,18 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
+def _medians(attempts: list[dict[str, _KeyTotals]], key: str) -> _KeyTotals:
+    """The median of each total over every attempt, 0 for an attempt that did not make the call."""
+    rows = [a.get(key, _KeyTotals()) for a in attempts]
+    return _KeyTotals(0, _median([r.share_s for r in rows]), _median([r.wait_s for r in rows]),
+                      _median([r.transfer_s for r in rows]), _median([r.duration_s for r in rows]))
+
+
+def _calls(attempts: list[dict[str, _KeyTotals]], key: str) -> float:
+    """The median number of calls per attempt among the attempts that made it."""
+    return _median([float(a[key].calls) for a in attempts if key in a])
+
+
 def attribute_action(samples: list[Sample], action: str, phase: str = "during",
                      baseline: str = "before") -> ActionAttribution | None:
     """None when either phase has no usable attempt with recorded requests."""
@@ -161,33 +234,21 @@ def attribute_action(samples: list[Sample], action: str, phase: str = "during",
         return None
     result = ActionAttribution(action, phase, baseline, _median([d for d, _ in base]), _median([d for d, _ in slow]),
                                len(base), len(slow))
-    base_keyed = [_keyed(rs) for _, rs in base]
-    slow_keyed = [_keyed(rs) for _, rs in slow]
+    base_keyed = [_by_key(rs, d) for d, rs in base]
+    slow_keyed = [_by_key(rs, d) for d, rs in slow]
     keys: list[str] = []
     for attempt in base_keyed + slow_keyed:
         keys += [k for k in attempt if k not in keys]
     if not keys:
         result.note = "no requests recorded for this action (all browser-side)"
     for key in keys:
-        b = [a[key] for a in base_keyed if key in a]
-        d = [a[key] for a in slow_keyed if key in a]
-        # seen in fewer than half of one phase's attempts: counted as that phase's own request
-        in_b, in_d = len(b) * 2 >= len(base_keyed), len(d) * 2 >= len(slow_keyed)
-        if not in_b and not in_d:
-            continue
-        if in_b and in_d:
-            result.requests.append(RequestDelta(
-                key, _median([_duration(r) for r in b]), _median([_duration(r) for r in d]),
-                _median([_wait(r) for r in d]) - _median([_wait(r) for r in b]),
-                _median([_transfer(r) for r in d]) - _median([_transfer(r) for r in b])))
-        elif in_d:
-            result.requests.append(RequestDelta(key, None, _median([_duration(r) for r in d]),
-                                                _median([_wait(r) for r in d]), _median([_transfer(r) for r in d]),
-                                                only=phase))
-        else:
-            result.requests.append(RequestDelta(key, _median([_duration(r) for r in b]), None,
-                                                -_median([_wait(r) for r in b]), -_median([_transfer(r) for r in b]),
-                                                only=baseline))
+        seen_b, seen_d = any(key in a for a in base_keyed), any(key in a for a in slow_keyed)
+        b, d = _medians(base_keyed, key), _medians(slow_keyed, key)
+        only = None if seen_b and seen_d else (phase if seen_d else baseline)
+        result.requests.append(RequestDelta(
+            key, b.duration_s if seen_b else None, d.duration_s if seen_d else None, d.share_s - b.share_s,
+            d.wait_s - b.wait_s, d.transfer_s - b.transfer_s,
+            _calls(base_keyed, key) if seen_b else 0.0, _calls(slow_keyed, key) if seen_d else 0.0, only))
     result.requests.sort(key=lambda r: -abs(r.total_s))
     return result
 

@@ -137,8 +137,27 @@ def dry_run(scenario: Scenario, args: argparse.Namespace, out: TextIO) -> int:
         return int(ExitStatus.OK)
     for line in fault_plan(scenario.fault, planned_runtime(scenario, args.base_url), DriverOptions(force=args.force)):
         print(f"  {line}", file=out)
+    if scenario.fault.sweep is not None:
+        print(f"  {sweep_plan(scenario)}", file=out)
+    if scenario.phase_order == "alternating":
+        print("  phases alternate: before, during (fault on), before (fault off), during … then after", file=out)
     print("nothing was touched", file=out)
     return int(ExitStatus.OK)
+
+
+def sweep_plan(scenario: Scenario) -> str:
+    """"sweep of delay over 3 levels: 0ms, 150ms, 300ms (mode step), 2 during attempt(s) at each"."""
+    from uxchaos.durations import format_level
+    from uxchaos.faults import DRIVERS
+
+    fault = scenario.fault
+    assert fault is not None and fault.sweep is not None
+    sweep = fault.sweep
+    kind = DRIVERS[fault.driver].kinds[fault.kind][sweep.param].kind
+    levels = ", ".join(format_level(x, "s" if kind == "duration" else "") for x in sweep.levels)
+    during = scenario.phases["during"].attempts if "during" in scenario.phases else 0
+    return (f"sweep of {sweep.param} over {len(sweep.levels)} levels: {levels} (mode {sweep.mode}), "
+            f"{during} during attempt(s) at each")
 
 
 def _report(run_dir: Path, out: TextIO, secrets: set[str] | None = None, templates: Path | None = None) -> bool:

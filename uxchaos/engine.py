@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import uxchaos
 from uxchaos.durations import format_level, format_rate
-from uxchaos.errors import FaultError, FaultRefused, UxchaosError
+from uxchaos.errors import BadInput, FaultError, FaultRefused, UxchaosError
 from uxchaos.faults import DriverOptions, EffectProbe, FaultDriver, TargetRuntime
 from uxchaos.faults.base import Sweep
 from uxchaos.faults.choice import NoFaultApplies, choose
@@ -354,6 +354,12 @@ class Engine:
 
     def _all_phases(self, driver: FaultDriver | None, browser: BrowserSession | None, runtime: TargetRuntime,
                     variables: dict[str, str]) -> None:
+        if driver is not None and self.scenario.phase_order == "alternating":
+            try:
+                self._alternating_phases(driver, browser, runtime, variables)
+            finally:
+                driver.close()
+            return
         self._phase("before", browser, runtime, variables)
         if driver is None:
             self._phase("during", browser, runtime, variables)
@@ -373,6 +379,9 @@ class Engine:
         return self.options.endpoints or self.scenario.browsers
 
     def check_users(self) -> None:
+        if self._wants_users() and self.scenario.phase_order == "alternating" and self.scenario.fault is not None:
+            raise BadInput("phases.order alternating runs one user's attempts in turn: not with --users or "
+                           "browser endpoints")
         if self._wants_users():
             check_capacity(pool_size([p.users for p in self.scenario.phases.values()], self.options.users),
                            [parse_endpoint(url) for url in self._endpoints()])
@@ -432,6 +441,48 @@ class Engine:
                 self.fault.poll()
         self._phase("after", browser, runtime, variables)
         self.fault.poll()
+
+    def _alternating_phases(self, driver: FaultDriver, browser: BrowserSession | None, runtime: TargetRuntime,
+                            variables: dict[str, str]) -> None:
+        """`phases: {order: alternating}`: before and during attempts take turns — fault off, on, off,
+        on … — so a drift in the machine's speed (another job starting) lands on both phases alike
+        instead of on whichever phase ran while it lasted. Then the after phase, as usual. The fault
+        is injected before each during attempt and reverted after it (drivers that toggle in
+        milliseconds only: the scenario loader checks), so no attempt straddles a change."""
+        assert browser is not None  # check_users refused users and endpoints before anything started
+        self.fault = FaultController(driver, self.record_event, self.ledger, self.say)
+        verify = self._effect_baseline(driver)
+        rounds = max(self._attempts("before"), self._attempts("during"))
+        self._emit("on_phase", "before ⇄ during (alternating)", rounds)
+        try:
+            for attempt in range(1, rounds + 1):
+                if attempt <= self._attempts("before"):
+                    self.phase = "before"
+                    self._record_sample(*self._must(self._measure("before", attempt, browser, runtime, variables)))
+                if attempt > self._attempts("during"):
+                    continue
+                self.fault.inject()
+                self.phase = "during"
+                measured = self._measure("during", attempt, browser, runtime, variables)
+                if measured is None:  # reverted by its max duration
+                    break
+                self._record_sample(*measured)
+                if verify is not None and self.fault.active:  # once, while the fault is on
+                    self._verify_effect(verify[0], verify[1])
+                    verify = None
+                with interrupts_deferred(self.say):
+                    self.fault.revert(reason="alternating: the next attempt is a before one")
+        finally:
+            with interrupts_deferred(self.say):
+                self.fault.revert()
+                self.fault.poll()
+        self._phase("after", browser, runtime, variables)
+        self.fault.poll()
+
+    @staticmethod
+    def _must(measured: tuple[Sample, float] | None) -> tuple[Sample, float]:
+        assert measured is not None  # only a during attempt without its fault gives None
+        return measured
 
     def _set_level(self, sweep: Sweep, index: int, level: float) -> None:
         """The next size of a swept fault: the first is injected; then `step` changes the size of the

@@ -129,6 +129,7 @@ class Scenario:
     python_journey: PythonJourney | None = None  # `journey: {python: FILE.py:FUNCTION}`; then `journey` is []
     browsers: list[str] = field(default_factory=list)  # browser endpoints for the users (journey/endpoints.py)
     load: LoadSpec | None = None  # protocol-level users run by Locust for the whole run (uxchaos/load/)
+    phase_order: str = "sequential"  # or "alternating": before and during attempts take turns (engine.py)
 
     def masked(self) -> dict[str, Any]:
         """The scenario as loaded, for run.json, with every secret value masked."""
@@ -145,6 +146,7 @@ class Scenario:
             "fault": None if self.fault is None else fault_record(self.fault),
             "phases": {k: {"attempts": p.attempts, "settle_s": p.settle_s, "users": p.users, "think_s": p.think_s,
                            "arrival_rate": p.arrival_rate} for k, p in self.phases.items()},
+            "phase_order": self.phase_order,
             "expect": self.expect,
             "step_timeout_s": self.step_timeout_s,
             "browsers": self.browsers,
@@ -423,11 +425,42 @@ def _check_sweep_reach(v: _Validator, fault: FaultSpec, attempts: int, raw: LDic
                 f", beyond max_duration ({fault.max_duration_s:g}s): raise {where}.max_duration or use fewer levels")
 
 
+PHASE_ORDERS = ("sequential", "alternating")
+
+
+def _validate_order(v: _Validator, raw: Any, fault: FaultSpec | None, phases: dict[str, Phase]) -> str:
+    """`phases: {order: alternating}`: only for one user and a fault that toggles in milliseconds
+    (its inject and revert run between every two attempts), and not for a sweep."""
+    if not isinstance(raw, LDict) or "order" not in raw:
+        return "sequential"
+    line, where = raw.line_of("order"), "phases.order"
+    order = raw["order"]
+    if order not in PHASE_ORDERS:
+        v.error(line, where, f"must be one of {', '.join(PHASE_ORDERS)}, got {order!r}")
+        return "sequential"
+    if order == "sequential":
+        return order
+    if fault is None:
+        v.error(line, where, "alternating needs a fault to toggle")
+    elif not all(getattr(DRIVERS.get(f.driver), "toggles_cheaply", False)
+                 for f in (fault, fault.otherwise) if f is not None):
+        cheap = ", ".join(name for name, d in DRIVERS.items() if d.toggles_cheaply)
+        v.error(line, where, f"alternating toggles the fault between every two attempts: only for drivers whose "
+                f"inject and revert take milliseconds ({cheap}), not {fault.driver}")
+    elif fault.sweep is not None:
+        v.error(line, where, "alternating cannot be combined with a sweep (its levels follow one another)")
+    busy = [n for n in ("before", "during") if phases[n].users > 1 or phases[n].is_open]
+    if busy:
+        v.error(line, where, f"alternating runs one user's attempts in turn; phases.{busy[0]} has more users "
+                "or an arrival rate")
+    return str(order)
+
+
 def _validate_phases(v: _Validator, raw: Any, line: int) -> dict[str, Phase]:
     phases = {name: Phase(attempts=3) for name in PHASES}
     if raw is None:
         return phases
-    p = v.mapping(raw, line, "phases", {name: False for name in PHASES})
+    p = v.mapping(raw, line, "phases", {**{name: False for name in PHASES}, "order": False})
     if p is None:
         return phases
     for name in PHASES:
@@ -594,6 +627,7 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
         journey = _validate_journey(v, doc.get("journey"), doc.line_of("journey"))
     fault = _validate_fault(v, doc["fault"], doc.line_of("fault")) if doc.get("fault") is not None else None
     phases = _validate_phases(v, doc.get("phases"), doc.line_of("phases"))
+    order = _validate_order(v, doc.get("phases"), fault, phases)
     for spec, raw_fault, where in _faults_with_raw(fault, doc.get("fault")):
         if spec.sweep is None:
             continue
@@ -625,7 +659,8 @@ def parse_scenario(text: str, path: str, env: dict[str, str] | None = None) -> S
     environ = os.environ if env is None else env
     secrets |= {environ[n] for n in env_used if SECRET_ENV.search(n) and environ.get(n)}
     return Scenario(name, str(doc.get("description", "")), path, target, journey, fault, phases,
-                    list(expect_raw), step_timeout or 60.0, {s for s in secrets if s}, python_journey, browsers, load)
+                    list(expect_raw), step_timeout or 60.0, {s for s in secrets if s}, python_journey, browsers, load,
+                    order)
 
 
 def load_scenario(path: str | Path, env: dict[str, str] | None = None) -> Scenario:

@@ -65,7 +65,8 @@ step_type("wait_for", "selector", "Wait until a selector is visible, the URL mat
           "a text shows.", check=_one_of_selector_url_text, selector="text", url="text", text="text")
 step_type("expect_text", "text", "Assert that the page (or `selector`) contains a text, waiting for it up to the "
           "timeout.", required=("text",), text="text", selector="text")
-step_type("expect_url", "url", "Assert that the current URL matches a glob such as **/dashboard.",
+step_type("expect_url", "url", "Wait until the current URL matches a glob such as **/dashboard (up to the "
+          "timeout): after a click, the navigation or a single-page app's route change.",
           required=("url",), url="text")
 step_type("http_get", "url", "A plain HTTP GET on a new connection, body read to the end — timed like `curl`.",
           required=("url",), url="text", expect_status="int")

@@ -43,6 +43,7 @@ class VitalsRow:
     action: str
     phase: str
     metrics: dict[str, MetricStats] = field(default_factory=dict)
+    client_side: bool = False  # the action changed the route without loading a new document
 
     def value(self, stat: str) -> float | None:
         """An expectation's `lcp_p50` etc.: seconds for times, unitless for CLS; None: not measured."""
@@ -54,7 +55,8 @@ class VitalsRow:
         return value / 1000 if metric in TIME_METRICS else value
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "phase": self.phase, **{m: s.to_dict() for m, s in self.metrics.items()}}
+        return {"action": self.action, "phase": self.phase, "client_side": self.client_side,
+                **{m: s.to_dict() for m, s in self.metrics.items()}}
 
 
 def per_attempt(sample: Sample, action: str, metric: str) -> float | None:
@@ -78,16 +80,30 @@ def vitals_rows(samples: list[Sample], actions: list[str], phases: tuple[str, ..
 
                     p50, p75 = (float(np.percentile(values, q)) for q in (50, 75))
                     row.metrics[metric] = MetricStats(len(values), p50, p75, rating(metric, p75))
-            if row.metrics:
+            row.client_side = client_side(samples, action, phase)
+            if row.metrics or row.client_side:
                 rows.append(row)
     return rows
 
 
+def client_side(samples: list[Sample], action: str, phase: str) -> bool:
+    """Did the action, in the phase's attempts, change the route without a new document (a
+    client-side navigation, and no page loaded)?"""
+    used = [s for s in samples if s.phase == phase and not s.excluded]
+    docs = [v for s in used for v in s.vitals or [] if v.get("action") == action and not v.get("unavailable")]
+    return bool(docs) and all(v.get("navigation") == "client-side" for v in docs)
+
+
+NO_DOCUMENT = "client-side navigation: no new document"
+
+
 def cell(row: VitalsRow, metric: str) -> str:
-    """A report's cell: "p50 / p75 unit (rating of p75)", or – when not measured."""
+    """A report's cell: "p50 / p75 unit (rating of p75)", or – when not measured, or for what a
+    client-side navigation cannot have (TTFB; FCP and LCP where the browser made no soft-navigation
+    entry for it) that it made no new document."""
     found = row.metrics.get(metric)
     if found is None:
-        return "–"
+        return NO_DOCUMENT if row.client_side and metric in ("ttfb", "fcp", "lcp") else "–"
     if metric == "cls":
         return f"{found.p50:.3f} / {found.p75:.3f} ({found.rating})"
     return f"{found.p50:.0f} / {found.p75:.0f} ms ({found.rating})"

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from uxchaos.demo import spa
 from uxchaos.demo.capacity import PoolExhausted, lifespan, pool_exhausted, pool_slot
 from uxchaos.demo.passwords import check_password
 
@@ -180,6 +181,7 @@ app = Starlette(
         Route("/dashboard", dashboard),
         Route("/logout", logout, methods=["POST"]),
         Route("/health", health),
+        *spa.ROUTES,  # the single-page part (demo/spa.py)
     ]
 )
 # The fixed capacity (capacity.py): server workers set at startup, a 503 when the database pool stays full.

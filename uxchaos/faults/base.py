@@ -99,6 +99,9 @@ class FaultDriver(abc.ABC):
     name: ClassVar[str]
     kinds: ClassVar[dict[str, dict[str, Param]]]
     target_help: ClassVar[str] = ""
+    # inject and revert take milliseconds and leave nothing to settle: phases may alternate
+    # (`phases: {order: alternating}`), before and during attempts taking turns
+    toggles_cheaply: ClassVar[bool] = False
 
     def __init__(self, spec: FaultSpec, runtime: TargetRuntime, options: DriverOptions | None = None) -> None:
         self.spec = spec

@@ -36,6 +36,7 @@ def rate_attribute(text: str) -> float | str:
 @register
 class ProxyDriver(FaultDriver):
     name = "proxy"
+    toggles_cheaply = True  # a toxic added or removed over loopback
     target_help = "the name of a proxy: 'database' or 'backend' on the demo"
     kinds: ClassVar[dict[str, dict[str, Param]]] = {
         "delay": {

@@ -14,46 +14,18 @@ per action; the number left out is returned so the sample can say so."""
 
 from __future__ import annotations
 
-import re
-import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from playwright.sync_api import BrowserContext, Request
 
+from uxchaos.masking import mask_url
 from uxchaos.results import MAX_REQUESTS_PER_ACTION
 
 MAX_PER_ACTION = MAX_REQUESTS_PER_ACTION
+__all__ = ["RequestCapture", "Window", "mask_url", "request_record", "window_of"]
 _TOLERANCE_S = 0.05  # the browser's startTime and our time.time() are the same clock, rounded differently
-
-_SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|auth|session|sess|sig|credential|jwt|bearer|otp|code|nonce",
-                         re.IGNORECASE)
-
-
-def _looks_secret(value: str) -> bool:
-    """A long unbroken mix of letters and digits (an API key, a signed token)."""
-    return (len(value) >= 16 and " " not in value and bool(re.search(r"[A-Za-z]", value))
-            and bool(re.search(r"\d", value)))
-
-
-def mask_url(url: str) -> str:
-    """The URL with userinfo passwords and query values that look like secrets replaced by ***; the
-    fragment (never sent to a server) is dropped."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return url
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        netloc = f"{userinfo.split(':', 1)[0]}:***@{host}" if ":" in userinfo else f"***@{host}"
-    query = parts.query
-    if query:
-        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-        masked = [(k, "***" if v and (_SECRET_KEY.search(k) or _looks_secret(v)) else v) for k, v in pairs]
-        query = urllib.parse.urlencode(masked, safe="*/:")
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 @dataclass

@@ -235,7 +235,7 @@ def expect_text(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
 
 @implements("expect_url")
 def expect_url(ctx: StepContext, args: dict[str, Any]) -> StepOutcome:
-    """Assert that the current URL matches a glob such as **/dashboard."""
+    """Wait until the current URL matches a glob (a navigation's commit, or a History API change)."""
     pattern = render(ctx, args["url"])
     try:
         ctx.page.wait_for_url(pattern, timeout=timeout_ms(ctx, args), wait_until="commit")

@@ -69,12 +69,51 @@ def init_script() -> str:
     webVitals.onTTFB(put, all); webVitals.onFCP(put, all); webVitals.onLCP(put, all); webVitals.onCLS(put, all);
     webVitals.onINP(put, {{reportAllChanges: true, durationThreshold: 16}});
   }} catch (e) {{ store.error = String(e); }}
+{_CLIENT_SIDE}
   addEventListener("pagehide", () => {{
     try {{ sessionStorage.setItem("{_GLOBAL}", JSON.stringify(previous.concat([store]))); }} catch (e) {{}}
   }}, true);
 }})();"""
 
 
+# Client-side navigations (a route change without a new document: History API, a single-page
+# app's router). The Navigation API's `currententrychange` says when the URL changed (push,
+# replace, traverse) without patching the page's `history`. Chromium's soft-navigation entries (an
+# interaction that changed the URL and painted new content) give the view's first paint, and its
+# `interaction-contentful-paint` entries the view's largest paint — the soft-navigation LCP; a
+# browser without them leaves those unmeasured. Layout shifts (not after input) are kept, to sum
+# those after each route change. Bounded: a page that changes its URL or shifts without end keeps 200.
+_CLIENT_SIDE = """
+  store.nav = []; store.soft = {}; store.shifts = [];
+  const observe = (type, each) => {
+    try {
+      if (!PerformanceObserver.supportedEntryTypes.includes(type)) return;
+      new PerformanceObserver((list) => { for (const e of list.getEntries()) each(e); store.seq += 1; })
+        .observe({type: type, buffered: true});
+    } catch (e) {}
+  };
+  try {
+    if (window.navigation) navigation.addEventListener("currententrychange", (e) => {
+      const last = store.nav.length ? store.nav[store.nav.length - 1].url : store.url;
+      if (location.href === last || store.nav.length >= 200) return;
+      store.nav.push({url: location.href, at: performance.timeOrigin + performance.now(),
+                      type: e.navigationType});
+      store.seq += 1;
+    });
+  } catch (e) {}
+  observe("soft-navigation", (e) => {
+    store.soft[e.navigationId] = {url: e.name, at: performance.timeOrigin + e.startTime,
+                                  fcp: (e.presentationTime || e.paintTime || 0) - e.startTime};
+  });
+  observe("interaction-contentful-paint", (e) => {
+    const soft = store.soft[e.navigationId];
+    const lcp = e.largestContentfulPaint;
+    if (soft && lcp) soft.lcp = (lcp.presentationTime || lcp.renderTime || lcp.startTime) - e.startTime;
+  });
+  observe("layout-shift", (e) => {
+    if (!e.hadRecentInput && store.shifts.length < 200)
+      store.shifts.push([performance.timeOrigin + e.startTime, e.value]);
+  });"""
 _SCRIPT: str | None = None
 # The read without waiting for a paint (public: the runner combines it with another evaluation, see keep)
 READ = f"() => window.{_GLOBAL} ? JSON.stringify(window.{_GLOBAL}) : null"
@@ -157,6 +196,7 @@ class VitalsCapture:
                 continue  # navigated before the journey began
             seen.add(doc["url"])
             out.append(document_record(doc, window.action, spans, fallback, origin))
+            out += client_side_records(doc, spans, fallback, origin)
         for url, reason in self._unavailable.items():
             if url not in seen:
                 out.append({"action": spans[-1].action, "url": mask_url(url), "unavailable": reason})
@@ -192,3 +232,37 @@ def document_record(doc: dict[str, Any], action: str, spans: list[Window], fallb
     if doc.get("error"):
         record["error"] = str(doc["error"])
     return record
+
+
+def client_side_records(doc: dict[str, Any], spans: list[Window], fallback: str | None,
+                        origin: float) -> list[dict[str, Any]]:
+    """One record per client-side navigation of a document: no TTFB (no new document, no request
+    for it), FCP and LCP of the new view from Chromium's soft-navigation entries when it made them
+    (the same URL, started at most 1 s before the URL changed: the interaction comes first), CLS as
+    the sum of the layout shifts between this route change and the next; INP stays with the
+    document, counted for the action of its interaction."""
+    navs = sorted(doc.get("nav") or [], key=lambda n: n["at"])
+    softs = sorted((doc.get("soft") or {}).values(), key=lambda n: n["at"])
+    shifts: list[list[float]] = doc.get("shifts") or []
+    out = []
+    for i, nav in enumerate(navs):
+        if not str(nav.get("url", "")).startswith(("http:", "https:")):
+            continue
+        window = window_of(spans, float(nav["at"]) / 1000, fallback, origin)
+        if window is None:
+            continue
+        soft = next((x for x in softs if x["url"] == nav["url"] and nav["at"] - 1000 <= x["at"] <= nav["at"] + 50),
+                    None)
+        if soft is not None:
+            softs.remove(soft)
+        until = navs[i + 1]["at"] if i + 1 < len(navs) else float("inf")
+        record: dict[str, Any] = {"action": window.action, "url": mask_url(nav["url"]),
+                                  "navigation": "client-side", "navigation_type": nav.get("type"),
+                                  "soft_navigation": soft is not None, "ttfb": None, "fcp": None, "lcp": None,
+                                  "cls": round(sum(v for t, v in shifts if nav["at"] <= t < until), 4), "inp": None}
+        if soft is not None:
+            record["fcp"] = round(float(soft["fcp"]), 1) if soft.get("fcp") else None
+            record["lcp"] = round(float(soft["lcp"]), 1) if soft.get("lcp") is not None else None
+        record["rating"] = {m: rating(m, record[m]) for m in ("fcp", "lcp", "cls") if record[m] is not None}
+        out.append(record)
+    return out

@@ -77,8 +77,9 @@ def render_html(run: RunData, analysis: Analysis, templates: Path | None = None)
     dose_rows = [[c.action, *[fmt_s(lv.median) for lv in c.levels], slope_text(c), threshold_text(c) or "–"]
                  for c in analysis.curves]
     attribution_rows = {
-        a.action: [[r.key, fmt_s3(r.before_s), fmt_s3(r.during_s), f"{r.wait_s:+.3f}", f"{r.transfer_s:+.3f}",
-                    f"only {r.only}" if r.only else ""] for r in a.requests]
+        a.action: [[r.key, r.calls().strip() or "×1", fmt_s3(r.before_s), fmt_s3(r.during_s), f"{r.share_s:+.3f}",
+                    f"{r.wait_s:+.3f}", f"{r.transfer_s:+.3f}", f"only {r.only}" if r.only else ""]
+                   for r in a.requests]
         + [["browser-side", "", "", "", "", f"{a.rest_s:+.3f} s of {a.delta_s:+.3f} s"]]
         for a in analysis.attribution}
     vitals_table_rows = [[r.action, r.phase, *[vitals_cell(r, m) for m in METRICS]] for r in analysis.vitals]

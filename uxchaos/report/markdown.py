@@ -29,11 +29,21 @@ VITALS_INTRO = ("Google's web-vitals library in every page of the journey (value
                 "Each cell: median / 75th percentile over the attempts, rated at the 75th as web.dev does. A "
                 "page counts for the action that navigated to it; its INP (its slowest interaction) for the "
                 "action that made that interaction. An interaction that navigates away may be reported too "
-                "late to count, and `fill` types without one.")
-ATTRIBUTION_INTRO = ("Each action's median slowdown (during − before) split over the requests behind it, matched "
-                     "by method and path (ids collapsed): *server wait* = request sent → first byte, *transfer* = "
-                     "connect + download; *browser-side* is the rest (rendering, scripts — and, for requests "
-                     "that ran in parallel, their overlap, which can make it negative).")
+                "late to count, and `fill` types without one. A client-side navigation (the URL changed, no new "
+                "document: a single-page app's route) has no TTFB; its FCP and LCP are those of the new view "
+                "from Chromium's soft-navigation entries (its first and largest paint after the interaction), "
+                "its CLS the layout shifts after the route change, and the click's INP counts for its action.")
+ATTRIBUTION_INTRO = ("Each action's median slowdown (during − before) split over the requests behind it, in parts "
+                     "that add up to it. Requests are matched by method and path (ids collapsed; a path called "
+                     "several times is summed over its calls). *Part of Δ* is the change in the request's share "
+                     "of the action's time: requests in flight at once share that time equally, so parallel "
+                     "calls are not counted twice. *Server wait* (request sent → first byte) and *transfer* "
+                     "(connect + download) say what changed, counted in full per call. *Browser-side* is the rest "
+                     "(rendering, scripts, the time no request was in flight, and the noise between medians).")
+
+ALTERNATING = ("alternating — before and during attempts took turns (fault off, on, off, on …), the fault "
+               "injected before each during attempt and reverted after it, so a drift in the machine's speed "
+               "falls on both phases alike; then the after phase")
 
 
 def attempt_rounds(run: RunData) -> int:
@@ -161,6 +171,7 @@ def common_context(run: RunData, analysis: Analysis) -> dict[str, Any]:
         "turns_intro": TURNS_INTRO, "turns_sentence": turns_sentence, "turns_rows": turns_rows(analysis.turns.rows),
         "turns_uncounted": max((r.uncounted for r in analysis.turns.rows), default=0),
         "load_info": load_info(run),
+        "alternating": ALTERNATING if run.meta.get("scenario", {}).get("phase_order") == "alternating" else None,
     }
 
 

@@ -1,0 +1,105 @@
+"""The first action — goto + wait_for — timed by uxchaos and by a bare Playwright script, with the
+database fault toggled off and on in alternation (as the bare script of issue 27 did), on the demo's
+server-rendered login page and on its single-page app. Prints, per page and per timer, the median
+with the fault off and on and the Δ between them, and the ratio of uxchaos's Δ to the bare script's.
+
+Both timers run in the same browser, one fresh context per attempt, interleaved (rotating who goes
+first); the fault is a latency toxic on the demo's database proxy, added and removed between rounds.
+
+    python benchmarks/first_action.py [--rounds 10] [--delay-ms 150]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from playwright.sync_api import Browser
+
+from uxchaos.demo.stack import DemoStack
+from uxchaos.journey.runner import AttemptPlan, BrowserSession
+from uxchaos.scenario import parse_scenario
+
+PAGES = {"login": ("/login", "#email"), "spa": ("/spa", "#overview-title")}
+
+
+def journey(path: str, selector: str) -> str:
+    return f"""name: first
+target: {{base_url: demo}}
+journey:
+  - action: Opening
+    steps:
+      - goto: {path}
+      - wait_for: "{selector}"
+"""
+
+
+def bare(browser: Browser, url: str, selector: str) -> float:
+    """What someone would write by hand, timed around the same two calls."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    t = time.perf_counter_ns()
+    page.goto(url, wait_until="load")
+    page.wait_for_selector(selector)
+    elapsed = (time.perf_counter_ns() - t) / 1e9
+    context.close()
+    return elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--delay-ms", type=int, default=150)
+    args = ap.parse_args()
+    # timings[page][who][fault on?]
+    timings: dict[str, dict[str, dict[bool, list[float]]]] = {
+        p: {w: {False: [], True: []} for w in ("bare", "uxchaos")} for p in PAGES}
+    stack = DemoStack()
+    info = stack.start()
+    try:
+        with BrowserSession() as session, tempfile.TemporaryDirectory() as tmp:
+            assert session.browser is not None
+            plans = {p: AttemptPlan("before", 1, parse_scenario(journey(*PAGES[p]), "f.yaml", env={}).journey,
+                                    info.base_url, {}, 30, Path(tmp)) for p in PAGES}
+
+            def once(page: str, who: str) -> float:
+                if who == "bare":
+                    path, selector = PAGES[page]
+                    return bare(session.browser, info.base_url + path, selector)  # type: ignore[arg-type]
+                sample = session.run_attempt(plans[page], lambda: False)
+                assert sample.ok, sample.failure
+                return sample.duration_s
+
+            for page in PAGES:  # warm-up, not counted
+                once(page, "bare")
+                once(page, "uxchaos")
+            for i in range(args.rounds):
+                for on in (False, True):
+                    if on:
+                        stack.hub.add_toxic("database", {"type": "latency",
+                                                         "attributes": {"latency": f"{args.delay_ms}ms"}})
+                    try:
+                        for page in PAGES:
+                            for who in (("bare", "uxchaos") if i % 2 else ("uxchaos", "bare")):
+                                timings[page][who][on].append(once(page, who))
+                    finally:
+                        stack.hub.reset()
+    finally:
+        stack.stop()
+    print(f"goto + wait_for, {args.rounds} rounds, fault (database +{args.delay_ms} ms per round trip) off/on "
+          "in alternation, same browser")
+    for page in PAGES:
+        deltas = {}
+        for who in ("bare", "uxchaos"):
+            off_s, on_s = (statistics.median(timings[page][who][x]) for x in (False, True))
+            deltas[who] = on_s - off_s
+            print(f"  {page:<5} {who:<7}: off {off_s * 1000:7.1f} ms, on {on_s * 1000:7.1f} ms, "
+                  f"Δ {deltas[who] * 1000:+7.1f} ms")
+        print(f"  {page:<5} Δ uxchaos / Δ bare: {deltas['uxchaos'] / deltas['bare']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
