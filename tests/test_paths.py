@@ -326,7 +326,8 @@ phases:
     try:
         wait_until(lambda: any(r.get("event") == "injected" for f in out.glob("*/*/results.jsonl")
                                for r in read_results(f.parent)), 60, "the inject")
-        assert process_state(sleeper.pid) == "T"
+        # SIGSTOP wakes the sleeping process to stop it: on a busy machine it shows R for a moment
+        wait_until(lambda: process_state(sleeper.pid) == "T", 5, "the paused process to show T")
         recover = [sys.executable, "-m", "uxchaos", "recover"]
         polite = subprocess.run(recover, env=env, capture_output=True, text=True, timeout=60)
         assert polite.returncode == 0, polite.stderr
