@@ -331,7 +331,7 @@ class Engine:
             self.store.append({**record, "phase": self.phase, "fault_active": bool(self.fault and self.fault.active),
                                "level": self.level if self.phase == "during" else None})
             if record["type"] == "load_event" and record["event"] in ("started", "warning"):
-                self.meta.setdefault("load", {}).setdefault("events", []).append(record)
+                self.meta.setdefault("locust", {}).setdefault("events", []).append(record)
 
     def _choose_fault(self, runtime: TargetRuntime, options: DriverOptions) -> FaultDriver | None:
         """The fault's driver after its pre-flight — or its alternative's, when the scenario gives one
