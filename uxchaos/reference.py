@@ -1,5 +1,5 @@
 """The scenario reference (steps, fault drivers and kinds, fault keys, phase keys), generated from the
-registries, so the docs can never drift from the code. `uxchaos reference` prints it; the README embeds it."""
+registries, so the docs can never drift from the code. `uxchaos reference` prints it; docs/reference.md embeds it."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ when the attempt ends, as `trace-<phase>-<attempt>.zip` in the run folder, opena
 Screenshots are off by default because they cost inside the clock, and with `slowest` every attempt
 is traced: in 60 interleaved rounds of the demo's login (two runs) a trace with snapshots and
 screenshots added 28–33% to the attempt, one with snapshots alone 12–13% (benchmarks/trace_cost.py;
-README, "Playwright traces").
+docs/running.md, "Playwright traces").
 
 Secrets: Playwright records what a `fill` typed (the `value` parameter in trace.trace), input values
 in its DOM snapshots, and request bodies (a login form's password) in trace.network and resources/.

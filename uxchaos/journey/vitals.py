@@ -123,7 +123,7 @@ READ = f"() => window.{_GLOBAL} ? JSON.stringify(window.{_GLOBAL}) : null"
 # document has reported TTFB, FCP, LCP and CLS; 500 ms at most (a page that paints nothing, or
 # draws no frames). Two frames alone missed text a last step wrote (reported 16–28 ms after it).
 # Skipping the two frames when all four are in saves 13 ms per demo login, but made an interrupt
-# race show up in tests/test_reliability.py (README, "What remains at one user"), so they stay.
+# race show up in tests/test_reliability.py (docs/users.md, "What remains at one user"), so they stay.
 _READ_PAINTED = f"""() => new Promise(done => {{
   const held = window.{_GLOBAL};
   if (!held) return done(null);

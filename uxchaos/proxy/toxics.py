@@ -1,7 +1,7 @@
 """Toxics: the faults the proxy applies to a stream. One small class each, behind a registry keyed
 by Toxiproxy's type names, with Toxiproxy's attribute names and units.
 
-Semantics (stated in the README too):
+Semantics (stated in docs/proxy.md too):
 - `stream` is the direction a toxic acts on: ``upstream`` = client → service, ``downstream`` =
   service → client (Toxiproxy's words); uxchaos adds ``both``.
 - `toxicity` is decided once per connection and toxic, as in Toxiproxy — except for the HTTP toxics,
