@@ -1,6 +1,7 @@
 """Real database servers for the tests, each started in its own directory on 127.0.0.1 and stopped by
-its PID: MariaDB (Debian's mariadb-server; MySQL's protocol — the report's `mysql:8.0` image is not
-packaged here) and Redis (Debian's redis-server). PostgreSQL comes from the demo's own pgserver."""
+its PID: MariaDB (the Laravel demo's starter: Debian's mariadb-server, MySQL's protocol — the report's
+`mysql:8.0` image is not packaged here) and Redis (Debian's redis-server). PostgreSQL comes from the
+demo's own pgserver."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from uxchaos.demo.db import DemoStartError
+from uxchaos.demo.mariadb import MariaDBServer
 from uxchaos.netutil import free_port
 
 
@@ -63,23 +66,18 @@ class _Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class MariaDB(_Server):
-    name = "mariadb"
+class MariaDB(MariaDBServer):
+    """The Laravel demo's MariaDB starter (own data directory, 127.0.0.1), with a PyMySQL client."""
 
-    def start(self) -> MariaDB:
-        install = _need("mariadb-install-db", "mariadb-server")
-        mariadbd = _need("mariadbd", "mariadb-server")
-        data = self.dir / "data"
-        # root over TCP with no password (authentication by password, not by the Unix socket's user)
-        subprocess.run([install, "--no-defaults", f"--datadir={data}", "--user=root", "--skip-test-db",
-                        "--auth-root-authentication-method=normal"], check=True, capture_output=True, timeout=120)
-        self.port = free_port()
-        self.process = subprocess.Popen(
-            [mariadbd, "--no-defaults", f"--datadir={data}", "--user=root", "--bind-address=127.0.0.1",
-             f"--port={self.port}", f"--socket={self.dir / 'sock'}", f"--pid-file={self.dir / 'pid'}",
-             "--skip-log-bin", "--innodb-buffer-pool-size=16M", f"--log-error={self.dir / 'error.log'}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        self._wait(lambda: self.connect(self.address, database=None).close())
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 60) -> MariaDB:  # type: ignore[override]
+        try:
+            super().start(timeout_s)
+        except DemoStartError as e:
+            raise ServerMissing(str(e)) from e
         return self
 
     @staticmethod
