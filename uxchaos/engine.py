@@ -227,7 +227,7 @@ class Engine:
         """`began_at`: when the engine decided to run the attempt. A change of the fault between
         then and the attempt's end (also while its browser context was being made) straddles it."""
         if self.turns is not None and sample.service_turns is None:
-            sample.service_turns = self.turns.count(sample)
+            self.turns.fill(sample)
         # Scrub secrets before anyone sees the sample (a failure message may quote a typed value).
         sample = Sample.from_record(scrub(sample.to_record(), self.scenario.secrets))
         with self._write_lock:
@@ -300,7 +300,7 @@ class Engine:
         options = DriverOptions(force=self.options.force, run_id=self.ledger.run_id)
         if runtime.proxies is not None and self.scenario.load is None:
             # (with protocol-level load beside the browsers, the services' turns cannot be told apart)
-            self.turns = TurnCounter(runtime.proxies)
+            self.turns = TurnCounter(runtime.proxies, self._record_locked)
         driver = self._choose_fault(runtime, options)
         check_app_healthy(runtime.probe_url or runtime.base_url)
         # The protocol-level load (uxchaos/load/) ramps before the first phase and stops after the last.
@@ -308,6 +308,8 @@ class Engine:
                              self.say) as runtime.load:
             self._measure_phases(driver, runtime, variables)
             self.phase = "teardown"
+            if self.turns is not None:
+                self.turns.finish()  # the gap after the last attempt names clients still talking
 
     def _measure_phases(self, driver: FaultDriver | None, runtime: TargetRuntime, variables: dict[str, str]) -> None:
         if self._wants_users():
@@ -322,6 +324,11 @@ class Engine:
                 self._all_phases(driver, browser, runtime, variables)
         finally:
             self.monitor.stop()
+
+    def _record_locked(self, record: dict[str, Any]) -> None:
+        with self._write_lock:
+            if not self._closed:
+                self.store.append(record)
 
     def _record_load(self, record: dict[str, Any]) -> None:
         """A `load` record or load event from Locust's reader thread, with where the run was then."""

@@ -85,6 +85,9 @@ class Sample:
     # request → answer turns each fault proxy counted during each action: {proxy: {action: turns}} (turns.py);
     # None: not counted (no proxy that counts, or other users' turns were mixed in)
     service_turns: dict[str, dict[str, int]] | None = None
+    # the same per connection, {proxy: {action: {connection id: turns}}}: the report leaves out connections
+    # found to be another client's only after this attempt (turns.py)
+    turn_connections: dict[str, dict[str, dict[str, int]]] | None = None
 
     @property
     def excluded(self) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 
 from uxchaos.errors import BadInput, EnvironmentProblem
 from uxchaos.results import Sample, read_results
+from uxchaos.turns import without_background
 
 
 @dataclass
@@ -44,6 +45,9 @@ class RunData:
                     actions.append(a.name)
         load_records = [r for r in records if r.get("type") == "load"]
         load_events = [r for r in records if r.get("type") == "load_event"]
+        # connections found to be another client's (a queue worker) after some attempts were counted
+        without_background(samples, {(r["proxy"], int(r["connection"])) for r in records
+                                     if r.get("type") == "turn_background"})
         return cls(meta, samples, events, run_dir, actions, load_records, load_events)
 
     @property
