@@ -37,16 +37,16 @@ journey:
 """
 
 
-def bare(browser: Browser, url: str, selector: str) -> float:
-    """What someone would write by hand, timed around the same two calls."""
+def bare(browser: Browser, url: str, selector: str) -> tuple[float, float, float]:
+    """What someone would write by hand, timed around the same two calls: (seconds, epoch start, end)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
-    t = time.perf_counter_ns()
+    t, start = time.perf_counter_ns(), time.time()
     page.goto(url, wait_until="load")
     page.wait_for_selector(selector)
-    elapsed = (time.perf_counter_ns() - t) / 1e9
+    elapsed, end = (time.perf_counter_ns() - t) / 1e9, time.time()
     context.close()
-    return elapsed
+    return elapsed, start, end
 
 
 def main() -> None:
@@ -54,8 +54,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--delay-ms", type=int, default=150)
     args = ap.parse_args()
-    # timings[page][who][fault on?]
+    # timings[page][who][fault on?], and the database turns the proxy counted inside each timed span
     timings: dict[str, dict[str, dict[bool, list[float]]]] = {
+        p: {w: {False: [], True: []} for w in ("bare", "uxchaos")} for p in PAGES}
+    turns: dict[str, dict[str, dict[bool, list[int]]]] = {
         p: {w: {False: [], True: []} for w in ("bare", "uxchaos")} for p in PAGES}
     stack = DemoStack()
     info = stack.start()
@@ -65,13 +67,17 @@ def main() -> None:
             plans = {p: AttemptPlan("before", 1, parse_scenario(journey(*PAGES[p]), "f.yaml", env={}).journey,
                                     info.base_url, {}, 30, Path(tmp)) for p in PAGES}
 
-            def once(page: str, who: str) -> float:
+            def once(page: str, who: str) -> tuple[float, int]:
                 if who == "bare":
                     path, selector = PAGES[page]
-                    return bare(session.browser, info.base_url + path, selector)  # type: ignore[arg-type]
-                sample = session.run_attempt(plans[page], lambda: False)
-                assert sample.ok, sample.failure
-                return sample.duration_s
+                    elapsed, start, end = bare(session.browser, info.base_url + path, selector)  # type: ignore[arg-type]
+                else:
+                    sample = session.run_attempt(plans[page], lambda: False)
+                    assert sample.ok, sample.failure
+                    action = sample.actions[0]
+                    assert action.duration_s is not None and action.started_at and action.ended_at
+                    elapsed, start, end = action.duration_s, action.started_at, action.ended_at
+                return elapsed, len(stack.hub.turns("database", start, end))
 
             for page in PAGES:  # warm-up, not counted
                 once(page, "bare")
@@ -84,7 +90,9 @@ def main() -> None:
                     try:
                         for page in PAGES:
                             for who in (("bare", "uxchaos") if i % 2 else ("uxchaos", "bare")):
-                                timings[page][who][on].append(once(page, who))
+                                elapsed, counted = once(page, who)
+                            timings[page][who][on].append(elapsed)
+                            turns[page][who][on].append(counted)
                     finally:
                         stack.hub.reset()
     finally:
@@ -96,8 +104,9 @@ def main() -> None:
         for who in ("bare", "uxchaos"):
             off_s, on_s = (statistics.median(timings[page][who][x]) for x in (False, True))
             deltas[who] = on_s - off_s
+            off_t, on_t = (statistics.median(turns[page][who][x]) for x in (False, True))
             print(f"  {page:<5} {who:<7}: off {off_s * 1000:7.1f} ms, on {on_s * 1000:7.1f} ms, "
-                  f"Δ {deltas[who] * 1000:+7.1f} ms")
+                  f"Δ {deltas[who] * 1000:+7.1f} ms; database turns off {off_t:g}, on {on_t:g}")
         print(f"  {page:<5} Δ uxchaos / Δ bare: {deltas['uxchaos'] / deltas['bare']:.2f}")
 
 

@@ -317,8 +317,11 @@ def test_a_master_with_two_local_workers_carries_the_load(tmp_path: Path, plain_
     assert busy and sum(s["n"] for r in busy for s in r["requests"].values()) > 0
 
 
-def test_a_worker_from_elsewhere_joins_the_runs_master(tmp_path: Path, plain_site: str) -> None:
-    """`uxchaos load worker --master HOST:PORT --scenario FILE` (as on another machine) feeds the run."""
+@pytest.mark.parametrize("users_from", ["master", "scenario"])
+def test_a_worker_from_elsewhere_joins_the_runs_master(tmp_path: Path, plain_site: str, users_from: str) -> None:
+    """`uxchaos load worker --master HOST:PORT` (as on another machine) feeds the run, with the
+    locustfile the master sends it (the run compiled it from `requests:` into its own folder, which
+    the worker never sees), or with `--scenario FILE`."""
     from uxchaos.netutil import free_port
 
     master = f"127.0.0.1:{free_port()}"
@@ -334,14 +337,20 @@ def test_a_worker_from_elsewhere_joins_the_runs_master(tmp_path: Path, plain_sit
         while run_cli_env(env, "load", "worker", "--master", master, "--scenario", "/nonexistent.yaml")[0] == 3:
             assert time.monotonic() < deadline, "the master never listened"  # (exit 2 = it is there)
             time.sleep(0.5)
-        worker = subprocess.Popen([sys.executable, "-m", "uxchaos", "load", "worker", "--master", master,
-                                   "--scenario", str(path)], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
+        users = ["--scenario", str(path)] if users_from == "scenario" else []
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        worker = subprocess.Popen([sys.executable, "-m", "uxchaos", "load", "worker", "--master", master, *users],
+                                  env=env, cwd=elsewhere, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         _, err = run.communicate(timeout=180)
         assert run.returncode == 0, err
         assert worker.wait(30) == 0  # the master's quit ends it
+        said = worker.communicate()[0]
         run_dir = only_run_dir(out)
         assert "workers started elsewhere" in (run_dir / "report.md").read_text()
+        if users_from == "master":
+            assert "with the master's locustfile" in said, said
+            assert (run_dir / "locustfile.py").exists()  # the compiled requests, sent by the master
     finally:
         for proc in (run, worker):
             if proc is not None and proc.poll() is None:
@@ -372,6 +381,12 @@ def test_a_sweep_over_surge_users_gives_a_curve_per_level(tmp_path: Path, plain_
     curve = json.loads((run_dir / "summary.json").read_text())["dose_response"][0]
     assert curve["param"] == "users" and [lv["level"] for lv in curve["levels"]] == [0.0, 4.0], curve
     assert "users 4" in (run_dir / "report.md").read_text()
+    # The load table has a row per level beside the pooled during row: its users are the level's.
+    load = {r["label"]: r for r in json.loads((run_dir / "summary.json").read_text())["load"]
+            if r["name"] == "All requests"}
+    assert load["during · users 0"]["users"] == 1 and load["during · users 4"]["users"] == 5, load.keys()
+    assert load["during · users 4"]["n"] > load["during · users 0"]["n"] > 0, load
+    assert "| during · users 4 | **All requests** |" in (run_dir / "report.md").read_text()
 
 
 def test_the_process_that_drives_playwright_never_imports_locust_or_gevent() -> None:

@@ -198,7 +198,7 @@ def analyze(run: RunData) -> Analysis:
     analysis = Analysis(rows, recovery, phases, [], kill_recovery(run), curves, attribution,
                         vitals_rows(run.samples, run.actions, PHASES), unavailable(run.samples),
                         service_turns(run.samples, run.actions, run.fault), load,
-                        load_rows(run.load_records, run.events, PHASES))
+                        load_rows(run.load_records, run.events, PHASES, (run.fault or {}).get("sweep")))
     analysis.expectations = [check_expectation(text, run, analysis)
                              for text in run.meta.get("scenario", {}).get("expect", [])]
     return analysis

@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     load_sub = load.add_subparsers(dest="load_command", required=True, parser_class=_Parser)
     lworker = load_sub.add_parser("worker", help="a Locust worker for a run whose scenario has load.master")
     lworker.add_argument("--master", required=True, metavar="HOST:PORT", help="the run's load.master")
-    lworker.add_argument("--locustfile", help="the scenario's locustfile (the same file)")
+    lworker.add_argument("--locustfile", help="the scenario's locustfile (default: the one the master sends)")
     lworker.add_argument("--scenario", help="or the scenario (name or path): its locustfile or requests")
 
     browser = sub.add_parser("browser", help="lend this machine's browsers to runs elsewhere")

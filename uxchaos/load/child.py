@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from typing import Any, TextIO
@@ -100,14 +101,30 @@ class Sampler:
                 "requests": requests}
 
 
+def fetch_locustfile(host: str, port: int, folder: str) -> str:
+    """`--locustfile -`: the master's locustfile, asked of the master as Locust's own workers do."""
+    from locust.argument_parser import download_locustfile_from_master
+
+    files = download_locustfile_from_master(host, port)
+    if len(files) != 1 or not isinstance(files[0], dict):
+        raise LookupError(f"the master at {host}:{port} sent {len(files)} locustfiles, not one file")
+    path = os.path.join(folder, os.path.basename(files[0]["filename"]))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(files[0]["contents"])
+    return path
+
+
 def run_worker(args: argparse.Namespace, proto: Protocol) -> int:
     from locust import runners
     from locust.env import Environment
 
     runners.WORKER_REPORT_INTERVAL = WORKER_REPORT_INTERVAL_S
     host, _, port = args.master.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if args.locustfile == "-":
+        args.locustfile = fetch_locustfile(host, int(port), tempfile.mkdtemp(prefix="uxchaos-locustfile-"))
     env = Environment(user_classes=load_users(args.locustfile), host=args.host)
-    runner = env.create_worker_runner(host.strip("[]") or "127.0.0.1", int(port))
+    runner = env.create_worker_runner(host, int(port))
     proto.send(kind="ready")
     gevent.signal_handler(signal.SIGTERM, runner.quit)
     runner.greenlet.join()
@@ -118,7 +135,9 @@ def run_driver(args: argparse.Namespace, proto: Protocol) -> int:
     """The local runner or the master: starts the users, reports each interval, obeys stdin."""
     from locust.env import Environment
 
-    env = Environment(user_classes=load_users(args.locustfile), host=args.host)
+    # parsed_locustfiles: what the master sends a worker that asks for it (`--locustfile -`)
+    env = Environment(user_classes=load_users(args.locustfile), host=args.host,
+                      parsed_locustfiles=[os.path.abspath(args.locustfile)])
     if args.workers:
         host, _, port = args.bind.rpartition(":")
         runner: Any = env.create_master_runner(host.strip("[]") or "127.0.0.1", int(port))

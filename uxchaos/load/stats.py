@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from uxchaos.durations import format_level
+
 ALL = "All requests"
 BOUNDARIES = ("injected", "reverted", "level_changed")
 
@@ -26,6 +28,11 @@ class LoadRow:
     p95: float | None
     max: float | None
     users: int | None  # the most Locust users seen in the phase (ALL only)
+    level: float | None = None  # a swept fault's level, for a row of the during phase's seconds at one level
+    label: str = ""  # how the phase is shown: "during · users 16" for a level's row
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.phase
 
     def value(self, stat: str) -> float | None:
         value: float | None = getattr(self, stat)
@@ -70,8 +77,11 @@ def _row(phase: str, name: str, records: list[dict[str, Any]], span_s: float, us
                    seconds(max(hist) if hist else None), users)
 
 
-def load_rows(records: list[dict[str, Any]], events: list[dict[str, Any]], phases: tuple[str, ...]) -> list[LoadRow]:
-    """Per phase: one row over all requests, then one per request name (most requests first)."""
+def load_rows(records: list[dict[str, Any]], events: list[dict[str, Any]], phases: tuple[str, ...],
+              sweep: dict[str, Any] | None = None) -> list[LoadRow]:
+    """Per phase: one row over all requests, then one per request name (most requests first). With a
+    swept fault, the during phase also gets a row over all requests per level: pooled, a traffic
+    sweep's levels blur into one rate and one p95 that no level had."""
     boundaries = [float(e["time"]) for e in events if e.get("event") in BOUNDARIES]
     faulty = any(e.get("event") == "injected" for e in events)
 
@@ -95,8 +105,25 @@ def load_rows(records: list[dict[str, Any]], events: list[dict[str, Any]], phase
         rows.append(_row(phase, ALL, [s for group in per_name.values() for s in group], span, users))
         for name, group in sorted(per_name.items(), key=lambda item: -sum(s["n"] for s in item[1])):
             rows.append(_row(phase, name, group, span, None))
+        if phase == "during" and sweep:
+            rows += _level_rows(mine, sweep)
+    return rows
+
+
+def _level_rows(during: list[dict[str, Any]], sweep: dict[str, Any]) -> list[LoadRow]:
+    rows = []
+    for level in (float(x) for x in sweep.get("levels", [])):
+        mine = [r for r in during if r.get("level") is not None and float(r["level"]) == level]
+        if not mine:
+            continue
+        row = _row("during", ALL, [s for r in mine for s in r.get("requests", {}).values()],
+                   sum(float(r.get("interval_s") or 0.0) for r in mine), max(int(r.get("users") or 0) for r in mine))
+        row.level = level
+        row.label = f"during · {sweep.get('param', 'level')} {format_level(level, str(sweep.get('unit', '')))}"
+        rows.append(row)
     return rows
 
 
 def find_row(rows: list[LoadRow], phase: str, name: str | None) -> LoadRow | None:
-    return next((r for r in rows if r.phase == phase and r.name == (name or ALL)), None)
+    """The phase's row (pooled over a sweep's levels) for expectations such as `during.load.p95`."""
+    return next((r for r in rows if r.phase == phase and r.level is None and r.name == (name or ALL)), None)

@@ -1,7 +1,8 @@
 """`uxchaos load worker --master HOST:PORT`: a Locust worker for a run's master on another machine
-(a scenario with `load: {master: HOST:PORT, workers: N}`). The users come from `--locustfile` (the
-same file as the scenario's), or from `--scenario` (its locustfile, or its `requests:` compiled);
-the target host comes from the master. The worker runs in a process of its own, as every Locust does."""
+(a scenario with `load: {master: HOST:PORT, workers: N}`). The users come from the master, which
+sends its locustfile to a worker that asks (as Locust's own `--locustfile -` does), or from
+`--locustfile` (the same file as the scenario's) or `--scenario` (its locustfile, or its `requests:`
+compiled); the target host comes from the master. The worker runs in a process of its own, as every Locust does."""
 
 from __future__ import annotations
 
@@ -19,9 +20,12 @@ from uxchaos.load.spec import parse_address
 REACH_TIMEOUT_S = 5.0
 
 
-def _locustfile(args: argparse.Namespace, folder: Path) -> Path:
-    if (args.locustfile is None) == (args.scenario is None):
-        raise BadInput("give --locustfile FILE (the scenario's) or --scenario NAME_OR_PATH")
+def _locustfile(args: argparse.Namespace, folder: Path) -> Path | None:
+    """The users' file on this machine; None: the master's, fetched by the worker."""
+    if args.locustfile is not None and args.scenario is not None:
+        raise BadInput("give --locustfile FILE or --scenario NAME_OR_PATH, not both (or neither: the master's)")
+    if args.locustfile is None and args.scenario is None:
+        return None
     if args.locustfile is not None:
         from uxchaos.load.process import check_locustfile
 
@@ -54,11 +58,11 @@ def command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     reach(args.master)
     with tempfile.TemporaryDirectory(prefix="uxchaos-worker-") as folder:
         locustfile = _locustfile(args, Path(folder))
-        print(f"Locust worker for the master at {args.master} with {locustfile} (Ctrl-C to stop)", file=out,
-              flush=True)
+        users = "the master's locustfile" if locustfile is None else str(locustfile)
+        print(f"Locust worker for the master at {args.master} with {users} (Ctrl-C to stop)", file=out, flush=True)
         try:
-            done = subprocess.run([*CHILD, "--worker", "--master", args.master, "--locustfile", str(locustfile)],
-                                  check=False)
+            done = subprocess.run([*CHILD, "--worker", "--master", args.master,
+                                   "--locustfile", "-" if locustfile is None else str(locustfile)], check=False)
         except KeyboardInterrupt:
             return int(ExitStatus.OK)
     return int(ExitStatus.OK if done.returncode == 0 else ExitStatus.ENVIRONMENT)

@@ -85,7 +85,7 @@ def render_html(run: RunData, analysis: Analysis, templates: Path | None = None)
     vitals_table_rows = [[r.action, r.phase, *[vitals_cell(r, m) for m in METRICS]] for r in analysis.vitals]
     event_rows = [[utc(e["time"]), f"{e['time'] - start:.2f}", str(e["event"]), event_details(e)]
                   for e in run.events]
-    load_rows = [[r.phase, r.name, str(r.n), f"{r.rps:.1f}", str(r.failures), f"{100 * r.failure_rate:.1f}",
+    load_rows = [[r.label, r.name, str(r.n), f"{r.rps:.1f}", str(r.failures), f"{100 * r.failure_rate:.1f}",
                   fmt_s3(r.p50), fmt_s3(r.p95), fmt_s3(r.max), "" if r.users is None else str(r.users)]
                  for r in analysis.load]
     users = users_report(run)
