@@ -246,7 +246,8 @@ def _sweep_run(tmp: Path, per_level_s: float) -> Path:
     for level in levels:
         for i, jitter in enumerate((-0.02, 0.0, 0.03)):
             d = 0.5 + per_level_s * level + jitter
-            store.append(Sample("during", i + 1, t, t + d, d, True, [ActionTiming("Logging in", d, True)],
+            store.append(Sample("during", i + 1, t, t + d, d, True,
+                                [ActionTiming("Logging in", d, True, bound_ms=5.0 + 20 * level + i)],
                                 fault_active_at_start=True, fault_active_at_end=True, level=level).to_record())
             t += d + 0.1
     store.write_json("run.json", {"status": "completed", "scenario": {
@@ -316,6 +317,7 @@ def test_a_sweep_is_summarised_per_level_with_its_slope_on_the_terminal(tmp_path
     analysis = analyze(RunData.load(run_dir))
     top = analysis.row("Logging in", "during")  # the highest level stands for "during"
     assert top is not None and top.level == 1.0 and top.stats.median == pytest.approx(9.5)
+    assert top.bound_ms == pytest.approx(27.0)  # each level's row has its attempts' generator bound
     assert top.vs_before is not None and top.vs_before.ratio == pytest.approx(9.5 / 0.505, rel=0.01)
     actions = json.loads((run_dir / "summary.json").read_text())["actions"]
     assert [a["level"] for a in actions if a["phase"].startswith("during")] == [0.0, 0.25, 0.5, 1.0]

@@ -143,9 +143,11 @@ def _failures(run: RunData, action: str, phase: str) -> int:
         a.name == action and not a.ok and a.duration_s is not None for a in s.actions))
 
 
-def _level_rows(run: RunData, action: str, base: list[float]) -> list[ActionPhase]:
+def _level_rows(run: RunData, action: str, base: list[float], base_bound: float | None,
+                load: Busy) -> list[ActionPhase]:
     """A swept fault's during phase, one row per level: pooled, its levels would blur into one
-    number (and one verdict) that no level had."""
+    number (and one verdict) that no level had. Each level's verdict is said with the machine's
+    load as a phase's is (busy.qualify)."""
     sweep = (run.fault or {}).get("sweep") or {}
     rows = []
     for level in (float(x) for x in sweep.get("levels", [])):
@@ -155,8 +157,14 @@ def _level_rows(run: RunData, action: str, base: list[float]) -> list[ActionPhas
         failures = sum(1 for s in attempts if not s.excluded and any(
             a.name == action and not a.ok and a.duration_s is not None for a in s.actions))
         label = f"during · {sweep.get('param', 'level')} {format_level(level, str(sweep.get('unit', '')))}"
-        rows.append(ActionPhase(action, label, describe(values, failures, sum(1 for s in attempts if s.straddled)),
-                                compare(base, values), level=level))
+        stats = describe(values, failures, sum(1 for s in attempts if s.straddled))
+        bounds = [a.bound_ms for s in attempts if not s.excluded
+                  for a in s.actions if a.name == action and a.ok and a.bound_ms is not None]
+        bound = max(bounds) if bounds else None
+        worst = max((b for b in (base_bound, bound) if b is not None), default=None)
+        left_out = sum(1 for s in attempts if s.saturated) + sum(p.left_out for p in load.phases if p.phase == "before")
+        rows.append(ActionPhase(action, label, stats, qualify(compare(base, values), stats.median, worst,
+                                                              load.host_busy, left_out), bound, level=level))
     return rows
 
 
@@ -169,7 +177,7 @@ def analyze(run: RunData) -> Analysis:
         base_bound = action_bound_ms(run, action, "before")
         for phase in PHASES:
             if phase == "during" and swept:
-                rows += _level_rows(run, action, base)
+                rows += _level_rows(run, action, base, base_bound, load)
                 continue
             values = run.action_durations(action, phase)
             straddled = sum(1 for s in run.attempts(phase) if s.straddled)
