@@ -21,7 +21,7 @@ from playwright.sync_api import Browser
 
 from uxchaos.demo.stack import DemoStack
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
-from uxchaos.scenario import parse_scenario
+from uxchaos.scenario.model import parse_scenario
 
 PAGES = {"login": ("/login", "#email"), "spa": ("/spa", "#overview-title")}
 

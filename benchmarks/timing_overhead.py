@@ -27,9 +27,9 @@ from playwright.sync_api import Browser, Page
 from scipy import stats as sps
 
 from uxchaos.demo.stack import DemoStack
-from uxchaos.journey.python_ref import PythonJourney
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
-from uxchaos.scenario import parse_scenario
+from uxchaos.scenario.model import parse_scenario
+from uxchaos.scenario.python_ref import PythonJourney
 
 JOURNEY = """
 name: overhead

@@ -21,7 +21,7 @@ from timing_overhead import JOURNEY, paired_ratio
 
 from uxchaos.demo.stack import DemoStack
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
-from uxchaos.scenario import parse_scenario
+from uxchaos.scenario.model import parse_scenario
 
 VARIANTS = {"untraced": None, "snapshots": False, "snapshots + screenshots": True}  # name → trace_screenshots
 

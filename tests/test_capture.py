@@ -9,10 +9,10 @@ from conftest import http_site
 
 from uxchaos.demo.stack import DemoInfo
 from uxchaos.journey.capture import RequestCapture, Window, mask_url
-from uxchaos.journey.python_ref import load_python_journey
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
-from uxchaos.results import Sample
-from uxchaos.scenario import parse_scenario
+from uxchaos.results.records import Sample
+from uxchaos.scenario.model import parse_scenario
+from uxchaos.scenario.python_ref import load_python_journey
 
 LOGIN = """
 name: capture

@@ -14,10 +14,10 @@ from playwright.sync_api import Page
 
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoInfo
-from uxchaos.importer import import_codegen
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
-from uxchaos.report.data import RunData
-from uxchaos.scenario import load_scenario
+from uxchaos.results.rundata import RunData
+from uxchaos.scenario.codegen import import_codegen
+from uxchaos.scenario.model import load_scenario
 
 RECORDED_PASSWORD = "recorded-Pa55word"
 

@@ -17,9 +17,9 @@ from uxchaos.demo.stack import DemoInfo
 from uxchaos.errors import BadInput
 from uxchaos.journey.python import OUTSIDE_STEPS, JourneyMisuse, StepTimer
 from uxchaos.journey.runner import AttemptPlan, BrowserSession
-from uxchaos.report.data import RunData
-from uxchaos.results import Sample
-from uxchaos.scenario import ScenarioError, load_scenario, parse_scenario
+from uxchaos.results.records import Sample
+from uxchaos.results.rundata import RunData
+from uxchaos.scenario.model import ScenarioError, load_scenario, parse_scenario
 
 LOGIN = '''
 from playwright.sync_api import expect

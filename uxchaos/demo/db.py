@@ -17,8 +17,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from uxchaos.netutil import free_port, wait_until
-from uxchaos.procs import die_with_parent
+from uxchaos.util.netutil import free_port, wait_until
+from uxchaos.util.procs import die_with_parent
 
 SCHEMA = """
 CREATE TABLE users (

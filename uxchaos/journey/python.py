@@ -28,13 +28,13 @@ from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from uxchaos.errors import BadInput
-from uxchaos.httpget import ignores_https_errors
 from uxchaos.journey import traces
 from uxchaos.journey.capture import RequestCapture, Window
 from uxchaos.journey.closing import closed_unless_interrupted
-from uxchaos.journey.python_ref import PythonJourney
 from uxchaos.journey.vitals import VitalsCapture
-from uxchaos.results import ActionTiming, Sample, StepTiming
+from uxchaos.results.records import ActionTiming, Sample, StepTiming
+from uxchaos.scenario.python_ref import PythonJourney
+from uxchaos.util.httpget import ignores_https_errors
 
 if TYPE_CHECKING:
     from uxchaos.journey.runner import AttemptPlan, BrowserSession

@@ -19,14 +19,12 @@ from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwr
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from uxchaos.browser import find_browser, launch_args
+from uxchaos.browser.endpoints import Endpoint, open_browser
+from uxchaos.browser.launch import find_browser, launch_args
 from uxchaos.errors import EnvironmentProblem
-from uxchaos.httpget import ignores_https_errors
 from uxchaos.journey import traces
 from uxchaos.journey.capture import RequestCapture, Window
 from uxchaos.journey.closing import closed_unless_interrupted
-from uxchaos.journey.endpoints import Endpoint, open_browser
-from uxchaos.journey.python_ref import PythonJourney
 from uxchaos.journey.steps import (
     IMPLEMENTATIONS,
     Navigation,
@@ -39,8 +37,10 @@ from uxchaos.journey.steps import (
 )
 from uxchaos.journey.vitals import READ as READ_VITALS
 from uxchaos.journey.vitals import VitalsCapture
-from uxchaos.results import ActionTiming, Sample, StepTiming
-from uxchaos.scenario import Action, Step
+from uxchaos.results.records import ActionTiming, Sample, StepTiming
+from uxchaos.scenario.model import Action, Step
+from uxchaos.scenario.python_ref import PythonJourney
+from uxchaos.util.httpget import ignores_https_errors
 
 log = logging.getLogger("uxchaos.journey")
 

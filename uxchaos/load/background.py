@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from uxchaos.ledger import Ledger
+from uxchaos.faults.ledger import Ledger
 from uxchaos.load.process import LocustProcesses, check_locustfile
 from uxchaos.load.spec import LoadSpec, compile_requests
 

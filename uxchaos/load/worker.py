@@ -29,7 +29,7 @@ def _locustfile(args: argparse.Namespace, folder: Path) -> Path:
         check_locustfile(path)
         return path
     from uxchaos.load.background import locustfile_for
-    from uxchaos.scenario import find_scenario, load_scenario
+    from uxchaos.scenario.model import find_scenario, load_scenario
 
     scenario = load_scenario(find_scenario(args.scenario))
     if scenario.load is None:
