@@ -19,8 +19,10 @@ from pathlib import Path
 
 from playwright.sync_api import Browser
 
+from uxchaos.browser.session import BrowserSession
 from uxchaos.demo.stack import DemoStack
-from uxchaos.journey.runner import AttemptPlan, BrowserSession
+from uxchaos.journey.attempt import run_attempt
+from uxchaos.journey.plan import AttemptPlan
 from uxchaos.scenario.model import parse_scenario
 
 PAGES = {"login": ("/login", "#email"), "spa": ("/spa", "#overview-title")}
@@ -69,7 +71,7 @@ def main() -> None:
                 if who == "bare":
                     path, selector = PAGES[page]
                     return bare(session.browser, info.base_url + path, selector)  # type: ignore[arg-type]
-                sample = session.run_attempt(plans[page], lambda: False)
+                sample = run_attempt(session, plans[page], lambda: False)
                 assert sample.ok, sample.failure
                 return sample.duration_s
 

@@ -377,7 +377,7 @@ def test_a_sweep_over_surge_users_gives_a_curve_per_level(tmp_path: Path, plain_
 def test_the_process_that_drives_playwright_never_imports_locust_or_gevent() -> None:
     """Importing Locust monkey-patches the standard library for gevent: only the Locust children may."""
     code = ("import sys, uxchaos.run.engine, uxchaos.cli, uxchaos.commands.dispatch, uxchaos.faults, "
-            "uxchaos.load.worker, uxchaos.report, uxchaos.analysis.summary; "
+            "uxchaos.commands.loadworker, uxchaos.report, uxchaos.analysis.summary; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]", done.stdout

@@ -262,7 +262,9 @@ ATTEMPTS_INTERRUPTED = """
 import os, random, signal, sys, threading
 from pathlib import Path
 from uxchaos.run.interrupts import signals_as_interrupts
-from uxchaos.journey.runner import AttemptPlan, BrowserSession
+from uxchaos.browser.session import BrowserSession
+from uxchaos.journey.attempt import run_attempt
+from uxchaos.journey.plan import AttemptPlan
 from uxchaos.scenario.model import parse_scenario
 
 base_url, email, password, out, n = sys.argv[1:6]
@@ -274,7 +276,7 @@ with signals_as_interrupts(None), BrowserSession() as session:
         plan = AttemptPlan("before", i, scenario.journey, base_url, {"username": email, "password": password},
                            10, Path(out))
         try:
-            session.run_attempt(plan, lambda: False)
+            run_attempt(session, plan, lambda: False)
             threading.Event().wait(0.7)  # the signal comes after a fast attempt: let it land here
         except KeyboardInterrupt:
             pass

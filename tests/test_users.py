@@ -23,12 +23,13 @@ import pytest
 from runs import browser_processes
 from test_run import only_run_dir, run_cli, write_scenario
 
+from uxchaos.browser.capacity import local_capacity
 from uxchaos.errors import EnvironmentProblem
 from uxchaos.results.records import Sample
 from uxchaos.results.rundata import RunData
 from uxchaos.run.engine import Engine, RunOptions
 from uxchaos.scenario.model import load_scenario, parse_scenario
-from uxchaos.users.pool import assign_endpoints, local_capacity
+from uxchaos.users.pool import assign_endpoints
 
 ROOT = Path(__file__).resolve().parent.parent
 

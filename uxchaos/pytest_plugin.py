@@ -194,7 +194,7 @@ def _playwright_session(item: pytest.Function) -> Any:
     """pytest-playwright's browser and context factory, where it is in use."""
     if not item.config.pluginmanager.hasplugin(PLUGIN_NAME_PLAYWRIGHT):
         return None
-    from uxchaos.journey.runner import BrowserSession
+    from uxchaos.browser.session import BrowserSession
 
     browser = item._request.getfixturevalue("browser")
     new_context = item._request.getfixturevalue("new_context")

@@ -11,10 +11,10 @@ from uxchaos.analysis.busy import Busy, action_bound_ms, busy, qualify
 from uxchaos.analysis.stats import Comparison, Describe, Recovery, compare, describe, recovery_time
 from uxchaos.analysis.sweeps import Curve, analyze_sweep
 from uxchaos.analysis.turns import TurnsReport, service_turns
-from uxchaos.analysis.vitals import STATS as VITALS_STATS
 from uxchaos.analysis.vitals import VitalsRow, unavailable, vitals_rows
 from uxchaos.load.stats import LoadRow, find_row, load_rows
 from uxchaos.results.rundata import RunData
+from uxchaos.results.vitals import STATS as VITALS_STATS
 from uxchaos.scenario.expect import Expectation, ExpectationError, NoData, evaluate
 from uxchaos.scenario.model import PHASES
 from uxchaos.util.durations import format_level

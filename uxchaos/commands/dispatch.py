@@ -48,7 +48,7 @@ def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         case "browser":
             return cmd_browser_serve(args, out)
         case "load":
-            from uxchaos.load.worker import command as load_worker
+            from uxchaos.commands.loadworker import command as load_worker
 
             return load_worker(args, out, err)
     raise BadInput(f"unknown command {args.command}")
@@ -89,7 +89,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                          deadline_s=deadline, force=args.force, users=args.users,
                          endpoints=args.browser_endpoints, trace=trace,
                          trace_screenshots=args.trace_screenshots)
-    from uxchaos.load.background import check_load
+    from uxchaos.run.background_load import check_load
 
     check_load(scenario.load)  # the locustfile imports in a Locust process and defines users: else file:line, exit 2
     engine = Engine(scenario, options, [Progress(err)])

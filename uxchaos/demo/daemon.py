@@ -134,10 +134,10 @@ def _said(log_path: Path, start: int) -> str:
 
 
 def serve(path: Path, out: TextIO, announce: bool = False, app: str = "python", port: int = 0) -> int:
+    from uxchaos.demo.db import demo_start_errors
     from uxchaos.demo.laravel_stack import LaravelStack
     from uxchaos.demo.stack import DemoStack
     from uxchaos.proxy.control import ControlServer
-    from uxchaos.run.target import demo_start_errors
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -86,6 +86,13 @@ class DemoStartError(RuntimeError):
     """A part of the demo could not start, for a reason outside uxchaos (said in the message)."""
 
 
+def demo_start_errors() -> tuple[type[BaseException], ...]:
+    """What the environment can make starting the demo raise (a bug keeps its traceback)."""
+    import psycopg
+
+    return (DemoStartError, TimeoutError, OSError, subprocess.SubprocessError, psycopg.Error)
+
+
 def _bin_dir() -> Path:
     # Found without importing pgserver: its __init__ starts locking machinery we do not use.
     spec = importlib.util.find_spec("pgserver")

@@ -28,8 +28,8 @@ from typing import Any
 from playwright.sync_api import BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
 
-from uxchaos.analysis.vitals import METRICS, rating
 from uxchaos.journey.capture import Window, mask_url, window_of
+from uxchaos.results.vitals import METRICS, rating
 
 log = logging.getLogger("uxchaos.journey")
 

@@ -18,10 +18,10 @@ from uxchaos.results.rundata import RunData
 from uxchaos.util.durations import format_duration
 
 __all__ = ["attempts_table", "expectations_list", "format_level", "render_markdown", "render_terminal_table"]
-from uxchaos.analysis.vitals import METRICS as VITALS_METRICS
 from uxchaos.analysis.vitals import cell as vitals_cell
 from uxchaos.report.templating import cell, environment, fmt_value, format_level, readable, render
 from uxchaos.results.records import MAX_REQUESTS_PER_ACTION
+from uxchaos.results.vitals import METRICS as VITALS_METRICS
 from uxchaos.scenario.model import PHASES
 
 VITALS_INTRO = ("Google's web-vitals library in every page of the journey (values scored on web.dev's thresholds: "

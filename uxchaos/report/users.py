@@ -10,9 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from uxchaos.results.records import Sample
+from uxchaos.results.records import LATE_MS, Sample
 from uxchaos.results.rundata import RunData
-from uxchaos.users.pool import LATE_MS
 from uxchaos.users.starvation import LEFT_OUT_SHARE
 from uxchaos.util.durations import format_rate
 

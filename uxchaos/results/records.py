@@ -16,6 +16,9 @@ from uxchaos.errors import EnvironmentProblem
 MAX_REQUESTS_PER_ACTION = 200  # request records kept per action and attempt (journey/capture.py)
 
 
+LATE_MS = 100.0  # an open-model attempt begun later than this after its scheduled start started late
+
+
 @dataclass
 class StepTiming:
     action: str
@@ -75,7 +78,7 @@ class Sample:
     # Open model (arrival_rate): when the journey was due, and how late it began (all max_users were busy).
     scheduled_at: float | None = None  # epoch seconds
     late_ms: float | None = None  # from its scheduled start to when a user began it
-    started_late: bool = False  # late by more than users.LATE_MS: the generator could not keep the rate
+    started_late: bool = False  # late by more than LATE_MS: the generator could not keep the rate
     # what the page fetched, one dict per request with its "action" (journey/capture.py); None: not captured
     requests: list[dict[str, Any]] | None = None
     requests_capped: dict[str, int] | None = None  # per action: requests left out of `requests` (the cap)

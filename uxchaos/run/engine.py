@@ -21,21 +21,23 @@ from typing import Any, Protocol
 
 import uxchaos
 from uxchaos.browser.endpoints import parse_endpoint
+from uxchaos.browser.session import BrowserSession
 from uxchaos.errors import BadInput, FaultError, FaultRefused, UxchaosError
 from uxchaos.faults import DriverOptions, EffectProbe, FaultDriver, TargetRuntime
 from uxchaos.faults.base import Sweep
 from uxchaos.faults.choice import NoFaultApplies, choose
 from uxchaos.faults.ledger import Ledger
 from uxchaos.faults.probe import median_round_trip
-from uxchaos.journey.runner import AttemptPlan, BrowserSession
+from uxchaos.journey.attempt import run_attempt
+from uxchaos.journey.plan import AttemptPlan
 from uxchaos.journey.traces import TraceKeeper, default_mode
-from uxchaos.load.background import background_load
-from uxchaos.results.records import ResultsStore, Sample, scrub
+from uxchaos.results.records import LATE_MS, ResultsStore, Sample, scrub
+from uxchaos.run.background_load import background_load
 from uxchaos.run.interrupts import interrupts_deferred, signals_as_interrupts
 from uxchaos.run.target import check_app_healthy, running_target
 from uxchaos.run.turns import TurnCounter
 from uxchaos.scenario.model import Scenario, fault_record
-from uxchaos.users.pool import LATE_MS, UserPool, check_capacity, pool_size
+from uxchaos.users.pool import UserPool, check_capacity, pool_size
 from uxchaos.users.starvation import LoadMonitor, journey_thread, measure_load
 from uxchaos.util.durations import format_level, format_rate
 from uxchaos.util.procs import writable_state_dir
@@ -608,7 +610,7 @@ class Engine:
         began_at = time.time()
         watch = phase == "during" and self.fault is not None
         in_force_before = self.fault.in_force() if watch and self.fault else None
-        sample = browser.run_attempt(plan, lambda: bool(self.fault and self.fault.active))
+        sample = run_attempt(browser, plan, lambda: bool(self.fault and self.fault.active))
         sample.level = self.level if phase == "during" else None
         if watch and self.fault is not None:
             in_force_after = self.fault.in_force() if self.fault.active else None

@@ -20,16 +20,6 @@ if TYPE_CHECKING:
     from uxchaos.demo.stack import DemoStack
 
 
-def demo_start_errors() -> tuple[type[BaseException], ...]:
-    import subprocess
-
-    import psycopg
-
-    from uxchaos.demo.db import DemoStartError
-
-    return (DemoStartError, TimeoutError, OSError, subprocess.SubprocessError, psycopg.Error)
-
-
 def _demo_stack(app: str) -> DemoStack | LaravelStack:
     if app == "laravel":
         from uxchaos.demo.laravel_stack import LaravelStack
@@ -47,6 +37,8 @@ def running_target(
     """Yield (runtime, variables for steps). Starts and always stops the demo when asked for."""
     variables = dict(scenario.target.credentials)
     if scenario.target.is_demo and not base_url_override:
+        from uxchaos.demo.db import demo_start_errors
+
         start_errors = demo_start_errors()
         stack = _demo_stack(scenario.target.app)
         try:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from uxchaos.analysis.vitals import STATS as VITALS_STATS
+from uxchaos.results.vitals import STATS as VITALS_STATS
 
 PHASE_NAMES = ("before", "during", "after")
 ACTION_STATS = {"n", "failures", "p50", "median", "p90", "p95", "min", "max", "mean", "std"} | VITALS_STATS

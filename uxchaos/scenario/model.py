@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from uxchaos.browser.capacity import local_capacity
+from uxchaos.browser.endpoints import parse_endpoint
 from uxchaos.errors import BadInput
 from uxchaos.faults import DRIVERS, FaultSpec
 from uxchaos.faults.base import REQUIRED, Sweep
@@ -17,7 +19,7 @@ from uxchaos.scenario.expect import Expectation, ExpectationError
 from uxchaos.scenario.params import convert
 from uxchaos.scenario.python_ref import JourneyLoadError, PythonJourney, load_python_journey
 from uxchaos.scenario.steptypes import COMMON_PARAMS, STEPS
-from uxchaos.scenario.yamlsrc import LDict, LList, Problem, load_yaml, read_source
+from uxchaos.util.yamlsrc import LDict, LList, Problem, load_yaml, read_source
 
 PHASES = ("before", "during", "after")
 SECRET_ENV = re.compile(r"PASSWORD|TOKEN|SECRET", re.IGNORECASE)
@@ -516,8 +518,6 @@ def _validate_open_model(v: _Validator, item: LDict, where: str) -> tuple[float 
 
 def _validate_browsers(v: _Validator, raw: Any, line: int) -> list[str]:
     """`browsers: [ws://10.0.0.5:3000/uxchaos, cdp+http://127.0.0.1:9222]`: where the users' browsers are."""
-    from uxchaos.browser.endpoints import parse_endpoint
-
     if not isinstance(raw, LList) or not raw:
         v.error(line, "browsers", "a non-empty list of browser endpoints: ws://HOST:PORT/PATH (a Playwright "
                 "browser server such as `uxchaos browser serve`), cdp+http://HOST:PORT, or local")
@@ -538,8 +538,6 @@ def _validate_users(v: _Validator, item: LDict, where: str, key: str = "users") 
     """`users: 8` (or `max_users: 8`): a whole number from 1 to MAX_USERS. Whether this machine's own
     browsers can take that many is checked before the run (users.check_capacity), since remote
     browsers may carry them."""
-    from uxchaos.users.pool import local_capacity
-
     line = item.line_of(key)
     users = v.convert("int", item[key], line, where)
     if users is None:

@@ -31,56 +31,24 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from uxchaos.browser.capacity import local_capacity
 from uxchaos.browser.endpoints import LOCAL, Endpoint, parse_endpoint, round_trip_ms
+from uxchaos.browser.server import BrowserServer
+from uxchaos.browser.session import BrowserSession
 from uxchaos.errors import BadInput, EnvironmentProblem
-from uxchaos.results.records import Sample
+from uxchaos.results.records import LATE_MS, Sample
 from uxchaos.users.starvation import LoadMonitor, journey_thread, measure_load
-
-if TYPE_CHECKING:
-    from uxchaos.browser.server import BrowserServer
 
 log = logging.getLogger("uxchaos.users.pool")
 
-LATE_MS = 100.0  # an open-model attempt begun later than this after its scheduled start started late
-# Measured here (PSS, each user with one page of the demo open): 695 MB at 2 users, 1136 MB at 6.
-MB_PER_LOCAL_USER = 120  # a Playwright driver, and a context with its page in the shared Chromium
-MB_SHARED_BROWSER = 500  # the Chromium the local users share, and its browser server
 START_TIMEOUT_S = 120.0
-
-
-@dataclass
-class Capacity:
-    cores: int
-    available_mb: int
-    max_users: int
-
-    def explain(self) -> str:
-        return (f"this machine has {self.cores} core(s) and {self.available_mb} MB of memory available; the local "
-                f"users share one Chromium (about {MB_SHARED_BROWSER} MB) and each runs a Playwright driver and a "
-                f"page of its own (about {MB_PER_LOCAL_USER} MB), so at most "
-                f"{self.max_users} local users fit — and the CPU saturates far sooner (about one user per core "
-                "for a login journey; attempts the generator's starvation may have distorted are flagged)")
-
-
-def local_capacity() -> Capacity:
-    available_kb = 0
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    available_kb = int(line.split()[1])
-    except (OSError, ValueError):
-        available_kb = 4 * 1024 * 1024
-    available_mb = available_kb // 1024
-    return Capacity(os.cpu_count() or 1, available_mb, max(1, (available_mb - MB_SHARED_BROWSER) // MB_PER_LOCAL_USER))
 
 
 def assign_endpoints(users: int, endpoints: list[Endpoint]) -> list[Endpoint]:
@@ -128,8 +96,6 @@ class UserPool:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def _open(self, slot: _Slot, endpoint: Endpoint) -> None:
-        from uxchaos.journey.runner import BrowserSession
-
         shared = self._shared.info if endpoint.is_local and self._shared is not None else None
         session = BrowserSession(self.headed, endpoint=parse_endpoint(shared.inner_url) if shared else endpoint)
         session.__enter__()
@@ -178,7 +144,6 @@ class UserPool:
     def start(self) -> None:
         """Start every user's browser; the first failure (an unreachable endpoint) is raised here."""
         if sum(1 for slot in self.slots if slot.endpoint.is_local) > 1:
-            from uxchaos.browser.server import BrowserServer
 
             self._shared = BrowserServer(max_users=len(self.slots))
             self._shared.launch(headless=not self.headed)

@@ -28,7 +28,7 @@ def _locustfile(args: argparse.Namespace, folder: Path) -> Path:
         path = Path(args.locustfile).resolve()
         check_locustfile(path)
         return path
-    from uxchaos.load.background import locustfile_for
+    from uxchaos.run.background_load import locustfile_for
     from uxchaos.scenario.model import find_scenario, load_scenario
 
     scenario = load_scenario(find_scenario(args.scenario))
