@@ -28,8 +28,8 @@ from pathlib import Path
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoStack
 from uxchaos.proxy.control import ControlServer
-from uxchaos.report.data import RunData
-from uxchaos.results import read_results
+from uxchaos.results.records import read_results
+from uxchaos.results.rundata import RunData
 
 ACTION = "Logging in"
 FIRST = "Opening the login page"  # goto + wait_for: mostly the browser's own work, so the most CPU-bound

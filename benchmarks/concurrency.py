@@ -1,7 +1,7 @@
 """Virtual users against the demo, side by side with a bare async Playwright script, in one run.
 
 For each concurrency (default 1, 2, 4, 8): uxchaos runs the login journey with that many users
-(one thread and Playwright driver each, one shared Chromium — uxchaos/users.py), then a bare asyncio
+(one thread and Playwright driver each, one shared Chromium — uxchaos/users/pool.py), then a bare asyncio
 Playwright script runs the same login with as many concurrent tasks (one browser, a context per
 task). Both do the same number of logins per level, in --blocks alternating blocks (the machine's
 speed drifts over minutes). Printed per level and side: login median and p95 (seconds), journeys
@@ -44,13 +44,13 @@ from typing import Any
 
 from playwright.async_api import Browser, async_playwright
 
-from uxchaos.browser import find_browser, launch_args
+from uxchaos.browser.launch import find_browser, launch_args
 from uxchaos.demo.stack import DemoInfo, DemoStack, demo_credentials
-from uxchaos.engine import Engine, RunOptions
-from uxchaos.netutil import wait_until
-from uxchaos.procs import die_with_parent
-from uxchaos.scenario import parse_scenario
-from uxchaos.starvation import cpu_ticks as _cpu_ticks
+from uxchaos.run.engine import Engine, RunOptions
+from uxchaos.scenario.model import parse_scenario
+from uxchaos.users.starvation import cpu_ticks as _cpu_ticks
+from uxchaos.util.netutil import wait_until
+from uxchaos.util.procs import die_with_parent
 
 SCENARIO = """
 name: concurrency
@@ -321,9 +321,9 @@ def main() -> None:
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     if args.no_capture:
-        import uxchaos.engine
+        import uxchaos.run.engine
 
-        uxchaos.engine.AttemptPlan = functools.partial(uxchaos.engine.AttemptPlan,  # type: ignore[misc]
+        uxchaos.run.engine.AttemptPlan = functools.partial(uxchaos.run.engine.AttemptPlan,  # type: ignore[misc]
                                                        capture_requests=False, capture_vitals=False)
     if args.remote:
         with demo_elsewhere() as outside:

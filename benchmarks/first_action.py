@@ -23,9 +23,11 @@ from pathlib import Path
 
 from playwright.sync_api import Browser
 
+from uxchaos.browser.session import BrowserSession
 from uxchaos.demo.stack import DemoStack
-from uxchaos.journey.runner import AttemptPlan, BrowserSession
-from uxchaos.scenario import parse_scenario
+from uxchaos.journey.attempt import run_attempt
+from uxchaos.journey.plan import AttemptPlan
+from uxchaos.scenario.model import parse_scenario
 
 PAGES = {"login": ("/login", "#email"), "spa": ("/spa", "#overview-title")}
 
@@ -76,7 +78,7 @@ def main() -> None:
                     path, selector = PAGES[page]
                     elapsed, start, end = bare(session.browser, info.base_url + path, selector)  # type: ignore[arg-type]
                 else:
-                    sample = session.run_attempt(plans[page], lambda: False)
+                    sample = run_attempt(session, plans[page], lambda: False)
                     assert sample.ok, sample.failure
                     action = sample.actions[0]
                     assert action.duration_s is not None and action.started_at and action.ended_at

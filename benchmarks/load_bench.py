@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing_overhead import paired_ratio
 
 from uxchaos.load.process import LocustProcesses
-from uxchaos.netutil import free_port, http_ok, wait_until
+from uxchaos.util.netutil import free_port, http_ok, wait_until
 
 LOCUSTFILE = """\
 from locust import HttpUser, constant, task

@@ -34,8 +34,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from uxchaos.netutil import free_port, wait_until
 from uxchaos.proxy.control import ControlClient
+from uxchaos.util.netutil import free_port, wait_until
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from dbservers import MariaDB, ServerMissing

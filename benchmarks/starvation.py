@@ -36,11 +36,11 @@ from typing import Any
 
 from playwright.async_api import Browser, async_playwright
 
-from uxchaos.browser import find_browser, launch_args
+from uxchaos.browser.launch import find_browser, launch_args
 from uxchaos.demo.stack import DemoInfo, DemoStack
-from uxchaos.engine import Engine, RunOptions
-from uxchaos.scenario import parse_scenario
-from uxchaos.starvation import LEFT_OUT_SHARE
+from uxchaos.run.engine import Engine, RunOptions
+from uxchaos.scenario.model import parse_scenario
+from uxchaos.users.starvation import LEFT_OUT_SHARE
 
 DB_DELAY = "200ms"
 BURN = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end: pass\n"

@@ -26,10 +26,12 @@ from typing import Any
 from playwright.sync_api import Browser, Page
 from scipy import stats as sps
 
+from uxchaos.browser.session import BrowserSession
 from uxchaos.demo.stack import DemoStack
-from uxchaos.journey.python_ref import PythonJourney
-from uxchaos.journey.runner import AttemptPlan, BrowserSession
-from uxchaos.scenario import parse_scenario
+from uxchaos.journey.attempt import run_attempt
+from uxchaos.journey.plan import AttemptPlan
+from uxchaos.scenario.model import parse_scenario
+from uxchaos.scenario.python_ref import PythonJourney
 
 JOURNEY = """
 name: overhead
@@ -111,7 +113,7 @@ def main() -> None:
         def once(who: str) -> float:
             if who == "bare":
                 return bare_login(session.browser, info.base_url, info.email, info.password)  # type: ignore[arg-type]
-            sample = session.run_attempt(plan if who == "yaml" else py_plan, lambda: False)
+            sample = run_attempt(session, plan if who == "yaml" else py_plan, lambda: False)
             assert sample.ok, sample.failure
             return sample.duration_s
 

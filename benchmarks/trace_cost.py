@@ -19,9 +19,11 @@ from pathlib import Path
 
 from timing_overhead import JOURNEY, paired_ratio
 
+from uxchaos.browser.session import BrowserSession
 from uxchaos.demo.stack import DemoStack
-from uxchaos.journey.runner import AttemptPlan, BrowserSession
-from uxchaos.scenario import parse_scenario
+from uxchaos.journey.attempt import run_attempt
+from uxchaos.journey.plan import AttemptPlan
+from uxchaos.scenario.model import parse_scenario
 
 VARIANTS = {"untraced": None, "snapshots": False, "snapshots + screenshots": True}  # name → trace_screenshots
 
@@ -41,7 +43,7 @@ def main() -> None:
         sizes: dict[str, list[int]] = {name: [] for name in VARIANTS}
 
         def once(name: str) -> float:
-            sample = session.run_attempt(plans[name], lambda: False)
+            sample = run_attempt(session, plans[name], lambda: False)
             assert sample.ok, sample.failure
             if sample.trace is not None:
                 zipped = Path(tmp) / sample.trace

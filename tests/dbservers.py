@@ -14,7 +14,7 @@ from pathlib import Path
 
 from uxchaos.demo.db import DemoStartError
 from uxchaos.demo.mariadb import MariaDBServer
-from uxchaos.netutil import free_port
+from uxchaos.util.netutil import free_port
 
 
 class ServerMissing(RuntimeError):

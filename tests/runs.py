@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from uxchaos.results import read_results
+from uxchaos.results.records import read_results
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from uxchaos.cli import main
-from uxchaos.report.data import RunData
+from uxchaos.results.rundata import RunData
 
 JOURNEY = """name: alt
 target:

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from uxchaos.analysis import analyze
+from uxchaos.analysis.stats import compare, recovery_time
+from uxchaos.analysis.summary import analyze
 from uxchaos.cli import main
-from uxchaos.expect import Expectation, ExpectationError, evaluate
 from uxchaos.report import write_reports
-from uxchaos.report.data import RunData
-from uxchaos.results import ActionTiming, ResultsStore, Sample
-from uxchaos.scenario import ScenarioError, parse_scenario
-from uxchaos.stats import compare, recovery_time
+from uxchaos.results.records import ActionTiming, ResultsStore, Sample
+from uxchaos.results.rundata import RunData
+from uxchaos.scenario.expect import Expectation, ExpectationError, evaluate
+from uxchaos.scenario.model import ScenarioError, parse_scenario
 
 T0 = 1_800_000_000.0
 

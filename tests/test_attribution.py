@@ -1,4 +1,4 @@
-"""Attribution (uxchaos/attribution.py): pure checks on records, and the real demo under a database delay."""
+"""Attribution (uxchaos/analysis/attribution.py): pure checks on records, and the real demo under a database delay."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from uxchaos.attribution import attribute_action, collapse_path, median_attempt, shares
+from uxchaos.analysis.attribution import attribute_action, collapse_path, median_attempt, shares
 from uxchaos.cli import main
-from uxchaos.report.data import RunData
-from uxchaos.results import ActionTiming, Sample
+from uxchaos.results.records import ActionTiming, Sample
+from uxchaos.results.rundata import RunData
 
 
 def test_collapse_path_folds_numeric_and_hex_ids_only() -> None:
@@ -166,7 +166,7 @@ phases:
     assert code == 0, err.getvalue()
     (run_dir,) = [p for p in (tmp_path / "reports").glob("*/*") if p.is_dir()]
     run = RunData.load(run_dir)
-    from uxchaos.analysis import analyze
+    from uxchaos.analysis.summary import analyze
 
     login = next(a for a in analyze(run).attribution if a.action == "Logging in")
     by_key = {r.key: r for r in login.requests}

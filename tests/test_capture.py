@@ -7,12 +7,14 @@ from pathlib import Path
 
 from conftest import http_site
 
+from uxchaos.browser.session import BrowserSession
 from uxchaos.demo.stack import DemoInfo
+from uxchaos.journey.attempt import run_attempt
 from uxchaos.journey.capture import RequestCapture, Window, mask_url
-from uxchaos.journey.python_ref import load_python_journey
-from uxchaos.journey.runner import AttemptPlan, BrowserSession
-from uxchaos.results import Sample
-from uxchaos.scenario import parse_scenario
+from uxchaos.journey.plan import AttemptPlan
+from uxchaos.results.records import Sample
+from uxchaos.scenario.model import parse_scenario
+from uxchaos.scenario.python_ref import load_python_journey
 
 LOGIN = """
 name: capture
@@ -76,9 +78,9 @@ def test_yaml_and_python_journeys_record_each_actions_requests(demo: DemoInfo, t
     (tmp_path / "journey.py").write_text(PY_JOURNEY)
     journey = load_python_journey("journey.py:login", tmp_path)
     with BrowserSession() as session:
-        yaml_sample = session.run_attempt(
+        yaml_sample = run_attempt(session,
             AttemptPlan("before", 1, scenario.journey, demo.base_url, variables, 30, tmp_path), lambda: False)
-        py_sample = session.run_attempt(
+        py_sample = run_attempt(session,
             AttemptPlan("before", 1, [], demo.base_url, variables, 30, tmp_path, journey), lambda: False)
     assert yaml_sample.ok and py_sample.ok, (yaml_sample.failure, py_sample.failure)
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from uxchaos.browser import find_browser, launch_args
+from uxchaos.browser.launch import find_browser, launch_args
 from uxchaos.demo.stack import DemoInfo, DemoStack
-from uxchaos.netutil import wait_until
+from uxchaos.util.netutil import wait_until
 
 
 def http_login(info: DemoInfo, password: str | None = None) -> tuple[float, int, str]:

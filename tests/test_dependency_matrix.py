@@ -474,7 +474,7 @@ def test_pumba_image_missing(site: str, tmp_path: Path, state: Path) -> None:
     docker = pytest.importorskip("docker")
     from dockerutil import BUSYBOX, TEST_LABEL, ensure_images
 
-    from uxchaos.containers import docker_client
+    from uxchaos.faults.dockerapi import docker_client
 
     client = docker_client()
     ensure_images(client)

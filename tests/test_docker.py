@@ -18,15 +18,15 @@ import pytest
 from dockerutil import BUSYBOX, TEST_FILTER, TEST_LABEL, ensure_images, ensure_tc_image
 
 from uxchaos.cli import main
-from uxchaos.containers import docker_client, netem_supported, resolve_targets
 from uxchaos.demo.stack import DemoStack
 from uxchaos.errors import BadInput, EnvironmentProblem
 from uxchaos.faults import FaultSpec, TargetRuntime, create_driver
 from uxchaos.faults.docker import DockerDriver, netem_command
-from uxchaos.netutil import wait_until
-from uxchaos.report.data import RunData
-from uxchaos.scenario import ScenarioError, parse_scenario
-from uxchaos.swarm import ServiceWatcher
+from uxchaos.faults.dockerapi import docker_client, netem_supported, resolve_targets
+from uxchaos.faults.swarm import ServiceWatcher
+from uxchaos.results.rundata import RunData
+from uxchaos.scenario.model import ScenarioError, parse_scenario
+from uxchaos.util.netutil import wait_until
 
 LABEL = TEST_LABEL
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from uxchaos.reference import render_reference
+from uxchaos.commands.reference import render_reference
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()

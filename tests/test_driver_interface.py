@@ -26,10 +26,10 @@ from uxchaos.cli import main
 from uxchaos.demo.stack import DemoStack
 from uxchaos.errors import EnvironmentProblem
 from uxchaos.faults import DRIVERS, Check, FaultDriver, Param, register
-from uxchaos.netutil import wait_until
 from uxchaos.proxy.control import ControlServer
-from uxchaos.report.data import RunData
-from uxchaos.results import read_results
+from uxchaos.results.records import read_results
+from uxchaos.results.rundata import RunData
+from uxchaos.util.netutil import wait_until
 
 
 class MarkerDriver(FaultDriver):

@@ -12,7 +12,7 @@ import pytest
 from test_pytest_plugin import PLUGIN
 
 from uxchaos.cli import main
-from uxchaos.report.data import RunData
+from uxchaos.results.rundata import RunData
 
 pytest_plugins = ["pytester"]
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

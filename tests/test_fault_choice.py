@@ -17,13 +17,13 @@ from conftest import http_site
 from dockerutil import BUSYBOX, TEST_FILTER, TEST_LABEL, ensure_images, ensure_tc_image
 
 from uxchaos.cli import main
-from uxchaos.containers import docker_client, netem_supported
 from uxchaos.faults import DRIVERS
+from uxchaos.faults.dockerapi import docker_client, netem_supported
 from uxchaos.proxy import ProxyHub
 from uxchaos.proxy.control import ControlServer
-from uxchaos.report.data import RunData
-from uxchaos.results import read_results
-from uxchaos.scenario import ScenarioError, parse_scenario
+from uxchaos.results.records import read_results
+from uxchaos.results.rundata import RunData
+from uxchaos.scenario.model import ScenarioError, parse_scenario
 
 ROOT = Path(__file__).parent.parent
 
@@ -229,7 +229,7 @@ def test_the_shipped_swarm_delays_try_netem_first_and_the_stacks_proxy_otherwise
 
 def test_the_engine_and_the_choice_name_no_driver() -> None:
     """Drivers stay behind their interface: which fault runs is decided by their own checks."""
-    for module in ("uxchaos/engine.py", "uxchaos/faults/choice.py"):
+    for module in ("uxchaos/run/engine.py", "uxchaos/faults/choice.py"):
         source = (ROOT / module).read_text()
         named = [name for name in DRIVERS if f'"{name}"' in source or f"'{name}'" in source]
         assert not named, f"{module} names driver(s) {named}"

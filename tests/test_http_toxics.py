@@ -19,7 +19,7 @@ from conftest import EchoServer, connect, port_of, recv_exactly
 
 from uxchaos.cli import main
 from uxchaos.proxy import ProxyHub
-from uxchaos.results import read_results
+from uxchaos.results.records import read_results
 
 ROOT = Path(__file__).parent.parent
 

@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
+from uxchaos.browser.session import BrowserSession
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoInfo
-from uxchaos.importer import import_codegen
-from uxchaos.journey.runner import AttemptPlan, BrowserSession
-from uxchaos.report.data import RunData
-from uxchaos.scenario import load_scenario
+from uxchaos.journey.attempt import run_attempt
+from uxchaos.journey.plan import AttemptPlan
+from uxchaos.results.rundata import RunData
+from uxchaos.scenario.codegen import import_codegen
+from uxchaos.scenario.model import load_scenario
 
 RECORDED_PASSWORD = "recorded-Pa55word"
 
@@ -104,7 +106,7 @@ def test_library_target_recording_runs_on_the_demo(tmp_path: Path, session: Brow
     assert password_step.args == {"selector": 'internal:label="Password"i', "value": "{{ password }}"}
     plan = AttemptPlan("before", 1, scenario.journey, demo.base_url,
                        {"username": demo.email, "password": demo.password}, 30, tmp_path)
-    sample = session.run_attempt(plan, lambda: False)
+    sample = run_attempt(session, plan, lambda: False)
     assert sample.ok, sample.failure
 
 

@@ -7,7 +7,7 @@ import html
 
 import pytest
 
-from uxchaos.known_errors import advice, missing_table
+from uxchaos.run.known_errors import advice, missing_table
 
 
 @pytest.mark.parametrize(("page", "table"), [

@@ -29,8 +29,8 @@ from uxchaos.demo.laravel_stack import LaravelStack
 from uxchaos.demo.mariadb import cache_dir
 from uxchaos.demo.stack import DemoInfo
 from uxchaos.errors import EnvironmentProblem
-from uxchaos.netutil import wait_until
-from uxchaos.target import check_app_healthy
+from uxchaos.run.target import check_app_healthy
+from uxchaos.util.netutil import wait_until
 
 ROOT = Path(__file__).parent.parent
 
@@ -259,7 +259,7 @@ def test_shipped_scenario_runs_the_login_in_chromium_against_laravel_under_a_dat
 
 
 def test_target_app_is_validated(tmp_path: Path) -> None:
-    from uxchaos.scenario import ScenarioError, load_scenario
+    from uxchaos.scenario.model import ScenarioError, load_scenario
 
     text = (ROOT / "scenarios/laravel-login-under-db-delay.yaml").read_text()
     assert load_scenario(ROOT / "scenarios/laravel-login-under-db-delay.yaml").target.app == "laravel"
@@ -290,7 +290,7 @@ def test_nothing_keeps_running_when_the_owner_is_killed(tmp_path: Path) -> None:
                     and Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"]
 
     wait_until(all_gone, 30, "every process of the killed owner's stack gone", interval_s=0.2)
-    from uxchaos.ledger import undo_entry
+    from uxchaos.faults.ledger import undo_entry
 
     undo_entry(entry)
     assert not any(Path(p).exists() for p in entry["paths"])

@@ -57,6 +57,6 @@ def test_the_probe_would_see_playwright() -> None:
 
 def test_every_step_type_has_its_browser_side() -> None:
     from uxchaos.journey.steps import IMPLEMENTATIONS
-    from uxchaos.steptypes import STEPS
+    from uxchaos.scenario.steptypes import STEPS
 
     assert set(IMPLEMENTATIONS) == set(STEPS)

@@ -18,9 +18,9 @@ import pytest
 from test_run import only_run_dir, run_cli
 
 from uxchaos.demo.stack import DemoStack
-from uxchaos.procs import pid_alive
 from uxchaos.proxy.control import ControlServer
-from uxchaos.results import read_results
+from uxchaos.results.records import read_results
+from uxchaos.util.procs import pid_alive
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -322,7 +322,7 @@ def test_a_worker_from_elsewhere_joins_the_runs_master(tmp_path: Path, plain_sit
     """`uxchaos load worker --master HOST:PORT` (as on another machine) feeds the run, with the
     locustfile the master sends it (the run compiled it from `requests:` into its own folder, which
     the worker never sees), or with `--scenario FILE`."""
-    from uxchaos.netutil import free_port
+    from uxchaos.util.netutil import free_port
 
     master = f"127.0.0.1:{free_port()}"
     path = scenario(tmp_path, plain_site, f"  users: 2\n  workers: 1\n  master: {master}\n  requests: [{{get: /}}]",
@@ -391,8 +391,8 @@ def test_a_sweep_over_surge_users_gives_a_curve_per_level(tmp_path: Path, plain_
 
 def test_the_process_that_drives_playwright_never_imports_locust_or_gevent() -> None:
     """Importing Locust monkey-patches the standard library for gevent: only the Locust children may."""
-    code = ("import sys, uxchaos.engine, uxchaos.cli, uxchaos.commands, uxchaos.faults, uxchaos.load.worker, "
-            "uxchaos.report, uxchaos.analysis; "
+    code = ("import sys, uxchaos.run.engine, uxchaos.cli, uxchaos.commands.dispatch, uxchaos.faults, "
+            "uxchaos.commands.loadworker, uxchaos.report, uxchaos.analysis.summary; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]", done.stdout

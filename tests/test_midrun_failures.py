@@ -15,8 +15,8 @@ from pathlib import Path
 from badservers import hello_site, refused_port
 from runs import has_event
 
-from uxchaos.netutil import wait_until
-from uxchaos.results import read_results
+from uxchaos.results.records import read_results
+from uxchaos.util.netutil import wait_until
 
 
 def _proxy_serve(upstream: str, control_port: int, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:

@@ -14,9 +14,9 @@ from test_run import only_run_dir, run_cli, write_scenario
 from test_users import samples_of
 
 from uxchaos.demo.stack import DemoStack
-from uxchaos.durations import DurationError, parse_rate
 from uxchaos.proxy.control import ControlServer
-from uxchaos.report.data import RunData
+from uxchaos.results.rundata import RunData
+from uxchaos.util.durations import DurationError, parse_rate
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -41,7 +41,7 @@ def test_a_broken_pipe_inside_uxchaos_is_not_taken_for_a_reader_going_away(monke
     def broken(*args: object) -> int:
         raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setattr("uxchaos.commands.cmd_list", broken)
+    monkeypatch.setattr("uxchaos.commands.dispatch.cmd_list", broken)
     err = io.StringIO()
     assert main(["list"], io.StringIO(), err) == 70
     assert "internal error: BrokenPipeError" in err.getvalue()
@@ -90,7 +90,7 @@ def test_a_bug_is_one_line_and_a_file_with_its_traceback(monkeypatch: pytest.Mon
     def buggy(*args: object) -> int:
         return {}["no such key"]  # type: ignore[no-any-return]
 
-    monkeypatch.setattr("uxchaos.commands.cmd_list", buggy)
+    monkeypatch.setattr("uxchaos.commands.dispatch.cmd_list", buggy)
     out, err = io.StringIO(), io.StringIO()
     assert main(["list"], out, err) == 70
     (line,) = err.getvalue().splitlines()

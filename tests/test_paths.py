@@ -27,11 +27,11 @@ import pytest
 from conftest import http_site
 
 from uxchaos.cli import main
-from uxchaos.netutil import wait_until
 from uxchaos.proxy import ProxyHub
 from uxchaos.proxy.control import ControlServer
-from uxchaos.report.data import RunData
-from uxchaos.results import read_results
+from uxchaos.results.records import read_results
+from uxchaos.results.rundata import RunData
+from uxchaos.util.netutil import wait_until
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:
@@ -255,7 +255,7 @@ def test_docker_pause_of_a_swarm_service_target(tmp_path: Path, plain_site: str,
     import docker
     from dockerutil import BUSYBOX, TEST_LABEL, ensure_images
 
-    from uxchaos.containers import SWARM_SERVICE_LABEL, docker_client
+    from uxchaos.faults.dockerapi import SWARM_SERVICE_LABEL, docker_client
 
     client = docker_client()
     ensure_images(client)
@@ -385,8 +385,8 @@ class Recorder:
 
 def test_a_listener_that_raises_never_stops_the_run(tmp_path: Path, plain_site: str,
                                                     caplog: pytest.LogCaptureFixture) -> None:
-    from uxchaos.engine import Engine, RunOptions
-    from uxchaos.scenario import parse_scenario
+    from uxchaos.run.engine import Engine, RunOptions
+    from uxchaos.scenario.model import parse_scenario
 
     sleeper = subprocess.Popen(["sleep", "600"])
     try:
@@ -403,7 +403,7 @@ phases:
   after: {{attempts: 1, settle: 100ms}}
 """, "listeners.yaml", env={})
         recorder = Recorder()
-        with caplog.at_level(logging.WARNING, logger="uxchaos.engine"):
+        with caplog.at_level(logging.WARNING, logger="uxchaos.run.engine"):
             outcome = Engine(scenario, RunOptions(out_dir=tmp_path / "r", deadline_s=None),
                              [BrokenListener(), recorder]).run()
         assert outcome.status == "completed"

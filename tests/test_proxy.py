@@ -326,7 +326,7 @@ def test_proxy_serve_rejects_a_bad_proxy_argument() -> None:
 def test_page_probe_sees_a_backend_delay(demo_stack) -> None:  # type: ignore[no-untyped-def]
     """The effect check used for netem delays (Docker, Pumba): the app's first page timed like curl,
     measured here against the real demo with a real delay on its backend link."""
-    from uxchaos.probe import median_round_trip, page_probe
+    from uxchaos.faults.probe import median_round_trip, page_probe
 
     demo_stack.hub.reset()
     probe = page_probe(demo_stack.info.base_url + "/")

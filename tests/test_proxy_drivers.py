@@ -19,10 +19,10 @@ from conftest import EchoServer, connect, recv_exactly
 
 from uxchaos.cli import main
 from uxchaos.faults import FaultSpec, TargetRuntime, create_driver
-from uxchaos.ledger import undo_entry
+from uxchaos.faults.ledger import undo_entry
 from uxchaos.proxy import ProxyHub
 from uxchaos.proxy.control import ControlClient
-from uxchaos.results import read_results
+from uxchaos.results.records import read_results
 
 
 @pytest.fixture
@@ -199,7 +199,7 @@ def test_killed_run_with_a_disabled_proxy_is_recovered(tmp_path: Path, plain_sit
     recover` enables it again from the fault ledger."""
     import os
 
-    from uxchaos.netutil import wait_until
+    from uxchaos.util.netutil import wait_until
 
     upstream = plain_site.removeprefix("http://")
     server = subprocess.Popen([sys.executable, "-m", "uxchaos", "proxy", "serve", "--proxy", f"web={upstream}",

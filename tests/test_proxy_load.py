@@ -12,8 +12,8 @@ import threading
 
 import pytest
 
-from uxchaos.netutil import wait_until
 from uxchaos.proxy import ProxyHub
+from uxchaos.util.netutil import wait_until
 
 CONNECTIONS = 1000
 CLIENTS = r"""

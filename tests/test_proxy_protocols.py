@@ -13,8 +13,8 @@ from conftest import TcpServer, connect, recv_exactly
 
 from uxchaos.proxy import ProxyHub, ToxicError
 from uxchaos.proxy.control import ControlClient, ControlServer
-from uxchaos.results import ActionTiming, Sample
-from uxchaos.turns import TurnCounter
+from uxchaos.results.records import ActionTiming, Sample
+from uxchaos.run.turns import TurnCounter
 
 GREETING = b"\x4a\x00\x00\x00\x0a5.5.5-synthetic\x00greeting-without-line-break"
 

@@ -19,12 +19,12 @@ from dockerutil import BUSYBOX, PUMBA_STANDIN, PUMBA_STANDIN_SLOW_CLEANUP, TEST_
 from runs import has_event, started_run
 
 from uxchaos.cli import main
-from uxchaos.containers import docker_client
 from uxchaos.errors import EnvironmentProblem, FaultError
 from uxchaos.faults import FaultSpec, TargetRuntime, create_driver
+from uxchaos.faults.dockerapi import docker_client
 from uxchaos.faults.pumba import PumbaDriver, go_duration, pumba_args
-from uxchaos.netutil import wait_until
-from uxchaos.results import read_results
+from uxchaos.results.records import read_results
+from uxchaos.util.netutil import wait_until
 
 NETEM = {"interface": "eth0", "tc_image": "gaiadocker/iproute2", "correlation": 0.0}
 

@@ -12,14 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from uxchaos.browser.session import BrowserSession
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoInfo
 from uxchaos.errors import BadInput
+from uxchaos.journey.attempt import run_attempt
+from uxchaos.journey.plan import AttemptPlan
 from uxchaos.journey.python import OUTSIDE_STEPS, JourneyMisuse, StepTimer
-from uxchaos.journey.runner import AttemptPlan, BrowserSession
-from uxchaos.report.data import RunData
-from uxchaos.results import Sample
-from uxchaos.scenario import ScenarioError, load_scenario, parse_scenario
+from uxchaos.results.records import Sample
+from uxchaos.results.rundata import RunData
+from uxchaos.scenario.model import ScenarioError, load_scenario, parse_scenario
 
 LOGIN = '''
 from playwright.sync_api import expect
@@ -146,7 +148,7 @@ def attempt(session: BrowserSession, demo: DemoInfo, tmp_path: Path, source: str
     scenario = load_scenario(scenario_file(tmp_path, source, f"journeys/j.py:{function}"))
     plan = AttemptPlan("before", 1, [], demo.base_url, {"username": demo.email, "password": demo.password},
                        timeout_s, tmp_path / "shots", scenario.python_journey)
-    return session.run_attempt(plan, lambda: False)
+    return run_attempt(session, plan, lambda: False)
 
 
 def test_steps_become_actions_and_time_outside_them_is_its_own_row(session: BrowserSession, demo: DemoInfo,
@@ -203,7 +205,7 @@ def test_relative_urls_resolve_against_the_target(session: BrowserSession, demo:
     scenario = load_scenario(scenario_file(tmp_path, source))
     plan = AttemptPlan("before", 1, [], demo.base_url, {"expected": demo.base_url + "/login"}, 10,
                        tmp_path, scenario.python_journey)
-    sample = session.run_attempt(plan, lambda: False)
+    sample = run_attempt(session, plan, lambda: False)
     assert sample.ok, sample.failure
 
 
@@ -231,7 +233,7 @@ def test_same_login_as_python_and_as_yaml_gives_the_same_medians(session: Browse
         for kind in (("yaml", "python") if i % 2 == 0 else ("python", "yaml")):
             plan = AttemptPlan("before", i + 1, yaml_scenario.journey if kind == "yaml" else [], demo.base_url,
                                variables, 30, tmp_path, py if kind == "python" else None)
-            sample = session.run_attempt(plan, lambda: False)
+            sample = run_attempt(session, plan, lambda: False)
             assert sample.ok, sample.failure
             durations[kind].append(next(a.duration_s for a in sample.actions if a.name == "Logging in") or 0)
     ratio = statistics.median(durations["python"]) / statistics.median(durations["yaml"])

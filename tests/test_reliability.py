@@ -31,10 +31,10 @@ from runs import browser_processes
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoStack
 from uxchaos.errors import BadInput
-from uxchaos.netutil import wait_until
 from uxchaos.proxy.control import ControlServer
-from uxchaos.results import read_results
-from uxchaos.scenario import Scenario, load_scenario, parse_scenario
+from uxchaos.results.records import read_results
+from uxchaos.scenario.model import Scenario, load_scenario, parse_scenario
+from uxchaos.util.netutil import wait_until
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
 PHASES = ("before", "during", "after")
@@ -52,7 +52,7 @@ def paused_candidate() -> Iterator[Any]:
     """A real container for docker pause trials (host networking, local image)."""
     from dockerutil import BUSYBOX, TEST_LABEL, ensure_images
 
-    from uxchaos.containers import docker_client
+    from uxchaos.faults.dockerapi import docker_client
 
     client = docker_client()
     ensure_images(client)
@@ -261,9 +261,11 @@ INTERRUPTED_ATTEMPTS = 40
 ATTEMPTS_INTERRUPTED = """
 import os, random, signal, sys, threading
 from pathlib import Path
-from uxchaos.interrupts import signals_as_interrupts
-from uxchaos.journey.runner import AttemptPlan, BrowserSession
-from uxchaos.scenario import parse_scenario
+from uxchaos.run.interrupts import signals_as_interrupts
+from uxchaos.browser.session import BrowserSession
+from uxchaos.journey.attempt import run_attempt
+from uxchaos.journey.plan import AttemptPlan
+from uxchaos.scenario.model import parse_scenario
 
 base_url, email, password, out, n = sys.argv[1:6]
 scenario = parse_scenario(sys.stdin.read(), "attempts.yaml")
@@ -274,7 +276,7 @@ with signals_as_interrupts(None), BrowserSession() as session:
         plan = AttemptPlan("before", i, scenario.journey, base_url, {"username": email, "password": password},
                            10, Path(out))
         try:
-            session.run_attempt(plan, lambda: False)
+            run_attempt(session, plan, lambda: False)
             threading.Event().wait(0.7)  # the signal comes after a fast attempt: let it land here
         except KeyboardInterrupt:
             pass
@@ -686,7 +688,7 @@ def test_the_unmutated_document_is_valid() -> None:
 
 
 def test_secrets_with_quotes_and_backslashes_are_masked_where_json_escapes_them(tmp_path: Path) -> None:
-    from uxchaos.results import ResultsStore
+    from uxchaos.results.records import ResultsStore
 
     secret = 'pa"ss\\word'
     store = ResultsStore(tmp_path, {secret})

@@ -17,14 +17,14 @@ import pytest
 from conftest import http_site
 from journeys import LOGIN_JOURNEY
 
-from uxchaos.browser import find_browser
+from uxchaos.browser.launch import find_browser
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoStack
 from uxchaos.errors import EnvironmentProblem
-from uxchaos.netutil import wait_until
 from uxchaos.proxy.control import ControlServer
-from uxchaos.report.data import RunData
-from uxchaos.results import read_results
+from uxchaos.results.records import read_results
+from uxchaos.results.rundata import RunData
+from uxchaos.util.netutil import wait_until
 
 
 def write_scenario(tmp_path: Path, body: str, name: str = "e2e") -> Path:
@@ -172,7 +172,7 @@ def test_unreachable_target_is_an_environment_problem(tmp_path: Path) -> None:
 def test_missing_browser_names_both_ways_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.delenv("UXCHAOS_BROWSER", raising=False)
-    monkeypatch.setattr("uxchaos.browser.SYSTEM_CHROMIUMS", ("no-such-chromium",))
+    monkeypatch.setattr("uxchaos.browser.launch.SYSTEM_CHROMIUMS", ("no-such-chromium",))
     with pytest.raises(EnvironmentProblem) as info:
         find_browser(None)
     assert "playwright install chromium" in str(info.value) and "apt-get install chromium" in str(info.value)
@@ -256,7 +256,7 @@ expect:
 def test_html_report_is_self_contained_with_charts_and_escaped(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    from uxchaos.browser import launch_args
+    from uxchaos.browser.launch import launch_args
 
     path = write_scenario(tmp_path, """
 target: {base_url: demo}
@@ -402,7 +402,7 @@ phases:
     assert all(s.ok for s in run.samples), [s.failure for s in run.samples]
     steps = run.samples[0].steps
     from uxchaos.journey.steps import IMPLEMENTATIONS
-    from uxchaos.steptypes import STEPS
+    from uxchaos.scenario.steptypes import STEPS
 
     assert set(IMPLEMENTATIONS) == set(STEPS)  # every declared step type has its browser side…
     assert {s.kind for s in steps} == set(STEPS)  # …and every one ran for real

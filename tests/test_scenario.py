@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from uxchaos.cli import main
-from uxchaos.durations import DurationError, parse_duration
-from uxchaos.scenario import ScenarioError, find_scenario, load_scenario, parse_scenario
+from uxchaos.scenario.model import ScenarioError, find_scenario, load_scenario, parse_scenario
+from uxchaos.util.durations import DurationError, parse_duration
 
 BROKEN = Path(__file__).parent / "scenarios" / "broken"
 SHIPPED = Path(__file__).parent.parent / "scenarios"

@@ -9,7 +9,7 @@ import io
 import pytest
 
 from uxchaos.cli import main
-from uxchaos.report.data import RunData
+from uxchaos.results.rundata import RunData
 
 SPA_SCENARIO = """name: spa-why
 target:
@@ -54,7 +54,7 @@ def spa_run(tmp_path_factory: pytest.TempPathFactory) -> RunData:
 def test_parts_add_up_to_the_slowdown(spa_run: RunData) -> None:
     """10 round trips on the view's critical path (18 in all, most of them in parallel): the parts
     add up to the measured Δ within 10%, and browser-side is not negative beyond that noise."""
-    from uxchaos.analysis import analyze
+    from uxchaos.analysis.summary import analyze
 
     report = next(a for a in analyze(spa_run).attribution if a.action == "Opening the report")
     load = [s.cpu_load for s in spa_run.samples]
@@ -80,7 +80,7 @@ def test_spa_route_change_is_a_client_side_navigation_in_the_vitals(spa_run: Run
     """No new document: no TTFB, said so in the table; what still applies is recorded — the view's
     CLS, the INP of the click (on the document, counted for this action), and FCP/LCP of the new view
     from Chromium's soft-navigation entries (Debian's Chromium makes them without flags)."""
-    from uxchaos.analysis import analyze
+    from uxchaos.analysis.summary import analyze
 
     for sample in spa_run.samples:
         if not sample.ok:

@@ -23,19 +23,19 @@ import pytest
 from test_run import only_run_dir, run_cli, write_scenario
 from test_users import samples_of
 
-from uxchaos.analysis import analyze
-from uxchaos.busy import HOST_CPU_GAP, qualify
-from uxchaos.report.data import RunData
+from uxchaos.analysis.busy import HOST_CPU_GAP, qualify
+from uxchaos.analysis.stats import compare
+from uxchaos.analysis.summary import analyze
 from uxchaos.report.markdown import render_markdown
-from uxchaos.results import ActionTiming, Sample, StepTiming
-from uxchaos.starvation import (
+from uxchaos.results.records import ActionTiming, Sample, StepTiming
+from uxchaos.results.rundata import RunData
+from uxchaos.users.starvation import (
     LEFT_OUT_SHARE,
     LoadMonitor,
     bound_sample,
     generator_threads,
     journey_thread,
 )
-from uxchaos.stats import compare
 
 BURN = "import time\nend = time.monotonic() + float(__import__('sys').argv[1])\nwhile time.monotonic() < end: pass\n"
 

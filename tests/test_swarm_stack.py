@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from uxchaos.cli import main
-from uxchaos.containers import docker_client
 from uxchaos.demo.images import SERVICE_DEPS, DemoImages, build_images, planned_tags
 from uxchaos.demo.swarmstack import PORTS, StackPorts, stack_containers, stack_services
-from uxchaos.report.data import RunData
+from uxchaos.faults.dockerapi import docker_client
+from uxchaos.results.rundata import RunData
 
 
 @pytest.fixture(scope="session")

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from uxchaos.browser import find_browser, launch_args
+from uxchaos.browser.launch import find_browser, launch_args
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoStack
 from uxchaos.proxy.control import ControlServer
-from uxchaos.report.data import RunData
+from uxchaos.results.rundata import RunData
 
 BASE = """name: sweep
 target: {base_url: demo}
@@ -238,7 +238,7 @@ phases:
 
 def _sweep_run(tmp: Path, per_level_s: float) -> Path:
     """A run folder of a sweep whose login grows by `per_level_s` seconds per second of delay."""
-    from uxchaos.results import ActionTiming, ResultsStore, Sample
+    from uxchaos.results.records import ActionTiming, ResultsStore, Sample
 
     store = ResultsStore(tmp)
     t = 1_800_000_000.0
@@ -269,7 +269,7 @@ def test_compare_reads_the_slopes_of_two_sweeps(tmp_path: Path) -> None:
     assert "Logging in: 9.0 → 9.0 round trips: no detectable difference" in same.getvalue()
     # the threshold of the steeper run comes earlier: 0.5 + 14 x = 8 → x ≈ 0.536 s
     summary = RunData.load(b)
-    from uxchaos.doseresponse import analyze_sweep
+    from uxchaos.analysis.sweeps import analyze_sweep
 
     (curve,) = analyze_sweep(summary)
     assert curve.threshold is not None and curve.threshold.level is not None
@@ -294,8 +294,8 @@ phases:
 
 def test_a_sweep_is_summarised_per_level_with_its_slope_on_the_terminal(tmp_path: Path) -> None:
     """Pooled, four levels gave one "during" row (n = 12) and one verdict that no level had."""
-    from uxchaos.analysis import analyze
-    from uxchaos.results import ActionTiming, ResultsStore, Sample
+    from uxchaos.analysis.summary import analyze
+    from uxchaos.results.records import ActionTiming, ResultsStore, Sample
 
     run_dir = _sweep_run(tmp_path / "r", 9.0)
     store = ResultsStore(run_dir)

@@ -12,7 +12,7 @@ from test_analysis import make_run
 
 from uxchaos.cli import main
 from uxchaos.report import write_reports
-from uxchaos.results import ActionTiming, ResultsStore, Sample
+from uxchaos.results.records import ActionTiming, ResultsStore, Sample
 
 ROOT = Path(__file__).parent.parent
 

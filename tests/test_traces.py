@@ -14,10 +14,10 @@ import pytest
 
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoInfo
-from uxchaos.engine import RunOptions
 from uxchaos.journey.traces import TraceKeeper, default_mode, redact, secret_forms
-from uxchaos.report.data import RunData
-from uxchaos.results import ActionTiming, Sample
+from uxchaos.results.records import ActionTiming, Sample
+from uxchaos.results.rundata import RunData
+from uxchaos.run.engine import RunOptions
 
 
 def _traced(tmp_path: Path, phase: str, attempt: int, seconds: float, ok: bool = True) -> Sample:

@@ -1,4 +1,4 @@
-"""Service turns per action (uxchaos/turns.py) through a real proxy: a background client that polls
+"""Service turns per action (uxchaos/run/turns.py) through a real proxy: a background client that polls
 the service slower than the attempts are short is found only later, and the turns it put into the
 attempts counted before then are taken out afterwards, from the turns kept per connection."""
 
@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from uxchaos.proxy import ProxyHub
-from uxchaos.report.data import RunData
-from uxchaos.results import ActionTiming, Sample
-from uxchaos.turns import TurnCounter
+from uxchaos.results.rundata import RunData
+from uxchaos.results.records import ActionTiming, Sample
+from uxchaos.run.turns import TurnCounter
 
 TURNS_PER_ACTION = 3
 

@@ -23,12 +23,13 @@ import pytest
 from runs import browser_processes
 from test_run import only_run_dir, run_cli, write_scenario
 
-from uxchaos.engine import Engine, RunOptions
+from uxchaos.browser.capacity import local_capacity
 from uxchaos.errors import EnvironmentProblem
-from uxchaos.report.data import RunData
-from uxchaos.results import Sample
-from uxchaos.scenario import load_scenario, parse_scenario
-from uxchaos.users import assign_endpoints, local_capacity
+from uxchaos.results.records import Sample
+from uxchaos.results.rundata import RunData
+from uxchaos.run.engine import Engine, RunOptions
+from uxchaos.scenario.model import load_scenario, parse_scenario
+from uxchaos.users.pool import assign_endpoints
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,7 +76,7 @@ def test_browsers_list_is_validated(tmp_path: Path) -> None:
 
 
 def test_users_are_spread_least_loaded_first() -> None:
-    from uxchaos.journey.endpoints import parse_endpoint
+    from uxchaos.browser.endpoints import parse_endpoint
 
     a, b = parse_endpoint("ws://127.0.0.1:1/a"), parse_endpoint("ws://127.0.0.1:2/b")
     assert Counter(e.url for e in assign_endpoints(5, [a, b])) == {a.url: 3, b.url: 2}
@@ -252,7 +253,7 @@ phases:
     events = [r for r in map(json.loads, (outcome.run_dir / "results.jsonl").read_text().splitlines())]
     assert any(r.get("event") == "reverted" and r["reason"] == "during phase finished" for r in events)
     assert any(r["type"] == "endpoint_lost" and r["endpoint"] == servers[1].url for r in events)
-    from uxchaos.commands import _report
+    from uxchaos.commands.dispatch import _report
 
     _report(outcome.run_dir, io.StringIO())
     report = (outcome.run_dir / "report.md").read_text()
@@ -355,7 +356,7 @@ phases: {before: {attempts: 1}, during: {attempts: 1}, after: {attempts: 1}}
 def test_an_endpoint_that_is_no_browser_server_is_named(plain_site: str) -> None:
     from playwright.sync_api import sync_playwright
 
-    from uxchaos.journey.endpoints import open_browser, parse_endpoint
+    from uxchaos.browser.endpoints import open_browser, parse_endpoint
 
     url = plain_site.replace("http://", "ws://") + "/uxchaos"
     with sync_playwright() as p, pytest.raises(EnvironmentProblem) as caught:
@@ -367,7 +368,7 @@ def test_an_endpoint_that_is_no_browser_server_is_named(plain_site: str) -> None
 def test_browser_serve_refuses_users_beyond_max(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    from uxchaos.journey.endpoints import open_browser, parse_endpoint
+    from uxchaos.browser.endpoints import open_browser, parse_endpoint
 
     server = Server("--max-users", "1")
     try:
@@ -441,8 +442,8 @@ phases:
 
 
 def test_a_cdp_endpoint_carries_the_users(tmp_path: Path, plain_site: str) -> None:
-    from uxchaos.browser import find_browser, launch_args
-    from uxchaos.procs import die_with_parent
+    from uxchaos.browser.launch import find_browser, launch_args
+    from uxchaos.util.procs import die_with_parent
 
     chromium = subprocess.Popen([find_browser(), "--headless", "--remote-debugging-address=127.0.0.1",
                                  "--remote-debugging-port=0", f"--user-data-dir={tmp_path / 'profile'}",
@@ -474,10 +475,10 @@ phases: {{before: {{users: 2, attempts: 2}}, during: {{attempts: 1}}, after: {{a
 
 
 def test_many_attempts_turn_the_seed_table_into_medians_and_flags_are_counted() -> None:
-    from uxchaos.report.data import RunData
     from uxchaos.report.markdown import attempts_table
     from uxchaos.report.users import users_section
-    from uxchaos.results import ActionTiming
+    from uxchaos.results.records import ActionTiming
+    from uxchaos.results.rundata import RunData
 
     def sample(phase: str, n: int, seconds: float, **flags: Any) -> dict[str, Any]:
         return Sample(phase=phase, attempt=n, started_at=n, ended_at=n + seconds, duration_s=seconds, ok=True,

@@ -1,4 +1,4 @@
-"""Web Vitals per navigation (uxchaos/journey/vitals.py, uxchaos/vitalstats.py): real Chromium, the
+"""Web Vitals per navigation (uxchaos/journey/vitals.py, uxchaos/analysis/vitals.py): real Chromium, the
 real demo, and a loopback site whose CSP forbids inline scripts."""
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ from typing import Any
 import pytest
 from conftest import http_site
 
+from uxchaos.browser.session import BrowserSession
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoInfo
+from uxchaos.journey.attempt import run_attempt
 from uxchaos.journey.capture import Window
-from uxchaos.journey.runner import AttemptPlan, BrowserSession
+from uxchaos.journey.plan import AttemptPlan
 from uxchaos.journey.vitals import VitalsCapture
-from uxchaos.report.data import RunData
-from uxchaos.scenario import parse_scenario
-from uxchaos.vitalstats import THRESHOLDS, rating
+from uxchaos.results.rundata import RunData
+from uxchaos.results.vitals import THRESHOLDS, rating
+from uxchaos.scenario.model import parse_scenario
 
 SCENARIO = """name: vitals
 target:
@@ -127,7 +129,7 @@ journey:
       - expect_text: Locked down
 """, "csp.yaml", env={}).journey
     with http_site(respond, headers=csp) as url, BrowserSession() as session:
-        samples = [session.run_attempt(AttemptPlan("before", i, journey, url, {}, 10, tmp_path), lambda: False)
+        samples = [run_attempt(session, AttemptPlan("before", i, journey, url, {}, 10, tmp_path), lambda: False)
                    for i in (1, 2)]
         context = session.new_context()
         page = context.new_page()
@@ -168,7 +170,7 @@ journey:
       - goto: "{second}/two"
       - expect_text: Here
 """, "origins.yaml", env={}).journey
-        sample = session.run_attempt(AttemptPlan("before", 1, journey, first, {}, 10, tmp_path), lambda: False)
+        sample = run_attempt(session, AttemptPlan("before", 1, journey, first, {}, 10, tmp_path), lambda: False)
     assert sample.ok, sample.failure
     assert sample.vitals is not None
     by_url = {v["url"]: v for v in sample.vitals}
@@ -205,7 +207,7 @@ def test_the_last_read_waits_for_a_paint_the_journey_did_not_wait_for(tmp_path: 
 
 
 def test_expectations_name_web_vitals_per_action() -> None:
-    from uxchaos.expect import Expectation, ExpectationError, evaluate
+    from uxchaos.scenario.expect import Expectation, ExpectationError, evaluate
 
     parsed = Expectation.parse('during["Logging in"].lcp_p75 < 4s and before["Logging in"].cls_p50 <= 0.1',
                                ["Logging in"])

@@ -30,7 +30,7 @@ TEMPLATES_HELP = ("a folder of Jinja2 templates replacing the package's, file by
 def build_parser() -> argparse.ArgumentParser:
     from uxchaos.demo.swarmstack import PORT_BASE, STACK
     from uxchaos.faults import DRIVERS
-    from uxchaos.steptypes import STEPS
+    from uxchaos.scenario.steptypes import STEPS
 
     p = _Parser(prog="uxchaos", description="What do your users live through while part of your system is broken?")
     p.add_argument("--version", action="version", version=f"uxchaos {__version__}")
@@ -149,16 +149,16 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         return int(e.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=err)
-    from uxchaos import commands
-    from uxchaos.lastresort import bug_line, reader_gone, silence
+    from uxchaos.commands.dispatch import dispatch
+    from uxchaos.commands.lastresort import bug_line, reader_gone, silence
 
     try:
-        return int(commands.dispatch(args, out, err))
+        return int(dispatch(args, out, err))
     except UxchaosError as e:
         print(f"uxchaos: {e}", file=err)
         return int(e.exit_status)
     except KeyboardInterrupt as e:
-        from uxchaos.interrupts import DeadlineReached
+        from uxchaos.run.interrupts import DeadlineReached
 
         if isinstance(e, DeadlineReached):
             print(f"uxchaos: stopped: {e}; the fault was reverted and the results kept", file=err)

@@ -122,7 +122,7 @@ def _scenario_ref(item: pytest.Item) -> tuple[str | None, dict[str, Any]]:
 
 def _load(ref: str, item: pytest.Item) -> Any:
     from uxchaos.errors import BadInput
-    from uxchaos.scenario import find_scenario, load_scenario
+    from uxchaos.scenario.model import find_scenario, load_scenario
 
     beside_test = Path(str(item.path)).parent / ref
     try:
@@ -162,7 +162,7 @@ def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Any
             and not {"executable_path", "channel"} & set(result)
             and set(request.config.getoption("browser", None) or ["chromium"]) == {"chromium"}
             and (os.environ.get("UXCHAOS_BROWSER") or not _playwright_has_own_browsers())):
-        from uxchaos.browser import find_browser, launch_args
+        from uxchaos.browser.launch import find_browser, launch_args
 
         result["executable_path"] = find_browser()
         result["args"] = [*result.get("args", []), *launch_args()]
@@ -172,7 +172,7 @@ def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Any
 # -- running: the body as the journey ------------------------------------------------------------------
 
 def _journey(item: pytest.Function, handle: Uxchaos) -> Any:
-    from uxchaos.journey.python_ref import PythonJourney
+    from uxchaos.scenario.python_ref import PythonJourney
 
     names = item._fixtureinfo.argnames  # the function's own arguments, as pytest's own call uses them
 
@@ -194,7 +194,7 @@ def _playwright_session(item: pytest.Function) -> Any:
     """pytest-playwright's browser and context factory, where it is in use."""
     if not item.config.pluginmanager.hasplugin(PLUGIN_NAME_PLAYWRIGHT):
         return None
-    from uxchaos.journey.runner import BrowserSession
+    from uxchaos.browser.session import BrowserSession
 
     browser = item._request.getfixturevalue("browser")
     new_context = item._request.getfixturevalue("new_context")
@@ -231,9 +231,9 @@ class _AttemptTracker:
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if SCENARIO_KEY not in pyfuncitem.stash:
         return None
-    from uxchaos.durations import DurationError, parse_duration
-    from uxchaos.engine import Engine, RunOptions
     from uxchaos.errors import UxchaosError
+    from uxchaos.run.engine import Engine, RunOptions
+    from uxchaos.util.durations import DurationError, parse_duration
 
     config = pyfuncitem.config
     loaded, kwargs = pyfuncitem.stash[SCENARIO_KEY]

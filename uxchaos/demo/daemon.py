@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from uxchaos.errors import BadInput, EnvironmentProblem, ExitStatus
-from uxchaos.netutil import http_ok
-from uxchaos.procs import pid_alive, state_dir, state_problem, writable_state_dir
+from uxchaos.util.netutil import http_ok
+from uxchaos.util.procs import pid_alive, state_dir, state_problem, writable_state_dir
 
 
 def state_file() -> Path:
@@ -134,10 +134,10 @@ def _said(log_path: Path, start: int) -> str:
 
 
 def serve(path: Path, out: TextIO, announce: bool = False, app: str = "python", port: int = 0) -> int:
+    from uxchaos.demo.db import demo_start_errors
     from uxchaos.demo.laravel_stack import LaravelStack
     from uxchaos.demo.stack import DemoStack
     from uxchaos.proxy.control import ControlServer
-    from uxchaos.target import demo_start_errors
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

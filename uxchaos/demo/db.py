@@ -17,8 +17,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from uxchaos.netutil import free_port, wait_until
-from uxchaos.procs import die_with_parent
+from uxchaos.util.netutil import free_port, wait_until
+from uxchaos.util.procs import die_with_parent
 
 SCHEMA = """
 CREATE TABLE users (
@@ -84,6 +84,13 @@ def ensure_schema(dsn: str, seed_users: list[tuple[str, str, str]]) -> bool:
 
 class DemoStartError(RuntimeError):
     """A part of the demo could not start, for a reason outside uxchaos (said in the message)."""
+
+
+def demo_start_errors() -> tuple[type[BaseException], ...]:
+    """What the environment can make starting the demo raise (a bug keeps its traceback)."""
+    import psycopg
+
+    return (DemoStartError, TimeoutError, OSError, subprocess.SubprocessError, psycopg.Error)
 
 
 def _bin_dir() -> Path:

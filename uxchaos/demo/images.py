@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from uxchaos.errors import EnvironmentProblem
-from uxchaos.procs import state_dir
+from uxchaos.util.procs import state_dir
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
@@ -217,7 +217,7 @@ class _Builder:
 
 def build_images(out: TextIO, client: Any = None) -> DemoImages:
     """Build what is missing; return every tag. Errors name the log file."""
-    from uxchaos.containers import docker_client
+    from uxchaos.faults.dockerapi import docker_client
 
     client = client or docker_client()
     root = project_root()

@@ -32,9 +32,9 @@ from uxchaos.demo.db import DemoStartError
 from uxchaos.demo.mariadb import DATABASE, MariaDBServer, cache_dir
 from uxchaos.demo.stack import DEFAULT_NAME, DemoInfo, demo_credentials
 from uxchaos.demo.supervisor import Supervisor
-from uxchaos.netutil import StopWaiting, free_port, http_ok, wait_until
-from uxchaos.procs import die_with_parent
 from uxchaos.proxy import ProxyHub
+from uxchaos.util.netutil import StopWaiting, free_port, http_ok, wait_until
+from uxchaos.util.procs import die_with_parent
 
 log = logging.getLogger("uxchaos.demo")
 

@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 
 from uxchaos.demo.db import DemoStartError
-from uxchaos.netutil import StopWaiting, free_port, wait_until
-from uxchaos.procs import die_with_parent
+from uxchaos.util.netutil import StopWaiting, free_port, wait_until
+from uxchaos.util.procs import die_with_parent
 
 DATABASE = "laravel"  # the name the report's error message shows: `laravel.sessions`
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from uxchaos.demo.db import PostgresServer
 from uxchaos.demo.supervisor import Supervisor
-from uxchaos.netutil import bound_socket, http_ok, wait_until
-from uxchaos.procs import die_with_parent
 from uxchaos.proxy import ProxyHub
+from uxchaos.util.netutil import bound_socket, http_ok, wait_until
+from uxchaos.util.procs import die_with_parent
 
 log = logging.getLogger("uxchaos.demo")
 

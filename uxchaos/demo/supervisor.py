@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from uxchaos.procs import die_with_parent
+from uxchaos.util.procs import die_with_parent
 
 log = logging.getLogger("uxchaos.demo")
 

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from uxchaos.errors import BadInput, EnvironmentProblem, ExitStatus
-from uxchaos.netutil import http_ok
-from uxchaos.procs import state_dir
+from uxchaos.util.netutil import http_ok
+from uxchaos.util.procs import state_dir
 
 STACK = "myapplication"
 PORT_BASE = 18080  # below Linux's ephemeral range, so no free-port pick of the process demo lands here
@@ -164,8 +164,8 @@ def _healthy(ports: StackPorts) -> bool:
 
 
 def up(stack: str, port_base: int, out: TextIO, timeout_s: float = UP_TIMEOUT_S) -> int:
-    from uxchaos.containers import docker_client
     from uxchaos.demo.images import build_images
+    from uxchaos.faults.dockerapi import docker_client
 
     client = docker_client()
     ports = StackPorts(port_base)
@@ -249,7 +249,7 @@ def _remove(client: Any, docker: str, stack: str, log: Any, timeout_s: float = D
 
 
 def down(stack: str, out: TextIO) -> int:
-    from uxchaos.containers import docker_client
+    from uxchaos.faults.dockerapi import docker_client
 
     client = docker_client()
     _check_swarm(client)
@@ -276,7 +276,7 @@ def port_base_of(client: Any, stack: str) -> int | None:
 
 
 def status(stack: str, out: TextIO) -> int:
-    from uxchaos.containers import docker_client
+    from uxchaos.faults.dockerapi import docker_client
 
     client = docker_client()
     _check_swarm(client)

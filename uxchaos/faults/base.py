@@ -19,7 +19,7 @@ REQUIRED = object()
 
 @dataclass(frozen=True)
 class Param:
-    kind: str | tuple[str, ...]  # see uxchaos.params.convert
+    kind: str | tuple[str, ...]  # see uxchaos.scenario.params.convert
     default: Any = REQUIRED
     help: str = ""
 

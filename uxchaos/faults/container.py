@@ -1,5 +1,5 @@
 """What the container drivers (docker, pumba) share: a Docker client made on first use, target
-validation on load, target resolution with the safety checks of uxchaos.containers, the host
+validation on load, target resolution with the safety checks of uxchaos.faults.dockerapi, the host
 checks (daemon, netem for netem kinds), the image check and the effect probe for delays."""
 
 from __future__ import annotations
@@ -8,7 +8,9 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from uxchaos.containers import (
+from uxchaos.errors import EnvironmentProblem, FaultError
+from uxchaos.faults.base import Check, EffectProbe, FaultDriver
+from uxchaos.faults.dockerapi import (
     daemon_check,
     docker_client,
     docker_host,
@@ -17,8 +19,6 @@ from uxchaos.containers import (
     resolve_targets,
     validate_target,
 )
-from uxchaos.errors import EnvironmentProblem, FaultError
-from uxchaos.faults.base import Check, EffectProbe, FaultDriver
 
 
 @contextlib.contextmanager
@@ -116,6 +116,6 @@ class ContainerDriver(FaultDriver):
         """A netem delay is verified the report's way: the app's first page timed like curl."""
         if self.spec.kind != "delay" or not self.runtime.probe_url:
             return None
-        from uxchaos.probe import page_probe
+        from uxchaos.faults.probe import page_probe
 
         return EffectProbe(page_probe(self.runtime.probe_url), float(self.spec.params["delay"]))

@@ -8,12 +8,12 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from uxchaos.containers import docker_client, image_present, run_tc
 from uxchaos.errors import EnvironmentProblem, FaultError, FaultRefused
 from uxchaos.faults import register
 from uxchaos.faults.base import Check, Param
 from uxchaos.faults.container import ContainerDriver, daemon_errors
-from uxchaos.swarm import ServiceWatcher, is_swarm_task
+from uxchaos.faults.dockerapi import docker_client, image_present, run_tc
+from uxchaos.faults.swarm import ServiceWatcher, is_swarm_task
 
 TC_IMAGE = Param("text", "gaiadocker/iproute2", "image with `tc`, present locally")
 NETEM_KINDS = ("delay", "loss")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar
 
-from uxchaos.durations import format_duration
 from uxchaos.errors import BadInput, EnvironmentProblem, FaultError, FaultRefused
 from uxchaos.faults import register
 from uxchaos.faults.base import Check, EffectProbe, FaultDriver, Param
+from uxchaos.util.durations import format_duration
 
 DIRECTION = Param(("upstream", "downstream", "both"), "downstream",
                   "downstream = service → client (like netem on the service's container)")
@@ -185,7 +185,7 @@ class ProxyDriver(FaultDriver):
     def effect_probe(self) -> EffectProbe | None:
         if self.spec.kind != "delay":
             return None
-        from uxchaos.probe import find_probe
+        from uxchaos.faults.probe import find_probe
         from uxchaos.proxy.server import Address
 
         listen = Address.parse(self._control().describe(self.spec.target)["listen"])

@@ -16,12 +16,12 @@ import time
 import uuid
 from typing import Any, ClassVar
 
-from uxchaos.containers import docker_client, image_present, run_tc
 from uxchaos.errors import EnvironmentProblem, FaultError
 from uxchaos.faults import register
 from uxchaos.faults.base import Param
 from uxchaos.faults.container import ContainerDriver
 from uxchaos.faults.docker import TC_IMAGE
+from uxchaos.faults.dockerapi import docker_client, image_present, run_tc
 
 PUMBA_LABEL = "com.gaiaadm.pumba"
 STOP_TIMEOUT_S = 60

@@ -80,7 +80,7 @@ class ToxiproxyDriver(ProxyDriver):
     def effect_probe(self) -> EffectProbe | None:
         if self.spec.kind != "delay":
             return None
-        from uxchaos.probe import find_probe
+        from uxchaos.faults.probe import find_probe
         from uxchaos.proxy.server import Address
 
         listen = Address.parse(self._control().describe(self.spec.target)["listen"])

@@ -20,8 +20,8 @@ from typing import Any
 
 from playwright.sync_api import BrowserContext, Request
 
-from uxchaos.masking import mask_url
-from uxchaos.results import MAX_REQUESTS_PER_ACTION
+from uxchaos.results.records import MAX_REQUESTS_PER_ACTION
+from uxchaos.util.masking import mask_url
 
 MAX_PER_ACTION = MAX_REQUESTS_PER_ACTION
 __all__ = ["RequestCapture", "Window", "mask_url", "request_record", "window_of"]

@@ -21,23 +21,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from uxchaos.browser.session import BrowserSession
 from uxchaos.errors import BadInput
-from uxchaos.httpget import ignores_https_errors
 from uxchaos.journey import traces
 from uxchaos.journey.capture import RequestCapture, Window
 from uxchaos.journey.closing import closed_unless_interrupted
-from uxchaos.journey.python_ref import PythonJourney
+from uxchaos.journey.plan import AttemptPlan
 from uxchaos.journey.vitals import VitalsCapture
-from uxchaos.results import ActionTiming, Sample, StepTiming
-
-if TYPE_CHECKING:
-    from uxchaos.journey.runner import AttemptPlan, BrowserSession
+from uxchaos.results.records import ActionTiming, Sample, StepTiming
+from uxchaos.scenario.python_ref import PythonJourney
+from uxchaos.util.httpget import ignores_https_errors
 
 log = logging.getLogger("uxchaos.journey")
 

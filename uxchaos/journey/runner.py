@@ -7,26 +7,19 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
+from playwright.sync_api import BrowserContext
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from uxchaos.browser import find_browser, launch_args
-from uxchaos.errors import EnvironmentProblem
-from uxchaos.httpget import ignores_https_errors
+from uxchaos.browser.session import BrowserSession, first_line
 from uxchaos.journey import traces
 from uxchaos.journey.capture import RequestCapture, Window
 from uxchaos.journey.closing import closed_unless_interrupted
-from uxchaos.journey.endpoints import Endpoint, open_browser
-from uxchaos.journey.python_ref import PythonJourney
+from uxchaos.journey.plan import AttemptPlan
 from uxchaos.journey.steps import (
     IMPLEMENTATIONS,
     Navigation,
@@ -39,135 +32,35 @@ from uxchaos.journey.steps import (
 )
 from uxchaos.journey.vitals import READ as READ_VITALS
 from uxchaos.journey.vitals import VitalsCapture
-from uxchaos.results import ActionTiming, Sample, StepTiming
-from uxchaos.scenario import Action, Step
+from uxchaos.results.records import ActionTiming, Sample, StepTiming
+from uxchaos.scenario.model import Step
+from uxchaos.util.httpget import ignores_https_errors
 
 log = logging.getLogger("uxchaos.journey")
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return re.sub(r"\s+", " ", text[0]) if text else type(error).__name__
-
-
-@dataclass
-class AttemptPlan:
-    phase: str
-    attempt: int
-    journey: list[Action]
-    base_url: str
-    variables: dict[str, str]
-    step_timeout_s: float
-    artifacts_dir: Path
-    python: PythonJourney | None = None  # a Python journey instead of `journey` (journey/python.py)
-    capture_requests: bool = True  # record each action's requests (journey/capture.py)
-    capture_vitals: bool = True  # Web Vitals per navigation (journey/vitals.py)
-    trace_dir: Path | None = None  # write a Playwright trace of the attempt there (journey/traces.py)
-    trace_screenshots: bool = False  # the trace also records the screencast (costs inside the clock)
-    secrets: set[str] = field(default_factory=set)  # redacted from the trace
-
-
-class BrowserSession:
-    """One Playwright and one browser for the whole run. A browser launched by someone else (the
-    pytest plugin passes pytest-playwright's) is used as given and left open; `new_context` then
-    creates the contexts of Python journeys (so its tracing and artifacts apply)."""
-
-    def __init__(self, headed: bool = False, browser: Browser | None = None,
-                 new_context: Callable[..., BrowserContext] | None = None, endpoint: Endpoint | None = None) -> None:
-        self.headed = headed
-        self.endpoint = endpoint  # a remote browser (journey/endpoints.py); None or local: launch one here
-        self._pw_manager: Any = None
-        self.playwright: Playwright | None = None
-        self.browser: Browser | None = browser
-        self._borrowed = browser is not None
-        self._new_context = new_context
-        self.executable = ""
-        self.version = ""
-
-    def new_context(self, **options: Any) -> BrowserContext:
-        if self._new_context is not None:
-            return self._new_context(**options)
-        assert self.browser is not None
-        return self.browser.new_context(**options)
-
-    def __enter__(self) -> BrowserSession:
-        if self._borrowed:
-            assert self.browser is not None
-            self.executable, self.version = "(given by the caller)", self.browser.version
-            return self
-        self._pw_manager = sync_playwright()
-        self.playwright = self._pw_manager.start()
-        if self.endpoint is not None and not self.endpoint.is_local:
-            try:
-                self.browser = open_browser(self.playwright, self.endpoint)
-            except BaseException:
-                self.close()
-                raise
-            self.executable, self.version = self.endpoint.url, self.browser.version
-            return self
-        try:
-            self.executable = find_browser(self.playwright)
-        except BaseException:  # no Chromium: Playwright's driver must not outlive the session either
-            self.close()
-            raise
-        try:
-            self.browser = self.playwright.chromium.launch(
-                executable_path=self.executable, headless=not self.headed, args=launch_args()
-            )
-        except PlaywrightError as e:
-            self.close()
-            raise EnvironmentProblem(f"could not start Chromium at {self.executable}: {_first_line(e)}") from None
-        self.version = self.browser.version
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close(abandon=exc_type is not None and issubclass(exc_type, KeyboardInterrupt))
-
-    def close(self, abandon: bool = False) -> None:
-        """`abandon`: after an interrupt, the browser is not asked to close (see journey/closing.py);
-        stopping Playwright ends its driver, which ends the browsers it launched."""
-        if self._borrowed:
-            return
-        try:
-            if self.browser is not None and not abandon:
-                self.browser.close()
-        except PlaywrightError as e:  # the browser may already be gone (crash, Ctrl-C)
-            log.debug("closing the browser: %s", e)
-        finally:
-            self.browser = None
-            if self.playwright is not None:
-                try:
-                    self.playwright.stop()
-                except (PlaywrightError, OSError) as e:  # its driver process may be gone already
-                    log.warning("stopping playwright: %s", e)
-                self.playwright = None
-
-    def run_attempt(self, plan: AttemptPlan, fault_active: Callable[[], bool]) -> Sample:
-        assert self.browser is not None
-        if plan.python is not None:
-            from uxchaos.journey.python import run_python_attempt
-
-            return run_python_attempt(self, plan, fault_active)
-        context = self.browser.new_context(viewport={"width": 1280, "height": 800},
-                                           ignore_https_errors=ignores_https_errors(plan.base_url))
-        with closed_unless_interrupted(context):
-            vitals = VitalsCapture(context) if plan.capture_vitals else None
-            # No untimed warm-up navigation: measured over 100 paired rounds, an about:blank visit
-            # changed the first step by -1.7 ms (95% interval -15.5..5.5) and cost 91 ms per attempt.
-            page = context.new_page()
-            tracker = NavigationTracker(page)
-            capture = RequestCapture(context) if plan.capture_requests else None
-            prefix = f"{plan.phase}-{plan.attempt}"
-            ctx = StepContext(page, plan.base_url, plan.variables, plan.step_timeout_s * 1000,
-                              plan.artifacts_dir, prefix, tracker)
-            traced = plan.trace_dir is not None and traces.start(context, f"{plan.phase} #{plan.attempt}",
-                                                                     plan.trace_screenshots)
-            sample = _timed_attempt(plan, ctx, fault_active, capture, vitals, context if traced else None)
-            if traced and plan.trace_dir is not None:
-                sample.trace = traces.stop(context, plan.trace_dir / traces.trace_name(plan.phase, plan.attempt),
-                                           plan.secrets)
-            return sample
+def run_yaml_attempt(session: BrowserSession, plan: AttemptPlan, fault_active: Callable[[], bool]) -> Sample:
+    """One attempt of a YAML journey in a fresh context of the session's browser."""
+    assert session.browser is not None
+    context = session.browser.new_context(viewport={"width": 1280, "height": 800},
+                                       ignore_https_errors=ignores_https_errors(plan.base_url))
+    with closed_unless_interrupted(context):
+        vitals = VitalsCapture(context) if plan.capture_vitals else None
+        # No untimed warm-up navigation: measured over 100 paired rounds, an about:blank visit
+        # changed the first step by -1.7 ms (95% interval -15.5..5.5) and cost 91 ms per attempt.
+        page = context.new_page()
+        tracker = NavigationTracker(page)
+        capture = RequestCapture(context) if plan.capture_requests else None
+        prefix = f"{plan.phase}-{plan.attempt}"
+        ctx = StepContext(page, plan.base_url, plan.variables, plan.step_timeout_s * 1000,
+                          plan.artifacts_dir, prefix, tracker)
+        traced = plan.trace_dir is not None and traces.start(context, f"{plan.phase} #{plan.attempt}",
+                                                                 plan.trace_screenshots)
+        sample = _timed_attempt(plan, ctx, fault_active, capture, vitals, context if traced else None)
+        if traced and plan.trace_dir is not None:
+            sample.trace = traces.stop(context, plan.trace_dir / traces.trace_name(plan.phase, plan.attempt),
+                                       plan.secrets)
+        return sample
 
 
 def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[], bool],
@@ -253,7 +146,7 @@ def _collect(ctx: StepContext, capture: RequestCapture | None, windows: list[Win
         if not flushed:
             ctx.page.evaluate("0")
     except PlaywrightError as e:  # a crashed page: keep what was delivered
-        log.debug("flushing request events: %s", _first_line(e))
+        log.debug("flushing request events: %s", first_line(e))
     return capture.records(windows, until=ended_at)
 
 
@@ -266,9 +159,9 @@ def _run_step(ctx: StepContext, step: Step) -> tuple[StepOutcome | None, str | N
     except StepFailed as e:
         failure = str(e)
     except PlaywrightTimeout as e:
-        failure = f"timeout in {step.label}: {_first_line(e)}"
+        failure = f"timeout in {step.label}: {first_line(e)}"
     except PlaywrightError as e:
-        failure = f"{step.label}: {_first_line(e)}"
+        failure = f"{step.label}: {first_line(e)}"
     return None, failure, time.perf_counter_ns() - s0
 
 
@@ -286,7 +179,7 @@ def _complete_navigation(ctx: StepContext, navigation: Navigation, label: str, a
     except StepFailed as e:
         return str(e), held
     except PlaywrightError as e:
-        log.warning("no navigation timing for %s: %s", label, _first_line(e))
+        log.warning("no navigation timing for %s: %s", label, first_line(e))
     return None, held
 
 

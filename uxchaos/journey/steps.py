@@ -1,5 +1,5 @@
 """What each step type does in the browser: one small function per step, registered under the
-name it has in the step catalogue (`uxchaos/steptypes.py`: parameters, docs, load-time checks).
+name it has in the step catalogue (`uxchaos/scenario/steptypes.py`: parameters, docs, load-time checks).
 Adding a step type: an entry there, a function here."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from uxchaos import httpget
-from uxchaos.steptypes import STEPS
+from uxchaos.scenario.steptypes import STEPS
+from uxchaos.util import httpget
 
 
 class StepFailed(Exception):
@@ -76,9 +76,9 @@ IMPLEMENTATIONS: dict[str, StepFunction] = {}
 
 
 def implements(step_name: str) -> Callable[[StepFunction], StepFunction]:
-    """Register the browser side of a step type declared in uxchaos/steptypes.py."""
+    """Register the browser side of a step type declared in uxchaos/scenario/steptypes.py."""
     if step_name not in STEPS:
-        raise AssertionError(f"step {step_name!r} is not declared in uxchaos/steptypes.py")
+        raise AssertionError(f"step {step_name!r} is not declared in uxchaos/scenario/steptypes.py")
 
     def register(fn: StepFunction) -> StepFunction:
         IMPLEMENTATIONS[step_name] = fn

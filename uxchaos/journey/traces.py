@@ -36,7 +36,7 @@ from playwright.sync_api import BrowserContext
 from playwright.sync_api import Error as PlaywrightError
 
 from uxchaos.errors import BadInput
-from uxchaos.results import Sample
+from uxchaos.results.records import Sample
 
 log = logging.getLogger("uxchaos.journey")
 

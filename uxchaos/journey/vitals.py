@@ -29,7 +29,7 @@ from playwright.sync_api import BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
 
 from uxchaos.journey.capture import Window, mask_url, window_of
-from uxchaos.vitalstats import METRICS, rating
+from uxchaos.results.vitals import METRICS, rating
 
 log = logging.getLogger("uxchaos.journey")
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from uxchaos.errors import BadInput, EnvironmentProblem
-from uxchaos.netutil import free_port
-from uxchaos.procs import die_with_parent, pid_alive
+from uxchaos.util.netutil import free_port
+from uxchaos.util.procs import die_with_parent, pid_alive
 
 log = logging.getLogger("uxchaos.load")
 

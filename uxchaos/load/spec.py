@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from uxchaos.yamlsrc import LDict, LList
+from uxchaos.util.yamlsrc import LDict, LList
 
 METHODS = ("get", "post", "put", "patch", "delete", "head")
 MAX_LOAD_USERS = 100_000  # beyond this a number of users is a typo

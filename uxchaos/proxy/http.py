@@ -12,16 +12,52 @@ protocols where the server greets first (MySQL, SMTP, FTP, SSH…) must never wa
 from __future__ import annotations
 
 import collections
+import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from uxchaos.proxy.toxics import HttpDropBody, HttpSlowHeaders, HttpStatus
+from uxchaos.proxy.toxics import HttpDropBody, HttpSlowHeaders, HttpStatus, HttpToxic
 
-if TYPE_CHECKING:
-    from uxchaos.proxy.server import Connection
+
+class Forwarder(Protocol):
+    """One direction of the connection (server._Pipe is one)."""
+
+    def forward(self, data: bytes, extra_delay_s: float = 0.0) -> None: ...
+
+    def close_after_flush(self) -> None: ...
+
+
+class ProxyCounters(Protocol):
+    """What the tracker asks of the proxy: its HTTP toxics, its random source, and two counters."""
+
+    @property
+    def rng(self) -> random.Random: ...
+
+    @property
+    def http_toxic_list(self) -> Sequence[HttpToxic]: ...
+
+    def count_http(self, what: str) -> None: ...
+
+    def not_http(self, reason: bytes, peer: Any, first_bytes: bool = True) -> None: ...
+
+
+class FollowedConnection(Protocol):
+    """What the tracker needs of the connection it follows (server.Connection is one): the two
+    pipes it forwards into, its peer, its proxy, and its `http` slot, emptied when HTTP ends."""
+
+    http: HttpTracker | None
+
+    @property
+    def peer(self) -> Any: ...
+
+    @property
+    def pipes(self) -> Mapping[str, Forwarder]: ...
+
+    @property
+    def proxy(self) -> ProxyCounters: ...
 
 MAX_HEAD = 64 * 1024
 _REQUEST_LINE = re.compile(rb"([A-Z]+) (\S+) HTTP/1\.([01])\r?\n")
@@ -204,7 +240,7 @@ class HttpTracker:
     them. `ahead[d]` counts bytes already forwarded that the parser has not given out yet, so that
     what it gives out later is not sent twice."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: FollowedConnection) -> None:
         self.conn = conn
         self.framers = {"upstream": Framer(_REQUEST_LINE, _REQUEST_START, self._request_body),
                         "downstream": Framer(_STATUS_LINE, _STATUS_START, self._response_body)}

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from uxchaos.durations import DurationError, parse_duration
+from uxchaos.util.durations import DurationError, parse_duration
 
 STREAMS = ("upstream", "downstream", "both")
 ENVELOPE = ("type", "name", "stream", "toxicity", "attributes")

@@ -12,19 +12,19 @@ from typing import TYPE_CHECKING
 from uxchaos.errors import EnvironmentProblem
 
 if TYPE_CHECKING:  # analysis imports report.data: import it only when rendering
-    from uxchaos.analysis import Analysis
-    from uxchaos.report.data import RunData
+    from uxchaos.analysis.summary import Analysis
+    from uxchaos.results.rundata import RunData
 
 
 def write_reports(run_dir: Path, secrets: set[str] | None = None,
                   templates: Path | None = None) -> tuple[RunData, Analysis]:
     """`templates`: a folder whose *.j2 files replace the package's (uxchaos/report/templates/)."""
-    from uxchaos.analysis import analyze
-    from uxchaos.report.data import RunData
+    from uxchaos.analysis.summary import analyze
     from uxchaos.report.html import render_html
     from uxchaos.report.junit import render_junit
     from uxchaos.report.markdown import render_markdown
-    from uxchaos.results import scrub_text
+    from uxchaos.results.records import scrub_text
+    from uxchaos.results.rundata import RunData
 
     run = RunData.load(run_dir)
     analysis = analyze(run)

@@ -10,10 +10,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from uxchaos.analysis import Analysis
-from uxchaos.report.data import RunData
+from uxchaos.analysis.summary import Analysis
 from uxchaos.report.loadchart import load_panel
-from uxchaos.scenario import PHASES
+from uxchaos.results.rundata import RunData
+from uxchaos.scenario.model import PHASES
 
 matplotlib.rcParams.update({"svg.fonttype": "none", "font.size": 9, "svg.hashsalt": "uxchaos"})
 PHASE_COLORS = {"before": "#4c78a8", "during": "#e45756", "after": "#54a24b"}
@@ -165,7 +165,7 @@ def waterfall(run: RunData, action: str, phases: tuple[str, str] = ("before", "d
     """A median attempt of each phase side by side on one time scale: each request a bar from its start,
     split into connecting, waiting for the server and transfer; the dashed line is where the action ended.
     None when a phase has no attempt with recorded requests."""
-    from uxchaos.attribution import collapse_path, median_attempt
+    from uxchaos.analysis.attribution import collapse_path, median_attempt
 
     picked = [(p, median_attempt(run.samples, p, action)) for p in phases]
     if any(s is None for _, s in picked):

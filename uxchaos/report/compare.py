@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from uxchaos.analysis.stats import Comparison, compare, describe
 from uxchaos.errors import BadInput
-from uxchaos.report.data import RunData
 from uxchaos.report.templating import fmt_ratio, fmt_s, render
-from uxchaos.scenario import PHASES
-from uxchaos.stats import Comparison, compare, describe
+from uxchaos.results.rundata import RunData
+from uxchaos.scenario.model import PHASES
 
 
 @dataclass

@@ -8,14 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from uxchaos.analysis import Analysis
+from uxchaos.analysis.summary import Analysis
+from uxchaos.analysis.vitals import cell as vitals_cell
 from uxchaos.report import charts
-from uxchaos.report.data import RunData
 from uxchaos.report.markdown import common_context, slope_text, threshold_text
 from uxchaos.report.templating import event_details, fmt_ratio, fmt_s, fmt_s3, format_level, render, utc
 from uxchaos.report.users import Figures, UsersReport, users_report
-from uxchaos.vitalstats import METRICS
-from uxchaos.vitalstats import cell as vitals_cell
+from uxchaos.results.rundata import RunData
+from uxchaos.results.vitals import METRICS
 
 
 def _charts(run: RunData, analysis: Analysis) -> dict[str, Any]:

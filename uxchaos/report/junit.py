@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from uxchaos.analysis import Analysis
-from uxchaos.report.data import RunData
+from uxchaos.analysis.summary import Analysis
 from uxchaos.report.markdown import traces
+from uxchaos.results.rundata import RunData
 
 
 def _attachment(run: RunData, file: str) -> str:

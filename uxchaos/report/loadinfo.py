@@ -8,7 +8,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from uxchaos.load.stats import ALL
-from uxchaos.report.data import RunData
+from uxchaos.results.rundata import RunData
 
 
 @dataclass

@@ -8,21 +8,21 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from uxchaos.analysis import Analysis, ExpectationResult
-from uxchaos.doseresponse import Curve
-from uxchaos.durations import format_duration
-from uxchaos.report.data import RunData
+from uxchaos.analysis.summary import Analysis, ExpectationResult
+from uxchaos.analysis.sweeps import Curve
 from uxchaos.report.loadinfo import load_info
 from uxchaos.report.turns import TURNS_INTRO, turns_rows, turns_sentence
 from uxchaos.report.users import many_attempts, medians_table, users_report
 from uxchaos.report.users import mark as load_mark
+from uxchaos.results.rundata import RunData
+from uxchaos.util.durations import format_duration
 
 __all__ = ["attempts_table", "expectations_list", "format_level", "render_markdown", "render_terminal_table"]
+from uxchaos.analysis.vitals import cell as vitals_cell
 from uxchaos.report.templating import cell, environment, fmt_value, format_level, readable, render
-from uxchaos.results import MAX_REQUESTS_PER_ACTION
-from uxchaos.scenario import PHASES
-from uxchaos.vitalstats import METRICS as VITALS_METRICS
-from uxchaos.vitalstats import cell as vitals_cell
+from uxchaos.results.records import MAX_REQUESTS_PER_ACTION
+from uxchaos.results.vitals import METRICS as VITALS_METRICS
+from uxchaos.scenario.model import PHASES
 
 VITALS_INTRO = ("Google's web-vitals library in every page of the journey (values scored on web.dev's thresholds: "
                 "LCP 2.5 s / 4 s, FCP 1.8 s / 3 s, TTFB 0.8 s / 1.8 s, CLS 0.1 / 0.25, INP 200 ms / 500 ms). "

@@ -12,9 +12,9 @@ from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined, select_autoescape
 
-from uxchaos.durations import format_level
+from uxchaos.analysis.stats import Comparison
 from uxchaos.errors import BadInput
-from uxchaos.stats import Comparison
+from uxchaos.util.durations import format_level
 
 
 def cell(value: Any) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from uxchaos.turnstats import ServiceTurns
+from uxchaos.analysis.turns import ServiceTurns
 
 TURNS_INTRO = ("Per action, the request → answer turns each service behind a fault proxy took (median over "
                "the attempts; a turn is the client sending and the service answering, whatever the protocol). "

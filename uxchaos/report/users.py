@@ -1,4 +1,4 @@
-"""The report's parts for virtual users (uxchaos/users.py): the seed-form table when attempts are
+"""The report's parts for virtual users (uxchaos/users/pool.py): the seed-form table when attempts are
 many, figures per phase (its users, closed or open model) and per number of users busy at once, the
 generator's saturation, late starts of an open model, and the browser endpoints. Pure functions of a
 run's data; the templates (_users.md.j2, report.html.j2) lay them out."""
@@ -10,11 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from uxchaos.durations import format_rate
-from uxchaos.report.data import RunData
-from uxchaos.results import Sample
-from uxchaos.starvation import LEFT_OUT_SHARE
-from uxchaos.users import LATE_MS
+from uxchaos.results.records import LATE_MS, Sample
+from uxchaos.results.rundata import RunData
+from uxchaos.users.starvation import LEFT_OUT_SHARE
+from uxchaos.util.durations import format_rate
 
 PHASES = ("before", "during", "after")
 MANY_ATTEMPTS = 20  # beyond this many attempts in a phase, the seed-form table shows medians per phase

@@ -1,0 +1,1 @@
+"""The subcommands of `uxchaos`: one module per command, dispatched from cli.py."""

@@ -1,0 +1,1 @@
+"""What a run records: samples and fault events, results.jsonl and run.json, read back as run data."""

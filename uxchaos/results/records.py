@@ -1,0 +1,172 @@
+"""Measurements and the crash-safe results store.
+
+Every sample and fault event is appended to results.jsonl as soon as it exists (flushed and
+fsynced), so a crash keeps everything measured so far. run.json describes the run."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from uxchaos.errors import EnvironmentProblem
+
+MAX_REQUESTS_PER_ACTION = 200  # request records kept per action and attempt (journey/capture.py)
+
+
+LATE_MS = 100.0  # an open-model attempt begun later than this after its scheduled start started late
+
+
+@dataclass
+class StepTiming:
+    action: str
+    index: int
+    kind: str
+    label: str
+    duration_s: float
+    ok: bool
+    http_status: int | None = None
+    navigation: dict[str, Any] | None = None  # status, url, timing_ms (the browser's Navigation Timing)
+    artifacts: list[str] | None = None  # files the step wrote into the run folder (screenshots)
+    at_s: float | None = None  # when the step began, seconds after its sample's started_at
+    bound_ms: float | None = None  # most the load generator's starvation can have added to it (starvation.py)
+
+
+@dataclass
+class ActionTiming:
+    name: str
+    duration_s: float | None  # None when the attempt failed before reaching it
+    ok: bool
+    failure: str | None = None
+    started_at: float | None = None  # epoch seconds: the action's span, to line up with the proxies' turns
+    ended_at: float | None = None
+    bound_ms: float | None = None  # the sum of its steps' bounds (starvation.py)
+
+
+@dataclass
+class Sample:
+    """One attempt of the journey."""
+
+    phase: str
+    attempt: int
+    started_at: float  # epoch seconds, to line up with browser and Docker timestamps
+    ended_at: float
+    duration_s: float  # from the monotonic clock
+    ok: bool
+    actions: list[ActionTiming] = field(default_factory=list)
+    steps: list[StepTiming] = field(default_factory=list)
+    failure: str | None = None
+    failed_action: str | None = None
+    screenshot: str | None = None
+    fault_active_at_start: bool = False
+    fault_active_at_end: bool = False
+    straddled: bool = False  # the fault was injected or reverted during this attempt
+    cpu_load: float | None = None  # 1-minute load average when the attempt started
+    fault_missing: bool = False  # a during attempt measured while the driver said the fault was not in force
+    level: float | None = None  # in a sweep: the fault's size during this attempt (seconds for durations)
+    # Virtual users (uxchaos/users/pool.py): who ran the attempt, where its browser was, how loaded the generator was.
+    user: int | None = None  # 1..N in a phase run by virtual users
+    endpoint: str | None = None  # "local" or the browser endpoint's URL
+    concurrency: int | None = None  # most users of the phase busy with an attempt at once during this one
+    host_cpu: float | None = None  # host CPU busy fraction (0..1, all cores, /proc/stat) over the attempt
+    driver_lag_ms: float | None = None  # worst lateness of the generator's 100 ms timer during the attempt
+    bound_ms: float | None = None  # most the generator's starvation can have added to its steps (starvation.py)
+    saturated: bool = False  # left out: bound_ms is a material share of duration_s (starvation.py's rule)
+    endpoint_lost: bool = False  # the browser endpoint was lost: the attempt measured the generator, not the target
+    # Open model (arrival_rate): when the journey was due, and how late it began (all max_users were busy).
+    scheduled_at: float | None = None  # epoch seconds
+    late_ms: float | None = None  # from its scheduled start to when a user began it
+    started_late: bool = False  # late by more than LATE_MS: the generator could not keep the rate
+    # what the page fetched, one dict per request with its "action" (journey/capture.py); None: not captured
+    requests: list[dict[str, Any]] | None = None
+    requests_capped: dict[str, int] | None = None  # per action: requests left out of `requests` (the cap)
+    # Web Vitals, one dict per top-level document (journey/vitals.py); None: not captured
+    vitals: list[dict[str, Any]] | None = None
+    trace: str | None = None  # the attempt's Playwright trace in the run folder (it may be discarded later)
+    # request → answer turns each fault proxy counted during each action: {proxy: {action: turns}} (turns.py);
+    # None: not counted (no proxy that counts, or other users' turns were mixed in)
+    service_turns: dict[str, dict[str, int]] | None = None
+    # the same per connection, {proxy: {action: {connection id: turns}}}: the report leaves out connections
+    # found to be another client's only after this attempt (turns.py)
+    turn_connections: dict[str, dict[str, dict[str, int]]] | None = None
+
+    @property
+    def excluded(self) -> bool:
+        """Shown in tables, but kept out of the statistics: the attempt did not measure one phase."""
+        return self.straddled or self.fault_missing or self.saturated or self.endpoint_lost
+
+    def to_record(self) -> dict[str, Any]:
+        return {"type": "sample", **asdict(self)}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Sample:
+        known = {f.name for f in fields(cls)}  # a field added by a later uxchaos is skipped, not fatal
+        data = {k: v for k, v in record.items() if k in known}
+        data["actions"] = [ActionTiming(**a) for a in data.get("actions", [])]
+        data["steps"] = [StepTiming(**s) for s in data.get("steps", [])]
+        return cls(**data)
+
+
+def scrub_text(text: str, secrets: set[str]) -> str:
+    """Replace every secret by ***, also where it stands JSON-escaped (a secret with a quote or a
+    backslash is written differently inside JSON)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***").replace(json.dumps(secret, ensure_ascii=False)[1:-1], "***")
+    return text
+
+
+def scrub(record: dict[str, Any], secrets: set[str]) -> dict[str, Any]:
+    """The record with every secret value replaced by ***."""
+    text = json.dumps(record, ensure_ascii=False)
+    replaced = scrub_text(text, secrets)
+    return record if replaced == text else dict(json.loads(replaced))
+
+
+class ResultsStore:
+    def __init__(self, run_dir: Path, secrets: set[str] | None = None) -> None:
+        self.run_dir = run_dir
+        self.path = run_dir / "results.jsonl"
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        except OSError as e:
+            raise self.problem(e) from None
+        self.secrets = {s for s in (secrets or set()) if s}
+
+    def problem(self, error: OSError) -> EnvironmentProblem:
+        return EnvironmentProblem(f"cannot write the run folder {self.run_dir}: {error.strerror or error}. "
+                                  "Free space there, or write runs elsewhere with --out")
+
+    def append(self, record: dict[str, Any]) -> None:
+        try:
+            self._file.write(scrub_text(json.dumps(record, ensure_ascii=False), self.secrets) + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as e:  # a full disk: what was written before stays, fsynced
+            raise self.problem(e) from None
+
+    def write_json(self, name: str, data: dict[str, Any]) -> Path:
+        path = self.run_dir / name
+        tmp = path.with_suffix(".tmp")
+        text = scrub_text(json.dumps(data, indent=2, ensure_ascii=False), self.secrets)
+        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.replace(path)  # atomic: a reader never sees half a file
+        return path
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_results(run_dir: Path) -> list[dict[str, Any]]:
+    """All complete records; a torn last line (crash mid-write) is ignored."""
+    records = []
+    path = run_dir / "results.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return records

@@ -1,0 +1,1 @@
+"""One run of a scenario: the engine, the target, progress, interrupts."""

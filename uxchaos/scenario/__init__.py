@@ -1,0 +1,1 @@
+"""Scenarios: the model, loading and validating YAML, the step catalogue, expectations."""
