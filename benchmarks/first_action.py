@@ -1,7 +1,8 @@
 """The first action — goto + wait_for — timed by uxchaos and by a bare Playwright script, with the
-database fault toggled off and on in alternation (as the bare script of issue 27 did), on the demo's
-server-rendered login page and on its single-page app. Prints, per page and per timer, the median
-with the fault off and on and the Δ between them, and the ratio of uxchaos's Δ to the bare script's.
+database fault toggled off and on in alternation (as a hand-written script toggling the fault between
+attempts does), on the demo's server-rendered login page and on its single-page app. Prints, per page
+and per timer, the median with the fault off and on and the Δ between them, and the ratio of
+uxchaos's Δ to the bare script's.
 
 Both timers run in the same browser, one fresh context per attempt, interleaved (rotating who goes
 first); the fault is a latency toxic on the demo's database proxy, added and removed between rounds.

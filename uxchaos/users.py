@@ -9,8 +9,8 @@ lateness are in the sample), since the generator then no longer keeps the rate. 
 sync API is bound to the thread that started it, so each user is one thread with its own Playwright
 driver: nothing of Playwright crosses threads. A user's browser is on its endpoint; the local users
 of a run share one Chromium, which a local Playwright browser server (browser_server.py, on
-127.0.0.1) lends to their drivers — a browser each cost a third of the journeys per second at four
-users on two cores (benchmarks/concurrency.py). Each user still has a browser context of its own per
+127.0.0.1) lends to their drivers, as a bare script shares its browser between tasks — a browser each
+cost far more journeys per second (benchmarks/concurrency.py). Each user still has a browser context of its own per
 attempt, as a bare script would. The threads live for the whole run (a `UserPool`), so browsers are
 started before the first phase — never while the fault is held — and an unreachable endpoint stops
 the run before any fault.
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("uxchaos.users")
 
 LATE_MS = 100.0  # an open-model attempt begun later than this after its scheduled start started late
-# Measured here (PSS, each user with one page of the demo open): 695 MB at 2 users, 1136 MB at 6.
+# Sized from the memory (PSS) of local users with one demo page open each (benchmarks/RESULTS.md).
 MB_PER_LOCAL_USER = 120  # a Playwright driver, and a context with its page in the shared Chromium
 MB_SHARED_BROWSER = 500  # the Chromium the local users share, and its browser server
 START_TIMEOUT_S = 120.0
