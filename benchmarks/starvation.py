@@ -9,7 +9,7 @@ started every 1/rate s, at most --max-users at once, a fresh context each), the 
 Printed per rate and condition: the login median of the bare script, of uxchaos's kept attempts and of
 all its attempts; kept / left out; the kept attempts' login bound (median and largest, ms), the
 largest bound's share of its login, and the median share of the bound in every attempt's time.
-Goals (issue 30): kept medians within 5% of the bare script's; no attempt kept whose bound exceeds
+Goals: kept medians within 5% of the bare script's; no attempt kept whose bound exceeds
 load.LEFT_OUT_SHARE. Artillery's Playwright engine is run only when
 `npx artillery` is installed (it is said when not). Load stays bounded: at most --attempts journeys per
 block, loopback only.

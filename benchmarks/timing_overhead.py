@@ -1,6 +1,6 @@
 """The harness's own overhead: the same login timed by a bare Playwright script, by uxchaos's YAML
 runner and as a Python journey (`journey: {python: …}`, one `step()` block), interleaved in one
-run against the demo, same browser. Prints the ratios of medians (goal ≤ 1.03, issue 11). The bare script is
+run against the demo, same browser. Prints the ratios of medians (goal ≤ 1.03). The bare script is
 timed from its first call to its last; uxchaos reports the sum of its step timings (its own
 bookkeeping between steps is not user time) and, for the Python journey, the whole call; a ratio
 above 1 would be time uxchaos adds inside what it reports.

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from uxchaos.proxy import ProxyHub
-from uxchaos.results.rundata import RunData
 from uxchaos.results.records import ActionTiming, Sample
+from uxchaos.results.rundata import RunData
 from uxchaos.run.turns import TurnCounter
 
 TURNS_PER_ACTION = 3

@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "is traced, the rest discarded); on = all; retain-on-failure; off. $UXCHAOS_TRACE sets the "
                      "default")
     run.add_argument("--trace-screenshots", action="store_true",
-                     help="traces also record screenshots (a filmstrip in the trace viewer). They cost inside the "
-                     "clock: a demo login traced with them took 28-33%% longer, with DOM snapshots alone 12-13%%")
+                     help="traces also record screenshots (a filmstrip in the trace viewer). They cost time inside "
+                     "the clock, about as much again as the DOM snapshots a trace always records")
     run.add_argument("--dry-run", action="store_true",
                      help="print the matched targets and the exact commands, touch nothing")
     run.add_argument("--force", action="store_true",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-# What one costs, measured (PSS, each user with one page of the demo open): 695 MB at 2 users, 1136 MB at 6.
+# Sized from the memory (PSS) of local users with one demo page open each (benchmarks/RESULTS.md).
 MB_PER_LOCAL_USER = 120  # a Playwright driver, and a context with its page in the shared Chromium
 MB_SHARED_BROWSER = 500  # the Chromium the local users share, and its browser server
 

@@ -1,5 +1,6 @@
 """Effect verification: one protocol round trip to a service, timed — so a run can say "requested
-2000 ms, observed +2001 ms" instead of hoping the delay works (the report's problem 4)."""
+2000 ms, observed +2001 ms" instead of hoping the delay works (the hand-made report asked: how do we
+know the delay is working?)."""
 
 from __future__ import annotations
 

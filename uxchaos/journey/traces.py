@@ -5,10 +5,9 @@ is created and before the clock; each action is a group in the trace viewer. The
 when the attempt ends, as `trace-<phase>-<attempt>.zip` in the run folder, openable with
 `playwright show-trace`.
 
-Screenshots are off by default because they cost inside the clock, and with `slowest` every attempt
-is traced: in 60 interleaved rounds of the demo's login (two runs) a trace with snapshots and
-screenshots added 28–33% to the attempt, one with snapshots alone 12–13% (benchmarks/trace_cost.py;
-docs/running.md, "Playwright traces").
+Screenshots are off by default because they cost inside the clock, about as much again as the DOM
+snapshots, and with `slowest` every attempt is traced (benchmarks/trace_cost.py; figures in
+benchmarks/RESULTS.md).
 
 Secrets: Playwright records what a `fill` typed (the `value` parameter in trace.trace), input values
 in its DOM snapshots, and request bodies (a login form's password) in trace.network and resources/.

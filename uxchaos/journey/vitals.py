@@ -121,9 +121,9 @@ READ = f"() => window.{_GLOBAL} ? JSON.stringify(window.{_GLOBAL}) : null"
 # document painted it (seen on a loaded machine: the dashboard without FCP, another time without
 # CLS, whose first value comes a task after FCP). It waits two frames and a task, then until the
 # document has reported TTFB, FCP, LCP and CLS; 500 ms at most (a page that paints nothing, or
-# draws no frames). Two frames alone missed text a last step wrote (reported 16–28 ms after it).
-# Skipping the two frames when all four are in saves 13 ms per demo login, but made an interrupt
-# race show up in tests/test_reliability.py (docs/users.md, "What remains at one user"), so they stay.
+# draws no frames). Two frames alone missed text a last step wrote (reported just after it).
+# Skipping the two frames when all four are in saves a little per attempt, but made an interrupt
+# race show up in tests/test_reliability.py, so they stay.
 _READ_PAINTED = f"""() => new Promise(done => {{
   const held = window.{_GLOBAL};
   if (!held) return done(null);

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from uxchaos.durations import format_level
+from uxchaos.util.durations import format_level
 
 ALL = "All requests"
 BOUNDARIES = ("injected", "reverted", "level_changed")

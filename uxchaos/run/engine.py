@@ -527,7 +527,7 @@ class Engine:
             return None
 
     def _verify_effect(self, found: EffectProbe | None, baseline_s: float) -> None:
-        """The report's problem 4: is the delay even working? Measure it."""
+        """Is the delay even working (the hand-made report could not tell)? Measure it."""
         if found is None:
             return
         requested_s = found.requested_s

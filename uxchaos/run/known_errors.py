@@ -1,7 +1,7 @@
 """Error pages the pre-flight recognises, so it can say what to do rather than only what it saw.
 
-The report's problem 3: a Laravel app answered `SQLSTATE[42S02]: Base table or view not found: 1146
-Table 'laravel.sessions' doesn't exist` because its migrations had not run. Laravel shows that text
+The hand-made report met this one: a Laravel app answered `SQLSTATE[42S02]: Base table or view not
+found: 1146 Table 'laravel.sessions' doesn't exist` because its migrations had not run. Laravel shows that text
 on its error page when APP_DEBUG is on (the stock .env.example); with it off the page says only
 "Server Error" and the reason is in storage/logs/laravel.log."""
 

@@ -9,8 +9,8 @@ lateness are in the sample), since the generator then no longer keeps the rate. 
 sync API is bound to the thread that started it, so each user is one thread with its own Playwright
 driver: nothing of Playwright crosses threads. A user's browser is on its endpoint; the local users
 of a run share one Chromium, which a local Playwright browser server (browser_server.py, on
-127.0.0.1) lends to their drivers — a browser each cost a third of the journeys per second at four
-users on two cores (benchmarks/concurrency.py). Each user still has a browser context of its own per
+127.0.0.1) lends to their drivers, as a bare script shares its browser between tasks — a browser each
+cost far more journeys per second (benchmarks/concurrency.py). Each user still has a browser context of its own per
 attempt, as a bare script would. The threads live for the whole run (a `UserPool`), so browsers are
 started before the first phase — never while the fault is held — and an unreachable endpoint stops
 the run before any fault.

@@ -22,8 +22,8 @@ held up for a core, one of these was waiting, so it is an upper bound (they may 
 time; the shared browser's waits for other users' work count too). Not counted: this process's other
 threads (this monitor, loops polling for Ctrl-C, a proxy), Chromium's GPU, compositor and thread-pool
 threads and other renderers — they wake on timers of their own, and on a busy host they wait for a
-core without being on the step's path (measured: summing every generator thread's wait instead put
-4.7–7.6 s of "bound" on a 15 s `sleep` step, with the journey idle). Nor a thread waiting for Python's
+core without being on the step's path (summing every generator thread's wait instead put seconds of
+"bound" on a `sleep` step, with the journey idle). Nor a thread waiting for Python's
 GIL (the coordinator's lag, recorded beside it, shows that). benchmarks/starvation.py compares the
 bound with what a CPU burner really adds.
 
