@@ -1,9 +1,9 @@
 """The first action — goto + wait_for — timed by uxchaos and by a bare Playwright script, with the
 database fault toggled off and on in alternation (as a hand-written script toggling the fault
 between attempts does), on the demo's server-rendered login page and on its single-page app. Prints,
-per page and per timer, the median with the fault off and on and the Δ between them, the database turns the proxy counted inside each
-timed span (the demo's queue worker paused), the ratio of uxchaos's Δ to the bare script's, and
-what the fault must add: the turns × the delay per turn.
+per page and per timer, the median with the fault off and on and the Δ between them, the database
+turns the proxy counted inside each timed span (the demo's queue worker paused), the ratio of
+uxchaos's Δ to the bare script's, and what the fault must add: the turns × the delay per turn.
 
 Both timers run in the same browser, one fresh context per attempt, interleaved (rotating who goes
 first); the fault is a latency toxic on the demo's database proxy, added and removed between rounds.
