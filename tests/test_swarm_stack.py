@@ -35,7 +35,7 @@ def demo_images(client: Any) -> DemoImages:
 
 
 def free_port_base() -> int:
-    """Six consecutive free 127.0.0.1 ports below the ephemeral range."""
+    """Consecutive free 127.0.0.1 ports (as many as a stack uses) below the ephemeral range."""
     for _ in range(200):
         base = random.randrange(20000, 30000)
         socks = []
@@ -50,7 +50,7 @@ def free_port_base() -> int:
         finally:
             for s in socks:
                 s.close()
-    raise RuntimeError("no six free consecutive ports")
+    raise RuntimeError("no free consecutive ports")
 
 
 def cli(*args: str) -> tuple[int, str, str]:
@@ -63,7 +63,7 @@ def cli(*args: str) -> tuple[int, str, str]:
 def stack(client: Any, demo_images: DemoImages) -> Iterator[tuple[str, StackPorts]]:
     name = f"uxct{uuid.uuid4().hex[:6]}"
     ports = StackPorts(free_port_base())
-    code, out, err = cli("demo", "up", "--swarm", "--stack", name, "--port-base", str(ports.base))
+    code, out, err = cli("demo", "up", "--swarm", "--app", "python", "--stack", name, "--port-base", str(ports.base))
     try:
         assert code == 0, out + err
         yield name, ports

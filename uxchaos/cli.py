@@ -95,9 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo_sub = demo.add_subparsers(dest="demo_command", required=True, parser_class=_Parser)
     up = demo_sub.add_parser("up", help="start the demo in the background and print its URL")
     up.add_argument("--foreground", action="store_true", help="stay in the foreground until Ctrl-C")
-    up.add_argument("--app", choices=["python", "laravel"], default="python",
-                    help="python: the bundled Python app on PostgreSQL (default); laravel: the real Laravel 8 app "
-                    "on MariaDB (needs Debian's php-cli, php-mysql, php-laravel-framework, mariadb-server)")
+    up.add_argument("--app", choices=["python", "laravel"], default=None,
+                    help="python: the bundled Python app on PostgreSQL (the default without --swarm); laravel: the "
+                    "real Laravel 8 app on MariaDB (needs Debian's php-cli, php-mysql, php-laravel-framework, "
+                    "mariadb-server; the default with --swarm, where it also runs Redis)")
     up.add_argument("--port", type=int, default=0,
                     help="with --app laravel: the 127.0.0.1 port users reach the app on (default 0: any free port)")
     down = demo_sub.add_parser("down", help="stop the demo and remove its data")
@@ -107,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the demo as the Docker Swarm stack myapplication (images from `uxchaos demo build`)")
         cmd.add_argument("--stack", default=STACK, help=f"the stack's name with --swarm (default {STACK})")
     up.add_argument("--port-base", type=int, default=PORT_BASE, metavar="PORT",
-                    help=f"with --swarm: the stack's first 127.0.0.1 port (default {PORT_BASE}; it uses 6 from there)")
+                    help=f"with --swarm: the stack's first 127.0.0.1 port (default {PORT_BASE}; it uses 7 from there)")
     demo_sub.add_parser("build", help="build the demo's Docker images (mmdebstrap base, no registry; cached)")
     serve = demo_sub.add_parser("serve", help=argparse.SUPPRESS)
     serve.add_argument("--state", type=Path, required=True)

@@ -33,18 +33,16 @@ def command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if getattr(args, "swarm", False):
         from uxchaos.demo import swarmstack
 
-        if getattr(args, "app", "python") == "laravel":
-            raise BadInput("--swarm with --app laravel is not built yet: the Swarm stack runs the Python demo")
         match args.demo_command:
             case "up":
-                return swarmstack.up(args.stack, args.port_base, out)
+                return swarmstack.up(args.stack, args.port_base, out, app=args.app or "laravel")
             case "down":
                 return swarmstack.down(args.stack, out)
             case "status":
                 return swarmstack.status(args.stack, out)
     match args.demo_command:
         case "up":
-            return up(args.foreground, out, err, args.app, args.port)
+            return up(args.foreground, out, err, args.app or "python", args.port)
         case "down":
             return down(out)
         case "status":

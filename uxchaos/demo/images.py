@@ -4,6 +4,7 @@ with `docker build --network host` (apt and pip reach their mirrors through the 
 
     uxchaos-demo-base      Debian + python3 + python3-venv (mmdebstrap)
     uxchaos-demo-postgres  + Debian's PostgreSQL
+    uxchaos-demo-laravel   + Debian's PHP 8.2, Laravel 8, MariaDB and Redis, and the app of demo/laravel
     uxchaos-demo-app       + uxchaos from this checkout's wheel in /opt/uxchaos (app and worker)
     uxchaos-demo-proxy     the app image started as `uxchaos proxy serve`
     uxchaos-demo-browser   + Debian's Chromium and Playwright, started as `uxchaos browser serve`
@@ -43,10 +44,11 @@ class DemoImages:
     app: str
     proxy: str
     browser: str
+    laravel: str
 
     def all(self) -> dict[str, str]:
         return {"base": self.base, "postgres": self.postgres, "app": self.app, "proxy": self.proxy,
-                "browser": self.browser}
+                "browser": self.browser, "laravel": self.laravel}
 
 
 def _digest(*parts: str | bytes) -> str:
@@ -114,8 +116,11 @@ def planned_tags(root: Path | None = None) -> tuple[DemoImages, dict[str, str]]:
     browser_df = (_docker_file("browser.Dockerfile").replace("{base}", base).replace("{deps}", deps)
                   .replace("{playwright}", playwright_version()))
     browser = f"uxchaos-demo-browser:{_digest(browser_df, source)}"
-    return DemoImages(base, postgres, app, proxy, browser), {"postgres": postgres_df, "app": app_df,
-                                                             "proxy": proxy_df, "browser": browser_df}
+    from uxchaos.demo.laravel_image import laravel_tag
+
+    laravel, laravel_df = laravel_tag(base)
+    return (DemoImages(base, postgres, app, proxy, browser, laravel),
+            {"postgres": postgres_df, "app": app_df, "proxy": proxy_df, "browser": browser_df, "laravel": laravel_df})
 
 
 def playwright_version() -> str:
@@ -186,7 +191,9 @@ class _Builder:
         with tempfile.TemporaryDirectory(prefix="uxchaos-build-") as tmp:
             Path(tmp, "Dockerfile").write_text(dockerfile)
             for name, content in files.items():
-                if isinstance(content, Path):
+                if isinstance(content, Path) and content.is_dir():
+                    shutil.copytree(content, Path(tmp, name), ignore=shutil.ignore_patterns("__pycache__"))
+                elif isinstance(content, Path):
                     shutil.copy(content, Path(tmp, name))
                 else:
                     Path(tmp, name).write_text(content)
@@ -252,4 +259,11 @@ def build_images(out: TextIO, client: Any = None) -> DemoImages:
                 b.note(f"  {tag} in {time.monotonic() - started:.0f}s")
         if not b.present(tags.proxy):
             b.docker_build(tags.proxy, dockerfiles["proxy"], {})
+        if not b.present(tags.laravel):
+            from uxchaos.demo.laravel_image import laravel_context
+
+            started = time.monotonic()
+            b.note(f"building {tags.laravel} (Debian's PHP, Laravel 8, MariaDB, Redis) …")
+            b.docker_build(tags.laravel, dockerfiles["laravel"], laravel_context())
+            b.note(f"  {tags.laravel} in {time.monotonic() - started:.0f}s")
     return tags

@@ -1,12 +1,18 @@
 """`uxchaos demo up|down|status --swarm`: the demo as the Docker Swarm stack `myapplication`, deployed
-with `docker stack deploy` from the compose file shipped in the package (stack.yml) and the images
-of `uxchaos demo build`. Services: laravel-backend (the app), database, worker, proxy, browser — host
-networking, 127.0.0.1 ports from --port-base on:
+with `docker stack deploy` from a compose file shipped in the package and the images of
+`uxchaos demo build`. Two apps:
+
+    laravel (default)  stack-laravel.yml: laravel-backend (the real Laravel 8 app), worker
+                       (`php artisan queue:work`), database (MariaDB), redis, proxy, browser
+    python             stack.yml: the bundled Python demo app and worker on PostgreSQL, proxy, browser
+
+Host networking, 127.0.0.1 ports from --port-base on:
 
     base+0  the app through the `backend` proxy (what users open)
     base+1  the app directly          base+2  the database through the `database` proxy
-    base+3  PostgreSQL directly       base+4  the proxies' control API (Toxiproxy's)
+    base+3  the database directly     base+4  the proxies' control API (Toxiproxy's)
     base+5  the browser service (ws://127.0.0.1:base+5/uxchaos, a Playwright browser server)
+    base+6  Redis (laravel only)
 
 Swarm itself is the state: the services carry the stack's namespace label and the port base."""
 
@@ -28,8 +34,10 @@ from uxchaos.util.procs import state_dir
 
 STACK = "myapplication"
 PORT_BASE = 18080  # below Linux's ephemeral range, so no free-port pick of the process demo lands here
-SERVICES = ("database", "proxy", "laravel-backend", "worker", "browser")
-PORTS = 6  # how many from --port-base on
+APPS = ("laravel", "python")
+SERVICES = {"python": ("database", "proxy", "laravel-backend", "worker", "browser"),
+            "laravel": ("database", "redis", "proxy", "laravel-backend", "worker", "browser")}
+PORTS = 7  # how many from --port-base on
 NAMESPACE = "com.docker.stack.namespace"
 UP_TIMEOUT_S = 180
 DOWN_TIMEOUT_S = 90
@@ -42,7 +50,8 @@ class StackPorts:
     @property
     def roles(self) -> dict[str, int]:
         b = self.base
-        return {"web": b, "app": b + 1, "db_proxy": b + 2, "db": b + 3, "control": b + 4, "browser": b + 5}
+        return {"web": b, "app": b + 1, "db_proxy": b + 2, "db": b + 3, "control": b + 4, "browser": b + 5,
+                "redis": b + 6}
 
     @property
     def base_url(self) -> str:
@@ -57,8 +66,8 @@ class StackPorts:
         return f"ws://127.0.0.1:{self.base + 5}/uxchaos"
 
 
-def compose_file() -> Path:
-    return Path(str(resources.files("uxchaos.demo") / "stack.yml"))
+def compose_file(app: str = "python") -> Path:
+    return Path(str(resources.files("uxchaos.demo") / ("stack-laravel.yml" if app == "laravel" else "stack.yml")))
 
 
 def stack_log(stack: str) -> Path:
@@ -119,11 +128,17 @@ def check_can_deploy(client: Any, stack: str, ports: StackPorts) -> None:
 
 
 def deploy_env(stack: str, ports: StackPorts, images: dict[str, str]) -> dict[str, str]:
+    import base64
+    import secrets
+
     from uxchaos.demo.stack import demo_credentials
 
     email, password = demo_credentials()
     r = ports.roles
     return {**os.environ,
+            # Laravel's: the backend's and the worker's (one per deployment, as `php artisan key:generate`)
+            "UXCHAOS_IMAGE_LARAVEL": images.get("laravel", ""), "UXCHAOS_PORT_REDIS": str(r["redis"]),
+            "UXCHAOS_LARAVEL_APP_KEY": "base64:" + base64.b64encode(secrets.token_bytes(32)).decode(),
             "UXCHAOS_IMAGE_POSTGRES": images["postgres"], "UXCHAOS_IMAGE_APP": images["app"],
             "UXCHAOS_IMAGE_PROXY": images["proxy"], "UXCHAOS_IMAGE_BROWSER": images["browser"],
             "UXCHAOS_PORT_BASE": str(ports.base), "UXCHAOS_PORT_BROWSER": str(r["browser"]),
@@ -163,7 +178,7 @@ def _healthy(ports: StackPorts) -> bool:
         return False
 
 
-def up(stack: str, port_base: int, out: TextIO, timeout_s: float = UP_TIMEOUT_S) -> int:
+def up(stack: str, port_base: int, out: TextIO, timeout_s: float = UP_TIMEOUT_S, app: str = "laravel") -> int:
     from uxchaos.demo.images import build_images
     from uxchaos.faults.dockerapi import docker_client
 
@@ -176,9 +191,9 @@ def up(stack: str, port_base: int, out: TextIO, timeout_s: float = UP_TIMEOUT_S)
     path = stack_log(stack)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as log:
-        print(f"deploying stack {stack} …", file=out, flush=True)
+        print(f"deploying stack {stack} ({app} app) …", file=out, flush=True)
         started = time.monotonic()
-        done = subprocess.run([docker, "stack", "deploy", "--resolve-image", "never", "-c", str(compose_file()),
+        done = subprocess.run([docker, "stack", "deploy", "--resolve-image", "never", "-c", str(compose_file(app)),
                                stack], env=deploy_env(stack, ports, images.all()), stdout=log,
                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         if done.returncode != 0:
@@ -209,6 +224,9 @@ def _print_info(client: Any, stack: str, ports: StackPorts, out: TextIO) -> None
     email, password = demo_credentials()
     r = ports.roles
     print(f"demo app:        {ports.base_url}/login  (through the stack's 'backend' proxy)", file=out)
+    if app_of(client, stack) == "laravel":
+        print("  app:           Laravel 8 (Debian's php-laravel-framework) on PHP's server, queue:work, "
+              f"MariaDB, Redis on 127.0.0.1:{r['redis']}", file=out)
     print(f"  directly:      http://127.0.0.1:{r['app']}", file=out)
     print(f"  credentials:   {email} / {password}", file=out)
     print(f"  proxies:       database 127.0.0.1:{r['db_proxy']}, backend 127.0.0.1:{r['web']}", file=out)
@@ -265,6 +283,14 @@ def down(stack: str, out: TextIO) -> int:
     print(f"the stack {stack} is removed ({time.monotonic() - started:.0f}s): no container left"
           + (f", volume(s) {', '.join(volumes)} removed" if volumes else ""), file=out)
     return int(ExitStatus.OK)
+
+
+def app_of(client: Any, stack: str) -> str:
+    """Which app a deployed stack runs (its services' uxchaos.app label; the Python stack has none)."""
+    for svc in stack_services(client, stack):
+        if svc.attrs.get("Spec", {}).get("Labels", {}).get("uxchaos.app") == "laravel":
+            return "laravel"
+    return "python"
 
 
 def port_base_of(client: Any, stack: str) -> int | None:

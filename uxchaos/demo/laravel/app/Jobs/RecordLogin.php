@@ -24,6 +24,7 @@ class RecordLogin implements ShouldQueue
             'user_id' => $this->userId,
             'ip_address' => $this->ip,
             'worker_pid' => getmypid(),
+            'worker' => getenv('WORKER_NAME') ?: gethostname(),
             'processed_at' => now(),
         ]);
     }

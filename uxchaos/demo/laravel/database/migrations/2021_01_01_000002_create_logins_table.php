@@ -14,6 +14,9 @@ class CreateLoginsTable extends Migration
             $table->foreignId('user_id')->constrained()->cascadeOnDelete();
             $table->string('ip_address', 45)->nullable();
             $table->unsignedInteger('worker_pid');
+            // Which worker: in a container every worker may have the same PID, so the Swarm task's
+            // name (WORKER_NAME, set from {{.Task.Name}}) or else the host's name.
+            $table->string('worker', 191)->nullable();
             $table->timestamp('processed_at');
             $table->timestamps();
         });
