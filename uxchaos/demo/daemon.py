@@ -33,6 +33,8 @@ def command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if getattr(args, "swarm", False):
         from uxchaos.demo import swarmstack
 
+        if getattr(args, "port", 0):
+            raise BadInput("--port is for the local demo; with --swarm the stack's ports start at --port-base")
         match args.demo_command:
             case "up":
                 return swarmstack.up(args.stack, args.port_base, out, app=args.app or "laravel")
