@@ -303,7 +303,8 @@ def test_demo_options_that_do_not_go_together_are_bad_input(tmp_path: Path, monk
     assert err.getvalue() == "uxchaos: --port is for --app laravel (the Python demo takes any free port)\n"
     err = io.StringIO()
     assert main(["demo", "up", "--swarm", "--port", "8000"], out, err) == 2
-    assert err.getvalue() == "uxchaos: --port is for the local demo; with --swarm the stack's ports start at --port-base\n"
+    assert err.getvalue() == ("uxchaos: --port is for the local demo; with --swarm the stack's ports start "
+                              "at --port-base\n")
     assert not (tmp_path / "demo.json").exists()
 
 
