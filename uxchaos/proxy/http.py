@@ -16,10 +16,9 @@ import random
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import Any, Protocol
 
-from uxchaos.proxy.toxics import HttpDropBody, HttpSlowHeaders, HttpStatus, HttpToxic
+from uxchaos.proxy.toxics import HttpEffects, HttpToxic
 
 
 class Forwarder(Protocol):
@@ -220,16 +219,18 @@ class Exchange:
     method: str
     target: str
     keep_alive: bool
-    answer: HttpStatus | None = None
-    header_delay_s: float = 0.0
-    drop: HttpDropBody | None = None
+    effects: HttpEffects = field(default_factory=HttpEffects)  # what the HTTP toxics chosen for it do
     cut_left: int = -1  # body bytes still to pass before a drop; -1 = not decided yet
     done: bool = False  # the request is complete (for an answered one: ready to answer)
     toxics: list[str] = field(default_factory=list)
 
     @property
     def owes_effect(self) -> bool:
-        return self.answer is not None or self.drop is not None or self.header_delay_s > 0
+        return self.effects.any
+
+    @property
+    def answered(self) -> bool:
+        return self.effects.answer is not None
 
 
 class HttpTracker:
@@ -268,7 +269,7 @@ class HttpTracker:
         return head.framing()
 
     def _front_real(self) -> Exchange | None:
-        return next((ex for ex in self.pending if ex.answer is None), None)
+        return next((ex for ex in self.pending if not ex.answered), None)
 
     # -- forwarding ------------------------------------------------------------------------------
     def feed(self, direction: str, data: bytes) -> None:
@@ -331,13 +332,13 @@ class HttpTracker:
                 self.exchanges += 1
                 self.current = self._decide(value, partly_sent=self.ahead["upstream"] > 0)
                 self.pending.append(self.current)
-                if self.current.answer is None:
+                if not self.current.answered:
                     self._pass("upstream", value.raw)
                 else:
                     self._drop("upstream", len(value.raw))
             elif kind == "body":
                 assert isinstance(value, bytes) and self.current is not None
-                if self.current.answer is None:
+                if not self.current.answered:
                     self._pass("upstream", value)
                 else:
                     self._drop("upstream", len(value))
@@ -366,15 +367,15 @@ class HttpTracker:
                 if 100 <= status < 200:  # interim response; the final one follows
                     self._pass("downstream", value.raw)
                     continue
-                self._pass("downstream", value.raw, ex.header_delay_s)
-                if ex.drop is not None:
+                self._pass("downstream", value.raw, ex.effects.header_delay_s)
+                if ex.effects.drop_fraction is not None:
                     mode, n = value.framing()
-                    ex.cut_left = int(n * ex.drop.body_fraction) if mode == "length" else 0
+                    ex.cut_left = int(n * ex.effects.drop_fraction) if mode == "length" else 0
                     if ex.cut_left == 0 and mode != "length":
                         ex.cut_left = -2  # cut after the first piece of body
             elif kind == "body":
                 assert isinstance(value, bytes)
-                if ex is not None and ex.drop is not None:
+                if ex is not None and ex.effects.drop_fraction is not None:
                     self._cut(ex, value)
                     if self.conn.http is None:
                         return
@@ -383,7 +384,7 @@ class HttpTracker:
             elif kind == "end":
                 if ex is None:
                     continue
-                if ex.drop is not None and ex.cut_left >= 0:
+                if ex.effects.drop_fraction is not None and ex.cut_left >= 0:
                     self._cut(ex, b"")
                     return
                 self.answering = None
@@ -423,25 +424,18 @@ class HttpTracker:
         for toxic in self.conn.proxy.http_toxic_list:
             if not toxic.matches(method, target) or (toxic.toxicity < 1 and rng.random() >= toxic.toxicity):
                 continue
-            if isinstance(toxic, HttpStatus) and ex.answer is None and not partly_sent:
-                ex.answer = toxic
-            elif isinstance(toxic, HttpSlowHeaders):
-                ex.header_delay_s += toxic.delay_s
-            elif isinstance(toxic, HttpDropBody) and ex.drop is None:
-                ex.drop = toxic
-            else:
-                continue
-            ex.toxics.append(toxic.name)
+            if toxic.decide(ex.effects, partly_sent):
+                ex.toxics.append(toxic.name)
         return ex
 
     def _answer_ready(self) -> None:
         """Send the answers of requests whose turn has come (all earlier responses complete)."""
-        while self.pending and self.pending[0].answer is not None and self.pending[0].done:
+        while self.pending and self.pending[0].answered and self.pending[0].done:
             ex = self.pending.popleft()
-            assert ex.answer is not None
+            assert ex.effects.answer is not None
             self.conn.proxy.count_http("answered")
             pipe = self.conn.pipes["downstream"]
-            pipe.forward(_response(ex.answer, ex.keep_alive, ex.method), ex.header_delay_s)
+            pipe.forward(ex.effects.answer(ex.keep_alive, ex.method), ex.effects.header_delay_s)
             if not ex.keep_alive:
                 self.conn.http = None
                 pipe.close_after_flush()
@@ -451,15 +445,3 @@ class HttpTracker:
 def _joined(first: bytes, events: list[Event]) -> bytes:
     """`first` and the body bytes of the events after it, as one piece."""
     return first + b"".join(v for k, v in events if k == "body" and isinstance(v, bytes))
-
-
-def _response(toxic: HttpStatus, keep_alive: bool, method: str) -> bytes:
-    body = toxic.body.encode()
-    try:
-        reason = HTTPStatus(toxic.status_code).phrase
-    except ValueError:
-        reason = "Injected"
-    head = (f"HTTP/1.1 {toxic.status_code} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: {'keep-alive' if keep_alive else 'close'}\r\n"
-            f"X-Uxchaos-Toxic: {toxic.name}\r\n\r\n")
-    return head.encode("latin-1") + (b"" if method == "HEAD" else body)

@@ -16,22 +16,12 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from uxchaos.proxy.http import HttpTracker
-from uxchaos.proxy.toxics import (
-    Bandwidth,
-    HttpToxic,
-    Latency,
-    LimitData,
-    ResetPeer,
-    Slicer,
-    SlowClose,
-    Timeout,
-    Toxic,
-    ToxicError,
-)
+from uxchaos.proxy.toxics import Chunk, HttpToxic, Toxic, ToxicError
 
 log = logging.getLogger("uxchaos.proxy")
 
@@ -67,7 +57,8 @@ class Address:
 
 
 class _Pipe:
-    """One direction of one connection: applies toxics and keeps chunk order."""
+    """One direction of one connection: passes each chunk through its toxics' hooks and keeps chunk
+    order; to a toxic it is a `toxics.Stream`."""
 
     def __init__(self, conn: Connection, direction: str) -> None:
         self.conn = conn
@@ -84,7 +75,7 @@ class _Pipe:
         self.close_when_flushed = False
         self.paused_source = False
         self.bytes = 0
-        self.passed: dict[str, int] = {}  # limit_data: bytes passed per toxic
+        self.state: dict[str, Any] = {}  # what each toxic keeps about this direction, by its name
 
     def _src(self) -> asyncio.Transport | None:
         return self.conn.client if self.direction == "upstream" else self.conn.upstream
@@ -114,53 +105,44 @@ class _Pipe:
             if dst is not None:
                 dst.write(data)
             return
-        at = self.loop.time() + extra_delay_s
-        bandwidth: Bandwidth | None = None
-        slicer: Slicer | None = None
-        limited = False
+        chunk = Chunk(data, self.loop.time() + extra_delay_s)
         for toxic in toxics:
-            if isinstance(toxic, Timeout):
-                self.conn.start_timeout(toxic)
+            if not toxic.on_chunk(chunk, self):
                 return  # swallowed
-            if isinstance(toxic, ResetPeer):
-                self.conn.start_reset(toxic)
-                return  # dropped, the connection is about to be reset
-            if isinstance(toxic, Latency):
-                at += toxic.sample_delay(self.conn.proxy.rng)
-            elif isinstance(toxic, Bandwidth):
-                bandwidth = toxic
-            elif isinstance(toxic, Slicer):
-                slicer = toxic
-            elif isinstance(toxic, LimitData):
-                passed = self.passed.get(toxic.name, 0)
-                if passed + len(data) >= toxic.limit_bytes:
-                    data = data[: max(0, toxic.limit_bytes - passed)]
-                    limited = True
-                self.passed[toxic.name] = passed + len(data)
-        pieces = [data]
-        if slicer is not None:
-            pieces, offset = [], 0
-            for i, size in enumerate(slicer.cut(len(data), self.conn.proxy.rng)):
-                pieces.append(data[offset : offset + size])
-                offset += size
+        data, at = chunk.data, chunk.at
+        if chunk.cut is not None:
+            offset = 0
+            for i, size in enumerate(chunk.cut(len(data))):
                 if i:
-                    at += slicer.delay_us / 1e6
-                self._timed(at, pieces[-1], bandwidth)
+                    at += chunk.piece_gap_s
+                self._timed(at, data[offset : offset + size], chunk.rate_bytes_per_s)
+                offset += size
         elif data:
-            self._timed(at, data, bandwidth)
-        if limited:
+            self._timed(at, data, chunk.rate_bytes_per_s)
+        if chunk.close_after:
             self.close_after_flush()
         self._schedule()
 
-    def _timed(self, at: float, data: bytes, bandwidth: Bandwidth | None) -> None:
-        if bandwidth is None:
+    # -- what a toxic sees of this direction (toxics.Stream) ---------------------------------------
+    @property
+    def rng(self) -> random.Random:
+        return self.conn.proxy.rng
+
+    def close_later(self, name: str, after_s: float) -> None:
+        self.conn.later(name, after_s, self.conn.close)
+
+    def reset_later(self, name: str, after_s: float) -> None:
+        self.conn.later(name, after_s, self.conn.reset, even_now=True)
+
+    def _timed(self, at: float, data: bytes, rate_bytes_per_s: float | None) -> None:
+        if rate_bytes_per_s is None:
             self._enqueue(max(at, self.last_at), data)
             return
-        step = max(1, int(bandwidth.rate_bytes_per_s * BANDWIDTH_SLICE_S))
+        step = max(1, int(rate_bytes_per_s * BANDWIDTH_SLICE_S))
         for i in range(0, len(data), step):
             piece = data[i : i + step]
             start = max(at, self.bandwidth_free_at)
-            self.bandwidth_free_at = start + len(piece) / bandwidth.rate_bytes_per_s
+            self.bandwidth_free_at = start + len(piece) / rate_bytes_per_s
             self._enqueue(max(self.bandwidth_free_at, self.last_at), piece)
 
     def _enqueue(self, at: float, data: bytes) -> None:
@@ -205,14 +187,11 @@ class _Pipe:
         if self.queue:
             self.eof_pending = True
             return False
-        held = [t for t in self.conn.toxics_for(self.direction) if isinstance(t, Timeout)]
-        if held and not self.conn.closed:
-            # A timeout holds everything back, the close too (as Toxiproxy does): the peer sees the
-            # connection end when the timeout closes it, or when the toxic is removed.
-            self.conn.start_timeout(held[0])
-            self.held_eof = True
+        toxics = self.conn.toxics_for(self.direction)
+        if not self.conn.closed and any(toxic.hold_eof(self) for toxic in toxics):
+            self.held_eof = True  # until the toxic is removed (Proxy.remove_toxic) or closes the connection
             return False
-        slow = [t.timeout_s for t in self.conn.toxics_for(self.direction) if isinstance(t, SlowClose)]
+        slow = [delay for delay in (toxic.close_delay_s() for toxic in toxics) if delay > 0]
         if slow and self.finishing is None and not self.conn.closed:
             self.finishing = self.loop.call_later(max(slow), self._finish)
             return False
@@ -288,13 +267,11 @@ class Connection:
             return []
         return [t for t in toxics if t.covers(direction) and self.toxic_applies(t)]
 
-    def start_timeout(self, toxic: Timeout) -> None:
-        if toxic.timeout_s > 0 and toxic.name not in self.timeouts:
-            self.timeouts[toxic.name] = self.loop.call_later(toxic.timeout_s, self.close)
-
-    def start_reset(self, toxic: ResetPeer) -> None:
-        if toxic.name not in self.timeouts:
-            self.timeouts[toxic.name] = self.loop.call_later(toxic.timeout_s, self.reset)
+    def later(self, name: str, after_s: float, action: Callable[[], None], even_now: bool = False) -> None:
+        """A toxic's timer on this connection, started once per toxic name; an `after_s` of 0 starts
+        none unless `even_now`."""
+        if (after_s > 0 or even_now) and name not in self.timeouts:
+            self.timeouts[name] = self.loop.call_later(after_s, action)
 
     def half_closed(self, direction: str) -> None:
         self.closed_directions.add(direction)
@@ -339,8 +316,9 @@ class Connection:
         up = self.proxy.upstream
         try:
             for toxic in self.toxics_for("downstream") + self.toxics_for("upstream"):
-                if isinstance(toxic, Latency) and toxic.connect:
-                    await asyncio.sleep(toxic.sample_delay(self.proxy.rng))
+                delay = toxic.connect_delay_s(self.proxy.rng)
+                if delay is not None:
+                    await asyncio.sleep(delay)
                     break
             if up.unix_path:
                 transport, _ = await self.loop.create_unix_connection(lambda: _UpstreamSide(self), up.unix_path)
@@ -568,7 +546,7 @@ class Proxy:
             if handle is not None:
                 handle.cancel()
             for pipe in conn.pipes.values():
-                if pipe.held_eof and isinstance(toxic, Timeout):
+                if pipe.held_eof and toxic.holds_eof:
                     pipe.held_eof = False
                     if pipe.feed_eof() and (conn.upstream is None or conn.client is None):
                         conn.close()
