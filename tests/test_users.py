@@ -28,7 +28,7 @@ from uxchaos.errors import EnvironmentProblem
 from uxchaos.results.records import Sample
 from uxchaos.results.rundata import RunData
 from uxchaos.run.engine import Engine, RunOptions
-from uxchaos.scenario.model import load_scenario, parse_scenario
+from uxchaos.scenario.loading import load_scenario, parse_scenario
 from uxchaos.users.pool import assign_endpoints
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -122,7 +122,8 @@ def _scenario_ref(item: pytest.Item) -> tuple[str | None, dict[str, Any]]:
 
 def _load(ref: str, item: pytest.Item) -> Any:
     from uxchaos.errors import BadInput
-    from uxchaos.scenario.model import find_scenario, load_scenario
+    from uxchaos.scenario.loading import load_scenario
+    from uxchaos.scenario.lookup import find_scenario
 
     beside_test = Path(str(item.path)).parent / ref
     try:

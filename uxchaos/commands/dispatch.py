@@ -58,7 +58,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from uxchaos.faults.ledger import orphaned_ledgers
     from uxchaos.run.engine import Engine, RunOptions
     from uxchaos.run.progress import Progress
-    from uxchaos.scenario.model import find_scenario, load_scenario
+    from uxchaos.scenario.loading import load_scenario
+    from uxchaos.scenario.lookup import find_scenario
     from uxchaos.util.durations import DurationError, parse_duration
 
     if args.attempts is not None and args.attempts < 1:
@@ -225,7 +226,9 @@ def cmd_recover(force: bool, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_validate(files: list[str], out: TextIO, err: TextIO) -> int:
-    from uxchaos.scenario.model import ScenarioError, find_scenario, load_scenario
+    from uxchaos.scenario.loading import load_scenario
+    from uxchaos.scenario.lookup import find_scenario
+    from uxchaos.scenario.model import ScenarioError
 
     status = ExitStatus.OK
     for f in files:
@@ -251,7 +254,9 @@ def cmd_validate(files: list[str], out: TextIO, err: TextIO) -> int:
 
 
 def cmd_list(out: TextIO) -> int:
-    from uxchaos.scenario.model import ScenarioError, load_scenario, scenario_dirs
+    from uxchaos.scenario.loading import load_scenario
+    from uxchaos.scenario.lookup import scenario_dirs
+    from uxchaos.scenario.model import ScenarioError
 
     for d in scenario_dirs():
         print(f"{d}:", file=out)
