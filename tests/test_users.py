@@ -27,7 +27,8 @@ from uxchaos.browser.capacity import local_capacity
 from uxchaos.errors import EnvironmentProblem
 from uxchaos.results.records import Sample
 from uxchaos.results.rundata import RunData
-from uxchaos.run.engine import Engine, RunOptions
+from uxchaos.run.engine import Engine
+from uxchaos.run.options import RunOptions
 from uxchaos.scenario.loading import load_scenario, parse_scenario
 from uxchaos.users.pool import assign_endpoints
 

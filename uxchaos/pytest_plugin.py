@@ -233,7 +233,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if SCENARIO_KEY not in pyfuncitem.stash:
         return None
     from uxchaos.errors import UxchaosError
-    from uxchaos.run.engine import Engine, RunOptions
+    from uxchaos.run.engine import Engine
+    from uxchaos.run.options import RunOptions
     from uxchaos.util.durations import DurationError, parse_duration
 
     config = pyfuncitem.config

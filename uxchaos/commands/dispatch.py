@@ -56,7 +56,8 @@ def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from uxchaos.faults.ledger import orphaned_ledgers
-    from uxchaos.run.engine import Engine, RunOptions
+    from uxchaos.run.engine import Engine
+    from uxchaos.run.options import RunOptions
     from uxchaos.run.progress import Progress
     from uxchaos.scenario.loading import load_scenario
     from uxchaos.scenario.lookup import find_scenario

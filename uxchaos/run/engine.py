@@ -8,179 +8,37 @@ max duration runs out."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import platform
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import uxchaos
 from uxchaos.browser.endpoints import parse_endpoint
 from uxchaos.browser.session import BrowserSession
-from uxchaos.errors import BadInput, FaultError, FaultRefused, UxchaosError
-from uxchaos.faults import DriverOptions, EffectProbe, FaultDriver, TargetRuntime
-from uxchaos.faults.base import Sweep
+from uxchaos.errors import BadInput, UxchaosError
+from uxchaos.faults import DriverOptions, FaultDriver, TargetRuntime
 from uxchaos.faults.choice import NoFaultApplies, choose
 from uxchaos.faults.ledger import Ledger
-from uxchaos.faults.probe import median_round_trip
 from uxchaos.journey.attempt import run_attempt
 from uxchaos.journey.plan import AttemptPlan
-from uxchaos.journey.traces import TraceKeeper, default_mode
+from uxchaos.journey.traces import TraceKeeper
 from uxchaos.results.records import LATE_MS, ResultsStore, Sample, scrub
 from uxchaos.run.background_load import background_load
+from uxchaos.run.controller import FaultController, effect_baseline, verify_effect
 from uxchaos.run.interrupts import interrupts_deferred, signals_as_interrupts
+from uxchaos.run.options import Listener, RunOptions, RunOutcome, new_run_dir
 from uxchaos.run.target import check_app_healthy, running_target
 from uxchaos.run.turns import TurnCounter
 from uxchaos.scenario.model import Scenario, fault_record
 from uxchaos.users.pool import UserPool, check_capacity, pool_size
 from uxchaos.users.starvation import LoadMonitor, journey_thread, measure_load
-from uxchaos.util.durations import format_level, format_rate
+from uxchaos.util.durations import format_rate
 from uxchaos.util.procs import writable_state_dir
 
 log = logging.getLogger("uxchaos.run.engine")
-
-
-class Listener(Protocol):
-    def on_phase(self, phase: str, attempts: int) -> None: ...
-    def on_sample(self, sample: Sample) -> None: ...
-    def on_event(self, event: dict[str, Any]) -> None: ...
-    def on_message(self, text: str) -> None: ...
-
-
-@dataclass
-class RunOptions:
-    out_dir: Path = Path("reports")
-    attempts: int | None = None  # overrides every phase's attempts
-    base_url: str | None = None
-    headed: bool = False
-    deadline_s: float | None = 7200.0  # the whole run; None = no deadline
-    force: bool = False  # targets that match many containers are allowed
-    browser: BrowserSession | None = None  # an open session to use (the pytest plugin's); else one is launched
-    users: int | None = None  # overrides every phase's users; given, the phases run as virtual users (users.py)
-    endpoints: list[str] = field(default_factory=list)  # browser endpoints (journey/endpoints.py); [] = local
-    # Playwright traces kept (journey/traces.py): off, on, retain-on-failure, slowest; default $UXCHAOS_TRACE or slowest
-    trace: str = field(default_factory=default_mode)
-    trace_screenshots: bool = False  # traces also record the screencast (journey/traces.py says what it costs)
-
-
-@dataclass
-class RunOutcome:
-    run_dir: Path
-    samples: list[Sample] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    status: str = "running"  # completed | interrupted | failed
-
-
-def new_run_dir(out_dir: Path, scenario_name: str) -> Path:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    run_dir = out_dir / scenario_name / stamp
-    n = 1
-    while run_dir.exists():
-        n += 1
-        run_dir = out_dir / scenario_name / f"{stamp}-{n}"
-    return run_dir
-
-
-class FaultController:
-    """Owns the driver: injects, reverts exactly once, records every change with its time, and
-    keeps the fault in the on-disk ledger from before it is applied until it is reverted. The
-    max-duration watchdog reverts from its own thread; `record` serialises every write."""
-
-    def __init__(self, driver: FaultDriver, record: Callable[[dict[str, Any]], None], ledger: Ledger,
-                 say: Callable[[str], None]) -> None:
-        self.driver = driver
-        self.record = record
-        self.ledger = ledger
-        self.say = say
-        self.active = False
-        self.lock = threading.Lock()
-        self.watchdog: threading.Timer | None = None
-        self.lost: str | None = None  # why the fault's state cannot be known any more (its dependency is gone)
-        self._unknown = 0  # in-force questions in a row that could not be answered
-
-    def inject(self) -> None:
-        with self.lock:
-            resources = self.driver.resources()
-            held = self.ledger.held_elsewhere(resources)
-            if held:  # refused before anything is touched: the other run's fault stays as it is
-                raise FaultRefused("another run holds the fault target; nothing was changed:\n  " + "\n  ".join(held))
-            self.ledger.open("fault", {"kind": "fault", "driver": self.driver.name, "fault": self.driver.describe(),
-                                       "resources": resources, "revert": self.driver.ledger_revert()})
-            self.record({"event": "inject_requested", "time": time.time(), "fault": self.driver.describe()})
-            try:
-                details = self.driver.inject()
-            except FaultRefused as e:
-                self.ledger.close("fault")
-                self.record({"event": "inject_failed", "time": time.time(), "error": str(e), "reverted": False})
-                raise
-            except BaseException as e:
-                self.record({"event": "inject_failed", "time": time.time(), "error": str(e) or type(e).__name__,
-                             "reverted": True})
-                self.driver.revert()  # a half-applied fault is still a fault
-                self.ledger.close("fault")
-                raise
-            self.active = True
-            self.record({"event": "injected", "time": time.time(), "details": details})
-        max_s = self.driver.spec.max_duration_s
-        self.watchdog = threading.Timer(max_s, self.revert, kwargs={"reason": f"max duration {max_s:g}s reached"})
-        self.watchdog.daemon = True
-        self.watchdog.start()
-
-    def revert(self, reason: str = "during phase finished") -> None:
-        with self.lock:
-            if not self.active:
-                return
-            try:
-                details = self.driver.revert()
-            except UxchaosError as e:  # its dependency went away mid-run: the entry stays in the ledger
-                self.record({"event": "revert_failed", "time": time.time(), "error": str(e)})
-                raise FaultError(f"the fault ({self.driver.describe()}) could not be reverted: {e} — it stays in the "
-                                 "ledger: run `uxchaos recover` once that answers again") from None
-            self.active = False
-            self.ledger.close("fault")
-            self.record({"event": "reverted", "time": time.time(), "reason": reason, "details": details})
-        if self.watchdog is not None and self.watchdog is not threading.current_thread():
-            self.watchdog.cancel()
-
-    def change(self, param: str, value: float) -> None:
-        """A sweep's next level while the fault is held: the driver's fault is replaced by one of the
-        new size under the same lock (and ledger entry), so the watchdog never sees half a change."""
-        with self.lock:
-            if not self.active:
-                return
-            self.driver.revert()
-            self.driver.spec.params[param] = value
-            self.driver.inject()
-            self.record({"event": "level_changed", "time": time.time(), "param": param, "level": value})
-
-    def in_force(self) -> bool | None:
-        """The driver's answer (None: it cannot tell); a failing check is said, not fatal."""
-        if not self.active:
-            return False
-        try:
-            answer = self.driver.in_force()
-        except UxchaosError as e:
-            # Once may be a hiccup; twice in a row (before and after an attempt) the fault's dependency
-            # is gone: the during attempts would measure an unknown state, so the engine stops them.
-            self._unknown += 1
-            if self._unknown == 1:
-                self.say(f"cannot tell whether the fault is still in force: {e}")
-            elif self.lost is None:
-                self.lost = str(e)
-                self.record({"event": "fault_lost", "time": time.time(), "error": self.lost})
-                self.say("lost track of the fault (asked twice in a row): no more during attempts")
-            return None
-        self._unknown = 0
-        return answer
-
-    def poll(self) -> None:
-        for event in self.driver.poll_events():
-            self.record(event)
 
 
 class Engine:
@@ -421,12 +279,13 @@ class Engine:
     def _faulty_phases(self, driver: FaultDriver, browser: BrowserSession | None, runtime: TargetRuntime,
                        variables: dict[str, str]) -> None:
         self.fault = FaultController(driver, self.record_event, self.ledger, self.say)
-        verify = self._effect_baseline(driver)
+        verify = effect_baseline(driver, self.say)
         sweep = driver.spec.sweep
         try:
             for index, level in enumerate(sweep.levels if sweep else [None]):
                 if sweep is not None and level is not None:
-                    self._set_level(sweep, index, level)
+                    self.level = level
+                    self.fault.set_level(sweep, index, level)
                 else:
                     self.fault.inject()
                 if not self.fault.active:
@@ -436,7 +295,8 @@ class Engine:
                 # Measured at the end of the during phase (of each level), so it takes nothing from the
                 # attempts' window and shows the fault was still in force when they finished.
                 if verify is not None and self.fault.active:
-                    self._verify_effect(driver.effect_probe() if sweep else verify[0], verify[1])
+                    verify_effect(driver.effect_probe() if sweep else verify[0], verify[1], self.level, self.say,
+                                  self.record_event)
         finally:
             with interrupts_deferred(self.say):
                 self.fault.revert()
@@ -453,7 +313,7 @@ class Engine:
         milliseconds only: the scenario loader checks), so no attempt straddles a change."""
         assert browser is not None  # check_users refused users and endpoints before anything started
         self.fault = FaultController(driver, self.record_event, self.ledger, self.say)
-        verify = self._effect_baseline(driver)
+        verify = effect_baseline(driver, self.say)
         rounds = max(self._attempts("before"), self._attempts("during"))
         self._emit("on_phase", "before ⇄ during (alternating)", rounds)
         try:
@@ -470,7 +330,7 @@ class Engine:
                     break
                 self._record_sample(*measured)
                 if verify is not None and self.fault.active:  # once, while the fault is on
-                    self._verify_effect(verify[0], verify[1])
+                    verify_effect(verify[0], verify[1], self.level, self.say, self.record_event)
                     verify = None
                 with interrupts_deferred(self.say):
                     self.fault.revert(reason="alternating: the next attempt is a before one")
@@ -485,56 +345,6 @@ class Engine:
     def _must(measured: tuple[Sample, float] | None) -> tuple[Sample, float]:
         assert measured is not None  # only a during attempt without its fault gives None
         return measured
-
-    def _set_level(self, sweep: Sweep, index: int, level: float) -> None:
-        """The next size of a swept fault: the first is injected; then `step` changes the size of the
-        held fault, `reset` reverts, settles and injects the next size."""
-        assert self.fault is not None
-        self.level = level
-        if index == 0:
-            self.fault.driver.spec.params[sweep.param] = level
-            self.fault.inject()
-        elif sweep.mode == "step":
-            self.fault.change(sweep.param, level)
-        else:
-            self.fault.revert(reason=f"sweep: next level ({sweep.param} {level:g})")
-            if sweep.settle_s:
-                self.say(f"settling {sweep.settle_s:g}s before the next level")
-                time.sleep(sweep.settle_s)
-            self.fault.driver.spec.params[sweep.param] = level
-            self.fault.inject()
-        self.say(f"── level {index + 1}/{len(sweep.levels)}: {sweep.param} = {self._format_level(sweep, level)}")
-
-    def _format_level(self, sweep: Sweep, level: float) -> str:
-        kind = self.fault.driver.kinds[self.fault.driver.spec.kind][sweep.param].kind if self.fault else ""
-        return format_level(level, "s" if kind == "duration" else "")
-
-    def _effect_baseline(self, driver: FaultDriver) -> tuple[EffectProbe, float] | None:
-        """The driver's probe through the faulty link (if its fault has a measurable effect), and
-        the round trip it measures before the fault."""
-        try:
-            found = driver.effect_probe()
-            return None if found is None else (found, median_round_trip(found.probe, 5.0))
-        except OSError as e:
-            self.say(f"cannot verify the fault's effect: {e}")
-            return None
-
-    def _verify_effect(self, found: EffectProbe | None, baseline_s: float) -> None:
-        """The report's problem 4: is the delay even working? Measure it."""
-        if found is None:
-            return
-        requested_s = found.requested_s
-        try:
-            during_s = median_round_trip(found.probe, requested_s * 3 + 5)
-        except OSError as e:
-            self.say(f"cannot verify the fault's effect: {e}")
-            return
-        observed_ms = (during_s - baseline_s) * 1000
-        ok = observed_ms >= 0.5 * requested_s * 1000
-        self.record_event({"event": "effect_verified", "time": time.time(), "requested_ms": round(requested_s * 1000),
-                           "observed_ms": round(observed_ms, 1), "ok": ok, "level": self.level})
-        self.say(f"{'✓' if ok else '⚠ WARNING:'} requested {requested_s * 1000:.0f} ms, observed "
-                                 f"+{observed_ms:.0f} ms per round trip" + ("" if ok else " (less than half!)"))
 
     def _attempts(self, phase: str) -> int:
         return self.options.attempts or self.scenario.phases[phase].attempts
