@@ -122,7 +122,7 @@ phases:
     with BrowserCounter() as browsers:
         code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
     assert code == 0, err
-    # The three local users share one Chromium (users.py), launched by its browser server; it is gone after.
+    # The three local users share one Chromium (users/pool.py), launched by its browser server; it is gone after.
     assert browsers.most == 1 and len(browsers.seen) == 1, (browsers.most, browsers.seen)
     assert not browser_processes(os.getpid()) - browsers.before
     run_dir = only_run_dir(tmp_path / "reports")

@@ -61,7 +61,7 @@ class Engine:
         self._reverted_said = False
         self._closed = False  # results.jsonl is closed: late samples of user threads are dropped
         self.monitor: LoadMonitor | None = None  # one-user runs; the users' pool has its own
-        self.pool: UserPool | None = None  # virtual users (users.py), when a phase has more than one
+        self.pool: UserPool | None = None  # virtual users (users/pool.py), when a phase has more than one
         self.traces = TraceKeeper(options.trace, self.run_dir)
         self.turns: TurnCounter | None = None  # the services' turns per action, when the target has proxies
 
@@ -357,7 +357,7 @@ class Engine:
             self.say(f"settling {spec.settle_s:g}s before the {phase} phase")
             time.sleep(spec.settle_s)
         attempts = self._attempts(phase)
-        if self.pool is not None:  # virtual users (users.py): each user's attempts in its own thread and browser
+        if self.pool is not None:  # virtual users (users/pool.py): each user's attempts in its own thread and browser
             users = self._users(phase)
 
             def measure(session: Any, number: int) -> tuple[Sample, float] | None:

@@ -29,8 +29,8 @@ class RunOptions:
     deadline_s: float | None = 7200.0  # the whole run; None = no deadline
     force: bool = False  # targets that match many containers are allowed
     browser: BrowserSession | None = None  # an open session to use (the pytest plugin's); else one is launched
-    users: int | None = None  # overrides every phase's users; given, the phases run as virtual users (users.py)
-    endpoints: list[str] = field(default_factory=list)  # browser endpoints (journey/endpoints.py); [] = local
+    users: int | None = None  # overrides every phase's users; given, the phases run as virtual users (users/pool.py)
+    endpoints: list[str] = field(default_factory=list)  # browser endpoints (browser/endpoints.py); [] = local
     # Playwright traces kept (journey/traces.py): off, on, retain-on-failure, slowest; default $UXCHAOS_TRACE or slowest
     trace: str = field(default_factory=default_mode)
     trace_screenshots: bool = False  # traces also record the screencast (journey/traces.py says what it costs)

@@ -111,9 +111,9 @@ class Scenario:
     step_timeout_s: float
     secrets: set[str] = field(default_factory=set)  # values never to be written anywhere
     python_journey: PythonJourney | None = None  # `journey: {python: FILE.py:FUNCTION}`; then `journey` is []
-    browsers: list[str] = field(default_factory=list)  # browser endpoints for the users (journey/endpoints.py)
+    browsers: list[str] = field(default_factory=list)  # browser endpoints for the users (browser/endpoints.py)
     load: LoadSpec | None = None  # protocol-level users run by Locust for the whole run (uxchaos/load/)
-    phase_order: str = "sequential"  # or "alternating": before and during attempts take turns (engine.py)
+    phase_order: str = "sequential"  # or "alternating": before and during attempts take turns (run/engine.py)
 
     def masked(self) -> dict[str, Any]:
         """The scenario as loaded, for run.json, with every secret value masked."""
