@@ -14,7 +14,7 @@ WORKERS ?= 0
 PIP_QUIET := PYTHONWARNINGS="ignore:Editable installation"
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser docker servers laravel images demo test lint bench clean
+.PHONY: help setup browser docker servers laravel images demo check test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -44,6 +44,17 @@ images: setup docker ## build the demo's Docker images for the Swarm stack (mmde
 
 demo: setup ## run `uxchaos run login-under-db-delay` on the bundled demo app
 	$(BIN)/uxchaos run login-under-db-delay
+
+# The tests `make check` runs: those that need neither Docker nor a browser (scenarios, statistics,
+# reports, docs, the proxy and its toxics on loopback sockets). About 2 minutes here.
+CHECK_TESTS := tests/test_scenario.py tests/test_analysis.py tests/test_attribution.py tests/test_templates.py \
+	tests/test_known_errors.py tests/test_docs.py tests/test_toxic_interface.py tests/test_proxy.py \
+	tests/test_http_toxics.py tests/test_toxiproxy_api.py
+
+check: $(STAMP) ## the quick check: ruff, mypy and the tests that need no Docker and no browser
+	$(BIN)/ruff check uxchaos tests benchmarks examples
+	$(BIN)/mypy
+	$(BIN)/pytest -q -m "not timing" -k "not real_database and not page_probe" $(CHECK_TESTS)
 
 test: setup docker servers laravel images ## run the linters, the type checker and every test (real browser, databases, PHP, Docker, Swarm)
 	$(BIN)/ruff check uxchaos tests benchmarks examples

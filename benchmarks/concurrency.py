@@ -46,8 +46,9 @@ from playwright.async_api import Browser, async_playwright
 
 from uxchaos.browser.launch import find_browser, launch_args
 from uxchaos.demo.stack import DemoInfo, DemoStack, demo_credentials
-from uxchaos.run.engine import Engine, RunOptions
-from uxchaos.scenario.model import parse_scenario
+from uxchaos.run.engine import Engine
+from uxchaos.run.options import RunOptions
+from uxchaos.scenario.loading import parse_scenario
 from uxchaos.users.starvation import cpu_ticks as _cpu_ticks
 from uxchaos.util.netutil import wait_until
 from uxchaos.util.procs import die_with_parent

@@ -27,7 +27,7 @@ from uxchaos.browser.session import BrowserSession
 from uxchaos.demo.stack import DemoStack
 from uxchaos.journey.attempt import run_attempt
 from uxchaos.journey.plan import AttemptPlan
-from uxchaos.scenario.model import parse_scenario
+from uxchaos.scenario.loading import parse_scenario
 
 PAGES = {"login": ("/login", "#email"), "spa": ("/spa", "#overview-title")}
 

@@ -38,8 +38,9 @@ from playwright.async_api import Browser, async_playwright
 
 from uxchaos.browser.launch import find_browser, launch_args
 from uxchaos.demo.stack import DemoInfo, DemoStack
-from uxchaos.run.engine import Engine, RunOptions
-from uxchaos.scenario.model import parse_scenario
+from uxchaos.run.engine import Engine
+from uxchaos.run.options import RunOptions
+from uxchaos.scenario.loading import parse_scenario
 from uxchaos.users.starvation import LEFT_OUT_SHARE
 
 DB_DELAY = "200ms"

@@ -23,7 +23,7 @@ from uxchaos.browser.session import BrowserSession
 from uxchaos.demo.stack import DemoStack
 from uxchaos.journey.attempt import run_attempt
 from uxchaos.journey.plan import AttemptPlan
-from uxchaos.scenario.model import parse_scenario
+from uxchaos.scenario.loading import parse_scenario
 
 VARIANTS = {"untraced": None, "snapshots": False, "snapshots + screenshots": True}  # name → trace_screenshots
 

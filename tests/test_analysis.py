@@ -22,7 +22,8 @@ from uxchaos.report import write_reports
 from uxchaos.results.records import ActionTiming, ResultsStore, Sample
 from uxchaos.results.rundata import RunData
 from uxchaos.scenario.expect import Expectation, ExpectationError, evaluate
-from uxchaos.scenario.model import ScenarioError, parse_scenario
+from uxchaos.scenario.loading import parse_scenario
+from uxchaos.scenario.model import ScenarioError
 
 T0 = 1_800_000_000.0
 

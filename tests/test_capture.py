@@ -13,7 +13,7 @@ from uxchaos.journey.attempt import run_attempt
 from uxchaos.journey.capture import RequestCapture, Window, mask_url
 from uxchaos.journey.plan import AttemptPlan
 from uxchaos.results.records import Sample
-from uxchaos.scenario.model import parse_scenario
+from uxchaos.scenario.loading import parse_scenario
 from uxchaos.scenario.python_ref import load_python_journey
 
 LOGIN = """

@@ -25,7 +25,8 @@ from uxchaos.faults.docker import DockerDriver, netem_command
 from uxchaos.faults.dockerapi import docker_client, netem_supported, resolve_targets
 from uxchaos.faults.swarm import ServiceWatcher
 from uxchaos.results.rundata import RunData
-from uxchaos.scenario.model import ScenarioError, parse_scenario
+from uxchaos.scenario.loading import parse_scenario
+from uxchaos.scenario.model import ScenarioError
 from uxchaos.util.netutil import wait_until
 
 LABEL = TEST_LABEL

@@ -23,7 +23,8 @@ from uxchaos.proxy import ProxyHub
 from uxchaos.proxy.control import ControlServer
 from uxchaos.results.records import read_results
 from uxchaos.results.rundata import RunData
-from uxchaos.scenario.model import ScenarioError, parse_scenario
+from uxchaos.scenario.loading import parse_scenario
+from uxchaos.scenario.model import ScenarioError
 
 ROOT = Path(__file__).parent.parent
 

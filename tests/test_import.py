@@ -19,7 +19,7 @@ from uxchaos.journey.attempt import run_attempt
 from uxchaos.journey.plan import AttemptPlan
 from uxchaos.results.rundata import RunData
 from uxchaos.scenario.codegen import import_codegen
-from uxchaos.scenario.model import load_scenario
+from uxchaos.scenario.loading import load_scenario
 
 RECORDED_PASSWORD = "recorded-Pa55word"
 

@@ -259,7 +259,8 @@ def test_shipped_scenario_runs_the_login_in_chromium_against_laravel_under_a_dat
 
 
 def test_target_app_is_validated(tmp_path: Path) -> None:
-    from uxchaos.scenario.model import ScenarioError, load_scenario
+    from uxchaos.scenario.loading import load_scenario
+    from uxchaos.scenario.model import ScenarioError
 
     text = (ROOT / "scenarios/laravel-login-under-db-delay.yaml").read_text()
     assert load_scenario(ROOT / "scenarios/laravel-login-under-db-delay.yaml").target.app == "laravel"

@@ -385,8 +385,9 @@ class Recorder:
 
 def test_a_listener_that_raises_never_stops_the_run(tmp_path: Path, plain_site: str,
                                                     caplog: pytest.LogCaptureFixture) -> None:
-    from uxchaos.run.engine import Engine, RunOptions
-    from uxchaos.scenario.model import parse_scenario
+    from uxchaos.run.engine import Engine
+    from uxchaos.run.options import RunOptions
+    from uxchaos.scenario.loading import parse_scenario
 
     sleeper = subprocess.Popen(["sleep", "600"])
     try:

@@ -21,7 +21,8 @@ from uxchaos.journey.plan import AttemptPlan
 from uxchaos.journey.python import OUTSIDE_STEPS, JourneyMisuse, StepTimer
 from uxchaos.results.records import Sample
 from uxchaos.results.rundata import RunData
-from uxchaos.scenario.model import ScenarioError, load_scenario, parse_scenario
+from uxchaos.scenario.loading import load_scenario, parse_scenario
+from uxchaos.scenario.model import ScenarioError
 
 LOGIN = '''
 from playwright.sync_api import expect

@@ -33,7 +33,8 @@ from uxchaos.demo.stack import DemoStack
 from uxchaos.errors import BadInput
 from uxchaos.proxy.control import ControlServer
 from uxchaos.results.records import read_results
-from uxchaos.scenario.model import Scenario, load_scenario, parse_scenario
+from uxchaos.scenario.loading import load_scenario, parse_scenario
+from uxchaos.scenario.model import Scenario
 from uxchaos.util.netutil import wait_until
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
@@ -265,7 +266,7 @@ from uxchaos.run.interrupts import signals_as_interrupts
 from uxchaos.browser.session import BrowserSession
 from uxchaos.journey.attempt import run_attempt
 from uxchaos.journey.plan import AttemptPlan
-from uxchaos.scenario.model import parse_scenario
+from uxchaos.scenario.loading import parse_scenario
 
 base_url, email, password, out, n = sys.argv[1:6]
 scenario = parse_scenario(sys.stdin.read(), "attempts.yaml")

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from uxchaos.cli import main
-from uxchaos.scenario.model import ScenarioError, find_scenario, load_scenario, parse_scenario
+from uxchaos.scenario.loading import load_scenario, parse_scenario
+from uxchaos.scenario.lookup import find_scenario
+from uxchaos.scenario.model import ScenarioError
 from uxchaos.util.durations import DurationError, parse_duration
 
 BROKEN = Path(__file__).parent / "scenarios" / "broken"

@@ -27,7 +27,7 @@ from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from uxchaos.proxy import ProxyHub
 from uxchaos.proxy.control import ControlClient, ControlServer
-from uxchaos.proxy.http import MAX_HEAD  # noqa: F401  (the HTTP module imports cleanly on its own)
+from uxchaos.proxy.framing import MAX_HEAD  # noqa: F401  (the HTTP framing imports cleanly on its own)
 
 
 def rtt(s: socket.socket, payload: bytes = b"ping") -> float:

@@ -17,7 +17,7 @@ from uxchaos.demo.stack import DemoInfo
 from uxchaos.journey.traces import TraceKeeper, default_mode, redact, secret_forms
 from uxchaos.results.records import ActionTiming, Sample
 from uxchaos.results.rundata import RunData
-from uxchaos.run.engine import RunOptions
+from uxchaos.run.options import RunOptions
 
 
 def _traced(tmp_path: Path, phase: str, attempt: int, seconds: float, ok: bool = True) -> Sample:

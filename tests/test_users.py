@@ -27,8 +27,9 @@ from uxchaos.browser.capacity import local_capacity
 from uxchaos.errors import EnvironmentProblem
 from uxchaos.results.records import Sample
 from uxchaos.results.rundata import RunData
-from uxchaos.run.engine import Engine, RunOptions
-from uxchaos.scenario.model import load_scenario, parse_scenario
+from uxchaos.run.engine import Engine
+from uxchaos.run.options import RunOptions
+from uxchaos.scenario.loading import load_scenario, parse_scenario
 from uxchaos.users.pool import assign_endpoints
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,7 +122,7 @@ phases:
     with BrowserCounter() as browsers:
         code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
     assert code == 0, err
-    # The three local users share one Chromium (users.py), launched by its browser server; it is gone after.
+    # The three local users share one Chromium (users/pool.py), launched by its browser server; it is gone after.
     assert browsers.most == 1 and len(browsers.seen) == 1, (browsers.most, browsers.seen)
     assert not browser_processes(os.getpid()) - browsers.before
     run_dir = only_run_dir(tmp_path / "reports")

@@ -21,7 +21,7 @@ from uxchaos.journey.plan import AttemptPlan
 from uxchaos.journey.vitals import VitalsCapture
 from uxchaos.results.rundata import RunData
 from uxchaos.results.vitals import THRESHOLDS, rating
-from uxchaos.scenario.model import parse_scenario
+from uxchaos.scenario.loading import parse_scenario
 
 SCENARIO = """name: vitals
 target:

@@ -122,7 +122,8 @@ def _scenario_ref(item: pytest.Item) -> tuple[str | None, dict[str, Any]]:
 
 def _load(ref: str, item: pytest.Item) -> Any:
     from uxchaos.errors import BadInput
-    from uxchaos.scenario.model import find_scenario, load_scenario
+    from uxchaos.scenario.loading import load_scenario
+    from uxchaos.scenario.lookup import find_scenario
 
     beside_test = Path(str(item.path)).parent / ref
     try:
@@ -232,7 +233,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if SCENARIO_KEY not in pyfuncitem.stash:
         return None
     from uxchaos.errors import UxchaosError
-    from uxchaos.run.engine import Engine, RunOptions
+    from uxchaos.run.engine import Engine
+    from uxchaos.run.options import RunOptions
     from uxchaos.util.durations import DurationError, parse_duration
 
     config = pyfuncitem.config

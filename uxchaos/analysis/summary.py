@@ -84,9 +84,9 @@ class Analysis:
     kill: KillRecovery | None = None
     curves: list[Curve] = field(default_factory=list)  # dose–response, when the fault was swept
     attribution: list[ActionAttribution] = field(default_factory=list)  # why each action got slower
-    vitals: list[VitalsRow] = field(default_factory=list)  # Web Vitals per action × phase (vitalstats.py)
+    vitals: list[VitalsRow] = field(default_factory=list)  # Web Vitals per action × phase (analysis/vitals.py)
     vitals_unavailable: list[str] = field(default_factory=list)  # pages whose Web Vitals could not be measured
-    turns: TurnsReport = field(default_factory=TurnsReport)  # the services' turns per action (turnstats.py)
+    turns: TurnsReport = field(default_factory=TurnsReport)  # the services' turns per action (analysis/turns.py)
     busy: Busy | None = None  # the host's CPU per phase, attempts left out for the generator's starvation
     load: list[LoadRow] = field(default_factory=list)  # the Locust load per phase and request name (load/stats.py)
 

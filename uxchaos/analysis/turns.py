@@ -1,4 +1,4 @@
-"""The services' turns per action and phase, from the counts each attempt carries (turns.py), and how
+"""The services' turns per action and phase, from the counts each attempt carries (run/turns.py), and how
 much of an action's slowdown a per-turn delay explains: "Logging in: 11 database turns × 2 s".
 
 Pure functions over samples: no Playwright, no proxy."""

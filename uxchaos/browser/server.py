@@ -11,7 +11,7 @@ The server listens on 127.0.0.1 on a port of its own; in front of it, a small TC
 the address asked for and admits at most `--max-users` connections at once (one per virtual user):
 one more is answered `503` and closed, so a client names the endpoint as full instead of piling
 browsers onto a machine that cannot take them. A run with several local users starts one too, without
-the relay (`BrowserServer.launch`), so that they share one Chromium (users.py)."""
+the relay (`BrowserServer.launch`), so that they share one Chromium (users/pool.py)."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ class BrowserSession:
     def __init__(self, headed: bool = False, browser: Browser | None = None,
                  new_context: Callable[..., BrowserContext] | None = None, endpoint: Endpoint | None = None) -> None:
         self.headed = headed
-        self.endpoint = endpoint  # a remote browser (journey/endpoints.py); None or local: launch one here
+        self.endpoint = endpoint  # a remote browser (browser/endpoints.py); None or local: launch one here
         self._pw_manager: Any = None
         self.playwright: Playwright | None = None
         self.browser: Browser | None = browser

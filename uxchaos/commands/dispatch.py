@@ -56,9 +56,11 @@ def dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from uxchaos.faults.ledger import orphaned_ledgers
-    from uxchaos.run.engine import Engine, RunOptions
+    from uxchaos.run.engine import Engine
+    from uxchaos.run.options import RunOptions
     from uxchaos.run.progress import Progress
-    from uxchaos.scenario.model import find_scenario, load_scenario
+    from uxchaos.scenario.loading import load_scenario
+    from uxchaos.scenario.lookup import find_scenario
     from uxchaos.util.durations import DurationError, parse_duration
 
     if args.attempts is not None and args.attempts < 1:
@@ -225,7 +227,9 @@ def cmd_recover(force: bool, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_validate(files: list[str], out: TextIO, err: TextIO) -> int:
-    from uxchaos.scenario.model import ScenarioError, find_scenario, load_scenario
+    from uxchaos.scenario.loading import load_scenario
+    from uxchaos.scenario.lookup import find_scenario
+    from uxchaos.scenario.model import ScenarioError
 
     status = ExitStatus.OK
     for f in files:
@@ -251,7 +255,9 @@ def cmd_validate(files: list[str], out: TextIO, err: TextIO) -> int:
 
 
 def cmd_list(out: TextIO) -> int:
-    from uxchaos.scenario.model import ScenarioError, load_scenario, scenario_dirs
+    from uxchaos.scenario.loading import load_scenario
+    from uxchaos.scenario.lookup import scenario_dirs
+    from uxchaos.scenario.model import ScenarioError
 
     for d in scenario_dirs():
         print(f"{d}:", file=out)

@@ -71,7 +71,8 @@ def which_scenarios_need(warned: list[str]) -> list[str]:
     "Cannot connect to the Docker daemon" is known to be harmless for a proxy scenario."""
     from uxchaos.faults import create_driver
     from uxchaos.run.target import planned_runtime
-    from uxchaos.scenario.model import load_scenario, scenario_dirs
+    from uxchaos.scenario.loading import load_scenario
+    from uxchaos.scenario.lookup import scenario_dirs
 
     needs: dict[str, list[str]] = {name: [] for name in warned}
     unaffected: list[str] = []
@@ -102,7 +103,8 @@ def scenario_checks(scenario_name: str, force: bool) -> list[Check]:
     from uxchaos.faults import DriverOptions, FaultSpec, create_driver
     from uxchaos.faults.choice import choose, label
     from uxchaos.run.target import check_app_healthy, planned_runtime
-    from uxchaos.scenario.model import find_scenario, load_scenario
+    from uxchaos.scenario.loading import load_scenario
+    from uxchaos.scenario.lookup import find_scenario
 
     scenario = load_scenario(find_scenario(scenario_name))
     runtime = planned_runtime(scenario)

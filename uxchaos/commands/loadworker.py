@@ -33,7 +33,8 @@ def _locustfile(args: argparse.Namespace, folder: Path) -> Path | None:
         check_locustfile(path)
         return path
     from uxchaos.run.background_load import locustfile_for
-    from uxchaos.scenario.model import find_scenario, load_scenario
+    from uxchaos.scenario.loading import load_scenario
+    from uxchaos.scenario.lookup import find_scenario
 
     scenario = load_scenario(find_scenario(args.scenario))
     if scenario.load is None:

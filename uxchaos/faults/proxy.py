@@ -186,7 +186,7 @@ class ProxyDriver(FaultDriver):
         if self.spec.kind != "delay":
             return None
         from uxchaos.faults.probe import find_probe
-        from uxchaos.proxy.server import Address
+        from uxchaos.proxy.address import Address
 
         listen = Address.parse(self._control().describe(self.spec.target)["listen"])
         probe = find_probe(listen.host, listen.port)

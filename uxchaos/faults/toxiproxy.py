@@ -81,7 +81,7 @@ class ToxiproxyDriver(ProxyDriver):
         if self.spec.kind != "delay":
             return None
         from uxchaos.faults.probe import find_probe
-        from uxchaos.proxy.server import Address
+        from uxchaos.proxy.address import Address
 
         listen = Address.parse(self._control().describe(self.spec.target)["listen"])
         host = "127.0.0.1" if listen.host in ("", "0.0.0.0", "localhost") else listen.host

@@ -13,17 +13,24 @@ from __future__ import annotations
 
 import collections
 import random
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import Any, Protocol
 
-from uxchaos.proxy.toxics import HttpDropBody, HttpSlowHeaders, HttpStatus, HttpToxic
+from uxchaos.proxy.framing import (
+    REQUEST_LINE,
+    REQUEST_START,
+    STATUS_LINE,
+    STATUS_START,
+    Event,
+    Framer,
+    Head,
+)
+from uxchaos.proxy.toxics import HttpEffects, HttpToxic
 
 
 class Forwarder(Protocol):
-    """One direction of the connection (server._Pipe is one)."""
+    """One direction of the connection (connection.Pipe is one)."""
 
     def forward(self, data: bytes, extra_delay_s: float = 0.0) -> None: ...
 
@@ -45,7 +52,7 @@ class ProxyCounters(Protocol):
 
 
 class FollowedConnection(Protocol):
-    """What the tracker needs of the connection it follows (server.Connection is one): the two
+    """What the tracker needs of the connection it follows (connection.Connection is one): the two
     pipes it forwards into, its peer, its proxy, and its `http` slot, emptied when HTTP ends."""
 
     http: HttpTracker | None
@@ -59,177 +66,23 @@ class FollowedConnection(Protocol):
     @property
     def proxy(self) -> ProxyCounters: ...
 
-MAX_HEAD = 64 * 1024
-_REQUEST_LINE = re.compile(rb"([A-Z]+) (\S+) HTTP/1\.([01])\r?\n")
-_STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3})")
-# What the first bytes of a message may be while its first line is still incomplete: a prefix of
-# `METHOD target HTTP/1.x` (or of `HTTP/1.x NNN`). Anything else is another protocol, known at once.
-_REQUEST_START = re.compile(rb"[A-Z]{1,16}(?: \S*(?: (?:H(?:T(?:T(?:P(?:/(?:1(?:\.(?:[01]\r?)?)?)?)?)?)?)?)?)?)?")
-_STATUS_START = re.compile(rb"H(?:T(?:T(?:P(?:/(?:1(?:\.(?:[01](?: (?:\d(?:\d\d?)?)?)?)?)?)?)?)?)?)?")
-_BODY_STATES = ("length", "chunk-data", "close")
-
-Event = tuple[str, object]  # ('head', Head) | ('body', bytes) | ('end', b'') | ('not-http', reason)
-
-
-class NotHttp(Exception):
-    """The bytes are not HTTP/1.x: the connection passes through untouched from here on."""
-
-
-@dataclass
-class Head:
-    raw: bytes
-    first: re.Match[bytes]
-    headers: dict[str, str]
-
-    @classmethod
-    def parse(cls, raw: bytes, line: re.Pattern[bytes]) -> Head:
-        first = line.match(raw)
-        if first is None:
-            raise NotHttp(raw[:40])
-        headers: dict[str, str] = {}
-        for text in raw.decode("latin-1").split("\n")[1:]:
-            key, sep, value = text.partition(":")
-            if sep:
-                key = key.strip().lower()
-                value = value.strip()
-                headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        return cls(raw, first, headers)
-
-    def framing(self) -> tuple[str, int]:
-        """('chunked', 0), ('length', N) or ('close', 0) for a message with a body."""
-        if "chunked" in self.headers.get("transfer-encoding", "").lower():
-            return "chunked", 0
-        length = self.headers.get("content-length")
-        if length is not None:
-            try:
-                return "length", int(length.split(",")[0])
-            except ValueError:
-                raise NotHttp(b"bad Content-Length") from None
-        return "close", 0
-
-
-class Framer:
-    """Splits one direction's bytes into events: ('head', Head), ('body', bytes), ('end', b'') and,
-    once the bytes cannot be HTTP/1.x, a last ('not-http', reason) — the bytes not yet given out
-    as events then stay in `buf`. `body_of(head)` says how the body after a head is framed."""
-
-    def __init__(self, line: re.Pattern[bytes], start: re.Pattern[bytes],
-                 body_of: Callable[[Head], tuple[str, int]]) -> None:
-        self.line = line
-        self.start = start
-        self.body_of = body_of
-        self.buf = bytearray()  # bytes received but not yet given out as events
-        self.state = "head"  # head | length | chunk-size | chunk-data | trailer | close
-        self.remaining = 0
-        self.failed = False
-
-    def feed(self, data: bytes) -> list[Event]:
-        events: list[Event] = []
-        if self.failed:
-            self.buf += data
-            return events
-        try:
-            self._feed(data, events)
-        except NotHttp as e:
-            self.failed = True
-            events.append(("not-http", e.args[0] if e.args else b""))
-        return events
-
-    def _feed(self, data: bytes, events: list[Event]) -> None:
-        view = memoryview(data)
-        while view:
-            if self.state in _BODY_STATES and not self.buf:
-                n = len(view) if self.state == "close" else min(self.remaining, len(view))
-                events.append(("body", data if n == len(data) else bytes(view[:n])))
-                view = view[n:]
-                if self.state != "close":
-                    self.remaining -= n
-                    if self.remaining == 0:
-                        self._body_done(events)
-                continue
-            # line-oriented states (head, chunk-size, trailer) read from the buffer
-            self.buf += view
-            data = self._lines(events)
-            view = memoryview(data)
-
-    def _body_done(self, events: list[Event]) -> None:
-        if self.state == "length":
-            self.state = "head"
-            events.append(("end", b""))
-        else:  # chunk-data
-            self.state = "chunk-size"
-
-    def _lines(self, events: list[Event]) -> bytes:
-        """Read lines from the buffer until it runs dry or a body starts; returns the bytes after
-        the start of a body (taken out of the buffer) for the caller to go on with."""
-        while self.buf and self.state not in _BODY_STATES:
-            if self.state == "head":
-                self._check_start()
-                end = self.buf.find(b"\r\n\r\n")
-                if end < 0:
-                    if len(self.buf) > MAX_HEAD:
-                        raise NotHttp(b"head larger than 64 KiB")
-                    return b""
-                head = Head.parse(bytes(self.buf[: end + 4]), self.line)  # raises NotHttp with the bytes kept
-                del self.buf[: end + 4]
-                events.append(("head", head))
-                mode, n = self.body_of(head)
-                if mode == "none" or (mode == "length" and n == 0):
-                    events.append(("end", b""))
-                elif mode == "length":
-                    self.state, self.remaining = "length", n
-                elif mode == "chunked":
-                    self.state = "chunk-size"
-                else:  # "close" (also after 101 Switching Protocols): everything that follows is body
-                    self.state = "close"
-            else:
-                nl = self.buf.find(b"\n")
-                if nl < 0:
-                    return b""
-                line = bytes(self.buf[: nl + 1])
-                del self.buf[: nl + 1]
-                events.append(("body", line))
-                if self.state == "chunk-size":
-                    try:
-                        size = int(line.split(b";")[0].strip(), 16)
-                    except ValueError:
-                        raise NotHttp(b"bad chunk size") from None
-                    if size == 0:
-                        self.state = "trailer"
-                    else:
-                        self.state, self.remaining = "chunk-data", size + 2  # data and its CRLF
-                elif line.strip() == b"":  # the empty line that ends the trailer
-                    self.state = "head"
-                    events.append(("end", b""))
-        rest = bytes(self.buf)
-        self.buf.clear()
-        return rest
-
-    def _check_start(self) -> None:
-        """The first line so far must be able to start an HTTP/1.x message (bytes are not held for
-        another protocol). A complete first line is checked by the full pattern in Head.parse."""
-        nl = self.buf.find(b"\n", 0, MAX_HEAD)
-        first = bytes(self.buf[: nl + 1]) if nl >= 0 else bytes(self.buf[:MAX_HEAD])
-        ok = self.line.match(first) if nl >= 0 else self.start.fullmatch(first)
-        if ok is None:
-            raise NotHttp(first[:40])
-
-
 @dataclass
 class Exchange:
     method: str
     target: str
     keep_alive: bool
-    answer: HttpStatus | None = None
-    header_delay_s: float = 0.0
-    drop: HttpDropBody | None = None
+    effects: HttpEffects = field(default_factory=HttpEffects)  # what the HTTP toxics chosen for it do
     cut_left: int = -1  # body bytes still to pass before a drop; -1 = not decided yet
     done: bool = False  # the request is complete (for an answered one: ready to answer)
     toxics: list[str] = field(default_factory=list)
 
     @property
     def owes_effect(self) -> bool:
-        return self.answer is not None or self.drop is not None or self.header_delay_s > 0
+        return self.effects.any
+
+    @property
+    def answered(self) -> bool:
+        return self.effects.answer is not None
 
 
 class HttpTracker:
@@ -242,8 +95,8 @@ class HttpTracker:
 
     def __init__(self, conn: FollowedConnection) -> None:
         self.conn = conn
-        self.framers = {"upstream": Framer(_REQUEST_LINE, _REQUEST_START, self._request_body),
-                        "downstream": Framer(_STATUS_LINE, _STATUS_START, self._response_body)}
+        self.framers = {"upstream": Framer(REQUEST_LINE, REQUEST_START, self._request_body),
+                        "downstream": Framer(STATUS_LINE, STATUS_START, self._response_body)}
         self.ahead = {"upstream": 0, "downstream": 0}
         self.pending: collections.deque[Exchange] = collections.deque()
         self.current: Exchange | None = None  # the request being read
@@ -268,7 +121,7 @@ class HttpTracker:
         return head.framing()
 
     def _front_real(self) -> Exchange | None:
-        return next((ex for ex in self.pending if ex.answer is None), None)
+        return next((ex for ex in self.pending if not ex.answered), None)
 
     # -- forwarding ------------------------------------------------------------------------------
     def feed(self, direction: str, data: bytes) -> None:
@@ -331,13 +184,13 @@ class HttpTracker:
                 self.exchanges += 1
                 self.current = self._decide(value, partly_sent=self.ahead["upstream"] > 0)
                 self.pending.append(self.current)
-                if self.current.answer is None:
+                if not self.current.answered:
                     self._pass("upstream", value.raw)
                 else:
                     self._drop("upstream", len(value.raw))
             elif kind == "body":
                 assert isinstance(value, bytes) and self.current is not None
-                if self.current.answer is None:
+                if not self.current.answered:
                     self._pass("upstream", value)
                 else:
                     self._drop("upstream", len(value))
@@ -366,15 +219,15 @@ class HttpTracker:
                 if 100 <= status < 200:  # interim response; the final one follows
                     self._pass("downstream", value.raw)
                     continue
-                self._pass("downstream", value.raw, ex.header_delay_s)
-                if ex.drop is not None:
+                self._pass("downstream", value.raw, ex.effects.header_delay_s)
+                if ex.effects.drop_fraction is not None:
                     mode, n = value.framing()
-                    ex.cut_left = int(n * ex.drop.body_fraction) if mode == "length" else 0
+                    ex.cut_left = int(n * ex.effects.drop_fraction) if mode == "length" else 0
                     if ex.cut_left == 0 and mode != "length":
                         ex.cut_left = -2  # cut after the first piece of body
             elif kind == "body":
                 assert isinstance(value, bytes)
-                if ex is not None and ex.drop is not None:
+                if ex is not None and ex.effects.drop_fraction is not None:
                     self._cut(ex, value)
                     if self.conn.http is None:
                         return
@@ -383,7 +236,7 @@ class HttpTracker:
             elif kind == "end":
                 if ex is None:
                     continue
-                if ex.drop is not None and ex.cut_left >= 0:
+                if ex.effects.drop_fraction is not None and ex.cut_left >= 0:
                     self._cut(ex, b"")
                     return
                 self.answering = None
@@ -423,25 +276,18 @@ class HttpTracker:
         for toxic in self.conn.proxy.http_toxic_list:
             if not toxic.matches(method, target) or (toxic.toxicity < 1 and rng.random() >= toxic.toxicity):
                 continue
-            if isinstance(toxic, HttpStatus) and ex.answer is None and not partly_sent:
-                ex.answer = toxic
-            elif isinstance(toxic, HttpSlowHeaders):
-                ex.header_delay_s += toxic.delay_s
-            elif isinstance(toxic, HttpDropBody) and ex.drop is None:
-                ex.drop = toxic
-            else:
-                continue
-            ex.toxics.append(toxic.name)
+            if toxic.decide(ex.effects, partly_sent):
+                ex.toxics.append(toxic.name)
         return ex
 
     def _answer_ready(self) -> None:
         """Send the answers of requests whose turn has come (all earlier responses complete)."""
-        while self.pending and self.pending[0].answer is not None and self.pending[0].done:
+        while self.pending and self.pending[0].answered and self.pending[0].done:
             ex = self.pending.popleft()
-            assert ex.answer is not None
+            assert ex.effects.answer is not None
             self.conn.proxy.count_http("answered")
             pipe = self.conn.pipes["downstream"]
-            pipe.forward(_response(ex.answer, ex.keep_alive, ex.method), ex.header_delay_s)
+            pipe.forward(ex.effects.answer(ex.keep_alive, ex.method), ex.effects.header_delay_s)
             if not ex.keep_alive:
                 self.conn.http = None
                 pipe.close_after_flush()
@@ -451,15 +297,3 @@ class HttpTracker:
 def _joined(first: bytes, events: list[Event]) -> bytes:
     """`first` and the body bytes of the events after it, as one piece."""
     return first + b"".join(v for k, v in events if k == "body" and isinstance(v, bytes))
-
-
-def _response(toxic: HttpStatus, keep_alive: bool, method: str) -> bytes:
-    body = toxic.body.encode()
-    try:
-        reason = HTTPStatus(toxic.status_code).phrase
-    except ValueError:
-        reason = "Injected"
-    head = (f"HTTP/1.1 {toxic.status_code} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: {'keep-alive' if keep_alive else 'close'}\r\n"
-            f"X-Uxchaos-Toxic: {toxic.name}\r\n\r\n")
-    return head.encode("latin-1") + (b"" if method == "HEAD" else body)

@@ -11,7 +11,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from uxchaos.proxy.server import Address, Proxy, ToxicExists, ToxicNotFound
+from uxchaos.proxy.address import Address
+from uxchaos.proxy.server import Proxy, ToxicExists, ToxicNotFound
 from uxchaos.proxy.toxics import Toxic, ToxicError, toxic_from_spec, updated_toxic
 
 T = TypeVar("T")

@@ -1,8 +1,6 @@
-"""The asyncio TCP fault proxy: client ⇄ proxy ⇄ upstream service, with toxics applied per chunk.
-
-Built on asyncio Protocols rather than streams: with no toxic a chunk is written to the peer inside
-`data_received`, with no extra task hop, which keeps the added round trip near the socket cost.
-"""
+"""The asyncio TCP fault proxy: client ⇄ proxy ⇄ upstream service. A Proxy listens at one address
+in front of one upstream, holds the toxics in force (they can change at any time) and the
+counters; its connections (connection.py) do the forwarding."""
 
 from __future__ import annotations
 
@@ -13,366 +11,21 @@ import logging
 import os
 import random
 import socket
-import struct
 import sys
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from uxchaos.proxy.http import HttpTracker
-from uxchaos.proxy.toxics import (
-    Bandwidth,
-    HttpToxic,
-    Latency,
-    LimitData,
-    ResetPeer,
-    Slicer,
-    SlowClose,
-    Timeout,
-    Toxic,
-    ToxicError,
-)
+from uxchaos.proxy.address import Address
+from uxchaos.proxy.connection import Connection, ProxySide, set_nodelay
+from uxchaos.proxy.toxics import HttpToxic, Toxic, ToxicError
 
 log = logging.getLogger("uxchaos.proxy")
 
-HIGH_WATER = 1 << 20  # bytes queued in a delayed pipe before we stop reading the source
-LOW_WATER = 1 << 18
-BANDWIDTH_SLICE_S = 0.05  # a throttled stream is released in slices this long, like Toxiproxy's 100 ms
 TURN_HISTORY = 100_000  # the times of the latest turns kept, for the turns counted during each action
 
 
-@dataclass(frozen=True)
-class Address:
-    """Where a proxy connects to: a TCP host:port or a Unix socket path."""
-
-    host: str = ""
-    port: int = 0
-    unix_path: str = ""
-
-    @classmethod
-    def parse(cls, text: str) -> Address:
-        if text.startswith("unix:"):
-            return cls(unix_path=text[5:])
-        if text.startswith("/"):
-            return cls(unix_path=text)
-        host, sep, port = text.rpartition(":")
-        if not sep or not port.isdigit():
-            raise ValueError(f"upstream {text!r}: write HOST:PORT (e.g. 127.0.0.1:5432) or unix:/path/to.sock")
-        return cls(host=host.strip("[]") or "127.0.0.1", port=int(port))
-
-    def __str__(self) -> str:
-        if self.unix_path:
-            return f"unix:{self.unix_path}"
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-class _Pipe:
-    """One direction of one connection: applies toxics and keeps chunk order."""
-
-    def __init__(self, conn: Connection, direction: str) -> None:
-        self.conn = conn
-        self.direction = direction
-        self.loop = conn.loop
-        self.queue: collections.deque[tuple[float, bytes]] = collections.deque()
-        self.queued_bytes = 0
-        self.last_at = 0.0
-        self.bandwidth_free_at = 0.0
-        self.timer: asyncio.TimerHandle | None = None
-        self.eof_pending = False
-        self.held_eof = False  # the source ended while a timeout toxic held this direction
-        self.finishing: asyncio.TimerHandle | None = None  # a slow_close holding back the close
-        self.close_when_flushed = False
-        self.paused_source = False
-        self.bytes = 0
-        self.passed: dict[str, int] = {}  # limit_data: bytes passed per toxic
-
-    def _src(self) -> asyncio.Transport | None:
-        return self.conn.client if self.direction == "upstream" else self.conn.upstream
-
-    def _dst(self) -> asyncio.Transport | None:
-        return self.conn.upstream if self.direction == "upstream" else self.conn.client
-
-    def feed(self, data: bytes) -> None:
-        if self.direction == "upstream" and self.conn.upstream is None and not self.conn.closed:
-            # The client spoke before the service's side was connected (reading is paused until then,
-            # but Python 3.11.2's asyncio can undo a pause made in connection_made): kept, not lost.
-            self.conn.early.append(data)
-            return
-        self.conn.count_turn(self.direction)
-        http = self.conn.http
-        if http is None:
-            self.forward(data)
-        else:
-            http.feed(self.direction, data)
-
-    def forward(self, data: bytes, extra_delay_s: float = 0.0) -> None:
-        """Pass bytes on through this direction's toxics (`extra_delay_s`: an HTTP toxic's hold-back)."""
-        self.bytes += len(data)
-        toxics = self.conn.toxics_for(self.direction)
-        if not toxics and not self.queue and not extra_delay_s and not self.close_when_flushed:
-            dst = self._dst()
-            if dst is not None:
-                dst.write(data)
-            return
-        at = self.loop.time() + extra_delay_s
-        bandwidth: Bandwidth | None = None
-        slicer: Slicer | None = None
-        limited = False
-        for toxic in toxics:
-            if isinstance(toxic, Timeout):
-                self.conn.start_timeout(toxic)
-                return  # swallowed
-            if isinstance(toxic, ResetPeer):
-                self.conn.start_reset(toxic)
-                return  # dropped, the connection is about to be reset
-            if isinstance(toxic, Latency):
-                at += toxic.sample_delay(self.conn.proxy.rng)
-            elif isinstance(toxic, Bandwidth):
-                bandwidth = toxic
-            elif isinstance(toxic, Slicer):
-                slicer = toxic
-            elif isinstance(toxic, LimitData):
-                passed = self.passed.get(toxic.name, 0)
-                if passed + len(data) >= toxic.limit_bytes:
-                    data = data[: max(0, toxic.limit_bytes - passed)]
-                    limited = True
-                self.passed[toxic.name] = passed + len(data)
-        pieces = [data]
-        if slicer is not None:
-            pieces, offset = [], 0
-            for i, size in enumerate(slicer.cut(len(data), self.conn.proxy.rng)):
-                pieces.append(data[offset : offset + size])
-                offset += size
-                if i:
-                    at += slicer.delay_us / 1e6
-                self._timed(at, pieces[-1], bandwidth)
-        elif data:
-            self._timed(at, data, bandwidth)
-        if limited:
-            self.close_after_flush()
-        self._schedule()
-
-    def _timed(self, at: float, data: bytes, bandwidth: Bandwidth | None) -> None:
-        if bandwidth is None:
-            self._enqueue(max(at, self.last_at), data)
-            return
-        step = max(1, int(bandwidth.rate_bytes_per_s * BANDWIDTH_SLICE_S))
-        for i in range(0, len(data), step):
-            piece = data[i : i + step]
-            start = max(at, self.bandwidth_free_at)
-            self.bandwidth_free_at = start + len(piece) / bandwidth.rate_bytes_per_s
-            self._enqueue(max(self.bandwidth_free_at, self.last_at), piece)
-
-    def _enqueue(self, at: float, data: bytes) -> None:
-        self.last_at = at
-        self.queue.append((at, data))
-        self.queued_bytes += len(data)
-        src = self._src()
-        if self.queued_bytes > HIGH_WATER and src is not None and not self.paused_source:
-            self.paused_source = True
-            src.pause_reading()
-
-    def _schedule(self) -> None:
-        if self.timer is None and self.queue:
-            self.timer = self.loop.call_at(self.queue[0][0], self._flush)
-        elif not self.queue and self.close_when_flushed:
-            self.conn.cut()
-
-    def _flush(self) -> None:
-        self.timer = None
-        now = self.loop.time()
-        dst = self._dst()
-        while self.queue and self.queue[0][0] <= now + 0.0002:
-            _, data = self.queue.popleft()
-            self.queued_bytes -= len(data)
-            if dst is not None and not dst.is_closing():
-                dst.write(data)
-        src = self._src()
-        if self.paused_source and self.queued_bytes < LOW_WATER and src is not None and not src.is_closing():
-            self.paused_source = False
-            src.resume_reading()
-        if self.eof_pending and not self.queue:
-            self._finish()
-        self._schedule()
-
-    def close_after_flush(self) -> None:
-        """End the connection once what is queued here is written (limit_data, a cut HTTP body)."""
-        self.close_when_flushed = True
-        self._schedule()
-
-    def feed_eof(self) -> bool:
-        """The source ended. True when this direction is finished right away."""
-        if self.queue:
-            self.eof_pending = True
-            return False
-        held = [t for t in self.conn.toxics_for(self.direction) if isinstance(t, Timeout)]
-        if held and not self.conn.closed:
-            # A timeout holds everything back, the close too (as Toxiproxy does): the peer sees the
-            # connection end when the timeout closes it, or when the toxic is removed.
-            self.conn.start_timeout(held[0])
-            self.held_eof = True
-            return False
-        slow = [t.timeout_s for t in self.conn.toxics_for(self.direction) if isinstance(t, SlowClose)]
-        if slow and self.finishing is None and not self.conn.closed:
-            self.finishing = self.loop.call_later(max(slow), self._finish)
-            return False
-        if self.finishing is None:
-            self._finish()
-        return self.finishing is None
-
-    def _finish(self) -> None:
-        self.finishing = None
-        dst = self._dst()
-        if dst is not None and not dst.is_closing():
-            # The source said goodbye: pass the half-close on, or close when the peer cannot half-close.
-            try:
-                if dst.can_write_eof():
-                    dst.write_eof()
-                else:
-                    dst.close()
-            except OSError:  # the peer is already gone
-                dst.close()
-        self.conn.half_closed(self.direction)
-
-    def cancel(self) -> None:
-        for handle in (self.timer, self.finishing):
-            if handle is not None:
-                handle.cancel()
-        self.timer = self.finishing = None
-        self.queue.clear()
-        self.queued_bytes = 0
-
-
-class Connection:
-    """A client connection and its upstream twin."""
-
-    def __init__(self, proxy: Proxy, client: asyncio.Transport) -> None:
-        self.proxy = proxy
-        self.loop = proxy.loop
-        self.client: asyncio.Transport | None = client
-        self.upstream: asyncio.Transport | None = None
-        self.peer = client.get_extra_info("peername")
-        self.applies: dict[str, bool] = {}  # toxicity, decided once per toxic
-        self.pipes = {"upstream": _Pipe(self, "upstream"), "downstream": _Pipe(self, "downstream")}
-        self.http: HttpTracker | None = HttpTracker(self)  # None once the traffic is known not to be HTTP/1.x
-        self.closed_directions: set[str] = set()
-        self.timeouts: dict[str, asyncio.TimerHandle] = {}
-        self.closed = False
-        self.task: asyncio.Task[None] | None = None  # keeps the connect task referenced
-        self.last_direction = ""
-        self.early: list[bytes] = []  # client bytes that came before the upstream connection
-        self.early_eof = False
-        proxy.connection_ids += 1
-        self.id = proxy.connection_ids  # names the connection in the turn log
-
-    def count_turn(self, direction: str) -> None:
-        """A round trip is the service answering after the client spoke: counted when data arrives
-        downstream after upstream data (by arrival at the proxy, so toxics do not change it). A
-        server's greeting on a new connection (MySQL, SMTP) answers the connect: a turn too, since
-        the client waits for it and a delay holds it back."""
-        if direction == "downstream" and self.last_direction != "downstream":
-            self.proxy.round_trips += 1
-            self.proxy.turn_log.append((time.time(), self.id))
-        self.last_direction = direction
-
-    def toxic_applies(self, toxic: Toxic) -> bool:
-        decided = self.applies.get(toxic.name)
-        if decided is None:
-            decided = toxic.toxicity >= 1.0 or self.proxy.rng.random() < toxic.toxicity
-            self.applies[toxic.name] = decided
-        return decided
-
-    def toxics_for(self, direction: str) -> list[Toxic]:
-        toxics = self.proxy.stream_toxics
-        if not toxics:
-            return []
-        return [t for t in toxics if t.covers(direction) and self.toxic_applies(t)]
-
-    def start_timeout(self, toxic: Timeout) -> None:
-        if toxic.timeout_s > 0 and toxic.name not in self.timeouts:
-            self.timeouts[toxic.name] = self.loop.call_later(toxic.timeout_s, self.close)
-
-    def start_reset(self, toxic: ResetPeer) -> None:
-        if toxic.name not in self.timeouts:
-            self.timeouts[toxic.name] = self.loop.call_later(toxic.timeout_s, self.reset)
-
-    def half_closed(self, direction: str) -> None:
-        self.closed_directions.add(direction)
-        if len(self.closed_directions) == 2:
-            self.close()
-
-    def reset(self) -> None:
-        """Close both sides with a TCP RST (SO_LINGER 0), the way a crashed peer looks."""
-        for transport in (self.client, self.upstream):
-            if transport is None:
-                continue
-            sock = transport.get_extra_info("socket")
-            if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                except OSError:
-                    pass
-            transport.abort()
-        self.close()
-
-    def cut(self) -> None:
-        """End the connection now: the client gets what was written so far, then the end of the stream."""
-        if self.upstream is not None:
-            self.upstream.abort()
-        self.close()
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.http = None
-        for pipe in self.pipes.values():
-            pipe.cancel()
-        for handle in self.timeouts.values():
-            handle.cancel()
-        for transport in (self.client, self.upstream):
-            if transport is not None and not transport.is_closing():
-                transport.close()
-        self.proxy.connections.discard(self)
-
-    async def connect_upstream(self) -> None:
-        up = self.proxy.upstream
-        try:
-            for toxic in self.toxics_for("downstream") + self.toxics_for("upstream"):
-                if isinstance(toxic, Latency) and toxic.connect:
-                    await asyncio.sleep(toxic.sample_delay(self.proxy.rng))
-                    break
-            if up.unix_path:
-                transport, _ = await self.loop.create_unix_connection(lambda: _UpstreamSide(self), up.unix_path)
-            else:
-                transport, _ = await self.loop.create_connection(lambda: _UpstreamSide(self), up.host, up.port)
-        except OSError as e:
-            self.proxy.record_event("upstream_unreachable", f"{up}: {e.strerror or e}", peer=self.peer)
-            self.close()
-            return
-        if self.closed:
-            transport.close()
-            return
-        self.upstream = transport
-        _set_nodelay(transport)
-        early, self.early = self.early, []
-        for data in early:
-            self.pipes["upstream"].feed(data)
-        if self.early_eof and self.pipes["upstream"].feed_eof():
-            self.close()
-            return
-        if self.client is not None and not self.client.is_closing():
-            self.client.resume_reading()
-
-
-def _set_nodelay(transport: asyncio.BaseTransport) -> None:
-    sock = transport.get_extra_info("socket")
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-class _ClientSide(asyncio.Protocol):
-    def __init__(self, proxy: Proxy) -> None:
+class ClientSide(asyncio.Protocol):
+    def __init__(self, proxy: ProxySide) -> None:
         self.proxy = proxy
         self.conn: Connection | None = None
 
@@ -383,7 +36,7 @@ class _ClientSide(asyncio.Protocol):
             transport.close()
             return
         transport.pause_reading()  # until the upstream side exists
-        _set_nodelay(transport)
+        set_nodelay(transport)
         conn = Connection(self.proxy, transport)
         self.conn = conn
         self.proxy.connections.add(conn)
@@ -419,33 +72,6 @@ class _ClientSide(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self.conn is not None and self.conn.upstream is not None and not self.conn.upstream.is_closing():
             self.conn.upstream.resume_reading()
-
-
-class _UpstreamSide(asyncio.Protocol):
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    def data_received(self, data: bytes) -> None:
-        self.conn.pipes["downstream"].feed(data)
-
-    def eof_received(self) -> bool:
-        self.conn.pipes["downstream"].feed_eof()
-        return True
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.conn.upstream = None
-        self.conn.pipes["upstream"].cancel()
-        self.conn.half_closed("upstream")
-        if self.conn.pipes["downstream"].feed_eof():
-            self.conn.close()
-
-    def pause_writing(self) -> None:
-        if self.conn.client is not None:
-            self.conn.client.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.conn.client is not None and not self.conn.client.is_closing():
-            self.conn.client.resume_reading()
 
 
 def _close_backlog(fileno: int) -> None:
@@ -503,7 +129,7 @@ class Proxy:
         if self.server is not None:
             return
         self.server = await self.loop.create_server(
-            lambda: _ClientSide(self), self.listen_host, self.listen_port, reuse_address=True, backlog=4096
+            lambda: ClientSide(self), self.listen_host, self.listen_port, reuse_address=True, backlog=4096
         )
         self.listen_port = self.server.sockets[0].getsockname()[1]
 
@@ -568,7 +194,7 @@ class Proxy:
             if handle is not None:
                 handle.cancel()
             for pipe in conn.pipes.values():
-                if pipe.held_eof and isinstance(toxic, Timeout):
+                if pipe.held_eof and toxic.holds_eof:
                     pipe.held_eof = False
                     if pipe.feed_eof() and (conn.upstream is None or conn.client is None):
                         conn.close()

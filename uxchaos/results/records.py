@@ -85,7 +85,7 @@ class Sample:
     # Web Vitals, one dict per top-level document (journey/vitals.py); None: not captured
     vitals: list[dict[str, Any]] | None = None
     trace: str | None = None  # the attempt's Playwright trace in the run folder (it may be discarded later)
-    # request → answer turns each fault proxy counted during each action: {proxy: {action: turns}} (turns.py);
+    # request → answer turns each fault proxy counted during each action: {proxy: {action: turns}} (run/turns.py);
     # None: not counted (no proxy that counts, or other users' turns were mixed in)
     service_turns: dict[str, dict[str, int]] | None = None
     # the same per connection, {proxy: {action: {connection id: turns}}}: the report leaves out connections

@@ -8,267 +8,65 @@ max duration runs out."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
-import platform
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import uxchaos
 from uxchaos.browser.endpoints import parse_endpoint
 from uxchaos.browser.session import BrowserSession
-from uxchaos.errors import BadInput, FaultError, FaultRefused, UxchaosError
-from uxchaos.faults import DriverOptions, EffectProbe, FaultDriver, TargetRuntime
-from uxchaos.faults.base import Sweep
+from uxchaos.errors import BadInput, UxchaosError
+from uxchaos.faults import DriverOptions, FaultDriver, TargetRuntime
 from uxchaos.faults.choice import NoFaultApplies, choose
 from uxchaos.faults.ledger import Ledger
-from uxchaos.faults.probe import median_round_trip
 from uxchaos.journey.attempt import run_attempt
 from uxchaos.journey.plan import AttemptPlan
-from uxchaos.journey.traces import TraceKeeper, default_mode
-from uxchaos.results.records import LATE_MS, ResultsStore, Sample, scrub
+from uxchaos.journey.traces import TraceKeeper
+from uxchaos.results.records import LATE_MS, Sample
 from uxchaos.run.background_load import background_load
+from uxchaos.run.controller import FaultController, effect_baseline, verify_effect
 from uxchaos.run.interrupts import interrupts_deferred, signals_as_interrupts
+from uxchaos.run.options import Listener, RunOptions, RunOutcome, new_run_dir
+from uxchaos.run.record import RunRecord
 from uxchaos.run.target import check_app_healthy, running_target
 from uxchaos.run.turns import TurnCounter
 from uxchaos.scenario.model import Scenario, fault_record
 from uxchaos.users.pool import UserPool, check_capacity, pool_size
 from uxchaos.users.starvation import LoadMonitor, journey_thread, measure_load
-from uxchaos.util.durations import format_level, format_rate
+from uxchaos.util.durations import format_rate
 from uxchaos.util.procs import writable_state_dir
 
 log = logging.getLogger("uxchaos.run.engine")
-
-
-class Listener(Protocol):
-    def on_phase(self, phase: str, attempts: int) -> None: ...
-    def on_sample(self, sample: Sample) -> None: ...
-    def on_event(self, event: dict[str, Any]) -> None: ...
-    def on_message(self, text: str) -> None: ...
-
-
-@dataclass
-class RunOptions:
-    out_dir: Path = Path("reports")
-    attempts: int | None = None  # overrides every phase's attempts
-    base_url: str | None = None
-    headed: bool = False
-    deadline_s: float | None = 7200.0  # the whole run; None = no deadline
-    force: bool = False  # targets that match many containers are allowed
-    browser: BrowserSession | None = None  # an open session to use (the pytest plugin's); else one is launched
-    users: int | None = None  # overrides every phase's users; given, the phases run as virtual users (users.py)
-    endpoints: list[str] = field(default_factory=list)  # browser endpoints (journey/endpoints.py); [] = local
-    # Playwright traces kept (journey/traces.py): off, on, retain-on-failure, slowest; default $UXCHAOS_TRACE or slowest
-    trace: str = field(default_factory=default_mode)
-    trace_screenshots: bool = False  # traces also record the screencast (journey/traces.py says what it costs)
-
-
-@dataclass
-class RunOutcome:
-    run_dir: Path
-    samples: list[Sample] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    status: str = "running"  # completed | interrupted | failed
-
-
-def new_run_dir(out_dir: Path, scenario_name: str) -> Path:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    run_dir = out_dir / scenario_name / stamp
-    n = 1
-    while run_dir.exists():
-        n += 1
-        run_dir = out_dir / scenario_name / f"{stamp}-{n}"
-    return run_dir
-
-
-class FaultController:
-    """Owns the driver: injects, reverts exactly once, records every change with its time, and
-    keeps the fault in the on-disk ledger from before it is applied until it is reverted. The
-    max-duration watchdog reverts from its own thread; `record` serialises every write."""
-
-    def __init__(self, driver: FaultDriver, record: Callable[[dict[str, Any]], None], ledger: Ledger,
-                 say: Callable[[str], None]) -> None:
-        self.driver = driver
-        self.record = record
-        self.ledger = ledger
-        self.say = say
-        self.active = False
-        self.lock = threading.Lock()
-        self.watchdog: threading.Timer | None = None
-        self.lost: str | None = None  # why the fault's state cannot be known any more (its dependency is gone)
-        self._unknown = 0  # in-force questions in a row that could not be answered
-
-    def inject(self) -> None:
-        with self.lock:
-            resources = self.driver.resources()
-            held = self.ledger.held_elsewhere(resources)
-            if held:  # refused before anything is touched: the other run's fault stays as it is
-                raise FaultRefused("another run holds the fault target; nothing was changed:\n  " + "\n  ".join(held))
-            self.ledger.open("fault", {"kind": "fault", "driver": self.driver.name, "fault": self.driver.describe(),
-                                       "resources": resources, "revert": self.driver.ledger_revert()})
-            self.record({"event": "inject_requested", "time": time.time(), "fault": self.driver.describe()})
-            try:
-                details = self.driver.inject()
-            except FaultRefused as e:
-                self.ledger.close("fault")
-                self.record({"event": "inject_failed", "time": time.time(), "error": str(e), "reverted": False})
-                raise
-            except BaseException as e:
-                self.record({"event": "inject_failed", "time": time.time(), "error": str(e) or type(e).__name__,
-                             "reverted": True})
-                self.driver.revert()  # a half-applied fault is still a fault
-                self.ledger.close("fault")
-                raise
-            self.active = True
-            self.record({"event": "injected", "time": time.time(), "details": details})
-        max_s = self.driver.spec.max_duration_s
-        self.watchdog = threading.Timer(max_s, self.revert, kwargs={"reason": f"max duration {max_s:g}s reached"})
-        self.watchdog.daemon = True
-        self.watchdog.start()
-
-    def revert(self, reason: str = "during phase finished") -> None:
-        with self.lock:
-            if not self.active:
-                return
-            try:
-                details = self.driver.revert()
-            except UxchaosError as e:  # its dependency went away mid-run: the entry stays in the ledger
-                self.record({"event": "revert_failed", "time": time.time(), "error": str(e)})
-                raise FaultError(f"the fault ({self.driver.describe()}) could not be reverted: {e} — it stays in the "
-                                 "ledger: run `uxchaos recover` once that answers again") from None
-            self.active = False
-            self.ledger.close("fault")
-            self.record({"event": "reverted", "time": time.time(), "reason": reason, "details": details})
-        if self.watchdog is not None and self.watchdog is not threading.current_thread():
-            self.watchdog.cancel()
-
-    def change(self, param: str, value: float) -> None:
-        """A sweep's next level while the fault is held: the driver's fault is replaced by one of the
-        new size under the same lock (and ledger entry), so the watchdog never sees half a change."""
-        with self.lock:
-            if not self.active:
-                return
-            self.driver.revert()
-            self.driver.spec.params[param] = value
-            self.driver.inject()
-            self.record({"event": "level_changed", "time": time.time(), "param": param, "level": value})
-
-    def in_force(self) -> bool | None:
-        """The driver's answer (None: it cannot tell); a failing check is said, not fatal."""
-        if not self.active:
-            return False
-        try:
-            answer = self.driver.in_force()
-        except UxchaosError as e:
-            # Once may be a hiccup; twice in a row (before and after an attempt) the fault's dependency
-            # is gone: the during attempts would measure an unknown state, so the engine stops them.
-            self._unknown += 1
-            if self._unknown == 1:
-                self.say(f"cannot tell whether the fault is still in force: {e}")
-            elif self.lost is None:
-                self.lost = str(e)
-                self.record({"event": "fault_lost", "time": time.time(), "error": self.lost})
-                self.say("lost track of the fault (asked twice in a row): no more during attempts")
-            return None
-        self._unknown = 0
-        return answer
-
-    def poll(self) -> None:
-        for event in self.driver.poll_events():
-            self.record(event)
 
 
 class Engine:
     def __init__(self, scenario: Scenario, options: RunOptions, listeners: list[Listener] | None = None) -> None:
         self.scenario = scenario
         self.options = options
-        self.listeners = listeners or []
         self.run_dir = new_run_dir(options.out_dir, scenario.name)
-        self.store = ResultsStore(self.run_dir, scenario.secrets)
         self.ledger = Ledger(f"{scenario.name}-{self.run_dir.name}-{os.getpid()}")
-        self.outcome = RunOutcome(self.run_dir)
         self.fault: FaultController | None = None
-        self.meta: dict[str, Any] = {}
         self.phase = "setup"  # where the run is: setup | before | during | after
         self.level: float | None = None  # the swept fault's current size
-        # One writer at a time: the max-duration watchdog records its revert from a timer thread
-        # while the main thread records samples (results.jsonl, the outcome, the listeners).
-        self._write_lock = threading.RLock()
         self._missing_said = False
         self._reverted_said = False
-        self._closed = False  # results.jsonl is closed: late samples of user threads are dropped
         self.monitor: LoadMonitor | None = None  # one-user runs; the users' pool has its own
-        self.pool: UserPool | None = None  # virtual users (users.py), when a phase has more than one
-        self.traces = TraceKeeper(options.trace, self.run_dir)
-        self.turns: TurnCounter | None = None  # the services' turns per action, when the target has proxies
-
-    # -- listeners: one failing never stops a run ---------------------------------------------
-    def _emit(self, method: str, *args: Any) -> None:
-        with self._write_lock:
-            for listener in self.listeners:
-                try:
-                    getattr(listener, method)(*args)
-                except Exception as e:  # a listener is somebody else's code: it never stops a run
-                    log.warning("listener %s.%s failed: %s", type(listener).__name__, method, e)
-
-    def say(self, text: str) -> None:
-        self._emit("on_message", text)
-
-    def record_event(self, event: dict[str, Any]) -> None:
-        with self._write_lock:
-            self.outcome.events.append(event)
-            self.store.append({"type": "fault_event", **event})
-            self._emit("on_event", event)
-
-    def _record_sample(self, sample: Sample, began_at: float) -> None:
-        """`began_at`: when the engine decided to run the attempt. A change of the fault between
-        then and the attempt's end (also while its browser context was being made) straddles it."""
-        if self.turns is not None and sample.service_turns is None:
-            self.turns.fill(sample)
-        # Scrub secrets before anyone sees the sample (a failure message may quote a typed value).
-        sample = Sample.from_record(scrub(sample.to_record(), self.scenario.secrets))
-        with self._write_lock:
-            if self._closed:  # a user thread finishing an attempt after an interrupted run ended
-                return
-            sample.straddled = sample.fault_active_at_start != sample.fault_active_at_end or any(
-                e["event"] in ("injected", "reverted", "level_changed") and began_at <= e["time"] <= sample.ended_at
-                for e in self.outcome.events
-            )
-            if not self.traces.keep(sample):
-                sample.trace = None  # deleted already: not named in results.jsonl
-            self.outcome.samples.append(sample)
-            self.store.append(sample.to_record())
-            self._emit("on_sample", sample)
-
-    def _write_run_json(self, runtime: TargetRuntime | None = None) -> None:
-        self.meta.update({
-            "status": self.outcome.status,
-            "scenario": self.scenario.masked(),
-            "uxchaos_version": uxchaos.__version__,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "fault_timeline": self.outcome.events,
-            "samples": len(self.outcome.samples),
-        })
-        if runtime is not None:
-            self.meta["base_url"] = runtime.base_url
-        self.store.write_json("run.json", self.meta)
+        self.pool: UserPool | None = None  # virtual users (users/pool.py), when a phase has more than one
+        self.record = RunRecord(self.run_dir, scenario, listeners or [], TraceKeeper(options.trace, self.run_dir))
+        # The record's parts the engine writes to (one writer at a time: its lock).
+        self.store, self.meta, self.outcome = self.record.store, self.record.meta, self.record.outcome
+        self._write_lock = self.record.lock
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> RunOutcome:
         writable_state_dir()  # the ledger must be writable before a demo starts or a fault is injected
         self.meta["started_at"] = time.time()
         self.store.append({"type": "run_start", "time": self.meta["started_at"], "scenario": self.scenario.name})
-        self._write_run_json()
+        self.record.write_run_json()
         try:
             with signals_as_interrupts(self.options.deadline_s), \
                     running_target(self.scenario, self.options.base_url, self.ledger) as (runtime, variables):
-                self._write_run_json(runtime)
+                self.record.write_run_json(runtime)
                 self._run_with_target(runtime, variables)
             self.outcome.status = "completed"
         except KeyboardInterrupt as e:
@@ -293,8 +91,8 @@ class Engine:
             with self._write_lock:
                 self.meta["ended_at"] = time.time()
                 self.store.append({"type": "run_end", "time": self.meta["ended_at"], "status": self.outcome.status})
-                self._write_run_json()
-                self._closed = True
+                self.record.write_run_json()
+                self.record.closed = True
                 self.store.close()
         return self.outcome
 
@@ -302,16 +100,16 @@ class Engine:
         options = DriverOptions(force=self.options.force, run_id=self.ledger.run_id)
         if runtime.proxies is not None and self.scenario.load is None:
             # (with protocol-level load beside the browsers, the services' turns cannot be told apart)
-            self.turns = TurnCounter(runtime.proxies, self._record_locked)
+            self.record.turns = TurnCounter(runtime.proxies, self.record.append)
         driver = self._choose_fault(runtime, options)
         check_app_healthy(runtime.probe_url or runtime.base_url)
         # The protocol-level load (uxchaos/load/) ramps before the first phase and stops after the last.
         with background_load(self.scenario.load, runtime.base_url, self.run_dir, self.ledger, self._record_load,
-                             self.say) as runtime.load:
+                             self.record.say) as runtime.load:
             self._measure_phases(driver, runtime, variables)
             self.phase = "teardown"
-            if self.turns is not None:
-                self.turns.finish()  # the gap after the last attempt names clients still talking
+            if self.record.turns is not None:
+                self.record.turns.finish()  # the gap after the last attempt names clients still talking
 
     def _measure_phases(self, driver: FaultDriver | None, runtime: TargetRuntime, variables: dict[str, str]) -> None:
         if self._wants_users():
@@ -322,20 +120,15 @@ class Engine:
         try:
             with journey_thread(), self.options.browser or BrowserSession(self.options.headed) as browser:
                 self.meta["browser"] = {"executable": browser.executable, "version": browser.version}
-                self._write_run_json(runtime)
+                self.record.write_run_json(runtime)
                 self._all_phases(driver, browser, runtime, variables)
         finally:
             self.monitor.stop()
 
-    def _record_locked(self, record: dict[str, Any]) -> None:
-        with self._write_lock:
-            if not self._closed:
-                self.store.append(record)
-
     def _record_load(self, record: dict[str, Any]) -> None:
         """A `load` record or load event from Locust's reader thread, with where the run was then."""
         with self._write_lock:
-            if self._closed:
+            if self.record.closed:
                 return
             self.store.append({**record, "phase": self.phase, "fault_active": bool(self.fault and self.fault.active),
                                "level": self.level if self.phase == "during" else None})
@@ -355,10 +148,10 @@ class Engine:
             raise
         if choice.tried:
             self.meta["fault_choice"] = {**choice.record(), "fault": fault_record(choice.driver.spec)}
-            self.say(("⚠ " if choice.fell_back else "") + choice.reason())
-            self.record_event({"event": "fault_chosen", "time": time.time(), "used": choice.record()["used"],
+            self.record.say(("⚠ " if choice.fell_back else "") + choice.reason())
+            self.record.event({"event": "fault_chosen", "time": time.time(), "used": choice.record()["used"],
                                "reason": choice.reason()})
-            self._write_run_json(runtime)
+            self.record.write_run_json(runtime)
         return choice.driver
 
     def _all_phases(self, driver: FaultDriver | None, browser: BrowserSession | None, runtime: TargetRuntime,
@@ -405,47 +198,49 @@ class Engine:
 
         def on_endpoint(record: dict[str, Any]) -> None:
             with self._write_lock:
-                if self._closed:
+                if self.record.closed:
                     return
                 self.store.append(record)
                 if record["type"] == "endpoint":
                     self.meta["endpoints"].append(record)
                 else:
                     self.meta.setdefault("endpoints_lost", []).append(record)
-                    self.say(f"⚠ browser endpoint {record['endpoint']} lost: {record['reason']}; its users move to "
-                             "the endpoints still alive")
+                    self.record.say(f"⚠ browser endpoint {record['endpoint']} lost: {record['reason']}; its users "
+                                    "move to the endpoints still alive")
 
         self.pool = UserPool(size, endpoints, self.options.headed, on_endpoint)
         try:
             self.pool.start()
             self.meta["browser"] = {"executable": ", ".join(sorted({s.endpoint.url for s in self.pool.slots})),
                                     "version": ", ".join(sorted({s.session.version for s in self.pool.slots}))}
-            self._write_run_json(runtime)
+            self.record.write_run_json(runtime)
             self._all_phases(driver, None, runtime, variables)
         finally:
             self.pool.close()
 
     def _faulty_phases(self, driver: FaultDriver, browser: BrowserSession | None, runtime: TargetRuntime,
                        variables: dict[str, str]) -> None:
-        self.fault = FaultController(driver, self.record_event, self.ledger, self.say)
-        verify = self._effect_baseline(driver)
+        self.fault = FaultController(driver, self.record.event, self.ledger, self.record.say)
+        verify = effect_baseline(driver, self.record.say)
         sweep = driver.spec.sweep
         try:
             for index, level in enumerate(sweep.levels if sweep else [None]):
                 if sweep is not None and level is not None:
-                    self._set_level(sweep, index, level)
+                    self.level = level
+                    self.fault.set_level(sweep, index, level)
                 else:
                     self.fault.inject()
                 if not self.fault.active:
-                    self.say("the fault was reverted (max duration): the remaining levels are not run")
+                    self.record.say("the fault was reverted (max duration): the remaining levels are not run")
                     break
                 self._phase("during", browser, runtime, variables)
                 # Measured at the end of the during phase (of each level), so it takes nothing from the
                 # attempts' window and shows the fault was still in force when they finished.
                 if verify is not None and self.fault.active:
-                    self._verify_effect(driver.effect_probe() if sweep else verify[0], verify[1])
+                    verify_effect(driver.effect_probe() if sweep else verify[0], verify[1], self.level, self.record.say,
+                                  self.record.event)
         finally:
-            with interrupts_deferred(self.say):
+            with interrupts_deferred(self.record.say):
                 self.fault.revert()
                 self.fault.poll()
         self._phase("after", browser, runtime, variables)
@@ -459,15 +254,15 @@ class Engine:
         is injected before each during attempt and reverted after it (drivers that toggle in
         milliseconds only: the scenario loader checks), so no attempt straddles a change."""
         assert browser is not None  # check_users refused users and endpoints before anything started
-        self.fault = FaultController(driver, self.record_event, self.ledger, self.say)
-        verify = self._effect_baseline(driver)
+        self.fault = FaultController(driver, self.record.event, self.ledger, self.record.say)
+        verify = effect_baseline(driver, self.record.say)
         rounds = max(self._attempts("before"), self._attempts("during"))
-        self._emit("on_phase", "before ⇄ during (alternating)", rounds)
+        self.record.emit("on_phase", "before ⇄ during (alternating)", rounds)
         try:
             for attempt in range(1, rounds + 1):
                 if attempt <= self._attempts("before"):
                     self.phase = "before"
-                    self._record_sample(*self._must(self._measure("before", attempt, browser, runtime, variables)))
+                    self.record.sample(*self._must(self._measure("before", attempt, browser, runtime, variables)))
                 if attempt > self._attempts("during"):
                     continue
                 self.fault.inject()
@@ -475,14 +270,14 @@ class Engine:
                 measured = self._measure("during", attempt, browser, runtime, variables)
                 if measured is None:  # reverted by its max duration
                     break
-                self._record_sample(*measured)
+                self.record.sample(*measured)
                 if verify is not None and self.fault.active:  # once, while the fault is on
-                    self._verify_effect(verify[0], verify[1])
+                    verify_effect(verify[0], verify[1], self.level, self.record.say, self.record.event)
                     verify = None
-                with interrupts_deferred(self.say):
+                with interrupts_deferred(self.record.say):
                     self.fault.revert(reason="alternating: the next attempt is a before one")
         finally:
-            with interrupts_deferred(self.say):
+            with interrupts_deferred(self.record.say):
                 self.fault.revert()
                 self.fault.poll()
         self._phase("after", browser, runtime, variables)
@@ -493,56 +288,6 @@ class Engine:
         assert measured is not None  # only a during attempt without its fault gives None
         return measured
 
-    def _set_level(self, sweep: Sweep, index: int, level: float) -> None:
-        """The next size of a swept fault: the first is injected; then `step` changes the size of the
-        held fault, `reset` reverts, settles and injects the next size."""
-        assert self.fault is not None
-        self.level = level
-        if index == 0:
-            self.fault.driver.spec.params[sweep.param] = level
-            self.fault.inject()
-        elif sweep.mode == "step":
-            self.fault.change(sweep.param, level)
-        else:
-            self.fault.revert(reason=f"sweep: next level ({sweep.param} {level:g})")
-            if sweep.settle_s:
-                self.say(f"settling {sweep.settle_s:g}s before the next level")
-                time.sleep(sweep.settle_s)
-            self.fault.driver.spec.params[sweep.param] = level
-            self.fault.inject()
-        self.say(f"── level {index + 1}/{len(sweep.levels)}: {sweep.param} = {self._format_level(sweep, level)}")
-
-    def _format_level(self, sweep: Sweep, level: float) -> str:
-        kind = self.fault.driver.kinds[self.fault.driver.spec.kind][sweep.param].kind if self.fault else ""
-        return format_level(level, "s" if kind == "duration" else "")
-
-    def _effect_baseline(self, driver: FaultDriver) -> tuple[EffectProbe, float] | None:
-        """The driver's probe through the faulty link (if its fault has a measurable effect), and
-        the round trip it measures before the fault."""
-        try:
-            found = driver.effect_probe()
-            return None if found is None else (found, median_round_trip(found.probe, 5.0))
-        except OSError as e:
-            self.say(f"cannot verify the fault's effect: {e}")
-            return None
-
-    def _verify_effect(self, found: EffectProbe | None, baseline_s: float) -> None:
-        """Is the delay even working (the hand-made report could not tell)? Measure it."""
-        if found is None:
-            return
-        requested_s = found.requested_s
-        try:
-            during_s = median_round_trip(found.probe, requested_s * 3 + 5)
-        except OSError as e:
-            self.say(f"cannot verify the fault's effect: {e}")
-            return
-        observed_ms = (during_s - baseline_s) * 1000
-        ok = observed_ms >= 0.5 * requested_s * 1000
-        self.record_event({"event": "effect_verified", "time": time.time(), "requested_ms": round(requested_s * 1000),
-                           "observed_ms": round(observed_ms, 1), "ok": ok, "level": self.level})
-        self.say(f"{'✓' if ok else '⚠ WARNING:'} requested {requested_s * 1000:.0f} ms, observed "
-                                 f"+{observed_ms:.0f} ms per round trip" + ("" if ok else " (less than half!)"))
-
     def _attempts(self, phase: str) -> int:
         return self.options.attempts or self.scenario.phases[phase].attempts
 
@@ -551,26 +296,26 @@ class Engine:
         spec = self.scenario.phases[phase]
         self.phase = phase
         if spec.settle_s:
-            self.say(f"settling {spec.settle_s:g}s before the {phase} phase")
+            self.record.say(f"settling {spec.settle_s:g}s before the {phase} phase")
             time.sleep(spec.settle_s)
         attempts = self._attempts(phase)
-        if self.pool is not None:  # virtual users (users.py): each user's attempts in its own thread and browser
+        if self.pool is not None:  # virtual users (users/pool.py): each user's attempts in its own thread and browser
             users = self._users(phase)
 
             def measure(session: Any, number: int) -> tuple[Sample, float] | None:
                 return self._measure(phase, number, session, runtime, variables)
 
             if spec.arrival_rate is not None:
-                self._emit("on_phase", phase, attempts)
+                self.record.emit("on_phase", phase, attempts)
                 late = self.pool.run_open_phase(phase, users, attempts, spec.arrival_rate, measure,
-                                                self._record_sample)
+                                                self.record.sample)
                 self._late_starts(phase, late, attempts, spec.arrival_rate, users)
                 return
-            self._emit("on_phase", phase, users * attempts)
-            self.pool.run_phase(phase, users, attempts, spec.think_s, measure, self._record_sample)
+            self.record.emit("on_phase", phase, users * attempts)
+            self.pool.run_phase(phase, users, attempts, spec.think_s, measure, self.record.sample)
             return
         assert browser is not None
-        self._emit("on_phase", phase, attempts)
+        self.record.emit("on_phase", phase, attempts)
         for attempt in range(1, attempts + 1):
             began = time.monotonic()
             measured = self._measure(phase, attempt, browser, runtime, variables)
@@ -578,7 +323,7 @@ class Engine:
                 break
             if self.monitor is not None:
                 measure_load(measured[0], self.monitor, began, judge=False)  # bounded and said, never left out
-            self._record_sample(*measured)
+            self.record.sample(*measured)
 
     def _late_starts(self, phase: str, late: list[Sample], attempts: int, rate: float, users: int) -> None:
         """An open model whose users were all busy when journeys were due: the rate was not kept."""
@@ -590,9 +335,9 @@ class Engine:
             self.store.append(record)
             self.meta.setdefault("late_starts", {})[phase] = record
         if late:
-            self.say(f"⚠ {len(late)} of {attempts} {phase} attempts started late by > {LATE_MS:g} ms (worst "
-                     f"{worst_ms / 1000:.1f}s): arrival rate {format_rate(rate)} needs more than max_users "
-                     f"{users} — these users were all busy when journeys were due")
+            self.record.say(f"⚠ {len(late)} of {attempts} {phase} attempts started late by > {LATE_MS:g} ms (worst "
+                            f"{worst_ms / 1000:.1f}s): arrival rate {format_rate(rate)} needs more than max_users "
+                            f"{users} — these users were all busy when journeys were due")
 
     def _users(self, phase: str) -> int:
         return self.options.users or self.scenario.phases[phase].users
@@ -606,7 +351,7 @@ class Engine:
             with self._write_lock:
                 if not self._reverted_said:
                     self._reverted_said = True
-                    self.say("the fault was reverted (max duration): no more during-phase attempts")
+                    self.record.say("the fault was reverted (max duration): no more during-phase attempts")
             return None
         plan = AttemptPlan(phase, attempt, self.scenario.journey, runtime.base_url, variables,
                            self.scenario.step_timeout_s, self.run_dir / "screenshots",
@@ -633,6 +378,6 @@ class Engine:
         if self._missing_said:
             return
         self._missing_said = True
-        self.record_event({"event": "fault_missing", "time": time.time(), "attempt": sample.attempt})
-        self.say("⚠ WARNING: the fault is not in force any more (removed behind the run's back?): during attempts "
-                 "measured without it are flagged ‡ and kept out of the statistics")
+        self.record.event({"event": "fault_missing", "time": time.time(), "attempt": sample.attempt})
+        self.record.say("⚠ WARNING: the fault is not in force any more (removed behind the run's back?): during "
+                        "attempts measured without it are flagged ‡ and kept out of the statistics")

@@ -8,7 +8,7 @@ when all 8 are busy the journey waits for one and is recorded as started late (i
 lateness are in the sample), since the generator then no longer keeps the rate. Playwright's
 sync API is bound to the thread that started it, so each user is one thread with its own Playwright
 driver: nothing of Playwright crosses threads. A user's browser is on its endpoint; the local users
-of a run share one Chromium, which a local Playwright browser server (browser_server.py, on
+of a run share one Chromium, which a local Playwright browser server (browser/server.py, on
 127.0.0.1) lends to their drivers, as a bare script shares its browser between tasks — a browser each
 cost far more journeys per second (benchmarks/concurrency.py). Each user still has a browser context of its own per
 attempt, as a bare script would. The threads live for the whole run (a `UserPool`), so browsers are
