@@ -23,6 +23,7 @@ import pytest
 from test_run import only_run_dir, run_cli, write_scenario
 from test_users import samples_of
 
+from uxchaos import starvation
 from uxchaos.analysis import analyze
 from uxchaos.busy import HOST_CPU_GAP, qualify
 from uxchaos.report.data import RunData
@@ -88,11 +89,50 @@ def test_a_starved_thread_of_the_generator_shows_as_wait() -> None:
     assert starved > 0.4 * (t1 - t0) * 1000, starved
 
 
-def _monitor_with(waits: list[tuple[float, dict[str, int]]], roles: dict[str, str] | None = None) -> LoadMonitor:
-    """A monitor whose samples are given (its thread never started): the arithmetic alone."""
-    monitor = LoadMonitor()
-    monitor._waits = deque(waits)
-    monitor._roles = roles or {p: "journey:1" for _, w in waits for p in w}
+def test_the_chain_is_found_in_a_real_browser_and_the_target_is_told_apart(tmp_path: Path) -> None:
+    """A real Chromium under Playwright: its renderers, network service and browser process are told
+    apart (their children's command lines are one space-separated string), their main and IO threads are
+    the chain, the journey thread's own driver is noted, and a database server started here is the
+    target's, not the generator's."""
+    from uxchaos.demo.db import PostgresServer
+    from uxchaos.journey.runner import BrowserSession
+
+    db = PostgresServer()
+    db.start()
+    try:
+        with journey_thread(), BrowserSession() as session:
+            starvation.own_driver(session)
+            page = session.new_context().new_page()
+            page.goto("data:text/html,<p>hello</p>")
+            processes = starvation.generator_processes()
+            threads = generator_threads(processes=processes)
+            driver = starvation._drivers.get(threading.get_native_id())
+    finally:
+        db.stop()
+    kinds = set(processes.values())
+    assert {"node", "browser", "renderer", "network", "chromium", "target"} <= kinds, processes
+    assert driver is not None and processes[driver] == "node"
+    roles = set(threads.values())
+    assert f"journey:{threading.get_native_id()}" in roles and f"node:{driver}" in roles
+    assert {"browser", "network"} <= roles and any(r.startswith("renderer:") for r in roles), roles
+    # Not the chain: the GPU process, thread pools, the target.
+    chain_pids = {int(path.split("/")[2]) for path in threads}
+    assert not any(processes.get(pid) in ("chromium", "target") for pid in chain_pids)
+    names = {(_read_comm(path)) for path in threads if path.startswith("/proc/") and "ThreadPool" in _read_comm(path)}
+    assert not names
+
+
+def _read_comm(schedstat: str) -> str:
+    return (starvation._read(schedstat.replace("schedstat", "comm")) or "").strip()
+
+
+def _monitor_with(waits: list[tuple[float, dict[str, int]]], roles: dict[str, str] | None = None,
+                  shared_browser: bool = True) -> LoadMonitor:
+    """A monitor whose samples are given (its thread never started): the arithmetic alone. Unless the
+    samples say otherwise, the host's CPU is busy with other work all along (two cores' worth)."""
+    monitor = LoadMonitor(shared_browser=shared_browser)
+    monitor._waits = deque((t, {"host": int(t * 2e9), **w}) for t, w in waits)
+    monitor._roles = {"host": "host", **(roles or {p: "journey:1" for _, w in waits for p in w})}
     monitor.settle = lambda: None  # type: ignore[method-assign]
     return monitor
 
@@ -113,6 +153,57 @@ def test_the_bound_follows_one_chain_interpolated_and_at_most_the_window() -> No
     busy = _monitor_with([(float(t), {"j": t * 900_000_000, "n": t * 900_000_000}) for t in range(0, 5)],
                          {"j": "journey:1", "n": "node:3"})
     assert busy.wait_ms(1.0, 1.5, tid=1) == pytest.approx(500.0)  # never more than the window itself
+
+
+def test_waits_at_the_same_time_count_once_per_interval() -> None:
+    # Four chain threads each waiting 80 ms of every 100 ms interval: they waited at the same time, so the
+    # chain can have been held up at most 100 ms per interval, not 320.
+    waits = [(t / 10, {p: t * 80_000_000 for p in ("j", "n", "b", "r")}) for t in range(0, 30)]
+    monitor = _monitor_with(waits, {"j": "journey:1", "n": "node:2", "b": "browser", "r": "renderer:3"})
+    assert monitor.wait_ms(0.5, 1.5, tid=1) == pytest.approx(1000.0)
+    half = [(t / 10, {p: t * 20_000_000 for p in ("j", "n")}) for t in range(0, 30)]
+    assert _monitor_with(half, {"j": "journey:1", "n": "node:2"}).wait_ms(0.5, 1.5, tid=1) == pytest.approx(400.0)
+
+
+def test_only_what_others_ran_can_have_starved_a_step() -> None:
+    """A chain thread waits while every core runs something else. The step's own browser work and the
+    target's are not the generator's distortion; other work (other users, uxchaos's own threads, other
+    jobs) is, up to its CPU time."""
+    roles = {"j": "journey:1", "r": "renderer:20", "run:j1": "run:journey:1", "run:20": "run:renderer:20",
+             "run:30": "run:browser:30", "run:40": "run:target:40"}
+
+    def monitor(host_ms: int, own_ms: int, browser_ms: int, target_ms: int, shared: bool) -> LoadMonitor:
+        # per second: the chain waits 300 ms; the host ran host_ms of CPU, of which the user's own journey
+        # thread and renderer own_ms, the browser process browser_ms and the target target_ms
+        per_s = {"j": 100, "r": 200, "run:j1": own_ms // 2, "run:20": own_ms // 2, "run:30": browser_ms,
+                 "run:40": target_ms}
+        samples = [(float(t), {"host": t * host_ms * 1_000_000, **{k: t * v * 1_000_000 for k, v in per_s.items()}})
+                   for t in range(0, 5)]
+        m = _monitor_with(samples, roles, shared_browser=shared)
+        m._waits = deque(samples)
+        return m
+
+    # Everything the host ran was the step's own browser work and the target's: nothing of the generator's.
+    assert monitor(1000, 400, 200, 400, shared=False).wait_ms(1.0, 3.0, tid=1) == pytest.approx(0.0)
+    # 150 ms a second of other work (say uxchaos's own threads): at most that much of the wait.
+    assert monitor(1150, 400, 200, 400, shared=False).wait_ms(1.0, 3.0, tid=1) == pytest.approx(300.0)
+    # Shared by several users, the browser process's work may be other users': it counts (200 ms + 150).
+    assert monitor(1150, 400, 200, 400, shared=True).wait_ms(1.0, 3.0, tid=1) == pytest.approx(600.0)
+    # Plenty of other work (a burner): the chain's whole wait.
+    assert monitor(2000, 400, 200, 400, shared=False).wait_ms(1.0, 3.0, tid=1) == pytest.approx(600.0)
+
+
+def test_a_users_own_driver_is_its_chain_and_other_users_drivers_are_not() -> None:
+    # Driver 10 is user 1's, 11 user 2's, 12 the browser server's: user 1's chain has 10 and 12.
+    per_s = {"j1": (10, "journey:1"), "n10": (50, "node:10"), "n11": (300, "node:11"), "n12": (20, "node:12")}
+    waits = [(float(t), {p: t * ms * 1_000_000 for p, (ms, _) in per_s.items()}) for t in range(0, 5)]
+    monitor = _monitor_with(waits, {p: role for p, (_, role) in per_s.items()})
+    starvation._drivers.update({1: 10, 2: 11})
+    try:
+        assert monitor.wait_ms(1.0, 2.0, tid=1) == pytest.approx(10 + 50 + 20)
+    finally:
+        starvation._drivers.pop(1), starvation._drivers.pop(2)
+    assert monitor.wait_ms(1.0, 2.0, tid=1) == pytest.approx(10 + 300 + 50)  # unknown: the two busiest
 
 
 def _sample(steps: list[tuple[str, float, float]]) -> Sample:

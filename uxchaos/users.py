@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from uxchaos.errors import BadInput, EnvironmentProblem
 from uxchaos.journey.endpoints import LOCAL, Endpoint, parse_endpoint, round_trip_ms
 from uxchaos.results import Sample
-from uxchaos.starvation import LoadMonitor, journey_thread, measure_load
+from uxchaos.starvation import LoadMonitor, journey_thread, measure_load, own_driver
 
 if TYPE_CHECKING:
     from uxchaos.browser_server import BrowserServer
@@ -121,7 +121,8 @@ class UserPool:
         self.headed = headed
         self.on_endpoint = on_endpoint or (lambda record: None)
         self.slots = [_Slot(i + 1, ep) for i, ep in enumerate(assign_endpoints(users, self.endpoints))]
-        self.monitor = LoadMonitor()
+        # Several local users share one Chromium: its processes work for all of them (starvation.py).
+        self.monitor = LoadMonitor(shared_browser=sum(1 for slot in self.slots if slot.endpoint.is_local) > 1)
         self.dead: dict[str, str] = {}  # endpoint url → why
         self._lock = threading.Lock()
         self._shared: BrowserServer | None = None  # the browser server the local users share, when several
@@ -133,6 +134,7 @@ class UserPool:
         shared = self._shared.info if endpoint.is_local and self._shared is not None else None
         session = BrowserSession(self.headed, endpoint=parse_endpoint(shared.inner_url) if shared else endpoint)
         session.__enter__()
+        own_driver(session)  # this user's steps are bounded by its own driver's wait (starvation.py)
         if shared is not None:
             session.executable = shared.executable
         slot.session, slot.endpoint = session, endpoint
