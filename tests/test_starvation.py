@@ -99,16 +99,32 @@ def test_the_chain_is_found_in_a_real_browser_and_the_target_is_told_apart(tmp_p
 
     db = PostgresServer()
     db.start()
+    monitor = LoadMonitor()
     try:
         with journey_thread(), BrowserSession() as session:
+            monitor.start()
             starvation.own_driver(session)
+            session.new_context().new_page().goto("data:text/html,<p>an earlier page</p>")
+            time.sleep(1.5)
+            opened = time.time()
             page = session.new_context().new_page()
             page.goto("data:text/html,<p>hello</p>")
+            started = time.time()
             processes = starvation.generator_processes()
             threads = generator_threads(processes=processes)
             driver = starvation._drivers.get(threading.get_native_id())
+            # Which renderer is the page's: the one whose CPU time grows while the page spins.
+            renderers = [pid for pid, kind in processes.items() if kind == "renderer"]
+            cpu = {pid: starvation._run_ns(pid) or 0 for pid in renderers}
+            page.evaluate("() => { const end = performance.now() + 400; while (performance.now() < end); }")
+            spun = max(renderers, key=lambda pid: (starvation._run_ns(pid) or 0) - cpu[pid])
+            time.sleep(1.5)  # the monitor lists processes every second
+            candidates = monitor.renderers_born(opened, started)
     finally:
+        monitor.stop()
         db.stop()
+    # The page's renderer started while its context and page were opened; the earlier page's did not.
+    assert spun in candidates and len(candidates) < len(renderers), (spun, candidates, renderers)
     kinds = set(processes.values())
     assert {"node", "browser", "renderer", "network", "chromium", "target"} <= kinds, processes
     assert driver is not None and processes[driver] == "node"
@@ -204,6 +220,15 @@ def test_a_users_own_driver_is_its_chain_and_other_users_drivers_are_not() -> No
     finally:
         starvation._drivers.pop(1), starvation._drivers.pop(2)
     assert monitor.wait_ms(1.0, 2.0, tid=1) == pytest.approx(10 + 300 + 50)  # unknown: the two busiest
+
+
+def test_the_renderer_is_the_pages_when_known() -> None:
+    per_s = {"j1": (10, "journey:1"), "r20": (40, "renderer:20"), "r21": (400, "renderer:21")}
+    waits = [(float(t), {p: t * ms * 1_000_000 for p, (ms, _) in per_s.items()}) for t in range(0, 5)]
+    monitor = _monitor_with(waits, {p: role for p, (_, role) in per_s.items()})
+    assert monitor.wait_ms(1.0, 2.0, tid=1, renderers={20}) == pytest.approx(10 + 40)
+    assert monitor.wait_ms(1.0, 2.0, tid=1, renderers={20, 21}) == pytest.approx(10 + 400)  # either may be it
+    assert monitor.wait_ms(1.0, 2.0, tid=1, renderers={99}) == pytest.approx(10 + 400)  # none seen: the busiest
 
 
 def _sample(steps: list[tuple[str, float, float]]) -> Sample:

@@ -106,6 +106,21 @@ def _list(path: str) -> list[str]:
         return []
 
 
+def _boot_epoch() -> float:
+    for line in (_read("/proc/stat") or "").splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def _born(pid: int) -> float | None:
+    """When a process started (epoch s, clock-tick resolution)."""
+    text = _read(f"/proc/{pid}/stat")
+    if not text:
+        return None
+    return _boot_epoch() + int(text.rsplit(")", 1)[-1].split()[19]) * TICK_NS / 1e9
+
+
 def _run_ns(pid: int) -> int | None:
     """The CPU time (user + system) of every thread of a process so far, ns (clock-tick resolution)."""
     text = _read(f"/proc/{pid}/stat")
@@ -207,6 +222,7 @@ class LoadMonitor:
         # "host" the CPU time of all cores
         self._waits: deque[tuple[float, dict[str, int]]] = deque(maxlen=int(WAIT_HISTORY_S / interval_s))
         self._roles: dict[str, str] = {}  # each counter's role: a chain role, or "run:<kind>[:<pid>]"
+        self._renderers_born: dict[int, float] = {}  # each renderer's start (epoch s)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="uxchaos-load-monitor", daemon=True)
         self._lock = threading.Lock()
@@ -230,7 +246,19 @@ class LoadMonitor:
         for kid, kind in processes.items():
             if kind != "other":  # the rest is what the host's CPU has besides these
                 counters[f"run:{kid}"] = f"run:{kind}:{kid}"
+            if kind == "renderer" and kid not in self._renderers_born:
+                born = _born(kid)
+                if born is not None:
+                    with self._lock:
+                        self._renderers_born[kid] = born
         return counters
+
+    def renderers_born(self, t0: float, t1: float) -> set[int]:
+        """The renderers that started between two epoch times (give or take a clock tick): those of the
+        pages an attempt opened then — with several users, perhaps also another user's."""
+        slack = 2 * TICK_NS / 1e9
+        with self._lock:
+            return {pid for pid, born in self._renderers_born.items() if t0 - slack <= born <= t1 + slack}
 
     def _read_counter(self, key: str) -> int | None:
         if key == "host":
@@ -296,12 +324,13 @@ class LoadMonitor:
         busy, total = sum(t[1] for t in inside), sum(t[2] for t in inside)
         return (round(busy / total, 3) if total else None), round(max(t[3] for t in inside) * 1000, 1)
 
-    def wait_ms(self, t0: float, t1: float, tid: int | None = None) -> float | None:
+    def wait_ms(self, t0: float, t1: float, tid: int | None = None, renderers: set[int] | None = None) -> float | None:
         """The bound of what the generator's starvation can have added between two epoch times (ms) to
         the chain of work of the journey thread `tid` (None: the journey thread that waited most): per
         sampling interval, the least of the interval, the wait of the chain's threads and the CPU time
         that neither the step's own chain nor the target used (chain_bound_ns); counters interpolated
-        between samples. None when the samples do not cover the window."""
+        between samples. `renderers`: those the attempt's page can be in (renderers_born). None when
+        the samples do not cover the window."""
         with self._lock:
             waits, roles = list(self._waits), dict(self._roles)
         if len(waits) < 2 or waits[0][0] > t0 or waits[-1][0] < t1:
@@ -314,7 +343,7 @@ class LoadMonitor:
             for p, v in b.items():
                 role = roles.get(p, "")
                 per_role[role] = per_role.get(role, 0.0) + max(0.0, v - a.get(p, 0.0))
-            bound_ns += chain_bound_ns(per_role, (tb - ta) * 1e9, tid, driver, self.shared_browser)
+            bound_ns += chain_bound_ns(per_role, (tb - ta) * 1e9, tid, driver, self.shared_browser, renderers)
         return round(min(bound_ns / 1e6, (t1 - t0) * 1000), 1)
 
     def settle(self) -> None:
@@ -343,12 +372,14 @@ def _at(waits: list[tuple[float, dict[str, int]]], t: float) -> dict[str, float]
     return {p: a.get(p, 0) + (v - a.get(p, 0)) * share for p, v in b.items()}
 
 
-def chain_wait_ns(per_role: dict[str, float], tid: int | None, driver: int | None = None) -> float:
+def chain_wait_ns(per_role: dict[str, float], tid: int | None, driver: int | None = None,
+                  renderers: set[int] | None = None) -> float:
     """The run-queue wait one step's chain can have met, from each role's wait: its own journey
     thread's; its own Playwright driver's and the browser server's (the node processes that are no
     other user's driver) — or, when its driver is not known, the two node processes that waited most;
     the browser process's and the network service's (shared by every user); the renderer that waited
-    most (its page's is one of them)."""
+    most of those its page can be in (`renderers`: started while the attempt opened its page), or when
+    none of them is known, of all."""
     def top(prefix: str, n: int) -> float:
         return sum(sorted((v for k, v in per_role.items() if k.startswith(prefix)), reverse=True)[:n])
 
@@ -358,11 +389,13 @@ def chain_wait_ns(per_role: dict[str, float], tid: int | None, driver: int | Non
         nodes = sum(v for k, v in per_role.items() if k.startswith("node:") and k not in others)
     else:
         nodes = top("node:", 2)
-    return own + nodes + per_role.get("browser", 0.0) + per_role.get("network", 0.0) + top("renderer:", 1)
+    mine = [v for k, v in per_role.items() if k.startswith("renderer:") and int(k[9:]) in (renderers or ())]
+    renderer = max(mine) if mine else top("renderer:", 1)
+    return own + nodes + per_role.get("browser", 0.0) + per_role.get("network", 0.0) + renderer
 
 
 def chain_bound_ns(per_role: dict[str, float], interval_ns: float, tid: int | None, driver: int | None = None,
-                   shared_browser: bool = True) -> float:
+                   shared_browser: bool = True, renderers: set[int] | None = None) -> float:
     """What the generator's starvation can have added to one step's chain in one sampling interval: the
     least of (a) the interval itself — the chain is one sequence of work, so its delay is at most the
     time during which one of its threads waited, however many waited at once; (b) the chain's threads'
@@ -376,7 +409,7 @@ def chain_bound_ns(per_role: dict[str, float], interval_ns: float, tid: int | No
     is the generator's distortion. One user's browser and driver are its own; shared by several users,
     the browser's processes and the browser server count as others' work (their share for this user is
     not known), and so do the renderers and drivers not known to be this user's."""
-    wait = chain_wait_ns(per_role, tid, driver)
+    wait = chain_wait_ns(per_role, tid, driver, renderers)
     if wait <= 0:
         return 0.0
     own_keys = {f"run:journey:{tid}"} if tid is not None else set()
@@ -395,18 +428,22 @@ def chain_bound_ns(per_role: dict[str, float], interval_ns: float, tid: int | No
     return min(interval_ns, wait, others)
 
 
-def bound_sample(sample: Sample, monitor: LoadMonitor, tid: int | None = None, judge: bool = True) -> None:
+def bound_sample(sample: Sample, monitor: LoadMonitor, tid: int | None = None, judge: bool = True,
+                 opened: float | None = None) -> None:
     """Record on the sample, its actions and its steps how much the generator's starvation can have
-    added (ms); with `judge`, flag it `saturated` when that is more than LEFT_OUT_SHARE of what it measured."""
+    added (ms); with `judge`, flag it `saturated` when that is more than LEFT_OUT_SHARE of what it measured.
+    `opened`: when (epoch s) the attempt began opening its context and page — the renderers started from
+    then until its first step are those its page can be in."""
     if not monitor.waits_seen:
         return
     monitor.settle()
+    renderers = monitor.renderers_born(opened, sample.started_at) if opened is not None else None
     timed = [s for s in sample.steps if s.at_s is not None]
     if timed:
         for step in timed:
             assert step.at_s is not None
             began = sample.started_at + step.at_s
-            step.bound_ms = monitor.wait_ms(began, began + step.duration_s, tid)
+            step.bound_ms = monitor.wait_ms(began, began + step.duration_s, tid, renderers)
         bounds = [s.bound_ms for s in timed]
         if any(b is None for b in bounds):
             return
@@ -415,7 +452,7 @@ def bound_sample(sample: Sample, monitor: LoadMonitor, tid: int | None = None, j
             action.bound_ms = round(sum(mine), 1) if mine else None
         sample.bound_ms = round(sum(b or 0.0 for b in bounds), 1)
     else:  # a Python journey's blocks carry no start: the attempt's whole window
-        sample.bound_ms = monitor.wait_ms(sample.started_at, sample.ended_at, tid)
+        sample.bound_ms = monitor.wait_ms(sample.started_at, sample.ended_at, tid, renderers)
     if judge and sample.bound_ms is not None and sample.duration_s > 0:
         sample.saturated = sample.bound_ms / 1000 > LEFT_OUT_SHARE * sample.duration_s
 
@@ -425,4 +462,5 @@ def measure_load(sample: Sample, monitor: LoadMonitor, began: float, judge: bool
     called on the thread that ran the attempt. `judge`: leave it out when its bound is material (virtual
     users); a run's single sequential user is the reference measurement and is only qualified by it."""
     sample.host_cpu, sample.driver_lag_ms = monitor.window(began, time.monotonic())
-    bound_sample(sample, monitor, threading.get_native_id(), judge)
+    opened = time.time() - (time.monotonic() - began)
+    bound_sample(sample, monitor, threading.get_native_id(), judge, opened)
