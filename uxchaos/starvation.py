@@ -17,13 +17,15 @@ Playwright driver (node; for shared local users also the browser server's node),
 process, its network service and the page's renderer, and back. Of each, the threads that relay the
 step's work: the node processes' main threads (the user's own driver when known — own_driver — and the
 browser server's; else the two that waited most), the browser's and the network service's main and IO
-threads, the main, IO and compositor threads of the renderer that waited most. Not counted: thread
-pools (V8's and libuv's workers, Chromium's ThreadPool*), raster and GPU threads, other renderers, this
-process's other threads — they run beside the chain, and summing their waits counted the same moment
-several times: the former rule (every thread of each node process, every Chromium process's IO thread)
-put 230–411 ms on 0.3–0.6 s actions of a quiet one-user run — and missed the renderers and the
-network service altogether (Chromium's children rewrite their command line into one space-separated
-string, so none showed its --type and all were taken for the browser process).
+threads, the main, IO and compositor threads of the page's renderer (of the renderers started while
+the attempt opened its context and page, the one that waited most; when none is known, of all). Not
+counted: thread pools (V8's and libuv's workers, Chromium's ThreadPool*), raster and GPU threads,
+other renderers, this process's other threads — they run beside the chain, and summing their waits
+counted the same moment several times: the former rule (every thread of each node process, every
+Chromium process's IO thread) put 230–411 ms on 0.3–0.6 s actions of a quiet one-user run — and
+missed the renderers and the network service altogether (Chromium's children rewrite their command
+line into one space-separated string, so none showed its --type and all were taken for the browser
+process).
 
 How much of that wait the generator can have caused (chain_bound_ns), per sampling interval: at most
 the interval (the chain is one sequence of work: waits at the same moment delay it once), at most the
