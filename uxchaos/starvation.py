@@ -108,19 +108,14 @@ def _list(path: str) -> list[str]:
         return []
 
 
-def _boot_epoch() -> float:
-    for line in (_read("/proc/stat") or "").splitlines():
-        if line.startswith("btime "):
-            return float(line.split()[1])
-    return 0.0
-
-
 def _born(pid: int) -> float | None:
-    """When a process started (epoch s, clock-tick resolution)."""
+    """When a process started (epoch s, to a clock tick): /proc's start time counts from boot on the
+    boot-time clock (/proc/stat's btime is whole seconds: too coarse)."""
     text = _read(f"/proc/{pid}/stat")
-    if not text:
+    if not text or not hasattr(time, "CLOCK_BOOTTIME"):
         return None
-    return _boot_epoch() + int(text.rsplit(")", 1)[-1].split()[19]) * TICK_NS / 1e9
+    started = int(text.rsplit(")", 1)[-1].split()[19]) * TICK_NS / 1e9
+    return time.time() - (time.clock_gettime(time.CLOCK_BOOTTIME) - started)
 
 
 def _run_ns(pid: int) -> int | None:
@@ -278,7 +273,12 @@ class LoadMonitor:
         last = cpu_ticks()
         paths: dict[str, str] = {}
         listed = 0.0
-        base: dict[str, int] = {}  # each counter's value when first seen (0: born since the last listing)
+        listed_at = 0.0  # the last listing, epoch s
+        # Each counter's value when first seen; -1: counted from its first reading (there before the
+        # monitor; the CPU time of a process found later, so that what it ran before it was listed is not
+        # taken for the step's own work — which could only make the others' share look smaller); 0: a
+        # chain thread born since the last listing, its wait spread over the samples since then below.
+        base: dict[str, int] = {}
         current: dict[str, int] = {}  # each counter counted so far; an ended thread keeps its last
         ended: dict[str, float] = {}  # ended threads: when (monotonic) they were first missed
         target = time.monotonic() + self.interval_s
@@ -287,18 +287,20 @@ class LoadMonitor:
             lag = max(0.0, now - target)
             ticks = cpu_ticks()
             if self.waits_seen:
+                fresh: set[str] = set()
                 if now - listed >= PROCESS_REFRESH_S:
-                    first, listed = not listed, now
+                    first, since, listed, listed_at = not listed, listed_at, now, time.time()
                     paths = {"host": "host", **self._listing()}
                     with self._lock:
                         self._roles.update(paths)
-                    base = {p: base.get(p, -1 if first or p == "host" else 0) for p in paths}
+                    fresh = set() if first else {p for p in paths.keys() - base.keys() if p.startswith("/")}
+                    base = {p: base.get(p, 0 if p in fresh else -1) for p in paths}
                     for p in current.keys() - base.keys():
                         ended.setdefault(p, now)
                 for p in paths:
                     value = self._read_counter(p)
                     if value is not None:
-                        if base[p] < 0:  # there before the monitor: only what it counts from now on
+                        if base[p] < 0:
                             base[p] = value
                         current[p] = value - base[p]
                         ended.pop(p, None)
@@ -308,13 +310,25 @@ class LoadMonitor:
                     del ended[p], current[p]  # gone long enough: no window reaches back to it
                     with self._lock:
                         self._roles.pop(p, None)
+                stamp = time.time()
                 with self._lock:
-                    self._waits.append((time.time(), dict(current)))
+                    if fresh:
+                        self._spread({p: current[p] for p in fresh if p in current}, since, stamp)
+                    self._waits.append((stamp, dict(current)))
             if ticks is not None and last is not None:
                 with self._lock:
                     self._ticks.append((now, ticks[0] - last[0], ticks[1] - last[1], lag))
             last = ticks
             target = now + self.interval_s
+
+    def _spread(self, fresh: dict[str, int], since: float, now: float) -> None:
+        """The wait of threads born since the last listing (epoch `since`) and first read at `now`,
+        spread evenly over the samples between: when in that second they waited is not known, and an even
+        spread gives the per-interval bound (wait_ms) its largest value for the wait they had."""
+        for t, values in self._waits:
+            if t > since and now > since:
+                for p, v in fresh.items():
+                    values[p] = round(v * (t - since) / (now - since))
 
     def window(self, t0: float, t1: float) -> tuple[float | None, float | None]:
         """(CPU busy fraction, worst lag in ms) between two monotonic times; the next sample when
