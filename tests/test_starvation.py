@@ -92,13 +92,15 @@ def test_a_starved_thread_of_the_generator_shows_as_wait() -> None:
 def test_the_chain_is_found_in_a_real_browser_and_the_target_is_told_apart(tmp_path: Path) -> None:
     """A real Chromium under Playwright: its renderers, network service and browser process are told
     apart (their children's command lines are one space-separated string), their main and IO threads are
-    the chain, the journey thread's own driver is noted, and a database server started here is the
-    target's, not the generator's."""
+    the chain, the journey thread's own driver is noted, and a database server started here and the
+    fault proxy's thread are the target's, not the generator's."""
     from uxchaos.demo.db import PostgresServer
     from uxchaos.journey.runner import BrowserSession
+    from uxchaos.proxy import ProxyHub
 
     db = PostgresServer()
     db.start()
+    hub = ProxyHub()  # the fault proxy's loop: a thread of this process, on the target's path
     monitor = LoadMonitor()
     try:
         with journey_thread(), BrowserSession() as session:
@@ -120,9 +122,12 @@ def test_the_chain_is_found_in_a_real_browser_and_the_target_is_told_apart(tmp_p
             spun = max(renderers, key=lambda pid: (starvation._run_ns(pid) or 0) - cpu[pid])
             time.sleep(1.5)  # the monitor lists processes every second
             candidates = monitor.renderers_born(opened, started)
+            counters = monitor._listing()
     finally:
         monitor.stop()
+        hub.close()
         db.stop()
+    assert counters.get(f"run:j{hub._thread.native_id}", "").startswith("run:target:"), counters
     # The page's renderer started while its context and page were opened; the earlier page's did not.
     assert spun in candidates and len(candidates) < len(renderers), (spun, candidates, renderers)
     kinds = set(processes.values())

@@ -32,7 +32,8 @@ the interval (the chain is one sequence of work: waits at the same moment delay 
 chain's wait, and at most the CPU time of everything on the host but the step's own chain and the
 target. A chain thread waits only while every core runs something else; what the step's own browser
 does beside it (its page's raster and GPU work), and what the target does when it runs on the same
-host (the demo's app and database, started here), a bare script meets just the same — they are no
+host (the demo's app and database, started here, and the fault proxy's thread), a bare script meets
+just the same — they are no
 distortion of the generator's. Other users' pages, drivers and their share of a shared browser,
 uxchaos's own threads, and any other job on the host (another test, a CPU burner) are: their CPU time
 caps the wait that can be theirs. A thread waiting for Python's GIL is not counted (the coordinator's
@@ -69,6 +70,10 @@ CHAIN_THREADS = {"browser": ("Chrome_IOThread",), "network": ("Chrome_ChildIOT",
 # database; the Laravel demo's PHP and MariaDB): their CPU is the target's work, not the generator's.
 TARGET_NAMES = ("postgres", "mariadbd", "mysqld", "php", "redis-server", "uvicorn")
 TARGET_ARGS = ("uxchaos.demo",)
+# This process's threads that are the target's path, not the generator: the fault proxy's loop (every byte
+# between the app and its database passes through it, as it would for a bare script measuring the same
+# target) and the demo's worker supervisor.
+TARGET_THREADS = ("uxchaos-proxy", "uxchaos-supervisor")
 LEFT_OUT_SHARE = 0.10  # a bound above this share of the attempt's time: left out of the statistics
 BUSY_SHARE = 0.02  # a bound above this share of an action's median: the verdict says "busy generator"
 TICK_NS = 1_000_000_000 // (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
@@ -240,6 +245,9 @@ class LoadMonitor:
         for role in list(counters.values()):
             if role.startswith("journey:"):
                 counters["run:j" + role.split(":", 1)[1]] = "run:" + role
+        for thread in threading.enumerate():
+            if thread.name.startswith(TARGET_THREADS) and thread.native_id is not None:
+                counters[f"run:j{thread.native_id}"] = f"run:target:t{thread.native_id}"
         for kid, kind in processes.items():
             if kind != "other":  # the rest is what the host's CPU has besides these
                 counters[f"run:{kid}"] = f"run:{kind}:{kid}"
