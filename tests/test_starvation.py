@@ -143,6 +143,24 @@ def test_the_chain_is_found_in_a_real_browser_and_the_target_is_told_apart(tmp_p
     assert not names
 
 
+def test_a_burner_is_other_work_and_the_demos_processes_are_the_target() -> None:
+    """A CPU burner started here counts against the generator (its CPU can be what a chain thread waited
+    for); a process of the demo (its module on the command line) is the target's."""
+    burner = subprocess.Popen([sys.executable, "-c", BURN, "20"])
+    demo = subprocess.Popen([sys.executable, "-c", BURN, "20", "uxchaos.demo.app:app"])
+    try:
+        time.sleep(0.2)
+        kinds = starvation.generator_processes()
+        counters = LoadMonitor()._listing()
+    finally:
+        for proc in (burner, demo):
+            proc.kill()
+            proc.wait(10)
+    assert kinds[burner.pid] == "other" and kinds[demo.pid] == "target", kinds
+    # The burner's CPU is not read on its own: it is in the host's, and nothing takes it out of "others".
+    assert f"run:{burner.pid}" not in counters and counters[f"run:{demo.pid}"] == f"run:target:{demo.pid}"
+
+
 def _read_comm(schedstat: str) -> str:
     return (starvation._read(schedstat.replace("schedstat", "comm")) or "").strip()
 
