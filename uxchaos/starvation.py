@@ -113,10 +113,10 @@ def _list(path: str) -> list[str]:
         return []
 
 
-def _born(pid: int) -> float | None:
-    """When a process started (epoch s, to a clock tick): /proc's start time counts from boot on the
-    boot-time clock (/proc/stat's btime is whole seconds: too coarse)."""
-    text = _read(f"/proc/{pid}/stat")
+def _born(pid: int, tid: int | None = None) -> float | None:
+    """When a process (or one of its threads) started (epoch s, to a clock tick): /proc's start time
+    counts from boot on the boot-time clock (/proc/stat's btime is whole seconds: too coarse)."""
+    text = _read(f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat")
     if not text or not hasattr(time, "CLOCK_BOOTTIME"):
         return None
     started = int(text.rsplit(")", 1)[-1].split()[19]) * TICK_NS / 1e9
@@ -331,12 +331,18 @@ class LoadMonitor:
 
     def _spread(self, fresh: dict[str, int], since: float, now: float) -> None:
         """The wait of threads born since the last listing (epoch `since`) and first read at `now`,
-        spread evenly over the samples between: when in that second they waited is not known, and an even
-        spread gives the per-interval bound (wait_ms) its largest value for the wait they had."""
-        for t, values in self._waits:
-            if t > since and now > since:
-                for p, v in fresh.items():
-                    values[p] = round(v * (t - since) / (now - since))
+        spread evenly over the samples from the thread's start: when in that time it waited is not
+        known, and an even spread gives the per-interval bound (wait_ms) its largest value for the wait
+        it had."""
+        for p, v in fresh.items():
+            parts = p.split("/")  # /proc/<pid>/task/<tid>/schedstat
+            born = _born(int(parts[2]), int(parts[4])) if len(parts) > 4 and parts[4].isdigit() else None
+            start = max(since, born) if born is not None else since
+            if now <= start:
+                continue
+            for t, values in self._waits:
+                if t > start:
+                    values[p] = round(v * min(1.0, (t - start) / (now - start)))
 
     def window(self, t0: float, t1: float) -> tuple[float | None, float | None]:
         """(CPU busy fraction, worst lag in ms) between two monotonic times; the next sample when
