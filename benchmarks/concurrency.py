@@ -49,7 +49,7 @@ from uxchaos.demo.stack import DemoInfo, DemoStack, demo_credentials
 from uxchaos.run.engine import Engine
 from uxchaos.run.options import RunOptions
 from uxchaos.scenario.loading import parse_scenario
-from uxchaos.users.starvation import cpu_ticks as _cpu_ticks
+from uxchaos.users.processes import cpu_ticks as _cpu_ticks
 from uxchaos.util.netutil import wait_until
 from uxchaos.util.procs import die_with_parent
 

@@ -1,8 +1,9 @@
-"""The load generator judged by what its starvation can distort (starvation.py, busy.py): the run-queue wait
-of its threads bounds each step, attempts are left out only when that bound is a material share of
-their time, and the reports say how many and why. Real threads and processes, /proc's real counters,
-real Chromium on the real demo; CPU burners are child processes pinned with sched_setaffinity,
-bounded in time and stopped by their PID. Bounds are generous: 2 shared cores."""
+"""The load generator judged by what its starvation can distort (users/starvation.py,
+analysis/busy.py): the run-queue wait of its threads bounds each step, attempts are left out only
+when that bound is a material share of their time, and the reports say how many and why. Real
+threads and processes, /proc's real counters, real Chromium on the real demo; CPU burners are child
+processes pinned with sched_setaffinity, bounded in time and stopped by their PID. Bounds are
+generous: 2 shared cores."""
 
 from __future__ import annotations
 
@@ -29,13 +30,9 @@ from uxchaos.analysis.summary import analyze
 from uxchaos.report.markdown import render_markdown
 from uxchaos.results.records import ActionTiming, Sample, StepTiming
 from uxchaos.results.rundata import RunData
-from uxchaos.users.starvation import (
-    LEFT_OUT_SHARE,
-    LoadMonitor,
-    bound_sample,
-    generator_threads,
-    journey_thread,
-)
+from uxchaos.users import processes as generator
+from uxchaos.users.processes import generator_threads, journey_thread
+from uxchaos.users.starvation import LEFT_OUT_SHARE, LoadMonitor, bound_sample
 
 BURN = "import time\nend = time.monotonic() + float(__import__('sys').argv[1])\nwhile time.monotonic() < end: pass\n"
 
@@ -88,11 +85,89 @@ def test_a_starved_thread_of_the_generator_shows_as_wait() -> None:
     assert starved > 0.4 * (t1 - t0) * 1000, starved
 
 
-def _monitor_with(waits: list[tuple[float, dict[str, int]]], roles: dict[str, str] | None = None) -> LoadMonitor:
-    """A monitor whose samples are given (its thread never started): the arithmetic alone."""
+def test_the_chain_is_found_in_a_real_browser_and_the_target_is_told_apart(tmp_path: Path) -> None:
+    """A real Chromium under Playwright: its renderers, network service and browser process are told
+    apart (their children's command lines are one space-separated string), their main and IO threads are
+    the chain, the journey thread's own driver is noted, and a database server started here and the
+    fault proxy's thread are the target's, not the generator's."""
+    from uxchaos.browser.session import BrowserSession
+    from uxchaos.demo.db import PostgresServer
+    from uxchaos.proxy import ProxyHub
+
+    db = PostgresServer()
+    db.start()
+    hub = ProxyHub()  # the fault proxy's loop: a thread of this process, on the target's path
     monitor = LoadMonitor()
-    monitor._waits = deque(waits)
-    monitor._roles = roles or {p: "journey:1" for _, w in waits for p in w}
+    try:
+        with journey_thread(), BrowserSession() as session:
+            monitor.start()
+            generator.own_driver(session)
+            session.new_context().new_page().goto("data:text/html,<p>an earlier page</p>")
+            time.sleep(1.5)
+            opened = time.time()
+            page = session.new_context().new_page()
+            page.goto("data:text/html,<p>hello</p>")
+            started = time.time()
+            processes = generator.generator_processes()
+            threads = generator_threads(processes=processes)
+            driver = generator.drivers.get(threading.get_native_id())
+            # Which renderer is the page's: the one whose CPU time grows while the page spins.
+            renderers = [pid for pid, kind in processes.items() if kind == "renderer"]
+            cpu = {pid: generator.run_ns(pid) or 0 for pid in renderers}
+            page.evaluate("() => { const end = performance.now() + 400; while (performance.now() < end); }")
+            spun = max(renderers, key=lambda pid: (generator.run_ns(pid) or 0) - cpu[pid])
+            time.sleep(1.5)  # the monitor lists processes every second
+            candidates = monitor.renderers_born(opened, started)
+            counters = monitor._listing()
+    finally:
+        monitor.stop()
+        hub.close()
+        db.stop()
+    assert counters.get(f"run:j{hub._thread.native_id}", "").startswith("run:target:"), counters
+    # The page's renderer started while its context and page were opened; the earlier page's did not.
+    assert spun in candidates and len(candidates) < len(renderers), (spun, candidates, renderers)
+    kinds = set(processes.values())
+    assert {"node", "browser", "renderer", "network", "chromium", "target"} <= kinds, processes
+    assert driver is not None and processes[driver] == "node"
+    roles = set(threads.values())
+    assert f"journey:{threading.get_native_id()}" in roles and f"node:{driver}" in roles
+    assert {"browser", "network"} <= roles and any(r.startswith("renderer:") for r in roles), roles
+    # Not the chain: the GPU process, thread pools, the target.
+    chain_pids = {int(path.split("/")[2]) for path in threads}
+    assert not any(processes.get(pid) in ("chromium", "target") for pid in chain_pids)
+    names = {(_read_comm(path)) for path in threads if path.startswith("/proc/") and "ThreadPool" in _read_comm(path)}
+    assert not names
+
+
+def test_a_burner_is_other_work_and_the_demos_processes_are_the_target() -> None:
+    """A CPU burner started here counts against the generator (its CPU can be what a chain thread waited
+    for); a process of the demo (its module on the command line) is the target's."""
+    burner = subprocess.Popen([sys.executable, "-c", BURN, "20"])
+    demo = subprocess.Popen([sys.executable, "-c", BURN, "20", "uxchaos.demo.app:app"])
+    try:
+        time.sleep(0.2)
+        kinds = generator.generator_processes()
+        counters = LoadMonitor()._listing()
+    finally:
+        for proc in (burner, demo):
+            proc.kill()
+            proc.wait(10)
+    assert kinds[burner.pid] == "other" and kinds[demo.pid] == "target", kinds
+    # The burner's CPU is not read on its own: it is in the host's, and nothing takes it out of "others".
+    assert f"run:{burner.pid}" not in counters and counters[f"run:{demo.pid}"] == f"run:target:{demo.pid}"
+
+
+def _read_comm(schedstat: str) -> str:
+    return (generator.read_proc(schedstat.replace("schedstat", "comm")) or "").strip()
+
+
+def _monitor_with(waits: list[tuple[float, dict[str, int]]], roles: dict[str, str] | None = None,
+                  shared_browser: bool = True) -> LoadMonitor:
+    """A monitor whose samples are given (its thread never started): the arithmetic alone. Unless the
+    samples say otherwise, the host's CPU is busy with other work all along (two cores' worth)."""
+    monitor = LoadMonitor(shared_browser=shared_browser)
+    monitor._waits = deque((t, {"host": int(t * 2e9), **w}) for t, w in waits)
+    monitor._roles = {"host": "host", **(roles or {p: "journey:1" for _, w in waits for p in w})}
     monitor.settle = lambda: None  # type: ignore[method-assign]
     return monitor
 
@@ -113,6 +188,66 @@ def test_the_bound_follows_one_chain_interpolated_and_at_most_the_window() -> No
     busy = _monitor_with([(float(t), {"j": t * 900_000_000, "n": t * 900_000_000}) for t in range(0, 5)],
                          {"j": "journey:1", "n": "node:3"})
     assert busy.wait_ms(1.0, 1.5, tid=1) == pytest.approx(500.0)  # never more than the window itself
+
+
+def test_waits_at_the_same_time_count_once_per_interval() -> None:
+    # Four chain threads each waiting 80 ms of every 100 ms interval: they waited at the same time, so the
+    # chain can have been held up at most 100 ms per interval, not 320.
+    waits = [(t / 10, {p: t * 80_000_000 for p in ("j", "n", "b", "r")}) for t in range(0, 30)]
+    monitor = _monitor_with(waits, {"j": "journey:1", "n": "node:2", "b": "browser", "r": "renderer:3"})
+    assert monitor.wait_ms(0.5, 1.5, tid=1) == pytest.approx(1000.0)
+    half = [(t / 10, {p: t * 20_000_000 for p in ("j", "n")}) for t in range(0, 30)]
+    assert _monitor_with(half, {"j": "journey:1", "n": "node:2"}).wait_ms(0.5, 1.5, tid=1) == pytest.approx(400.0)
+
+
+def test_only_what_others_ran_can_have_starved_a_step() -> None:
+    """A chain thread waits while every core runs something else. The step's own browser work and the
+    target's are not the generator's distortion; other work (other users, uxchaos's own threads, other
+    jobs) is, up to its CPU time."""
+    roles = {"j": "journey:1", "r": "renderer:20", "run:j1": "run:journey:1", "run:20": "run:renderer:20",
+             "run:30": "run:browser:30", "run:40": "run:target:40"}
+
+    def monitor(host_ms: int, own_ms: int, browser_ms: int, target_ms: int, shared: bool) -> LoadMonitor:
+        # per second: the chain waits 300 ms; the host ran host_ms of CPU, of which the user's own journey
+        # thread and renderer own_ms, the browser process browser_ms and the target target_ms
+        per_s = {"j": 100, "r": 200, "run:j1": own_ms // 2, "run:20": own_ms // 2, "run:30": browser_ms,
+                 "run:40": target_ms}
+        samples = [(float(t), {"host": t * host_ms * 1_000_000, **{k: t * v * 1_000_000 for k, v in per_s.items()}})
+                   for t in range(0, 5)]
+        m = _monitor_with(samples, roles, shared_browser=shared)
+        m._waits = deque(samples)
+        return m
+
+    # Everything the host ran was the step's own browser work and the target's: nothing of the generator's.
+    assert monitor(1000, 400, 200, 400, shared=False).wait_ms(1.0, 3.0, tid=1) == pytest.approx(0.0)
+    # 150 ms a second of other work (say uxchaos's own threads): at most that much of the wait.
+    assert monitor(1150, 400, 200, 400, shared=False).wait_ms(1.0, 3.0, tid=1) == pytest.approx(300.0)
+    # Shared by several users, the browser process's work may be other users': it counts (200 ms + 150).
+    assert monitor(1150, 400, 200, 400, shared=True).wait_ms(1.0, 3.0, tid=1) == pytest.approx(600.0)
+    # Plenty of other work (a burner): the chain's whole wait.
+    assert monitor(2000, 400, 200, 400, shared=False).wait_ms(1.0, 3.0, tid=1) == pytest.approx(600.0)
+
+
+def test_a_users_own_driver_is_its_chain_and_other_users_drivers_are_not() -> None:
+    # Driver 10 is user 1's, 11 user 2's, 12 the browser server's: user 1's chain has 10 and 12.
+    per_s = {"j1": (10, "journey:1"), "n10": (50, "node:10"), "n11": (300, "node:11"), "n12": (20, "node:12")}
+    waits = [(float(t), {p: t * ms * 1_000_000 for p, (ms, _) in per_s.items()}) for t in range(0, 5)]
+    monitor = _monitor_with(waits, {p: role for p, (_, role) in per_s.items()})
+    generator.drivers.update({1: 10, 2: 11})
+    try:
+        assert monitor.wait_ms(1.0, 2.0, tid=1) == pytest.approx(10 + 50 + 20)
+    finally:
+        generator.drivers.pop(1), generator.drivers.pop(2)
+    assert monitor.wait_ms(1.0, 2.0, tid=1) == pytest.approx(10 + 300 + 50)  # unknown: the two busiest
+
+
+def test_the_renderer_is_the_pages_when_known() -> None:
+    per_s = {"j1": (10, "journey:1"), "r20": (40, "renderer:20"), "r21": (400, "renderer:21")}
+    waits = [(float(t), {p: t * ms * 1_000_000 for p, (ms, _) in per_s.items()}) for t in range(0, 5)]
+    monitor = _monitor_with(waits, {p: role for p, (_, role) in per_s.items()})
+    assert monitor.wait_ms(1.0, 2.0, tid=1, renderers={20}) == pytest.approx(10 + 40)
+    assert monitor.wait_ms(1.0, 2.0, tid=1, renderers={20, 21}) == pytest.approx(10 + 400)  # either may be it
+    assert monitor.wait_ms(1.0, 2.0, tid=1, renderers={99}) == pytest.approx(10 + 400)  # none seen: the busiest
 
 
 def _sample(steps: list[tuple[str, float, float]]) -> Sample:

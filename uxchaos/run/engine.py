@@ -32,7 +32,8 @@ from uxchaos.run.target import check_app_healthy, running_target
 from uxchaos.run.turns import TurnCounter
 from uxchaos.scenario.model import Scenario, fault_record
 from uxchaos.users.pool import UserPool, check_capacity, pool_size
-from uxchaos.users.starvation import LoadMonitor, journey_thread, measure_load
+from uxchaos.users.processes import journey_thread
+from uxchaos.users.starvation import LoadMonitor, measure_load
 from uxchaos.util.durations import format_rate
 from uxchaos.util.procs import writable_state_dir
 

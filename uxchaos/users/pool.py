@@ -44,7 +44,8 @@ from uxchaos.browser.server import BrowserServer
 from uxchaos.browser.session import BrowserSession
 from uxchaos.errors import BadInput, EnvironmentProblem
 from uxchaos.results.records import LATE_MS, Sample
-from uxchaos.users.starvation import LoadMonitor, journey_thread, measure_load
+from uxchaos.users.processes import journey_thread, own_driver
+from uxchaos.users.starvation import LoadMonitor, measure_load
 
 log = logging.getLogger("uxchaos.users.pool")
 
@@ -89,7 +90,8 @@ class UserPool:
         self.headed = headed
         self.on_endpoint = on_endpoint or (lambda record: None)
         self.slots = [_Slot(i + 1, ep) for i, ep in enumerate(assign_endpoints(users, self.endpoints))]
-        self.monitor = LoadMonitor()
+        # Several local users share one Chromium: its processes work for all of them (starvation.py).
+        self.monitor = LoadMonitor(shared_browser=sum(1 for slot in self.slots if slot.endpoint.is_local) > 1)
         self.dead: dict[str, str] = {}  # endpoint url → why
         self._lock = threading.Lock()
         self._shared: BrowserServer | None = None  # the browser server the local users share, when several
@@ -99,6 +101,7 @@ class UserPool:
         shared = self._shared.info if endpoint.is_local and self._shared is not None else None
         session = BrowserSession(self.headed, endpoint=parse_endpoint(shared.inner_url) if shared else endpoint)
         session.__enter__()
+        own_driver(session)  # this user's steps are bounded by its own driver's wait (starvation.py)
         if shared is not None:
             session.executable = shared.executable
         slot.session, slot.endpoint = session, endpoint

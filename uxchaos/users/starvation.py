@@ -14,18 +14,31 @@ to run but waited for a core. Linux counts exactly that per thread: the second f
 
 Which threads. A step's chain runs from the user's journey thread in this process through its
 Playwright driver (node; for shared local users also the browser server's node), Chromium's browser
-process (its UI and IO threads), its network service and the page's renderer, and back. The bound of
-a step is the wait, over its window (interpolated between samples), of: the user's own journey
-thread; the two node processes that waited most; the browser process's UI and IO threads; the network
-service; the renderer that waited most — at most the step's own time. Whenever the step's chain was
-held up for a core, one of these was waiting, so it is an upper bound (they may wait at the same
-time; the shared browser's waits for other users' work count too). Not counted: this process's other
-threads (this monitor, loops polling for Ctrl-C, a proxy), Chromium's GPU, compositor and thread-pool
-threads and other renderers — they wake on timers of their own, and on a busy host they wait for a
-core without being on the step's path (summing every generator thread's wait instead put seconds of
-"bound" on a `sleep` step, with the journey idle). Nor a thread waiting for Python's
-GIL (the coordinator's lag, recorded beside it, shows that). benchmarks/starvation.py compares the
-bound with what a CPU burner really adds.
+process, its network service and the page's renderer, and back. Of each, the threads that relay the
+step's work: the node processes' main threads (the user's own driver when known — own_driver — and the
+browser server's; else the two that waited most), the browser's and the network service's main and IO
+threads, the main, IO and compositor threads of the page's renderer (of the renderers started while
+the attempt opened its context and page, the one that waited most; when none is known, of all). Not
+counted: thread pools (V8's and libuv's workers, Chromium's ThreadPool*), raster and GPU threads,
+other renderers, this process's other threads — they run beside the chain, and summing their waits
+counted the same moment several times: the former rule (every thread of each node process, every
+Chromium process's IO thread) put 230–411 ms on 0.3–0.6 s actions of a quiet one-user run — and
+missed the renderers and the network service altogether (Chromium's children rewrite their command
+line into one space-separated string, so none showed its --type and all were taken for the browser
+process).
+
+How much of that wait the generator can have caused (chain_bound_ns), per sampling interval: at most
+the interval (the chain is one sequence of work: waits at the same moment delay it once), at most the
+chain's wait, and at most the CPU time of everything on the host but the step's own chain and the
+target. A chain thread waits only while every core runs something else; what the step's own browser
+does beside it (its page's raster and GPU work), and what the target does when it runs on the same
+host (the demo's app and database, started here, and the fault proxy's thread), a bare script meets
+just the same — they are no
+distortion of the generator's. Other users' pages, drivers and their share of a shared browser,
+uxchaos's own threads, and any other job on the host (another test, a CPU burner) are: their CPU time
+caps the wait that can be theirs. A thread waiting for Python's GIL is not counted (the coordinator's
+lag, recorded beside it, shows that). benchmarks/starvation.py compares the bound with what a CPU
+burner really adds.
 
 An attempt of virtual users is left out of the statistics (flagged `saturated`) when its bound is more
 than `LEFT_OUT_SHARE` of the time it measured; otherwise it is kept, and the reports show its bound. A
@@ -34,116 +47,49 @@ out: it is the reference a bare script would measure, and nothing of the generat
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 
 from uxchaos.results.records import Sample
+from uxchaos.users.processes import (
+    TARGET_THREADS,
+    TICK_NS,
+    born,
+    cpu_ticks,
+    drivers,
+    generator_processes,
+    generator_threads,
+    read_proc,
+    run_ns,
+)
 
 MONITOR_INTERVAL_S = 0.1
 PROCESS_REFRESH_S = 1.0  # how often the generator's processes and threads are listed again
-GENERATOR_NAMES = ("node", "chrom", "headless")  # process names (comm) of Playwright drivers and Chromium
 WAIT_HISTORY_S = 300.0  # per-thread samples kept: an attempt is bounded as soon as it ends
-BROWSER_THREADS = ("CrBrowserMain", "Chrome_IOThread")  # the browser process's threads every message crosses
 LEFT_OUT_SHARE = 0.10  # a bound above this share of the attempt's time: left out of the statistics
 BUSY_SHARE = 0.02  # a bound above this share of an action's median: the verdict says "busy generator"
 
 
-def cpu_ticks() -> tuple[int, int] | None:
-    """(busy, total) jiffies of all cores since boot, or None where /proc/stat does not exist."""
-    try:
-        with open("/proc/stat", encoding="ascii") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    total = sum(fields[:8])
-    return total - idle, total
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="ascii") as f:
-            return f.read()
-    except OSError:  # the process or thread has ended
-        return None
-
-
-def _descendants(pid: int) -> Iterator[int]:
-    for tid in _list(f"/proc/{pid}/task"):
-        for child in (_read(f"/proc/{pid}/task/{tid}/children") or "").split():
-            yield int(child)
-            yield from _descendants(int(child))
-
-
-def _list(path: str) -> list[str]:
-    try:
-        return os.listdir(path)
-    except OSError:
-        return []
-
-
-_journey_threads: set[int] = set()  # native ids of this process's threads that run journeys
-
-
-@contextlib.contextmanager
-def journey_thread() -> Iterator[None]:
-    """Count the calling thread as the generator's while it runs journeys. Only these of this process
-    are counted: its other threads (this monitor, loops polling for Ctrl-C, a proxy) wake on timers of
-    their own and would wait for a core on a busy host without being on any step's path."""
-    tid = threading.get_native_id()
-    _journey_threads.add(tid)
-    try:
-        yield
-    finally:
-        _journey_threads.discard(tid)
-
-
-def _role(pid: int, comm: str) -> str | None:
-    """What a descendant process is to a step's chain of work: a node process (a Playwright driver or
-    the browser server), a renderer, Chromium's network service or its browser process; None: not on
-    the chain (the GPU process, zygotes, storage, the target's processes)."""
-    if comm.startswith("node"):
-        return f"node:{pid}"
-    if not comm.startswith(GENERATOR_NAMES):
-        return None
-    args = (_read(f"/proc/{pid}/cmdline") or "").split("\0")
-    kind = next((a.split("=", 1)[1] for a in args if a.startswith("--type=")), "")
-    if kind == "renderer":
-        return f"renderer:{pid}"
-    if kind == "utility" and any("NetworkService" in a for a in args):
-        return "network"
-    return "browser" if kind == "" else None
-
-
-def generator_threads(pid: int | None = None) -> dict[str, str]:
-    """The schedstat files of the threads a step's chain of work can pass through, with their role:
-    this process's journey threads ("journey:<tid>"), every thread of each node process and renderer
-    ("node:<pid>", "renderer:<pid>") and of the network service ("network"), and the browser
-    process's UI and IO threads ("browser")."""
-    root = pid or os.getpid()
-    threads = {f"/proc/{root}/task/{tid}/schedstat": f"journey:{tid}" for tid in sorted(_journey_threads)}
-    for kid in _descendants(root):
-        role = _role(kid, (_read(f"/proc/{kid}/comm") or "").strip().lower())
-        for tid in _list(f"/proc/{kid}/task") if role else []:
-            if role == "browser" and (_read(f"/proc/{kid}/task/{tid}/comm") or "").strip() not in BROWSER_THREADS:
-                continue
-            threads[f"/proc/{kid}/task/{tid}/schedstat"] = role or ""
-    return threads
-
-
 class LoadMonitor:
-    """Samples host CPU, its own timer's lateness and the generator's run-queue wait, from its own thread."""
+    """Samples host CPU, its own timer's lateness, the run-queue wait of the threads on a step's chain
+    and the CPU time of the generator's and the target's processes, from its own thread.
 
-    def __init__(self, interval_s: float = MONITOR_INTERVAL_S) -> None:
+    `shared_browser`: several users share the local Chromium, so its processes work for all of them;
+    False (one user): the browser and its driver are that user's own, as a bare script's would be."""
+
+    def __init__(self, interval_s: float = MONITOR_INTERVAL_S, shared_browser: bool = False) -> None:
         self.interval_s = interval_s
+        self.shared_browser = shared_browser
         self._ticks: deque[tuple[float, int, int, float]] = deque(maxlen=200_000)  # (mono, busy, total, lag s)
-        # (epoch s, each generator thread's run-queue wait so far in ns), the last WAIT_HISTORY_S
+        # (epoch s, counters so far in ns), the last WAIT_HISTORY_S: per chain thread its run-queue wait
+        # (its schedstat path); "run:<pid>" a process's CPU time, "run:j<tid>" a journey thread's;
+        # "host" the CPU time of all cores
         self._waits: deque[tuple[float, dict[str, int]]] = deque(maxlen=int(WAIT_HISTORY_S / interval_s))
-        self._roles: dict[str, str] = {}  # each thread's role on a step's chain (generator_threads)
+        self._roles: dict[str, str] = {}  # each counter's role: a chain role, or "run:<kind>[:<pid>]"
+        self._renderers_born: dict[int, float] = {}  # each renderer's start (epoch s)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="uxchaos-load-monitor", daemon=True)
         self._lock = threading.Lock()
@@ -157,12 +103,56 @@ class LoadMonitor:
         if self._thread.ident is not None:  # never started when the users' browsers failed to start
             self._thread.join(2.0)
 
+    def _listing(self) -> dict[str, str]:
+        """Every counter to read, with its role."""
+        processes = generator_processes()
+        counters = generator_threads(processes=processes)
+        for role in list(counters.values()):
+            if role.startswith("journey:"):
+                counters["run:j" + role.split(":", 1)[1]] = "run:" + role
+        for thread in threading.enumerate():
+            if thread.name.startswith(TARGET_THREADS) and thread.native_id is not None:
+                counters[f"run:j{thread.native_id}"] = f"run:target:t{thread.native_id}"
+        for kid, kind in processes.items():
+            if kind != "other":  # the rest is what the host's CPU has besides these
+                counters[f"run:{kid}"] = f"run:{kind}:{kid}"
+            if kind == "renderer" and kid not in self._renderers_born:
+                started = born(kid)
+                if started is not None:
+                    with self._lock:
+                        self._renderers_born[kid] = started
+        return counters
+
+    def renderers_born(self, t0: float, t1: float) -> set[int]:
+        """The renderers that started between two epoch times (give or take a clock tick): those of the
+        pages an attempt opened then — with several users, perhaps also another user's."""
+        slack = 2 * TICK_NS / 1e9
+        with self._lock:
+            return {pid for pid, born in self._renderers_born.items() if t0 - slack <= born <= t1 + slack}
+
+    def _read_counter(self, key: str) -> int | None:
+        if key == "host":
+            ticks = cpu_ticks()
+            return ticks[0] * TICK_NS if ticks else None
+        if key.startswith("run:j"):
+            text = read_proc(f"/proc/self/task/{key[5:]}/schedstat")
+            return int(text.split()[0]) if text else None
+        if key.startswith("run:"):
+            return run_ns(int(key[4:]))
+        text = read_proc(key)
+        return int(text.split()[1]) if text else None
+
     def _loop(self) -> None:
         last = cpu_ticks()
         paths: dict[str, str] = {}
         listed = 0.0
-        base: dict[str, int] = {}  # each thread's wait when first seen (0: born since the last listing)
-        current: dict[str, int] = {}  # each thread's wait counted so far; an ended thread keeps its last
+        listed_at = 0.0  # the last listing, epoch s
+        # Each counter's value when first seen; -1: counted from its first reading (there before the
+        # monitor; the CPU time of a process found later, so that what it ran before it was listed is not
+        # taken for the step's own work — which could only make the others' share look smaller); 0: a
+        # chain thread born since the last listing, its wait spread over the samples since then below.
+        base: dict[str, int] = {}
+        current: dict[str, int] = {}  # each counter counted so far; an ended thread keeps its last
         ended: dict[str, float] = {}  # ended threads: when (monotonic) they were first missed
         target = time.monotonic() + self.interval_s
         while not self._stop.wait(max(0.0, target - time.monotonic())):
@@ -170,18 +160,20 @@ class LoadMonitor:
             lag = max(0.0, now - target)
             ticks = cpu_ticks()
             if self.waits_seen:
+                fresh: set[str] = set()
                 if now - listed >= PROCESS_REFRESH_S:
-                    first, paths, listed = not listed, generator_threads(), now
+                    first, since, listed, listed_at = not listed, listed_at, now, time.time()
+                    paths = {"host": "host", **self._listing()}
                     with self._lock:
                         self._roles.update(paths)
-                    base = {p: base.get(p, -1 if first else 0) for p in paths}
+                    fresh = set() if first else {p for p in paths.keys() - base.keys() if p.startswith("/")}
+                    base = {p: base.get(p, 0 if p in fresh else -1) for p in paths}
                     for p in current.keys() - base.keys():
                         ended.setdefault(p, now)
                 for p in paths:
-                    text = _read(p)
-                    if text:
-                        value = int(text.split()[1])
-                        if base[p] < 0:  # there before the monitor: only what it waits from now on counts
+                    value = self._read_counter(p)
+                    if value is not None:
+                        if base[p] < 0:
                             base[p] = value
                         current[p] = value - base[p]
                         ended.pop(p, None)
@@ -191,13 +183,31 @@ class LoadMonitor:
                     del ended[p], current[p]  # gone long enough: no window reaches back to it
                     with self._lock:
                         self._roles.pop(p, None)
+                stamp = time.time()
                 with self._lock:
-                    self._waits.append((time.time(), dict(current)))
+                    if fresh:
+                        self._spread({p: current[p] for p in fresh if p in current}, since, stamp)
+                    self._waits.append((stamp, dict(current)))
             if ticks is not None and last is not None:
                 with self._lock:
                     self._ticks.append((now, ticks[0] - last[0], ticks[1] - last[1], lag))
             last = ticks
             target = now + self.interval_s
+
+    def _spread(self, fresh: dict[str, int], since: float, now: float) -> None:
+        """The wait of threads born since the last listing (epoch `since`) and first read at `now`,
+        spread evenly over the samples from the thread's start: when in that time it waited is not
+        known, and an even spread gives the per-interval bound (wait_ms) its largest value for the wait
+        it had."""
+        for p, v in fresh.items():
+            parts = p.split("/")  # /proc/<pid>/task/<tid>/schedstat
+            started = born(int(parts[2]), int(parts[4])) if len(parts) > 4 and parts[4].isdigit() else None
+            start = max(since, started) if started is not None else since
+            if now <= start:
+                continue
+            for t, values in self._waits:
+                if t > start:
+                    values[p] = round(v * min(1.0, (t - start) / (now - start)))
 
     def window(self, t0: float, t1: float) -> tuple[float | None, float | None]:
         """(CPU busy fraction, worst lag in ms) between two monotonic times; the next sample when
@@ -209,21 +219,26 @@ class LoadMonitor:
         busy, total = sum(t[1] for t in inside), sum(t[2] for t in inside)
         return (round(busy / total, 3) if total else None), round(max(t[3] for t in inside) * 1000, 1)
 
-    def wait_ms(self, t0: float, t1: float, tid: int | None = None) -> float | None:
+    def wait_ms(self, t0: float, t1: float, tid: int | None = None, renderers: set[int] | None = None) -> float | None:
         """The bound of what the generator's starvation can have added between two epoch times (ms) to
-        the chain of work of the journey thread `tid` (None: the journey thread that waited most);
-        waits interpolated between samples; at most the window itself. None when the samples do not
-        cover the window."""
+        the chain of work of the journey thread `tid` (None: the journey thread that waited most): per
+        sampling interval, the least of the interval, the wait of the chain's threads and the CPU time
+        that neither the step's own chain nor the target used (chain_bound_ns); counters interpolated
+        between samples. `renderers`: those the attempt's page can be in (renderers_born). None when
+        the samples do not cover the window."""
         with self._lock:
             waits, roles = list(self._waits), dict(self._roles)
         if len(waits) < 2 or waits[0][0] > t0 or waits[-1][0] < t1:
             return None
-        start, end = _at(waits, t0), _at(waits, t1)
-        per_role: dict[str, float] = {}
-        for p, v in end.items():
-            role = roles.get(p, "")
-            per_role[role] = per_role.get(role, 0.0) + max(0.0, v - start.get(p, 0.0))
-        bound_ns = chain_wait_ns(per_role, tid)
+        points = [(t0, _at(waits, t0))] + [w for w in waits if t0 < w[0] < t1] + [(t1, _at(waits, t1))]
+        driver = drivers.get(tid) if tid is not None else None
+        bound_ns = 0.0
+        for (ta, a), (tb, b) in itertools.pairwise(points):
+            per_role: dict[str, float] = {}
+            for p, v in b.items():
+                role = roles.get(p, "")
+                per_role[role] = per_role.get(role, 0.0) + max(0.0, v - a.get(p, 0.0))
+            bound_ns += chain_bound_ns(per_role, (tb - ta) * 1e9, tid, driver, self.shared_browser, renderers)
         return round(min(bound_ns / 1e6, (t1 - t0) * 1000), 1)
 
     def settle(self) -> None:
@@ -238,7 +253,7 @@ class LoadMonitor:
 
 
 def _at(waits: list[tuple[float, dict[str, int]]], t: float) -> dict[str, float]:
-    """Each thread's wait at epoch time t, linear between the two samples around it (a thread born
+    """Each counter at epoch time t, linear between the two samples around it (a thread born
     between them counts from 0)."""
     lo, hi = 0, len(waits) - 1
     while hi - lo > 1:
@@ -252,31 +267,78 @@ def _at(waits: list[tuple[float, dict[str, int]]], t: float) -> dict[str, float]
     return {p: a.get(p, 0) + (v - a.get(p, 0)) * share for p, v in b.items()}
 
 
-def chain_wait_ns(per_role: dict[str, float], tid: int | None) -> float:
-    """The run-queue wait one step's chain can have met, from each role's wait in its window: its own
-    journey thread's; the two node processes that waited most (its Playwright driver, and the browser
-    server of shared local users — which node is its driver is not known, so the busiest stand for it);
-    the browser process's UI and IO threads and the network service (shared by every user); the
-    renderer that waited most (its page's is one of them)."""
+def chain_wait_ns(per_role: dict[str, float], tid: int | None, driver: int | None = None,
+                  renderers: set[int] | None = None) -> float:
+    """The run-queue wait one step's chain can have met, from each role's wait: its own journey
+    thread's; its own Playwright driver's and the browser server's (the node processes that are no
+    other user's driver) — or, when its driver is not known, the two node processes that waited most;
+    the browser process's and the network service's (shared by every user); the renderer that waited
+    most of those its page can be in (`renderers`: started while the attempt opened its page), or when
+    none of them is known, of all."""
     def top(prefix: str, n: int) -> float:
         return sum(sorted((v for k, v in per_role.items() if k.startswith(prefix)), reverse=True)[:n])
 
     own = per_role.get(f"journey:{tid}", 0.0) if tid is not None else top("journey:", 1)
-    return own + top("node:", 2) + per_role.get("browser", 0.0) + per_role.get("network", 0.0) + top("renderer:", 1)
+    if driver is not None:
+        others = {f"node:{pid}" for t, pid in drivers.items() if pid != driver}
+        nodes = sum(v for k, v in per_role.items() if k.startswith("node:") and k not in others)
+    else:
+        nodes = top("node:", 2)
+    mine = [v for k, v in per_role.items() if k.startswith("renderer:") and int(k[9:]) in (renderers or ())]
+    renderer = max(mine) if mine else top("renderer:", 1)
+    return own + nodes + per_role.get("browser", 0.0) + per_role.get("network", 0.0) + renderer
 
 
-def bound_sample(sample: Sample, monitor: LoadMonitor, tid: int | None = None, judge: bool = True) -> None:
+def chain_bound_ns(per_role: dict[str, float], interval_ns: float, tid: int | None, driver: int | None = None,
+                   shared_browser: bool = True, renderers: set[int] | None = None) -> float:
+    """What the generator's starvation can have added to one step's chain in one sampling interval: the
+    least of (a) the interval itself — the chain is one sequence of work, so its delay is at most the
+    time during which one of its threads waited, however many waited at once; (b) the chain's threads'
+    wait (chain_wait_ns); (c) the CPU time in the interval of everything on the host but the step's own
+    chain and the target. (c) because a chain thread waits only while every core runs something else,
+    and the moments when one of them runs the generator's other work (other users' pages and drivers,
+    a shared browser's work for them, uxchaos's own threads) or another job (a CPU burner, another test)
+    add up to no more than that work's CPU time. The step's own browser work (its page's raster and
+    GPU threads competing with its main thread) is what a bare script or a user's own browser meets
+    too, and the target's CPU — on this host only because the demo runs here — is the target's: neither
+    is the generator's distortion. One user's browser and driver are its own; shared by several users,
+    the browser's processes and the browser server count as others' work (their share for this user is
+    not known), and so do the renderers and drivers not known to be this user's."""
+    wait = chain_wait_ns(per_role, tid, driver, renderers)
+    if wait <= 0:
+        return 0.0
+    own_keys = {f"run:journey:{tid}"} if tid is not None else set()
+    if driver is not None:
+        own_keys.add(f"run:node:{driver}")
+    own = 0.0
+    target = 0.0
+    for role, v in per_role.items():
+        if not role.startswith("run:"):
+            continue
+        if role.startswith("run:target:"):
+            target += v
+        elif role in own_keys or (not shared_browser and not role.startswith("run:journey:")):
+            own += v
+    others = max(0.0, per_role.get("host", 0.0) - own - target)
+    return min(interval_ns, wait, others)
+
+
+def bound_sample(sample: Sample, monitor: LoadMonitor, tid: int | None = None, judge: bool = True,
+                 opened: float | None = None) -> None:
     """Record on the sample, its actions and its steps how much the generator's starvation can have
-    added (ms); with `judge`, flag it `saturated` when that is more than LEFT_OUT_SHARE of what it measured."""
+    added (ms); with `judge`, flag it `saturated` when that is more than LEFT_OUT_SHARE of what it measured.
+    `opened`: when (epoch s) the attempt began opening its context and page — the renderers started from
+    then until its first step are those its page can be in."""
     if not monitor.waits_seen:
         return
     monitor.settle()
+    renderers = monitor.renderers_born(opened, sample.started_at) if opened is not None else None
     timed = [s for s in sample.steps if s.at_s is not None]
     if timed:
         for step in timed:
             assert step.at_s is not None
             began = sample.started_at + step.at_s
-            step.bound_ms = monitor.wait_ms(began, began + step.duration_s, tid)
+            step.bound_ms = monitor.wait_ms(began, began + step.duration_s, tid, renderers)
         bounds = [s.bound_ms for s in timed]
         if any(b is None for b in bounds):
             return
@@ -285,7 +347,7 @@ def bound_sample(sample: Sample, monitor: LoadMonitor, tid: int | None = None, j
             action.bound_ms = round(sum(mine), 1) if mine else None
         sample.bound_ms = round(sum(b or 0.0 for b in bounds), 1)
     else:  # a Python journey's blocks carry no start: the attempt's whole window
-        sample.bound_ms = monitor.wait_ms(sample.started_at, sample.ended_at, tid)
+        sample.bound_ms = monitor.wait_ms(sample.started_at, sample.ended_at, tid, renderers)
     if judge and sample.bound_ms is not None and sample.duration_s > 0:
         sample.saturated = sample.bound_ms / 1000 > LEFT_OUT_SHARE * sample.duration_s
 
@@ -295,4 +357,5 @@ def measure_load(sample: Sample, monitor: LoadMonitor, began: float, judge: bool
     called on the thread that ran the attempt. `judge`: leave it out when its bound is material (virtual
     users); a run's single sequential user is the reference measurement and is only qualified by it."""
     sample.host_cpu, sample.driver_lag_ms = monitor.window(began, time.monotonic())
-    bound_sample(sample, monitor, threading.get_native_id(), judge)
+    opened = time.time() - (time.monotonic() - began)
+    bound_sample(sample, monitor, threading.get_native_id(), judge, opened)
