@@ -27,6 +27,12 @@ def pytest_configure(config: pytest.Config) -> None:
     # Tracing every attempt (the default, `--trace slowest`) costs about a quarter of each browser
     # attempt; the tests of traces ask for them, or clear this to test the default itself.
     os.environ.setdefault("UXCHAOS_TRACE", "off")
+    if os.environ.get("UXCHAOS_CHECK"):
+        # `make check` leaves out the tests marked `browser` and `docker`. The others get neither, so
+        # a test that needs one but is not marked fails here, by a name that says why, instead of
+        # slowing the quick check down.
+        os.environ["UXCHAOS_BROWSER"] = "/make-check/has-no-browser/mark-the-test-browser"
+        os.environ["DOCKER_HOST"] = "unix:///make-check/has-no-docker/mark-the-test-docker.sock"
 
 
 class TcpServer:
