@@ -3,7 +3,7 @@
 # Debian's `chromium` (Playwright's browser download needs internet; Debian's package does not).
 set -euo pipefail
 PY=${1:-.venv/bin/python}
-if "$PY" -c 'from uxchaos.browser import find_browser; print(find_browser())' 2>/dev/null; then
+if "$PY" -c 'from uxchaos.browser.launch import find_browser; print(find_browser())' 2>/dev/null; then
   exit 0
 fi
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
@@ -16,4 +16,4 @@ else
   echo "no system Chromium: trying Playwright's own download …"
   "$PY" -m playwright install chromium
 fi
-"$PY" -c 'from uxchaos.browser import find_browser; print(find_browser())'
+"$PY" -c 'from uxchaos.browser.launch import find_browser; print(find_browser())'
