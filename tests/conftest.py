@@ -10,8 +10,11 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import pytest
+from scenario_builder import write_scenario
 
 from uxchaos.demo.stack import DemoInfo, DemoStack
 from uxchaos.proxy import ProxyHub
@@ -76,6 +79,18 @@ def echo() -> Iterator[EchoServer]:
     server = EchoServer()
     yield server
     server.close()
+
+
+@pytest.fixture
+def make_scenario(tmp_path: Path) -> Callable[..., Path]:
+    """`make_scenario(name="test", target=..., journey=..., fault=..., phases=..., expect=..., **extra)`:
+    a scenario file in tmp_path built from parts (scenario_builder.scenario_doc: the demo, its login,
+    no fault, one attempt per phase unless told otherwise)."""
+
+    def make(name: str = "test", file: str | None = None, **parts: Any) -> Path:
+        return write_scenario(tmp_path, name, file, **parts)
+
+    return make
 
 
 @pytest.fixture
