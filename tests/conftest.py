@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scenario_builder import write_scenario
+from scenario_builder import shared_demo_target, write_scenario
 
 from uxchaos.demo.stack import DemoInfo, DemoStack
 from uxchaos.proxy import ProxyHub
+from uxchaos.proxy.control import ControlServer
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -114,6 +115,17 @@ def demo(demo_stack: DemoStack) -> Iterator[DemoInfo]:
     demo_stack.hub.reset()
     yield demo_stack.info
     demo_stack.hub.reset()
+
+
+@pytest.fixture
+def demo_target(demo_stack: DemoStack, demo: DemoInfo) -> Iterator[dict[str, Any]]:
+    """The shared demo as a scenario's `target:` (base URL, credentials, its proxies behind a control
+    API): a run on it starts no demo of its own, and its faults reach the demo's proxies."""
+    control = ControlServer(demo_stack.hub)
+    try:
+        yield shared_demo_target(demo_stack, control.address)
+    finally:
+        control.close()
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -94,8 +95,9 @@ def test_max_duration_reverts_and_flags_the_straddling_sample(tmp_path: Path,
     assert "straddled" in (only_run_dir(tmp_path / "reports") / "report.md").read_text()
 
 
-def test_failed_step_is_recorded_with_reason_and_screenshot(tmp_path: Path, make_scenario: Callable[..., Path]) -> None:
-    path = make_scenario("e2e", journey=[
+def test_failed_step_is_recorded_with_reason_and_screenshot(tmp_path: Path, make_scenario: Callable[..., Path],
+                                                            demo_target: dict[str, Any]) -> None:
+    path = make_scenario("e2e", target=demo_target, journey=[
         {"action": "Opening the home page", "steps": [{"goto": "/"}]},
         {"action": "Looking for a missing text",
          "steps": [{"expect_text": {"text": "There is no such text", "timeout": "1s"}}]},
@@ -195,8 +197,9 @@ def test_interrupt_during_the_fault_reverts_it(tmp_path: Path, demo_stack: DemoS
     assert os.path.getsize(run_dir / "run.json") > 0
 
 
-def test_failing_expectation_exits_1(tmp_path: Path, make_scenario: Callable[..., Path]) -> None:
-    path = make_scenario("e2e", journey=[open_action()],
+def test_failing_expectation_exits_1(tmp_path: Path, make_scenario: Callable[..., Path],
+                                     demo_target: dict[str, Any]) -> None:
+    path = make_scenario("e2e", target=demo_target, journey=[open_action()],
                          expect=["during.failures == 0", 'during["Opening the login page"].p50 < 1ms'])
     code, out, _ = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
     assert code == 1
@@ -206,13 +209,14 @@ def test_failing_expectation_exits_1(tmp_path: Path, make_scenario: Callable[...
     assert 'failures="1"' in suite
 
 
-def test_html_report_is_self_contained_with_charts_and_escaped(tmp_path: Path,
-                                                              make_scenario: Callable[..., Path]) -> None:
+def test_html_report_is_self_contained_with_charts_and_escaped(tmp_path: Path, make_scenario: Callable[..., Path],
+                                                              demo_target: dict[str, Any]) -> None:
     from playwright.sync_api import sync_playwright
 
     from uxchaos.browser.launch import launch_args
 
-    path = make_scenario("e2e", journey=[{"action": "<script>alert(1)</script>", "steps": [{"goto": "/login"}]}],
+    path = make_scenario("e2e", target=demo_target,
+                         journey=[{"action": "<script>alert(1)</script>", "steps": [{"goto": "/login"}]}],
                          fault=proxy_fault(delay="100ms"), phases=(2, 2, 2))
     code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
     assert code == 0, err
@@ -237,12 +241,12 @@ def test_html_report_is_self_contained_with_charts_and_escaped(tmp_path: Path,
     assert (tmp_path / "report.png").stat().st_size > 20_000
 
 
-def test_compare_two_real_runs_finds_the_slower_one(tmp_path: Path) -> None:
+def test_compare_two_real_runs_finds_the_slower_one(tmp_path: Path, demo_target: dict[str, Any]) -> None:
     dirs = []
     for delay in ("200ms", "600ms"):  # one scenario, changed between runs (compare refuses two scenarios)
         (tmp_path / delay).mkdir()
-        path = write_scenario(tmp_path / delay, "delay", journey=[open_action()], fault=proxy_fault(delay=delay),
-                              phases=(1, 5, 1))
+        path = write_scenario(tmp_path / delay, "delay", target=demo_target, journey=[open_action()],
+                              fault=proxy_fault(delay=delay), phases=(1, 5, 1))
         code, _, err = run_cli("run", str(path), "--out", str(tmp_path / delay))
         assert code == 0, err
         dirs.append(only_run_dir(tmp_path / delay))
@@ -252,10 +256,12 @@ def test_compare_two_real_runs_finds_the_slower_one(tmp_path: Path) -> None:
     assert "slower, significant" in during, out
 
 
-def test_a_fault_without_effect_is_flagged(tmp_path: Path, make_scenario: Callable[..., Path]) -> None:
+def test_a_fault_without_effect_is_flagged(tmp_path: Path, make_scenario: Callable[..., Path],
+                                           demo_target: dict[str, Any]) -> None:
     """probability 0: the toxic is installed but touches no connection — the report's 'is the delay
     even working?' must be answered with a warning, not silence."""
-    path = make_scenario("e2e", journey=[open_action()], fault=proxy_fault(delay="500ms", probability=0.0))
+    path = make_scenario("e2e", target=demo_target, journey=[open_action()],
+                         fault=proxy_fault(delay="500ms", probability=0.0))
     code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
     assert code == 0
     assert "WARNING: requested 500 ms, observed +" in err

@@ -220,8 +220,9 @@ class KillOnDuring:
         pass
 
 
-def test_users_spread_over_two_servers_and_one_dies_mid_phase(tmp_path: Path, servers: list[Server]) -> None:
-    path = write_scenario(tmp_path, "e2e", fault=proxy_fault(delay="300ms"),
+def test_users_spread_over_two_servers_and_one_dies_mid_phase(tmp_path: Path, servers: list[Server],
+                                                              demo_target: dict[str, Any]) -> None:
+    path = write_scenario(tmp_path, "e2e", target=demo_target, fault=proxy_fault(delay="300ms"),
                           phases=({"users": 2, "attempts": 1}, {"users": 2, "attempts": 2},
                                   {"users": 2, "attempts": 1}))
     scenario = load_scenario(path)
