@@ -24,40 +24,27 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from uxchaos.cli import main
+from uxchaos.demo.login import LOGGING_IN, OPENING, login_journey
 from uxchaos.demo.stack import DemoStack
 from uxchaos.proxy.control import ControlServer
 from uxchaos.results.records import read_results
 from uxchaos.results.rundata import RunData
 
-ACTION = "Logging in"
-FIRST = "Opening the login page"  # goto + wait_for: mostly the browser's own work, so the most CPU-bound
+ACTION = LOGGING_IN
+FIRST = OPENING  # goto + wait_for: mostly the browser's own work, so the most CPU-bound
 
 
-def scenario(target: str, attempts: int, delay_ms: int, order: str) -> str:
-    return f"""name: alternating-bench
-{target}
-journey:
-  - action: {FIRST}
-    steps:
-      - goto: /login
-      - wait_for: "#email"
-  - action: {ACTION}
-    steps:
-      - fill: "#email"
-        value: "{{{{ username }}}}"
-      - fill: "#password"
-        value: "{{{{ password }}}}"
-      - click: "#login"
-      - expect_text: Welcome
-fault: {{driver: proxy, kind: delay, target: database, params: {{delay: {delay_ms}ms}}}}
-phases:
-  order: {order}
-  before: {{attempts: {attempts}}}
-  during: {{attempts: {attempts}}}
-  after: {{attempts: 1}}
-"""
+def scenario(target: dict[str, Any], attempts: int, delay_ms: int, order: str) -> str:
+    return yaml.safe_dump({
+        "name": "alternating-bench", "target": target, "journey": login_journey(wait=True, expect_url=False),
+        "fault": {"driver": "proxy", "kind": "delay", "target": "database", "params": {"delay": f"{delay_ms}ms"}},
+        "phases": {"order": order, "before": {"attempts": attempts}, "during": {"attempts": attempts},
+                   "after": {"attempts": 1}}}, sort_keys=False)
 
 
 def _spin() -> None:
@@ -95,7 +82,8 @@ class Burners:
         self.procs = []
 
 
-def run(target: str, attempts: int, delay_ms: int, order: str, burners: int, start_after: int) -> dict[str, float]:
+def run(target: dict[str, Any], attempts: int, delay_ms: int, order: str, burners: int,
+        start_after: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "s.yaml"
         path.write_text(scenario(target, attempts, delay_ms, order))
@@ -126,8 +114,8 @@ def main_() -> None:
     stack = DemoStack()
     info = stack.start()
     control = ControlServer(stack.hub)
-    target = (f"target: {{base_url: {info.base_url}, proxy_control: {control.address}, "
-              f"credentials: {{username: {info.email}, password: {info.password}}}}}")
+    target = {"base_url": info.base_url, "proxy_control": control.address,
+              "credentials": {"username": info.email, "password": info.password}}
     try:
         truth = run(target, args.attempts, args.delay_ms, "sequential", 0, 0)
         # sequential: burners from the first during attempt (after all the before ones)

@@ -42,9 +42,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import yaml
 from playwright.async_api import Browser, async_playwright
 
 from uxchaos.browser.launch import find_browser, launch_args
+from uxchaos.demo.login import login_journey
 from uxchaos.demo.stack import DemoInfo, DemoStack, demo_credentials
 from uxchaos.run.engine import Engine
 from uxchaos.run.options import RunOptions
@@ -53,30 +55,15 @@ from uxchaos.users.processes import cpu_ticks as _cpu_ticks
 from uxchaos.util.netutil import wait_until
 from uxchaos.util.procs import die_with_parent
 
-SCENARIO = """
-name: concurrency
-target:
-  base_url: {base_url}
-  credentials: {{username: {email}, password: {password}}}
-journey:
-  - action: Opening the login page
-    steps:
-      - goto: /login
-  - action: Logging in
-    steps:
-      - fill: "#email"
-        value: "{{{{ username }}}}"
-      - fill: "#password"
-        value: "{{{{ password }}}}"
-      - click: "#login"
-      - expect_url: "**/dashboard"
-      - expect_text: Welcome
-browsers: {browsers}                    # local: the virtual-user path even at one user
-phases:
-  before: {{users: {users}, attempts: {attempts}}}
-  during: {{attempts: 1}}
-  after: {{attempts: 1}}
-"""
+
+def scenario_text(demo: DemoInfo | Any, users: int, attempts: int, browsers: list[str]) -> str:
+    return yaml.safe_dump({
+        "name": "concurrency",
+        "target": {"base_url": demo.base_url, "credentials": {"username": demo.email, "password": demo.password}},
+        "journey": login_journey(),
+        "browsers": browsers,  # local: the virtual-user path even at one user
+        "phases": {"before": {"users": users, "attempts": attempts}, "during": {"attempts": 1},
+                   "after": {"attempts": 1}}}, sort_keys=False)
 
 
 def p95(values: list[float]) -> float:
@@ -111,8 +98,7 @@ class Meter:
 
 def run_uxchaos(demo: DemoInfo | Any, users: int, attempts: int, out: Path, browsers: list[str] | None = None,
                 listener: Any = None) -> dict[str, Any]:
-    text = SCENARIO.format(base_url=demo.base_url, email=demo.email, password=demo.password, users=users,
-                           attempts=attempts, browsers="[" + ", ".join(browsers or ["local"]) + "]")
+    text = scenario_text(demo, users, attempts, browsers or ["local"])
     scenario = parse_scenario(text, str(out / "concurrency.yaml"))
     engine = Engine(scenario, RunOptions(out_dir=out, deadline_s=600), [listener] if listener else [])
     outcome = engine.run()

@@ -34,9 +34,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
 from playwright.async_api import Browser, async_playwright
 
 from uxchaos.browser.launch import find_browser, launch_args
+from uxchaos.demo.login import login_journey
 from uxchaos.demo.stack import DemoInfo, DemoStack
 from uxchaos.run.engine import Engine
 from uxchaos.run.options import RunOptions
@@ -45,30 +47,13 @@ from uxchaos.users.starvation import LEFT_OUT_SHARE
 
 DB_DELAY = "200ms"
 BURN = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end: pass\n"
-SCENARIO = """
-name: starvation
-target:
-  base_url: {base_url}
-  credentials: {{username: {email}, password: {password}}}
-journey:
-  - action: Opening the login page
-    steps:
-      - goto: /login
-      - wait_for: "#email"
-  - action: Logging in
-    steps:
-      - fill: "#email"
-        value: "{{{{ username }}}}"
-      - fill: "#password"
-        value: "{{{{ password }}}}"
-      - click: "#login"
-      - expect_url: "**/dashboard"
-      - expect_text: Welcome
-phases:
-  before: {{arrival_rate: {rate}/s, max_users: {users}, attempts: {attempts}}}
-  during: {{attempts: 1}}
-  after: {{attempts: 1}}
-"""
+def scenario_text(demo: DemoInfo, rate: float, users: int, attempts: int) -> str:
+    return yaml.safe_dump({
+        "name": "starvation",
+        "target": {"base_url": demo.base_url, "credentials": {"username": demo.email, "password": demo.password}},
+        "journey": login_journey(wait=True),
+        "phases": {"before": {"arrival_rate": f"{rate:g}/s", "max_users": users, "attempts": attempts},
+                   "during": {"attempts": 1}, "after": {"attempts": 1}}}, sort_keys=False)
 
 
 @contextlib.contextmanager
@@ -88,8 +73,7 @@ def burner(on: bool, seconds: float = 300.0) -> Iterator[None]:
 
 
 def run_uxchaos(demo: DemoInfo, rate: float, users: int, attempts: int, out: Path) -> dict[str, Any]:
-    text = SCENARIO.format(base_url=demo.base_url, email=demo.email, password=demo.password, rate=f"{rate:g}",
-                           users=users, attempts=attempts)
+    text = scenario_text(demo, rate, users, attempts)
     outcome = Engine(parse_scenario(text, str(out / "starvation.yaml")), RunOptions(out_dir=out, deadline_s=900)).run()
     before = [s for s in outcome.samples if s.phase == "before" and s.ok]
     logins = [(a.duration_s, a.bound_ms, s.saturated) for s in before for a in s.actions

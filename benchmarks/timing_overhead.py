@@ -23,31 +23,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from playwright.sync_api import Browser, Page
 from scipy import stats as sps
 
 from uxchaos.browser.session import BrowserSession
+from uxchaos.demo.login import login_action
 from uxchaos.demo.stack import DemoStack
 from uxchaos.journey.attempt import run_attempt
 from uxchaos.journey.plan import AttemptPlan
 from uxchaos.scenario.loading import parse_scenario
 from uxchaos.scenario.python_ref import PythonJourney
 
-JOURNEY = """
-name: overhead
-target: {base_url: demo}
-journey:
-  - action: Logging in
-    steps:
-      - goto: /login
-      - fill: "#email"
-        value: "{{ username }}"
-      - fill: "#password"
-        value: "{{ password }}"
-      - click: "#login"
-      - expect_url: "**/dashboard"
-      - expect_text: Welcome
-"""
+JOURNEY = yaml.safe_dump({"name": "overhead", "target": {"base_url": "demo"}, "journey": [login_action()]},
+                         sort_keys=False)
 
 
 def paired_ratio(times: list[float], reference: list[float]) -> tuple[float, float, float]:

@@ -10,11 +10,15 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import pytest
+from scenario_builder import shared_demo_target, write_scenario
 
 from uxchaos.demo.stack import DemoInfo, DemoStack
 from uxchaos.proxy import ProxyHub
+from uxchaos.proxy.control import ControlServer
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -85,6 +89,18 @@ def echo() -> Iterator[EchoServer]:
 
 
 @pytest.fixture
+def make_scenario(tmp_path: Path) -> Callable[..., Path]:
+    """`make_scenario(name="test", target=..., journey=..., fault=..., phases=..., expect=..., **extra)`:
+    a scenario file in tmp_path built from parts (scenario_builder.scenario_doc: the demo, its login,
+    no fault, one attempt per phase unless told otherwise)."""
+
+    def make(name: str = "test", file: str | None = None, **parts: Any) -> Path:
+        return write_scenario(tmp_path, name, file, **parts)
+
+    return make
+
+
+@pytest.fixture
 def hub() -> Iterator[ProxyHub]:
     with ProxyHub(seed=7) as h:
         yield h
@@ -105,6 +121,17 @@ def demo(demo_stack: DemoStack) -> Iterator[DemoInfo]:
     demo_stack.hub.reset()
     yield demo_stack.info
     demo_stack.hub.reset()
+
+
+@pytest.fixture
+def demo_target(demo_stack: DemoStack, demo: DemoInfo) -> Iterator[dict[str, Any]]:
+    """The shared demo as a scenario's `target:` (base URL, credentials, its proxies behind a control
+    API): a run on it starts no demo of its own, and its faults reach the demo's proxies."""
+    control = ControlServer(demo_stack.hub)
+    try:
+        yield shared_demo_target(demo_stack, control.address)
+    finally:
+        control.close()
 
 
 @contextlib.contextmanager

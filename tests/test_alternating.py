@@ -8,25 +8,15 @@ import json
 from pathlib import Path
 
 import pytest
+from scenario_builder import DEMO_CREDENTIALS, scenario_yaml
 
 from uxchaos.cli import main
+from uxchaos.demo.login import login_action
 from uxchaos.results.rundata import RunData
 
-JOURNEY = """name: alt
-target:
-  base_url: demo
-  credentials: {username: demo@example.com, password: demo-password}
-journey:
-  - action: Logging in
-    steps:
-      - goto: /login
-      - fill: "#email"
-        value: "{{ username }}"
-      - fill: "#password"
-        value: "{{ password }}"
-      - click: "#login"
-      - expect_text: Welcome
-"""
+# The scenario's head; each test adds its `fault:` and `phases:` as text (the messages name their lines).
+JOURNEY = scenario_yaml("alt", target={"base_url": "demo", "credentials": DEMO_CREDENTIALS},
+                        journey=[login_action(expect_url=False)], phases=None)
 
 
 @pytest.mark.parametrize("tail,message", [

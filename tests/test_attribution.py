@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scenario_builder import DEMO_CREDENTIALS, proxy_fault, write_scenario
 
 from uxchaos.analysis.attribution import attribute_action, collapse_path, median_attempt, shares
 from uxchaos.cli import main
+from uxchaos.demo.login import login_journey
 from uxchaos.results.records import ActionTiming, Sample
 from uxchaos.results.rundata import RunData
 
@@ -135,32 +137,8 @@ def test_demo_under_db_delay_names_the_login_requests(tmp_path: Path) -> None:
     """Typing is its own action: its time is all browser-side and, on a loaded machine, noisy enough
     (±0.5 s at load 28 on 2 cores) to swamp the 10% bound with three attempts per phase. Five during
     attempts: their median is less at the mercy of one starved attempt."""
-    scenario = tmp_path / "why.yaml"
-    scenario.write_text("""name: why
-target:
-  base_url: demo
-  credentials: {username: demo@example.com, password: demo-password}
-journey:
-  - action: Opening the login page
-    steps:
-      - goto: /login
-  - action: Typing the credentials
-    steps:
-      - fill: "#email"
-        value: "{{ username }}"
-      - fill: "#password"
-        value: "{{ password }}"
-  - action: Logging in
-    steps:
-      - click: "#login"
-      - expect_url: "**/dashboard"
-      - expect_text: Welcome
-fault: {driver: proxy, kind: delay, target: database, params: {delay: 300ms}}
-phases:
-  before: {attempts: 3}
-  during: {attempts: 5}
-  after: {attempts: 1}
-""")
+    scenario = write_scenario(tmp_path, "why", target={"base_url": "demo", "credentials": DEMO_CREDENTIALS},
+                              journey=login_journey(typing=True), fault=proxy_fault(delay="300ms"), phases=(3, 5, 1))
     out, err = io.StringIO(), io.StringIO()
     code = main(["run", str(scenario), "--out", str(tmp_path / "reports")], out, err)
     assert code == 0, err.getvalue()

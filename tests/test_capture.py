@@ -6,8 +6,10 @@ import socket
 from pathlib import Path
 
 from conftest import http_site
+from scenario_builder import scenario_yaml
 
 from uxchaos.browser.session import BrowserSession
+from uxchaos.demo.login import login_journey
 from uxchaos.demo.stack import DemoInfo
 from uxchaos.journey.attempt import run_attempt
 from uxchaos.journey.capture import RequestCapture, Window, mask_url
@@ -16,23 +18,7 @@ from uxchaos.results.records import Sample
 from uxchaos.scenario.loading import parse_scenario
 from uxchaos.scenario.python_ref import load_python_journey
 
-LOGIN = """
-name: capture
-target: {base_url: demo}
-journey:
-  - action: Opening the login page
-    steps:
-      - goto: /login?token=abc123def456ghi789&page=2
-  - action: Logging in
-    steps:
-      - fill: "#email"
-        value: "{{ username }}"
-      - fill: "#password"
-        value: "{{ password }}"
-      - click: "#login"
-      - expect_url: "**/dashboard"
-      - expect_text: Welcome
-"""
+LOGIN = scenario_yaml("capture", journey=login_journey(path="/login?token=abc123def456ghi789&page=2"), phases=None)
 
 PY_JOURNEY = """
 def login(page, step, vars):

@@ -16,6 +16,7 @@ from typing import Any
 import docker
 import pytest
 from dockerutil import BUSYBOX, TEST_FILTER, TEST_LABEL, ensure_images, ensure_tc_image
+from scenario_builder import action, write_scenario
 
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoStack
@@ -125,6 +126,13 @@ def test_target_forms_and_safety(client: Any) -> None:
         resolve_targets(client, pumba.name)
 
 
+def _closed_port_scenario(tmp: Path, name: str, fault: dict[str, Any]) -> Path:
+    """A scenario for the checks before a run (doctor, pre-flight, dry run): a target on a closed
+    port, one page, no phases, and the fault under test."""
+    return write_scenario(tmp, name, target="http://127.0.0.1:9", journey=[action("A", {"goto": "/"})], fault=fault,
+                          phases=None)
+
+
 @pytest.mark.parametrize("target,message", [
     ("re2:(unclosed", "invalid regular expression"),
     ("re2:.*", "would match every container"),
@@ -198,10 +206,9 @@ def test_netem_delay_is_applied_and_reverted_or_refused_clearly(client: Any, tmp
         assert after < 0.05, after
         return
     assert "sch_netem" in why
-    path = tmp_path / "netem.yaml"
-    path.write_text(f"name: netem\ntarget: {{base_url: 'http://127.0.0.1:9'}}\njourney:\n  - action: A\n"
-                    f"    steps:\n      - goto: /\nfault: {{driver: docker, kind: delay, target: {ct.name}, "
-                    f"params: {{delay: 2000ms, interface: lo, tc_image: '{tc_image}'}}}}\n")
+    path = _closed_port_scenario(tmp_path, "netem", {"driver": "docker", "kind": "delay", "target": ct.name,
+                                                     "params": {"delay": "2000ms", "interface": "lo",
+                                                                "tc_image": tc_image}})
     out = io.StringIO()
     assert main(["doctor", str(path)], out, io.StringIO()) == 3
     assert why in out.getvalue()
@@ -234,9 +241,7 @@ def test_unreachable_daemon_is_explained(tmp_path: Path, monkeypatch: pytest.Mon
     assert main(["doctor"], out, io.StringIO()) == 0
     assert "! docker daemon: Cannot connect to the Docker daemon at unix:///nonexistent" in out.getvalue()
     # …with a scenario whose driver needs Docker, it fails and says how to fix it.
-    path = tmp_path / "kill.yaml"
-    path.write_text("name: kill\ntarget: {base_url: 'http://127.0.0.1:9'}\njourney:\n  - action: A\n"
-                    "    steps:\n      - goto: /\nfault: {driver: docker, kind: kill, target: somebody}\n")
+    path = _closed_port_scenario(tmp_path, "kill", {"driver": "docker", "kind": "kill", "target": "somebody"})
     out = io.StringIO()
     assert main(["doctor", str(path)], out, io.StringIO()) == 3
     text = out.getvalue()
@@ -246,9 +251,7 @@ def test_unreachable_daemon_is_explained(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_dry_run_touches_nothing(client: Any, tmp_path: Path) -> None:
     ct = run_container(client, f"uxc-dry-{uid()}")
-    path = tmp_path / "dry.yaml"
-    path.write_text(f"name: dry\ntarget: {{base_url: 'http://127.0.0.1:9'}}\njourney:\n  - action: A\n"
-                    f"    steps:\n      - goto: /\nfault: {{driver: docker, kind: pause, target: 're2:^{ct.name}$'}}\n")
+    path = _closed_port_scenario(tmp_path, "dry", {"driver": "docker", "kind": "pause", "target": f"re2:^{ct.name}$"})
     out = io.StringIO()
     assert main(["run", str(path), "--dry-run"], out, io.StringIO()) == 0
     assert f"targets: {ct.name}" in out.getvalue() and "nothing was touched" in out.getvalue()
@@ -397,20 +400,9 @@ def test_daemon_gone_mid_run_gives_a_clear_error_and_recover_finishes(
     relay = SocketRelay(tmp_path / "docker.sock")
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'docker.sock'}")
     monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))
-    path = tmp_path / "s.yaml"
-    path.write_text(f"""name: daemon-gone
-target: {{base_url: '{plain_site}'}}
-journey:
-  - action: A
-    steps:
-      - goto: /
-      - sleep: 300ms
-fault: {{driver: docker, kind: pause, target: {ct.name}}}
-phases:
-  before: {{attempts: 1}}
-  during: {{attempts: 4}}
-  after: {{attempts: 1}}
-""")
+    path = write_scenario(tmp_path, "daemon-gone", "s.yaml", target=plain_site,
+                          journey=[action("A", {"goto": "/"}, {"sleep": "300ms"})],
+                          fault={"driver": "docker", "kind": "pause", "target": ct.name}, phases=(1, 4, 1))
 
     def pull_the_plug() -> None:
         wait_until(lambda: client.containers.get(ct.id).status == "paused", 60, "the pause")

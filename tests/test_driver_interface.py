@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import pytest
 from conftest import http_site
 from runs import has_event, started_run
-from test_run import write_scenario
+from scenario_builder import action, opening_then_sleep, proxy_fault, write_scenario
 
 from uxchaos.cli import main
 from uxchaos.demo.stack import DemoStack
@@ -97,22 +97,11 @@ def marker_site(tmp_path: Path) -> Iterator[tuple[str, Path, dict[str, int]]]:
 
 
 def _scenario(tmp_path: Path, url: str, marker: Path, during: int = 3) -> Path:
-    path = tmp_path / "marker.yaml"
-    path.write_text(f"""name: marker
-target: {{base_url: '{url}'}}
-journey:
-  - action: Opening the page
-    steps:
-      - goto: /
-fault: {{driver: marker-test, kind: mark, target: '{marker}', params: {{text: slow}}}}
-phases:
-  before: {{attempts: 2}}
-  during: {{attempts: {during}}}
-  after: {{attempts: 2}}
-expect:
-  - during["Opening the page"].p50 > before["Opening the page"].p50
-""")
-    return path
+    return write_scenario(tmp_path, "marker", target=url, journey=[action("Opening the page", {"goto": "/"})],
+                          fault={"driver": "marker-test", "kind": "mark", "target": str(marker),
+                                 "params": {"text": "slow"}},
+                          phases=(2, during, 2),
+                          expect=['during["Opening the page"].p50 > before["Opening the page"].p50'])
 
 
 def test_a_driver_defined_in_a_test_runs_through_the_unchanged_engine(
@@ -173,23 +162,8 @@ def test_a_fault_that_vanishes_mid_phase_is_seen_and_its_samples_flagged(
 
 def _proxy_scenario(tmp: Path, demo: DemoStack, control: str, name: str, during: int) -> Path:
     assert demo.info is not None
-    path = tmp / f"{name}.yaml"
-    path.write_text(f"""name: {name}
-target:
-  base_url: {demo.info.base_url}
-  proxy_control: {control}
-journey:
-  - action: Opening the login page
-    steps:
-      - goto: /login
-      - sleep: 300ms
-fault: {{driver: proxy, kind: delay, target: database, params: {{delay: 300ms}}}}
-phases:
-  before: {{attempts: 1}}
-  during: {{attempts: {during}}}
-  after: {{attempts: 1}}
-""")
-    return path
+    return write_scenario(tmp, name, target={"base_url": demo.info.base_url, "proxy_control": control},
+                          journey=opening_then_sleep("300ms"), fault=proxy_fault(delay="300ms"), phases=(1, during, 1))
 
 
 def _wait_for_event(out: Path, event: str, timeout_s: float = 60) -> Path:
@@ -247,18 +221,8 @@ def test_runs_with_demos_of_their_own_never_refuse_each_other(tmp_path: Path) ->
     env = {**os.environ, "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
 
     def scenario(name: str, during: int) -> Path:
-        return write_scenario(tmp_path, f"""target: {{base_url: demo}}
-journey:
-  - action: Opening the login page
-    steps:
-      - goto: /login
-      - sleep: 1s
-fault: {{driver: proxy, kind: delay, target: database, params: {{delay: 50ms}}}}
-phases:
-  before: {{attempts: 1}}
-  during: {{attempts: {during}}}
-  after: {{attempts: 1}}
-""", name)
+        return write_scenario(tmp_path, name, journey=opening_then_sleep("1s"), fault=proxy_fault(delay="50ms"),
+                              phases=(1, during, 1))
 
     with started_run(scenario("own-a", during=20), tmp_path / "a", env) as first:
         run_a = _wait_for_event(tmp_path / "a", "injected")
@@ -310,20 +274,11 @@ def test_watchdog_revert_mid_attempt_is_written_by_one_writer(tmp_path: Path, pl
     monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))
     proc = subprocess.Popen(["sleep", "600"])
     try:
-        path = tmp_path / "s.yaml"
-        path.write_text(f"""name: watchdog
-target: {{base_url: '{plain_site}'}}
-journey:
-  - action: Waiting
-    steps:
-      - goto: /
-      - sleep: 3s
-fault: {{driver: process, kind: pause, target: 'pid:{proc.pid}', max_duration: 2s}}
-phases:
-  before: {{attempts: 1}}
-  during: {{attempts: 3}}
-  after: {{attempts: 1}}
-""")
+        path = write_scenario(tmp_path, "watchdog", "s.yaml", target=plain_site,
+                              journey=[action("Waiting", {"goto": "/"}, {"sleep": "3s"})],
+                              fault={"driver": "process", "kind": "pause", "target": f"pid:{proc.pid}",
+                                     "max_duration": "2s"},
+                              phases=(1, 3, 1))
         threads_before = threading.active_count()
         assert main(["run", str(path), "--out", str(tmp_path / "r")], io.StringIO(), io.StringIO()) == 0
         assert threading.active_count() <= threads_before + 1

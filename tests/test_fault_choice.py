@@ -11,10 +11,12 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import http_site
 from dockerutil import BUSYBOX, TEST_FILTER, TEST_LABEL, ensure_images, ensure_tc_image
+from scenario_builder import action, proxy_fault, write_scenario
 
 from uxchaos.cli import main
 from uxchaos.faults import DRIVERS
@@ -67,34 +69,19 @@ def proxied_site() -> Iterator[tuple[str, str, ProxyHub]]:
             control.close()
 
 
-def scenario(tmp: Path, url: str, control: str, first: str, otherwise: str) -> Path:
-    path = tmp / "choice.yaml"
-    path.write_text(f"""name: choice
-target: {{base_url: '{url}', proxy_control: '{control}'}}
-journey:
-  - action: Opening the page
-    steps:
-      - goto: /
-fault:
-{first}
-  otherwise:
-{otherwise}
-phases:
-  before: {{attempts: 1}}
-  during: {{attempts: 1}}
-  after: {{attempts: 1}}
-step_timeout: 10s
-""")
-    return path
+def scenario(tmp: Path, url: str, control: str, first: dict[str, Any], otherwise: dict[str, Any]) -> Path:
+    return write_scenario(tmp, "choice", target={"base_url": url, "proxy_control": control},
+                          journey=[action("Opening the page", {"goto": "/"})],
+                          fault={**first, "otherwise": otherwise}, step_timeout="10s")
 
 
-def docker_delay(container: str, tc_image: str) -> str:
-    return (f"  driver: docker\n  kind: delay\n  target: {container}\n"
-            f"  params: {{delay: 200ms, interface: lo, tc_image: '{tc_image}'}}\n  max_duration: 1m")
+def docker_delay(container: str, tc_image: str) -> dict[str, Any]:
+    return {"driver": "docker", "kind": "delay", "target": container,
+            "params": {"delay": "200ms", "interface": "lo", "tc_image": tc_image}, "max_duration": "1m"}
 
 
-def proxy_delay(proxy: str) -> str:
-    return f"    driver: proxy\n    kind: delay\n    target: {proxy}\n    params: {{delay: 200ms}}"
+def proxy_delay(proxy: str) -> dict[str, Any]:
+    return proxy_fault(target=proxy, delay="200ms")
 
 
 def test_netem_unavailable_falls_back_to_the_proxy_and_says_why(

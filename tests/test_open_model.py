@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy
 import pytest
-from test_run import only_run_dir, run_cli, write_scenario
+from scenario_builder import opening_then_sleep, phases, proxy_fault, shared_demo_target, write_scenario
+from test_run import only_run_dir, run_cli
 from test_users import samples_of
 
 from uxchaos.demo.stack import DemoStack
@@ -52,8 +53,8 @@ def test_bad_open_model_names_file_and_line(tmp_path: Path, phase: str, line: in
 
 
 def test_dry_run_says_the_schedule(tmp_path: Path) -> None:
-    phases = "phases:\n  during: {arrival_rate: 120/min, max_users: 3, attempts: 6}\n"
-    path = write_scenario(tmp_path, "target: {base_url: demo}\n" + phases)
+    path = write_scenario(tmp_path, "e2e",
+                          phases={"during": {"arrival_rate": "120/min", "max_users": 3, "attempts": 6}})
     code, out, err = run_cli("run", str(path), "--dry-run")
     assert code == 0, err
     assert "during 6 at 2/s on at most 3 users" in out, out
@@ -72,33 +73,15 @@ def test_rates_that_are_no_rate_raise() -> None:
 
 
 # A journey that holds its user at least 1 s: with one due every 250 ms, two users cannot keep up.
-SLOW_JOURNEY = """
-journey:
-  - action: Opening the login page
-    steps:
-      - goto: /login
-      - sleep: 1s
-"""
-
-
-def shared_demo(demo_stack: DemoStack, control: str | None = None) -> str:
-    """The session's demo (no demo start per test) as a scenario's target, its proxies on `control`."""
-    info = demo_stack.info
-    assert info is not None
-    demo_stack.hub.reset()
-    return (f"target:\n  base_url: {info.base_url}\n" + (f"  proxy_control: {control}\n" if control else "")
-            + f"  credentials: {{username: {info.email}, password: {info.password}}}\n")
+SLOW_JOURNEY = opening_then_sleep("1s")
 
 
 def test_arrivals_beyond_max_users_start_late_and_are_counted(tmp_path: Path, demo_stack: DemoStack) -> None:
+    demo_stack.hub.reset()
     control = ControlServer(demo_stack.hub)
-    path = write_scenario(tmp_path, shared_demo(demo_stack, control.address) + f"""
-fault: {{driver: proxy, kind: delay, target: database, params: {{delay: 100ms}}}}
-phases:
-  before: {{attempts: 1}}
-  during: {{arrival_rate: 4/s, max_users: 2, attempts: 6}}
-  after: {{attempts: 1}}
-{SLOW_JOURNEY}""")
+    path = write_scenario(tmp_path, "e2e", target=shared_demo_target(demo_stack, control.address),
+                          journey=SLOW_JOURNEY, fault=proxy_fault(delay="100ms"),
+                          phases=phases(during={"arrival_rate": "4/s", "max_users": 2, "attempts": 6}))
     try:
         code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
     finally:
@@ -144,14 +127,11 @@ phases:
 
 
 def test_a_python_journey_runs_in_an_open_model(tmp_path: Path, demo_stack: DemoStack) -> None:
-    path = tmp_path / "py-open.yaml"
     journey = ROOT / "examples" / "journeys" / "login.py"
-    path.write_text("name: py-open\n" + shared_demo(demo_stack) + f"""journey: {{python: {journey}:login}}
-phases:
-  before: {{arrival_rate: 120/min, max_users: 2, attempts: 2}}
-  during: {{attempts: 1}}
-  after: {{attempts: 1}}
-""")
+    demo_stack.hub.reset()
+    path = write_scenario(tmp_path, "py-open", target=shared_demo_target(demo_stack),
+                          journey={"python": f"{journey}:login"},
+                          phases=phases(before={"arrival_rate": "120/min", "max_users": 2, "attempts": 2}))
     code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
     assert code == 0, err
     samples = samples_of(only_run_dir(tmp_path / "reports"))

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import http_site
+from scenario_builder import action, phases, scenario_yaml, write_scenario
 
 from uxchaos.cli import main
 from uxchaos.proxy import ProxyHub
@@ -54,18 +56,8 @@ def process_state(pid: int) -> str:
 def test_settle_is_waited_before_the_phase(tmp_path: Path, plain_site: str) -> None:
     """The gap before the after phase's first attempt holds the settle time on top of the usual
     gap between attempts (context set-up and tear-down, which a loaded machine stretches)."""
-    path = tmp_path / "settle.yaml"
-    path.write_text(f"""name: settle
-target: {{base_url: '{plain_site}'}}
-journey:
-  - action: A
-    steps:
-      - goto: /
-phases:
-  before: {{attempts: 2}}
-  during: {{attempts: 1}}
-  after: {{attempts: 1, settle: 3s}}
-""")
+    path = write_scenario(tmp_path, "settle", target=plain_site, journey=[action("A", {"goto": "/"})],
+                          phases=(2, 1, {"attempts": 1, "settle": "3s"}))
     code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "r"))
     assert code == 0, err
     assert "settling 3s before the after phase" in err
@@ -88,19 +80,8 @@ def test_base_url_overrides_the_scenarios_target(tmp_path: Path) -> None:
         seen.append(path)
         return 200, b"<html><body><h1>the other app</h1></body></html>"
 
-    path = tmp_path / "override.yaml"
-    path.write_text("""name: override
-target: {base_url: demo}
-journey:
-  - action: A
-    steps:
-      - goto: /other
-      - expect_text: the other app
-phases:
-  before: {attempts: 1}
-  during: {attempts: 1}
-  after: {attempts: 1}
-""")
+    path = write_scenario(tmp_path, "override", journey=[action("A", {"goto": "/other"},
+                                                                {"expect_text": "the other app"})])
     with http_site(respond) as url:
         started = time.monotonic()
         code, _, err = run_cli("run", str(path), "--base-url", url, "--out", str(tmp_path / "r"))
@@ -128,25 +109,10 @@ def test_a_5xx_in_the_middle_of_a_journey_fails_that_attempt_and_the_run_goes_on
             return 200, b"<html><body><h1>Your cart</h1></body></html>"
         return 200, b"<html><body><h1>Shop</h1><a href='/cart'>cart</a></body></html>"
 
-    path = tmp_path / "shop.yaml"
-    path.write_text("""name: shop
-target: {base_url: 'http://127.0.0.1:9'}
-journey:
-  - action: Opening the shop
-    steps:
-      - goto: /
-  - action: Opening the cart
-    steps:
-      - click: a
-      - expect_text: Your cart
-  - action: Back to the shop
-    steps:
-      - goto: /
-phases:
-  before: {attempts: 1}
-  during: {attempts: 1}
-  after: {attempts: 1}
-""")
+    path = write_scenario(tmp_path, "shop", target="http://127.0.0.1:9", journey=[
+        action("Opening the shop", {"goto": "/"}),
+        action("Opening the cart", {"click": "a"}, {"expect_text": "Your cart"}),
+        action("Back to the shop", {"goto": "/"})])
     with http_site(respond) as url:
         code, _, err = run_cli("run", str(path), "--base-url", url, "--out", str(tmp_path / "r"))
     assert code == 0, err
@@ -208,23 +174,13 @@ def proxied_site(protocol: str) -> Iterator[tuple[str, str, ProxyHub]]:
 ])
 def test_proxy_kinds_through_a_scenario(tmp_path: Path, kind: str, params: str, protocol: str) -> None:
     with proxied_site(protocol) as (url, control, hub):
-        path = tmp_path / f"{kind}.yaml"
-        path.write_text(f"""name: proxy-{kind}
-target: {{base_url: '{url}', proxy_control: '{control}'}}
-journey:
-  - action: Downloading
-    steps:
-      - http_get: /big
-  - action: Opening the page
-    steps:
-      - goto: /
-fault: {{driver: proxy, kind: {kind}, target: site, params: {params}}}
-phases:
-  before: {{attempts: 1}}
-  during: {{attempts: 1}}
-  after: {{attempts: 1}}
-step_timeout: 5s
-""")
+        path = write_scenario(tmp_path, f"proxy-{kind}", f"{kind}.yaml",
+                              target={"base_url": url, "proxy_control": control},
+                              journey=[action("Downloading", {"http_get": "/big"}),
+                                       action("Opening the page", {"goto": "/"})],
+                              fault={"driver": "proxy", "kind": kind, "target": "site",
+                                     "params": yaml.safe_load(params)},
+                              step_timeout="5s")
         code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "r"))
         assert code == 0, err
         assert hub.describe("site")["toxics"] == []  # reverted
@@ -270,20 +226,10 @@ def test_docker_pause_of_a_swarm_service_target(tmp_path: Path, plain_site: str,
         wait_until(lambda: task() is not None, 60, f"service {name} running")
         ct = task()
         monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))
-        path = tmp_path / "svc.yaml"
-        path.write_text(f"""name: svc
-target: {{base_url: '{plain_site}'}}
-journey:
-  - action: A
-    steps:
-      - goto: /
-      - sleep: 300ms
-fault: {{driver: docker, kind: pause, target: 'service:{name}'}}
-phases:
-  before: {{attempts: 1}}
-  during: {{attempts: 2}}
-  after: {{attempts: 1}}
-""")
+        path = write_scenario(tmp_path, "svc", target=plain_site,
+                              journey=[action("A", {"goto": "/"}, {"sleep": "300ms"})],
+                              fault={"driver": "docker", "kind": "pause", "target": f"service:{name}"},
+                              phases=(1, 2, 1))
         since = int(time.time()) - 1
         code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "r"))
         until = int(time.time()) + 1
@@ -306,20 +252,9 @@ phases:
 def test_recover_leaves_a_live_runs_fault_alone_and_force_recovers_it(tmp_path: Path, plain_site: str) -> None:
     sleeper = subprocess.Popen(["sleep", "600"])
     env = {**os.environ, "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
-    path = tmp_path / "live.yaml"
-    path.write_text(f"""name: live
-target: {{base_url: '{plain_site}'}}
-journey:
-  - action: A
-    steps:
-      - goto: /
-      - sleep: 500ms
-fault: {{driver: process, kind: pause, target: 'pid:{sleeper.pid}'}}
-phases:
-  before: {{attempts: 1}}
-  during: {{attempts: 60}}
-  after: {{attempts: 1}}
-""")
+    path = write_scenario(tmp_path, "live", target=plain_site, journey=[action("A", {"goto": "/"}, {"sleep": "500ms"})],
+                          fault={"driver": "process", "kind": "pause", "target": f"pid:{sleeper.pid}"},
+                          phases=(1, 60, 1))
     out = tmp_path / "r"
     run = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)], env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -391,18 +326,10 @@ def test_a_listener_that_raises_never_stops_the_run(tmp_path: Path, plain_site: 
 
     sleeper = subprocess.Popen(["sleep", "600"])
     try:
-        scenario = parse_scenario(f"""name: listeners
-target: {{base_url: '{plain_site}'}}
-journey:
-  - action: A
-    steps:
-      - goto: /
-fault: {{driver: process, kind: pause, target: 'pid:{sleeper.pid}'}}
-phases:
-  before: {{attempts: 1}}
-  during: {{attempts: 1}}
-  after: {{attempts: 1, settle: 100ms}}
-""", "listeners.yaml", env={})
+        scenario = parse_scenario(scenario_yaml(
+            "listeners", target=plain_site, journey=[action("A", {"goto": "/"})],
+            fault={"driver": "process", "kind": "pause", "target": f"pid:{sleeper.pid}"},
+            phases=phases(after={"attempts": 1, "settle": "100ms"})), "listeners.yaml", env={})
         recorder = Recorder()
         with caplog.at_level(logging.WARNING, logger="uxchaos.run.engine"):
             outcome = Engine(scenario, RunOptions(out_dir=tmp_path / "r", deadline_s=None),
@@ -441,26 +368,14 @@ def https_site(tmp: Path, respond: Callable[[str], tuple[int, bytes]]) -> Iterat
 def test_https_target_with_a_self_signed_certificate(tmp_path: Path) -> None:
     page = b"<html><body><h1>Secure hello</h1></body></html>"
     with https_site(tmp_path, lambda path: (200, page)) as url:
-        body = f"""target: {{base_url: '{url}'IGNORE}}
-journey:
-  - action: Opening the page
-    steps:
-      - goto: /
-      - expect_text: Secure hello
-      - http_get: /api
-        expect_status: 200
-phases:
-  before: {{attempts: 1}}
-  during: {{attempts: 1}}
-  after: {{attempts: 1}}
-"""
-        refused = tmp_path / "refused.yaml"
-        refused.write_text("name: tls\n" + body.replace("IGNORE", ""))
+        journey = [action("Opening the page", {"goto": "/"}, {"expect_text": "Secure hello"},
+                          {"http_get": "/api", "expect_status": 200})]
+        refused = write_scenario(tmp_path, "tls", "refused.yaml", target=url, journey=journey)
         code, _, err = run_cli("run", str(refused), "--out", str(tmp_path / "refused"))
         assert code == 3, err  # stopped at the pre-flight check, naming the option that fixes it
         assert "certificate" in err and "target.ignore_https_errors: true" in err
-        accepted = tmp_path / "accepted.yaml"
-        accepted.write_text("name: tls\n" + body.replace("IGNORE", ", ignore_https_errors: true"))
+        accepted = write_scenario(tmp_path, "tls", "accepted.yaml",
+                                  target={"base_url": url, "ignore_https_errors": True}, journey=journey)
         code, _, err = run_cli("run", str(accepted), "--out", str(tmp_path / "accepted"))
     assert code == 0, err
     run_dir = only_run_dir(tmp_path / "accepted")

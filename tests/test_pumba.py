@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from dockerutil import BUSYBOX, PUMBA_STANDIN, PUMBA_STANDIN_SLOW_CLEANUP, TEST_FILTER, TEST_LABEL, ensure_images
 from runs import has_event, started_run
+from scenario_builder import action, write_scenario
 
 from uxchaos.cli import main
 from uxchaos.errors import EnvironmentProblem, FaultError
@@ -132,22 +133,19 @@ def test_missing_pumba_image_is_named(client: Any) -> None:
         pumba("pause", t.name, image="gaiaadm/pumba:latest").preflight()
 
 
+def _pumba_scenario(tmp: Path, name: str, file: str, site: str, victim: str, image: str,
+                    phases: tuple[int, int, int], sleep: str | None = "300ms") -> Path:
+    """A run on `site` whose during phase has Pumba (the `image` stand-in) pausing `victim`; each
+    attempt opens the page, then sleeps when `sleep` is given."""
+    steps: list[dict[str, Any]] = [{"goto": "/"}] + ([{"sleep": sleep}] if sleep else [])
+    return write_scenario(tmp, name, file, target=site, journey=[action("A", *steps)],
+                          fault={"driver": "pumba", "kind": "pause", "target": victim, "params": {"image": image}},
+                          phases=phases)
+
+
 def test_ctrl_c_stops_and_removes_pumba(client: Any, tmp_path: Path, plain_site: str) -> None:
     t = target(client)
-    path = tmp_path / "pumba.yaml"
-    path.write_text(f"""name: pumba-pause
-target: {{base_url: '{plain_site}'}}
-journey:
-  - action: A
-    steps:
-      - goto: /
-      - sleep: 300ms
-fault: {{driver: pumba, kind: pause, target: {t.name}, params: {{image: '{PUMBA_STANDIN}'}}}}
-phases:
-  before: {{attempts: 1}}
-  during: {{attempts: 30}}
-  after: {{attempts: 1}}
-""")
+    path = _pumba_scenario(tmp_path, "pumba-pause", "pumba.yaml", plain_site, t.name, PUMBA_STANDIN, (1, 30, 1))
     out = tmp_path / "r"
     with started_run(path, out) as proc:
         wait_until(lambda: bool(pumba_containers(client)) and has_event(out, "injected"), 60, "Pumba running")
@@ -202,20 +200,8 @@ def test_second_ctrl_c_while_reverting_still_reverts(client: Any, tmp_path: Path
     import time
 
     t = target(client)
-    path = tmp_path / "twice.yaml"
-    path.write_text(f"""name: ctrl-c-twice
-target: {{base_url: '{plain_site}'}}
-journey:
-  - action: A
-    steps:
-      - goto: /
-      - sleep: 300ms
-fault: {{driver: pumba, kind: pause, target: {t.name}, params: {{image: '{PUMBA_STANDIN_SLOW_CLEANUP}'}}}}
-phases:
-  before: {{attempts: 1}}
-  during: {{attempts: 30}}
-  after: {{attempts: 1}}
-""")
+    path = _pumba_scenario(tmp_path, "ctrl-c-twice", "twice.yaml", plain_site, t.name, PUMBA_STANDIN_SLOW_CLEANUP,
+                           (1, 30, 1))
     out = tmp_path / "r"
 
     def mine() -> list[Any]:  # other checkouts' tests may run Pumba stand-ins on this engine too
@@ -248,20 +234,8 @@ def test_ctrl_c_during_the_normal_revert_stops_once_reverted(client: Any, tmp_pa
     import os
 
     t = target(client)
-    path = tmp_path / "late.yaml"
-    path.write_text(f"""name: ctrl-c-late
-target: {{base_url: '{plain_site}'}}
-journey:
-  - action: A
-    steps:
-      - goto: /
-      - sleep: 300ms
-fault: {{driver: pumba, kind: pause, target: {t.name}, params: {{image: '{PUMBA_STANDIN_SLOW_CLEANUP}'}}}}
-phases:
-  before: {{attempts: 1}}
-  during: {{attempts: 1}}
-  after: {{attempts: 5}}
-""")
+    path = _pumba_scenario(tmp_path, "ctrl-c-late", "late.yaml", plain_site, t.name, PUMBA_STANDIN_SLOW_CLEANUP,
+                           (1, 1, 5))
     out = tmp_path / "r"
 
     def mine() -> list[Any]:
@@ -312,19 +286,8 @@ def test_pumba_that_vanishes_during_inject_fails_the_run_with_the_cause(client: 
     monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))
     victim = client.containers.run(BUSYBOX, ["sleep", "600"], name=f"uxc-vanish-{uuid.uuid4().hex[:6]}",
                                    detach=True, network_mode="host", labels=TEST_LABEL)
-    path = tmp_path / "s.yaml"
-    path.write_text(f"""name: vanishing-pumba
-target: {{base_url: '{plain_site}'}}
-journey:
-  - action: A
-    steps:
-      - goto: /
-fault: {{driver: pumba, kind: pause, target: '{victim.name}', params: {{image: '{PUMBA_STANDIN}'}}}}
-phases:
-  before: {{attempts: 1}}
-  during: {{attempts: 1}}
-  after: {{attempts: 1}}
-""")
+    path = _pumba_scenario(tmp_path, "vanishing-pumba", "s.yaml", plain_site, victim.name, PUMBA_STANDIN, (1, 1, 1),
+                           sleep=None)
     stop = threading.Event()
     _remove_pumba_as_it_starts(client, stop)
     err = io.StringIO()

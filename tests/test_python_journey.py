@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from scenario_builder import scenario_yaml
 
 from uxchaos.browser.session import BrowserSession
 from uxchaos.cli import main
@@ -213,20 +214,7 @@ def test_relative_urls_resolve_against_the_target(session: BrowserSession, demo:
 @pytest.mark.timing
 def test_same_login_as_python_and_as_yaml_gives_the_same_medians(session: BrowserSession, demo: DemoInfo,
                                                                  tmp_path: Path) -> None:
-    yaml_scenario = parse_scenario(textwrap.dedent("""
-        name: y
-        target: {base_url: demo}
-        journey:
-          - action: Opening the login page
-            steps: [{goto: /login}]
-          - action: Logging in
-            steps:
-              - fill: {selector: "#email", value: "{{ username }}"}
-              - fill: {selector: "#password", value: "{{ password }}"}
-              - click: "#login"
-              - expect_url: "**/dashboard"
-              - expect_text: Welcome
-    """), "y.yaml", env={})
+    yaml_scenario = parse_scenario(scenario_yaml("y", phases=None), "y.yaml", env={})  # the demo login
     py = load_scenario(scenario_file(tmp_path, LOGIN)).python_journey
     variables = {"username": demo.email, "password": demo.password}
     durations: dict[str, list[float]] = {"yaml": [], "python": []}

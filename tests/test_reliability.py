@@ -27,8 +27,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from runs import browser_processes
+from scenario_builder import Phase, opening_then_sleep, proxy_fault, shared_demo_target, write_scenario
 
 from uxchaos.cli import main
+from uxchaos.demo.login import login_action
 from uxchaos.demo.stack import DemoStack
 from uxchaos.errors import BadInput
 from uxchaos.proxy.control import ControlServer
@@ -79,26 +81,9 @@ SLEEP_S = 1.0  # every attempt lasts at least this long, so each phase spans a k
 AIM_S = (0.05, SLEEP_S - 0.3)
 
 
-def _scenario(tmp: Path, demo: DemoStack, control: str, fault: str) -> Path:
-    assert demo.info is not None
-    path = tmp / "trial.yaml"
-    path.write_text(f"""name: trial
-target:
-  base_url: {demo.info.base_url}
-  proxy_control: {control}
-  credentials: {{username: {demo.info.email}, password: {demo.info.password}}}
-journey:
-  - action: Opening the login page
-    steps:
-      - goto: /login
-      - sleep: {SLEEP_S:g}s
-fault: {fault}
-phases:
-  before: {{attempts: 1}}
-  during: {{attempts: 1}}
-  after: {{attempts: 1}}
-""")
-    return path
+def _scenario(tmp: Path, demo: DemoStack, control: str, fault: dict[str, Any], during: Phase = 1) -> Path:
+    return write_scenario(tmp, "trial", target=shared_demo_target(demo, control),
+                          journey=opening_then_sleep(f"{SLEEP_S:g}s"), fault=fault, phases=(1, during, 1))
 
 
 def _records_parse_to_last_complete_line(results: Path) -> int:
@@ -162,9 +147,9 @@ def test_interruption_trials_leave_no_fault_behind(tmp_path: Path, demo_stack: D
         sig, phase, kind = SIGNALS[number % 3], PHASES[(number // 3) % 3], FAULTS[number // 9]
         label = f"trial {number} ({sig.name}, {phase}, {kind})"
         fault = {
-            "proxy delay": "{driver: proxy, kind: delay, target: database, params: {delay: 100ms}}",
-            "process pause": f"{{driver: process, kind: pause, target: 'pid:{sleeper}'}}",
-            "docker pause": f"{{driver: docker, kind: pause, target: {paused_candidate.name}}}",
+            "proxy delay": proxy_fault(delay="100ms"),
+            "process pause": {"driver": "process", "kind": "pause", "target": f"pid:{sleeper}"},
+            "docker pause": {"driver": "docker", "kind": "pause", "target": paused_candidate.name},
         }[kind]
         state = tmp_path / f"state-{FAULTS.index(kind)}"
         env = {**os.environ, "UXCHAOS_STATE_DIR": str(state)}
@@ -308,12 +293,12 @@ def test_interrupted_attempts_never_leave_playwright_waiting(tmp_path: Path, dem
 
 
 @pytest.mark.parametrize(("sig", "during"), [
-    (signal.SIGINT, "{users: 2, attempts: 2}"),
-    (signal.SIGTERM, "{arrival_rate: 4/s, max_users: 2, attempts: 4}"),
-    (signal.SIGKILL, "{users: 2, attempts: 2}"),
+    (signal.SIGINT, {"users": 2, "attempts": 2}),
+    (signal.SIGTERM, {"arrival_rate": "4/s", "max_users": 2, "attempts": 4}),
+    (signal.SIGKILL, {"users": 2, "attempts": 2}),
 ], ids=["SIGINT-closed", "SIGTERM-open", "SIGKILL-closed"])
 def test_interruption_trials_with_concurrent_users(tmp_path: Path, demo_stack: DemoStack, sig: signal.Signals,
-                                                   during: str) -> None:
+                                                   during: dict[str, Any]) -> None:
     """The interruption trials with users running at once (closed and open model): the signal lands while
     both users are mid-attempt. results.jsonl holds whole lines only (a SIGKILLed writer may tear the
     last), no attempt twice, and the fault is reverted — by the run itself, or by `uxchaos recover`."""
@@ -321,9 +306,7 @@ def test_interruption_trials_with_concurrent_users(tmp_path: Path, demo_stack: D
     demo_stack.hub.reset()
     control = ControlServer(demo_stack.hub)
     env = {**os.environ, "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
-    path = _scenario(tmp_path, demo_stack, control.address,
-                     "{driver: proxy, kind: delay, target: database, params: {delay: 100ms}}")
-    path.write_text(path.read_text().replace("during: {attempts: 1}", f"during: {during}"))
+    path = _scenario(tmp_path, demo_stack, control.address, proxy_fault(delay="100ms"), during)
     out = tmp_path / "reports"
     browsers_before = browser_processes()
     proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)],
@@ -427,34 +410,13 @@ def test_secret_never_reaches_any_artifact(tmp_path: Path, monkeypatch: pytest.M
     token = "tok-" + secrets.token_hex(12)
     monkeypatch.setenv("UXCHAOS_DEMO_PASSWORD", password)
     monkeypatch.setenv("MY_API_TOKEN", token)
-    path = tmp_path / "secret.yaml"
-    path.write_text("""name: secret-grep
-target:
-  base_url: demo
-  credentials:
-    username: demo@example.com
-    password: ${UXCHAOS_DEMO_PASSWORD}
-    api: ${MY_API_TOKEN}
-journey:
-  - action: Logging in
-    steps:
-      - goto: /login
-      - fill: "#email"
-        value: "{{ username }}"
-      - fill: "#password"
-        value: "{{ password }}"
-      - click: "#login"
-      - expect_text: Welcome
-      - screenshot: after-login
-  - action: Quoting the secrets in an assertion that fails
-    steps:
-      - expect_text: {text: "{{ password }} {{ api }}", timeout: 500ms}
-fault: {driver: proxy, kind: delay, target: database, params: {delay: 50ms}}
-phases:
-  before: {attempts: 1}
-  during: {attempts: 1}
-  after: {attempts: 1}
-""")
+    login = login_action(expect_url=False)
+    login["steps"].append({"screenshot": "after-login"})
+    path = write_scenario(tmp_path, "secret-grep", target={"base_url": "demo", "credentials": {
+        "username": "demo@example.com", "password": "${UXCHAOS_DEMO_PASSWORD}", "api": "${MY_API_TOKEN}"}},
+        journey=[login, {"action": "Quoting the secrets in an assertion that fails",
+                         "steps": [{"expect_text": {"text": "{{ password }} {{ api }}", "timeout": "500ms"}}]}],
+        fault=proxy_fault(delay="50ms"))
     out, err = io.StringIO(), io.StringIO()
     assert main(["-v", "run", str(path), "--out", str(tmp_path / "reports"), "--trace", "retain-on-failure"],
                 out, err) == 0, err.getvalue()

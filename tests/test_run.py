@@ -10,27 +10,24 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from conftest import http_site
-from journeys import LOGIN_JOURNEY
+from scenario_builder import proxy_fault, write_scenario
 
 from uxchaos.browser.launch import find_browser
 from uxchaos.cli import main
+from uxchaos.demo.login import open_action
 from uxchaos.demo.stack import DemoStack
 from uxchaos.errors import EnvironmentProblem
 from uxchaos.proxy.control import ControlServer
 from uxchaos.results.records import read_results
 from uxchaos.results.rundata import RunData
 from uxchaos.util.netutil import wait_until
-
-
-def write_scenario(tmp_path: Path, body: str, name: str = "e2e") -> Path:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(f"name: {name}\n{body}{LOGIN_JOURNEY if 'journey:' not in body else ''}")
-    return path
 
 
 def only_run_dir(out: Path) -> Path:
@@ -45,15 +42,8 @@ def run_cli(*args: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.timing
-def test_shortened_db_delay_run_shows_the_slowdown(tmp_path: Path) -> None:
-    path = write_scenario(tmp_path, """
-target: {base_url: demo}
-fault: {driver: proxy, kind: delay, target: database, params: {delay: 300ms}}
-phases:
-  before: {attempts: 2}
-  during: {attempts: 2}
-  after: {attempts: 2}
-""")
+def test_shortened_db_delay_run_shows_the_slowdown(tmp_path: Path, make_scenario: Callable[..., Path]) -> None:
+    path = make_scenario("e2e", fault=proxy_fault(delay="300ms"), phases=(2, 2, 2))
     code, out, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
     assert code == 0, err
     run_dir = only_run_dir(tmp_path / "reports")
@@ -91,15 +81,9 @@ phases:
     assert turns[("Logging in", "backend")]["turns"]["during"] >= 1
 
 
-def test_max_duration_reverts_and_flags_the_straddling_sample(tmp_path: Path) -> None:
-    path = write_scenario(tmp_path, """
-target: {base_url: demo}
-fault: {driver: proxy, kind: delay, target: database, params: {delay: 400ms}, max_duration: 1s}
-phases:
-  before: {attempts: 1}
-  during: {attempts: 3}
-  after: {attempts: 1}
-""")
+def test_max_duration_reverts_and_flags_the_straddling_sample(tmp_path: Path,
+                                                             make_scenario: Callable[..., Path]) -> None:
+    path = make_scenario("e2e", fault=proxy_fault(delay="400ms", max_duration="1s"), phases=(1, 3, 1))
     code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
     assert code == 0, err
     run = RunData.load(only_run_dir(tmp_path / "reports"))
@@ -111,24 +95,13 @@ phases:
     assert "straddled" in (only_run_dir(tmp_path / "reports") / "report.md").read_text()
 
 
-def test_failed_step_is_recorded_with_reason_and_screenshot(tmp_path: Path) -> None:
-    path = write_scenario(tmp_path, """
-target: {base_url: demo}
-journey:
-  - action: Opening the home page
-    steps:
-      - goto: /
-  - action: Looking for a missing text
-    steps:
-      - expect_text: {text: "There is no such text", timeout: 1s}
-  - action: Never reached
-    steps:
-      - goto: /login
-phases:
-  before: {attempts: 1}
-  during: {attempts: 1}
-  after: {attempts: 1}
-""")
+def test_failed_step_is_recorded_with_reason_and_screenshot(tmp_path: Path, make_scenario: Callable[..., Path],
+                                                            demo_target: dict[str, Any]) -> None:
+    path = make_scenario("e2e", target=demo_target, journey=[
+        {"action": "Opening the home page", "steps": [{"goto": "/"}]},
+        {"action": "Looking for a missing text",
+         "steps": [{"expect_text": {"text": "There is no such text", "timeout": "1s"}}]},
+        {"action": "Never reached", "steps": [{"goto": "/login"}]}])
     code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
     assert code == 0, err
     run_dir = only_run_dir(tmp_path / "reports")
@@ -153,18 +126,18 @@ def test_worker_kill_records_exit_and_restart(tmp_path: Path) -> None:
     assert all(s.ok for s in run.samples), [s.failure for s in run.samples]
 
 
-def test_app_answering_500_stops_the_run_before_any_fault(tmp_path: Path) -> None:
+def test_app_answering_500_stops_the_run_before_any_fault(tmp_path: Path, make_scenario: Callable[..., Path]) -> None:
     error = b"SQLSTATE[42S02]: Base table or view not found: 1146 Table 'laravel.sessions' doesn't exist"
     with http_site(lambda path: (500, error)) as url:
-        path = write_scenario(tmp_path, f"target: {{base_url: '{url}'}}\n")
+        path = make_scenario("e2e", target=url, phases=None)
         code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
     assert code == 3
     assert "HTTP 500" in err and "Base table or view not found" in err
     assert not any(r.get("type") == "sample" for r in read_results(only_run_dir(tmp_path / "reports")))
 
 
-def test_unreachable_target_is_an_environment_problem(tmp_path: Path) -> None:
-    path = write_scenario(tmp_path, "target: {base_url: 'http://127.0.0.1:9'}\n")
+def test_unreachable_target_is_an_environment_problem(tmp_path: Path, make_scenario: Callable[..., Path]) -> None:
+    path = make_scenario("e2e", target="http://127.0.0.1:9", phases=None)
     code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
     assert code == 3 and "the target is unreachable" in err
 
@@ -179,23 +152,17 @@ def test_missing_browser_names_both_ways_to_install(monkeypatch: pytest.MonkeyPa
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_during_the_fault_reverts_it(tmp_path: Path, demo_stack: DemoStack, sig: signal.Signals) -> None:
+def test_interrupt_during_the_fault_reverts_it(tmp_path: Path, demo_stack: DemoStack, sig: signal.Signals,
+                                               make_scenario: Callable[..., Path]) -> None:
     """A real `uxchaos run` process against the demo's proxies (over the control API), interrupted
     in the during phase: the database must be fast again and the measurements kept."""
     assert demo_stack.info is not None
     demo_stack.hub.reset()
     control = ControlServer(demo_stack.hub)
-    path = write_scenario(tmp_path, f"""
-target:
-  base_url: {demo_stack.info.base_url}
-  proxy_control: {control.address}
-  credentials: {{username: {demo_stack.info.email}, password: {demo_stack.info.password}}}
-fault: {{driver: proxy, kind: delay, target: database, params: {{delay: 1s}}}}
-phases:
-  before: {{attempts: 1}}
-  during: {{attempts: 5}}
-  after: {{attempts: 1}}
-""")
+    path = make_scenario("e2e", target={
+        "base_url": demo_stack.info.base_url, "proxy_control": control.address,
+        "credentials": {"username": demo_stack.info.email, "password": demo_stack.info.password}},
+        fault=proxy_fault(delay="1s"), phases=(1, 5, 1))
     out = tmp_path / "reports"
     proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -230,21 +197,10 @@ phases:
     assert os.path.getsize(run_dir / "run.json") > 0
 
 
-def test_failing_expectation_exits_1(tmp_path: Path) -> None:
-    path = write_scenario(tmp_path, """
-target: {base_url: demo}
-journey:
-  - action: Opening the login page
-    steps:
-      - goto: /login
-phases:
-  before: {attempts: 1}
-  during: {attempts: 1}
-  after: {attempts: 1}
-expect:
-  - during.failures == 0
-  - during["Opening the login page"].p50 < 1ms
-""")
+def test_failing_expectation_exits_1(tmp_path: Path, make_scenario: Callable[..., Path],
+                                     demo_target: dict[str, Any]) -> None:
+    path = make_scenario("e2e", target=demo_target, journey=[open_action()],
+                         expect=["during.failures == 0", 'during["Opening the login page"].p50 < 1ms'])
     code, out, _ = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
     assert code == 1
     assert "❌ FAIL `during[\"Opening the login page\"].p50 < 1ms`" in out
@@ -253,23 +209,15 @@ expect:
     assert 'failures="1"' in suite
 
 
-def test_html_report_is_self_contained_with_charts_and_escaped(tmp_path: Path) -> None:
+def test_html_report_is_self_contained_with_charts_and_escaped(tmp_path: Path, make_scenario: Callable[..., Path],
+                                                              demo_target: dict[str, Any]) -> None:
     from playwright.sync_api import sync_playwright
 
     from uxchaos.browser.launch import launch_args
 
-    path = write_scenario(tmp_path, """
-target: {base_url: demo}
-journey:
-  - action: "<script>alert(1)</script>"
-    steps:
-      - goto: /login
-fault: {driver: proxy, kind: delay, target: database, params: {delay: 100ms}}
-phases:
-  before: {attempts: 2}
-  during: {attempts: 2}
-  after: {attempts: 2}
-""")
+    path = make_scenario("e2e", target=demo_target,
+                         journey=[{"action": "<script>alert(1)</script>", "steps": [{"goto": "/login"}]}],
+                         fault=proxy_fault(delay="100ms"), phases=(2, 2, 2))
     code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
     assert code == 0, err
     report = only_run_dir(tmp_path / "reports") / "report.html"
@@ -293,23 +241,12 @@ phases:
     assert (tmp_path / "report.png").stat().st_size > 20_000
 
 
-def test_compare_two_real_runs_finds_the_slower_one(tmp_path: Path) -> None:
-    body = """
-target: {base_url: demo}
-journey:
-  - action: Opening the login page
-    steps:
-      - goto: /login
-fault: {driver: proxy, kind: delay, target: database, params: {delay: DELAY}}
-phases:
-  before: {attempts: 1}
-  during: {attempts: 5}
-  after: {attempts: 1}
-"""
+def test_compare_two_real_runs_finds_the_slower_one(tmp_path: Path, demo_target: dict[str, Any]) -> None:
     dirs = []
     for delay in ("200ms", "600ms"):  # one scenario, changed between runs (compare refuses two scenarios)
         (tmp_path / delay).mkdir()
-        path = write_scenario(tmp_path / delay, body.replace("DELAY", delay), name="delay")
+        path = write_scenario(tmp_path / delay, "delay", target=demo_target, journey=[open_action()],
+                              fault=proxy_fault(delay=delay), phases=(1, 5, 1))
         code, _, err = run_cli("run", str(path), "--out", str(tmp_path / delay))
         assert code == 0, err
         dirs.append(only_run_dir(tmp_path / delay))
@@ -319,21 +256,12 @@ phases:
     assert "slower, significant" in during, out
 
 
-def test_a_fault_without_effect_is_flagged(tmp_path: Path) -> None:
+def test_a_fault_without_effect_is_flagged(tmp_path: Path, make_scenario: Callable[..., Path],
+                                           demo_target: dict[str, Any]) -> None:
     """probability 0: the toxic is installed but touches no connection — the report's 'is the delay
     even working?' must be answered with a warning, not silence."""
-    path = write_scenario(tmp_path, """
-target: {base_url: demo}
-journey:
-  - action: Opening the login page
-    steps:
-      - goto: /login
-fault: {driver: proxy, kind: delay, target: database, params: {delay: 500ms, probability: 0.0}}
-phases:
-  before: {attempts: 1}
-  during: {attempts: 1}
-  after: {attempts: 1}
-""")
+    path = make_scenario("e2e", target=demo_target, journey=[open_action()],
+                         fault=proxy_fault(delay="500ms", probability=0.0))
     code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
     assert code == 0
     assert "WARNING: requested 500 ms, observed +" in err

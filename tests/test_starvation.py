@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_run import only_run_dir, run_cli, write_scenario
+from scenario_builder import write_scenario
+from test_run import only_run_dir, run_cli
 from test_users import samples_of
 
 from uxchaos.analysis.busy import HOST_CPU_GAP, qualify
 from uxchaos.analysis.stats import compare
 from uxchaos.analysis.summary import analyze
+from uxchaos.demo.login import open_action
 from uxchaos.report.markdown import render_markdown
 from uxchaos.results.records import ActionTiming, Sample, StepTiming
 from uxchaos.results.rundata import RunData
@@ -333,26 +335,13 @@ def test_reports_show_bounds_host_cpu_and_what_was_left_out(tmp_path: Path) -> N
 # The page, then a long pause: the generator is idle most of the attempt, as it is while a real step
 # waits for a slow server. The old rule (host CPU ≥ 90% with two users busy) flagged such attempts on
 # a loaded host; the bound does not: idle threads wait for no core.
-OPEN_AND_WAIT = """
-target: {base_url: demo}
-journey:
-  - action: Opening the login page
-    steps:
-      - goto: /login
-      - wait_for: "#email"
-  - action: Reading
-    steps:
-      - sleep: 15s
-phases:
-  before: {users: 2, attempts: 2}
-  during: {attempts: 1}
-  after: {attempts: 1}
-"""
+OPEN_AND_WAIT = {"journey": [open_action(wait=True), {"action": "Reading", "steps": [{"sleep": "15s"}]}],
+                 "phases": ({"users": 2, "attempts": 2}, 1, 1)}
 
 
 @pytest.mark.timing
 def test_a_starved_generator_leaves_attempts_out_and_says_so(tmp_path: Path) -> None:
-    path = write_scenario(tmp_path, OPEN_AND_WAIT)
+    path = write_scenario(tmp_path, "e2e", **OPEN_AND_WAIT)
     code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "calm"))
     assert code == 0, err
     calm = only_run_dir(tmp_path / "calm")

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
+from scenario_builder import shared_demo_target, write_scenario
 
 from uxchaos.browser.launch import find_browser, launch_args
 from uxchaos.cli import main
+from uxchaos.demo.login import login_journey
 from uxchaos.demo.stack import DemoStack
 from uxchaos.proxy.control import ControlServer
 from uxchaos.results.rundata import RunData
@@ -185,40 +187,13 @@ def test_slope_equals_the_round_trips_counted_by_the_proxy(tmp_path: Path, demo_
     assert counted["Logging in"] > counted["Opening the dashboard again"] > 0, counted
     control = ControlServer(demo_stack.hub)
     try:
-        path = tmp_path / "count.yaml"
-        path.write_text(f"""name: count
-target:
-  base_url: {demo_stack.info.base_url}
-  proxy_control: {control.address}
-  credentials: {{username: {demo_stack.info.email}, password: {demo_stack.info.password}}}
-journey:
-  - action: Opening the login page
-    steps:
-      - goto: /login
-      - wait_for: "#email"
-  - action: Logging in
-    steps:
-      - fill: "#email"
-        value: "{{{{ username }}}}"
-      - fill: "#password"
-        value: "{{{{ password }}}}"
-      - click: "#login"
-      - expect_url: "**/dashboard"
-      - expect_text: Welcome
-  - action: Opening the dashboard again
-    steps:
-      - goto: /dashboard
-      - expect_text: Welcome
-fault:
-  driver: proxy
-  kind: delay
-  target: database
-  sweep: {{delay: [0ms, 150ms, 300ms], mode: step}}
-phases:
-  before: {{attempts: 1}}
-  during: {{attempts: 3}}
-  after: {{attempts: 1}}
-""")
+        path = write_scenario(tmp_path, "count", target=shared_demo_target(demo_stack, control.address),
+                              journey=[*login_journey(wait=True), {"action": "Opening the dashboard again",
+                                                                   "steps": [{"goto": "/dashboard"},
+                                                                             {"expect_text": "Welcome"}]}],
+                              fault={"driver": "proxy", "kind": "delay", "target": "database",
+                                     "sweep": {"delay": ["0ms", "150ms", "300ms"], "mode": "step"}},
+                              phases=(1, 3, 1))
         err = io.StringIO()
         assert main(["run", str(path), "--out", str(tmp_path / "r")], io.StringIO(), err) == 0, err.getvalue()
     finally:

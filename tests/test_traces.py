@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scenario_builder import DEMO_CREDENTIALS, scenario_yaml
 
 from uxchaos.cli import main
+from uxchaos.demo.login import login_journey
 from uxchaos.demo.stack import DemoInfo
 from uxchaos.journey.traces import TraceKeeper, default_mode, redact, secret_forms
 from uxchaos.results.records import ActionTiming, Sample
@@ -63,30 +65,9 @@ def test_redact_replaces_every_form_of_a_secret_in_every_file(tmp_path: Path) ->
             assert b"***" in data, name
 
 
-SCENARIO = """name: traced
-target:
-  base_url: demo
-  credentials: {username: demo@example.com, password: demo-password}
-journey:
-  - action: Opening the login page
-    steps:
-      - goto: /login
-  - action: Logging in
-    steps:
-      - fill: "#email"
-        value: "{{ username }}"
-      - fill: "#password"
-        value: "{{ password }}"
-      - click: "#login"
-      - expect_text: Welcome
-  - action: Reading the report
-    steps:
-      - expect_text: {text: Quarterly report, timeout: 1s}
-phases:
-  before: {attempts: 1}
-  during: {attempts: 1}
-  after: {attempts: 1}
-"""
+SCENARIO = scenario_yaml("traced", target={"base_url": "demo", "credentials": DEMO_CREDENTIALS},
+                         journey=[*login_journey(expect_url=False), {"action": "Reading the report", "steps": [
+                             {"expect_text": {"text": "Quarterly report", "timeout": "1s"}}]}])
 
 
 def _has_screencast(names: list[str], events: list[dict[str, Any]]) -> bool:

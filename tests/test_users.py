@@ -21,7 +21,8 @@ from typing import Any
 import numpy
 import pytest
 from runs import browser_processes
-from test_run import only_run_dir, run_cli, write_scenario
+from scenario_builder import opening_then_sleep, proxy_fault, write_scenario
+from test_run import only_run_dir, run_cli
 
 from uxchaos.browser.capacity import local_capacity
 from uxchaos.errors import EnvironmentProblem
@@ -63,7 +64,7 @@ def test_local_users_beyond_memory_are_refused_before_anything_runs(tmp_path: Pa
     capacity = local_capacity()
     if capacity.max_users >= 1000:
         pytest.skip("this machine holds 1000 local users")
-    path = write_scenario(tmp_path, "target: {base_url: http://127.0.0.1:9}\n")
+    path = write_scenario(tmp_path, "e2e", target="http://127.0.0.1:9", phases=None)
     code, _, err = run_cli("run", str(path), "--users", "1000", "--out", str(tmp_path / "r"))
     assert code == 2 and "1000 local users" in err and "spread them over remote browsers" in err, err
 
@@ -111,14 +112,9 @@ class BrowserCounter(threading.Thread):
 
 
 def test_users_run_concurrently_and_the_fault_is_held_for_all_of_them(tmp_path: Path) -> None:
-    path = write_scenario(tmp_path, """
-target: {base_url: demo}
-fault: {driver: proxy, kind: delay, target: database, params: {delay: 300ms}}
-phases:
-  before: {users: 2, attempts: 1}
-  during: {users: 3, attempts: 2, think: 100ms}
-  after: {users: 2, attempts: 1}
-""")
+    path = write_scenario(tmp_path, "e2e", fault=proxy_fault(delay="300ms"),
+                          phases=({"users": 2, "attempts": 1}, {"users": 3, "attempts": 2, "think": "100ms"},
+                                  {"users": 2, "attempts": 1}))
     with BrowserCounter() as browsers:
         code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
     assert code == 0, err
@@ -225,15 +221,11 @@ class KillOnDuring:
         pass
 
 
-def test_users_spread_over_two_servers_and_one_dies_mid_phase(tmp_path: Path, servers: list[Server]) -> None:
-    path = write_scenario(tmp_path, """
-target: {base_url: demo}
-fault: {driver: proxy, kind: delay, target: database, params: {delay: 300ms}}
-phases:
-  before: {users: 2, attempts: 1}
-  during: {users: 2, attempts: 2}
-  after: {users: 2, attempts: 1}
-""")
+def test_users_spread_over_two_servers_and_one_dies_mid_phase(tmp_path: Path, servers: list[Server],
+                                                              demo_target: dict[str, Any]) -> None:
+    path = write_scenario(tmp_path, "e2e", target=demo_target, fault=proxy_fault(delay="300ms"),
+                          phases=({"users": 2, "attempts": 1}, {"users": 2, "attempts": 2},
+                                  {"users": 2, "attempts": 1}))
     scenario = load_scenario(path)
     killer = KillOnDuring(servers[1], after_s=1.5)  # the during attempts last seconds: some are in flight
     options = RunOptions(out_dir=tmp_path / "reports", endpoints=[servers[0].url, servers[1].url])
@@ -273,11 +265,7 @@ phases:
 
 def test_an_unreachable_endpoint_stops_the_run_before_any_fault(tmp_path: Path, servers: list[Server]) -> None:
     servers[1].kill()
-    path = write_scenario(tmp_path, """
-target: {base_url: demo}
-fault: {driver: proxy, kind: delay, target: database, params: {delay: 300ms}}
-phases: {before: {attempts: 1}, during: {attempts: 1}, after: {attempts: 1}}
-""")
+    path = write_scenario(tmp_path, "e2e", fault=proxy_fault(delay="300ms"))
     code, _, err = run_cli("run", str(path), "--users", "2", "--browser-endpoint", servers[0].url,
                            "--browser-endpoint", servers[1].url, "--out", str(tmp_path / "reports"))
     assert code == 3, err
@@ -333,11 +321,7 @@ class PlaywrightServerOfAnotherVersion:
 
 def test_an_endpoint_of_another_playwright_version_is_named_before_any_fault(tmp_path: Path) -> None:
     other = PlaywrightServerOfAnotherVersion()
-    path = write_scenario(tmp_path, """
-target: {base_url: demo}
-fault: {driver: proxy, kind: delay, target: database, params: {delay: 300ms}}
-phases: {before: {attempts: 1}, during: {attempts: 1}, after: {attempts: 1}}
-""")
+    path = write_scenario(tmp_path, "e2e", fault=proxy_fault(delay="300ms"))
     try:
         code, _, err = run_cli("run", str(path), "--users", "1", "--browser-endpoint", other.url,
                                "--out", str(tmp_path / "reports"))
@@ -396,22 +380,10 @@ def test_interrupting_many_users_keeps_whole_samples_and_reverts(tmp_path: Path,
     info = demo_stack.info
     demo_stack.hub.reset()
     control = ControlServer(demo_stack.hub)
-    path = tmp_path / "trial.yaml"
-    path.write_text(f"""name: trial
-target:
-  base_url: {info.base_url}
-  proxy_control: {control.address}
-journey:
-  - action: Opening the login page
-    steps:
-      - goto: /login
-      - sleep: 1s
-fault: {{driver: proxy, kind: delay, target: database, params: {{delay: 100ms}}}}
-phases:
-  before: {{users: 3, attempts: 1}}
-  during: {{users: 3, attempts: 4}}
-  after: {{users: 3, attempts: 1}}
-""")
+    path = write_scenario(tmp_path, "trial", target={"base_url": info.base_url, "proxy_control": control.address},
+                          journey=opening_then_sleep("1s"), fault=proxy_fault(delay="100ms"),
+                          phases=({"users": 3, "attempts": 1}, {"users": 3, "attempts": 4},
+                                  {"users": 3, "attempts": 1}))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
     out = tmp_path / "reports"
     proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)], env=env,
@@ -455,16 +427,9 @@ def test_a_cdp_endpoint_carries_the_users(tmp_path: Path, plain_site: str) -> No
         line = next(x for x in chromium.stderr if "DevTools listening on ws://127.0.0.1:" in x)
         port = line.split("ws://127.0.0.1:")[1].split("/")[0]
         threading.Thread(target=chromium.stderr.read, daemon=True).start()  # a full pipe would stall Chromium
-        path = write_scenario(tmp_path, f"""
-target: {{base_url: {plain_site}}}
-journey:
-  - action: Opening the page
-    steps:
-      - goto: /
-      - expect_text: ok
-browsers: [cdp+http://127.0.0.1:{port}]
-phases: {{before: {{users: 2, attempts: 2}}, during: {{attempts: 1}}, after: {{attempts: 1}}}}
-""")
+        path = write_scenario(tmp_path, "e2e", target=plain_site,
+                              journey=[{"action": "Opening the page", "steps": [{"goto": "/"}, {"expect_text": "ok"}]}],
+                              phases=({"users": 2, "attempts": 2}, 1, 1), browsers=[f"cdp+http://127.0.0.1:{port}"])
         code, _, err = run_cli("run", str(path), "--out", str(tmp_path / "reports"))
         assert code == 0, err
         samples = samples_of(only_run_dir(tmp_path / "reports"))
