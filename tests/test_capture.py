@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
 from conftest import http_site
 from scenario_builder import scenario_yaml
 
@@ -58,6 +59,7 @@ def _check_timings(record: dict[str, object]) -> None:
     assert parts <= record["duration_ms"] + 1, record  # type: ignore[operator]
 
 
+@pytest.mark.browser
 def test_yaml_and_python_journeys_record_each_actions_requests(demo: DemoInfo, tmp_path: Path) -> None:
     variables = {"username": demo.email, "password": demo.password}
     scenario = parse_scenario(LOGIN, "capture.yaml", env={})
@@ -117,6 +119,7 @@ def _closed_port() -> int:
     return int(port)
 
 
+@pytest.mark.browser
 def test_failed_requests_carry_their_error_and_the_cap_says_how_many_were_left_out() -> None:
     import time
 

@@ -84,6 +84,7 @@ def test_database_delay_slows_login_by_several_round_trips(demo_stack: DemoStack
     assert min(http_login(demo)[0] for _ in range(3)) <= max(1.5 * base, base + 0.25)
 
 
+@pytest.mark.browser
 def test_login_in_chromium(demo: DemoInfo) -> None:
     from playwright.sync_api import sync_playwright
 

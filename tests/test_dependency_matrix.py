@@ -453,6 +453,7 @@ def test_proxy_serve_on_a_taken_address(option: str, state: Path) -> None:
         taken.close()
 
 
+@pytest.mark.browser
 def test_browser_serve_on_a_taken_port(state: Path) -> None:
     """A process of its own, like the other browser-serve cells (it runs its own event loop)."""
     taken = socket.socket()
@@ -470,6 +471,7 @@ def test_browser_serve_on_a_taken_port(state: Path) -> None:
 
 
 # -- the Pumba image (it cannot be pulled here: missing is its real state on this machine) ------------
+@pytest.mark.docker
 def test_pumba_image_missing(site: str, tmp_path: Path, state: Path) -> None:
     docker = pytest.importorskip("docker")
     from dockerutil import BUSYBOX, TEST_LABEL, ensure_images

@@ -61,6 +61,7 @@ def driver(kind: str, target: str, **params: Any) -> DockerDriver:
     return d
 
 
+@pytest.mark.docker
 def test_pause_and_unpause(client: Any) -> None:
     ct = run_container(client, f"uxc-pause-{uid()}")
     d = driver("pause", ct.name)
@@ -73,6 +74,7 @@ def test_pause_and_unpause(client: Any) -> None:
     assert ct.status == "running"
 
 
+@pytest.mark.docker
 def test_stop_then_start(client: Any) -> None:
     ct = run_container(client, f"uxc-stop-{uid()}")
     d = driver("stop", ct.name, timeout=1.0)
@@ -84,6 +86,7 @@ def test_stop_then_start(client: Any) -> None:
     assert ct.status == "running"
 
 
+@pytest.mark.docker
 def test_kill_with_a_signal_and_restart(client: Any) -> None:
     ct = run_container(client, f"uxc-kill-{uid()}")
     d = driver("kill", ct.name, signal="SIGKILL")
@@ -97,6 +100,7 @@ def test_kill_with_a_signal_and_restart(client: Any) -> None:
     assert other.status == "running" and other.attrs["State"]["StartedAt"] != started
 
 
+@pytest.mark.docker
 def test_revert_from_the_ledger_unpauses(client: Any) -> None:
     ct = run_container(client, f"uxc-ledger-{uid()}")
     d = driver("pause", ct.name)
@@ -107,6 +111,7 @@ def test_revert_from_the_ledger_unpauses(client: Any) -> None:
     assert ct.status == "running"
 
 
+@pytest.mark.docker
 def test_target_forms_and_safety(client: Any) -> None:
     tag = uid()
     a = run_container(client, f"uxc-{tag}-a", labels={"tier": f"t{tag}"})
@@ -178,6 +183,7 @@ def loopback_round_trip_in(container: Any) -> float:
     return float(result.stdout)
 
 
+@pytest.mark.docker
 def test_netem_delay_is_applied_and_reverted_or_refused_clearly(client: Any, tmp_path: Path) -> None:
     """Decided by the kernel, not assumed: where sch_netem exists, a 100 ms delay applied by the
     docker driver (tc in a sidecar) to a container with its own network namespace (network_mode
@@ -218,6 +224,7 @@ def test_netem_delay_is_applied_and_reverted_or_refused_clearly(client: Any, tmp
     assert loopback_round_trip_in(ct) < 0.05  # and nothing was applied
 
 
+@pytest.mark.docker
 def test_missing_images_are_named(client: Any, tmp_path: Path) -> None:
     """The report's 'No such image': a target whose image was removed, and a missing tc image."""
     tag = f"uxchaos-test/gone:{uid()}"
@@ -234,6 +241,7 @@ def test_missing_images_are_named(client: Any, tmp_path: Path) -> None:
         netem.preflight()
 
 
+@pytest.mark.docker
 def test_unreachable_daemon_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent")
     # Without a scenario nothing says Docker is needed: the doctor tells, but does not fail…
@@ -249,6 +257,7 @@ def test_unreachable_daemon_is_explained(tmp_path: Path, monkeypatch: pytest.Mon
     assert "npipe:////./pipe/docker_engine" in text and "Docker Desktop" in text
 
 
+@pytest.mark.docker
 def test_dry_run_touches_nothing(client: Any, tmp_path: Path) -> None:
     ct = run_container(client, f"uxc-dry-{uid()}")
     path = _closed_port_scenario(tmp_path, "dry", {"driver": "docker", "kind": "pause", "target": f"re2:^{ct.name}$"})
@@ -271,6 +280,7 @@ def swarm_service(client: Any, name: str, command: list[str], restart_delay_s: f
     return svc
 
 
+@pytest.mark.docker
 def test_swarm_task_killed_and_replaced(client: Any) -> None:
     name = f"uxc_svc_{uid()}"
     swarm_service(client, name, ["sleep", "600"], restart_delay_s=1.0)
@@ -311,6 +321,7 @@ def swarm_worker_stack(client: Any) -> Iterator[DemoStack]:
     stack.stop()
 
 
+@pytest.mark.docker
 def test_worker_kill_scenario_against_a_swarm_service(client: Any, swarm_worker_stack: DemoStack,
                                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert swarm_worker_stack.info is not None
@@ -392,6 +403,7 @@ class SocketRelay:
                 pass
 
 
+@pytest.mark.docker
 def test_daemon_gone_mid_run_gives_a_clear_error_and_recover_finishes(
         client: Any, tmp_path: Path, plain_site: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading

@@ -104,6 +104,7 @@ def _scenario(tmp_path: Path, url: str, marker: Path, during: int = 3) -> Path:
                           expect=['during["Opening the page"].p50 > before["Opening the page"].p50'])
 
 
+@pytest.mark.browser
 def test_a_driver_defined_in_a_test_runs_through_the_unchanged_engine(
         tmp_path: Path, marker_driver: type[FaultDriver], marker_site: tuple[str, Path, dict[str, int]],
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,6 +139,7 @@ def test_a_driver_defined_in_a_test_runs_through_the_unchanged_engine(
     assert not list((tmp_path / "state" / "ledger").glob("*.json"))
 
 
+@pytest.mark.browser
 def test_a_fault_that_vanishes_mid_phase_is_seen_and_its_samples_flagged(
         tmp_path: Path, marker_driver: type[FaultDriver], marker_site: tuple[str, Path, dict[str, int]],
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -172,6 +174,7 @@ def _wait_for_event(out: Path, event: str, timeout_s: float = 60) -> Path:
     return run_dir
 
 
+@pytest.mark.browser
 def test_a_second_run_is_refused_and_never_removes_the_first_runs_fault(
         tmp_path: Path, demo_stack: DemoStack) -> None:
     """The issue's finding: a refused second run used to remove the first run's toxic, and the
@@ -214,6 +217,7 @@ def test_a_second_run_is_refused_and_never_removes_the_first_runs_fault(
     assert demo_stack.hub.describe("database")["toxics"] == []
 
 
+@pytest.mark.browser
 def test_runs_with_demos_of_their_own_never_refuse_each_other(tmp_path: Path) -> None:
     """Two runs, each starting its own demo (a proxy inside its own process), share one ledger: the
     second injects while the first still holds its delay. Before the proxy's ledger resource named
@@ -241,6 +245,7 @@ def test_runs_with_demos_of_their_own_never_refuse_each_other(tmp_path: Path) ->
     assert held_a[0] < held_b[0] < held_a[1], (held_a, held_b)  # the second injected while the first held its own
 
 
+@pytest.mark.browser
 def test_a_toxic_removed_by_hand_mid_phase_flags_the_rest(tmp_path: Path, demo_stack: DemoStack) -> None:
     demo_stack.hub.reset()
     control = ControlServer(demo_stack.hub)
@@ -267,6 +272,7 @@ def test_a_toxic_removed_by_hand_mid_phase_flags_the_rest(tmp_path: Path, demo_s
     assert "not in force" in (run_dir / "report.md").read_text()
 
 
+@pytest.mark.browser
 def test_watchdog_revert_mid_attempt_is_written_by_one_writer(tmp_path: Path, plain_site: str,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """max_duration fires on the watchdog thread in the middle of an attempt while the main thread

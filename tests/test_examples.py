@@ -24,6 +24,7 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+@pytest.mark.browser
 def test_python_journey_example_runs_under_its_fault(tmp_path: Path) -> None:
     code, _, err = run_cli("run", str(EXAMPLES / "login-python.yaml"), "--attempts", "1", "--out", str(tmp_path))
     assert code == 0, err
@@ -33,6 +34,7 @@ def test_python_journey_example_runs_under_its_fault(tmp_path: Path) -> None:
     assert run.actions == ["Opening the login page", "Logging in", "(outside steps)"]
 
 
+@pytest.mark.browser
 def test_pytest_example_passes_through_the_plugin(pytester: pytest.Pytester) -> None:
     for name in ("test_login_pytest.py", "login-pytest.yaml"):
         shutil.copy(EXAMPLES / name, pytester.path / name)

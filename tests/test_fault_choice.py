@@ -84,6 +84,7 @@ def proxy_delay(proxy: str) -> dict[str, Any]:
     return proxy_fault(target=proxy, delay="200ms")
 
 
+@pytest.mark.docker
 def test_netem_unavailable_falls_back_to_the_proxy_and_says_why(
         netem_container: tuple[str, str], proxied_site: tuple[str, str, ProxyHub], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,6 +138,7 @@ def test_netem_unavailable_falls_back_to_the_proxy_and_says_why(
     assert run.action_durations("Opening the page", "during")[0] >= 0.2  # the proxy's delay was in force
 
 
+@pytest.mark.docker
 def test_both_failing_stop_before_any_fault_with_both_causes(
         netem_container: tuple[str, str], proxied_site: tuple[str, str, ProxyHub], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:

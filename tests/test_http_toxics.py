@@ -237,6 +237,7 @@ def test_websocket_style_upgrade_passes_after_101(hub: ProxyHub) -> None:
     assert not [e for e in hub.describe("ws")["events"] if e["event"] == "not_http"]
 
 
+@pytest.mark.browser
 def test_shipped_scenario_login_under_backend_503(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The shipped scenario, for real on the demo (fewer attempts, a fixed seed for the per-request
     draws): some logins meet the injected 503, each with its screenshot, counted per phase."""

@@ -81,6 +81,7 @@ def imported(tmp_path: Path, source: str, name: str) -> Path:
     return scenario
 
 
+@pytest.mark.browser
 def test_pytest_target_recording_runs_as_a_scenario_on_the_demo(tmp_path: Path) -> None:
     scenario = imported(tmp_path, PYTEST_TARGET, "recorded")
     s = load_scenario(scenario)
@@ -99,6 +100,7 @@ def session() -> Iterator[BrowserSession]:
         yield s
 
 
+@pytest.mark.browser
 def test_library_target_recording_runs_on_the_demo(tmp_path: Path, session: BrowserSession, demo: DemoInfo) -> None:
     scenario = load_scenario(imported(tmp_path, LIBRARY_TARGET, "library"))
     assert [a.name for a in scenario.journey] == ["Open /", "On /"]
@@ -168,6 +170,7 @@ def locator_page(session: BrowserSession) -> Iterator[Page]:
     p.close()
 
 
+@pytest.mark.browser
 def test_locators_become_selectors_that_find_the_same_elements_in_chromium(locator_page: Page) -> None:
     page = locator_page
     for expression, selector in LOCATORS:

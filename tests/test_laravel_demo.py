@@ -224,6 +224,7 @@ def test_demo_up_serves_the_laravel_login_and_down_stops_it(tmp_path: Path) -> N
         urllib.request.urlopen(state["app_url"] + "/health", timeout=5)
 
 
+@pytest.mark.browser
 @pytest.mark.slow
 def test_shipped_scenario_runs_the_login_in_chromium_against_laravel_under_a_database_delay(tmp_path: Path) -> None:
     """The shipped scenario end to end (its own Laravel stack, Chromium, the proxy's delay), at 150 ms
@@ -309,6 +310,7 @@ def test_demo_options_that_do_not_go_together_are_bad_input(tmp_path: Path, monk
     assert not (tmp_path / "demo.json").exists()
 
 
+@pytest.mark.browser
 def test_doctor_checks_what_the_laravel_demo_needs(monkeypatch: pytest.MonkeyPatch) -> None:
     out = io.StringIO()
     assert main(["doctor", "laravel-login-under-db-delay"], out, io.StringIO()) == 0

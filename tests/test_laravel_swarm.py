@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from uxchaos.report.data import RunData
 
 from uxchaos.cli import main
 from uxchaos.demo.images import DemoImages, build_images
 from uxchaos.demo.swarmstack import PORTS, StackPorts, stack_containers, stack_services
 from uxchaos.faults.dockerapi import docker_client
+from uxchaos.results.rundata import RunData
+
+pytestmark = pytest.mark.docker  # every test deploys a Swarm stack
 
 SERVICES = ("database", "redis", "proxy", "laravel-backend", "worker", "browser")
 

@@ -108,6 +108,7 @@ def test_a_locustfile_failing_on_import_stops_the_run_before_anything(tmp_path: 
 
 # -- a real run: load records, the per-phase table, expectations -----------------------------------
 
+@pytest.mark.browser
 def test_declared_requests_run_beside_the_browser_and_are_reported(tmp_path: Path, demo_stack: DemoStack,
                                                                    control: str) -> None:
     info = demo_stack.info
@@ -159,6 +160,7 @@ expect:
     assert pids and not any(pid_alive(p) for p in pids)
 
 
+@pytest.mark.browser
 def test_a_teams_locustfile_runs_with_its_own_user_classes(tmp_path: Path, plain_site: str) -> None:
     (tmp_path / "locustfile.py").write_text(LOCUSTFILE)
     path = scenario(tmp_path, plain_site, "  users: 2\n  spawn_rate: 10/s\n  locustfile: locustfile.py",
@@ -187,6 +189,7 @@ def _started_pids(out: Path, timeout_s: float = 60.0) -> list[int]:
     raise AssertionError("the load never ramped")
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["SIGINT", "SIGTERM", "SIGKILL"])
 def test_an_interrupted_run_leaves_no_locust_process(tmp_path: Path, plain_site: str, sig: signal.Signals) -> None:
     path = scenario(tmp_path, plain_site, "  users: 2\n  workers: 1\n  requests: [{get: /}]")
@@ -229,6 +232,7 @@ def run_cli_env(env: dict[str, str], *args: str) -> tuple[int, str, str]:
 SURGE = "fault: {driver: load, kind: surge, target: load, params: {users: 6, spawn_rate: 30/s}}\n"
 
 
+@pytest.mark.browser
 def test_a_surge_steps_the_load_up_at_inject_and_down_at_revert(tmp_path: Path, plain_site: str) -> None:
     path = scenario(tmp_path, plain_site, "  users: 2\n  wait: 200ms\n  requests: [{get: /}]",
                     SURGE + "expect:\n  - during.load.users == 8\n  - after.load.users == 2\n"
@@ -257,6 +261,7 @@ def test_a_surge_needs_a_load_block(tmp_path: Path) -> None:
     assert code == 2 and f"{path}:3: fault: a load surge steps up the scenario's Locust users" in err, err
 
 
+@pytest.mark.browser
 def test_recover_stops_a_surge_left_by_a_killed_run(tmp_path: Path, plain_site: str) -> None:
     """SIGKILL while the surge is held. Locust dies with uxchaos (PR_SET_PDEATHSIG); to see recover find
     a surge that outlived its run, Locust is held with SIGSTOP before the kill (its death signal then
@@ -300,6 +305,7 @@ def test_recover_stops_a_surge_left_by_a_killed_run(tmp_path: Path, plain_site: 
 
 # -- scaling out on Locust's own workers -----------------------------------------------------------
 
+@pytest.mark.browser
 def test_a_master_with_two_local_workers_carries_the_load(tmp_path: Path, plain_site: str) -> None:
     path = scenario(tmp_path, plain_site, "  users: 4\n  workers: 2\n  wait: 200ms\n  requests: [{get: /}]",
                     "expect:\n  - during.load.users == 4\n  - during.load.n > 0\n")
@@ -317,6 +323,7 @@ def test_a_master_with_two_local_workers_carries_the_load(tmp_path: Path, plain_
     assert busy and sum(s["n"] for r in busy for s in r["requests"].values()) > 0
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("users_from", ["master", "scenario"])
 def test_a_worker_from_elsewhere_joins_the_runs_master(tmp_path: Path, plain_site: str, users_from: str) -> None:
     """`uxchaos load worker --master HOST:PORT` (as on another machine) feeds the run, with the
@@ -367,6 +374,7 @@ def test_a_master_that_cannot_be_reached_is_one_line_exit_3(tmp_path: Path) -> N
 
 # -- a sweep over traffic ---------------------------------------------------------------------------
 
+@pytest.mark.browser
 def test_a_sweep_over_surge_users_gives_a_curve_per_level(tmp_path: Path, plain_site: str) -> None:
     path = scenario(tmp_path, plain_site, "  users: 1\n  wait: 200ms\n  requests: [{get: /}]",
                     "fault:\n  driver: load\n  kind: surge\n  target: load\n  params: {spawn_rate: 50/s}\n"

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from badservers import hello_site, refused_port
 from runs import has_event
 
@@ -32,6 +33,7 @@ def _proxy_serve(upstream: str, control_port: int, env: dict[str, str]) -> tuple
     return proc, listen
 
 
+@pytest.mark.browser
 def test_the_proxy_control_api_dying_during_the_fault(tmp_path: Path) -> None:
     env = {**os.environ, "UXCHAOS_STATE_DIR": str(tmp_path / "state"), "UXCHAOS_MATRIX_CELL": f"midrun-{os.getpid()}"}
     control_port = refused_port()

@@ -76,6 +76,7 @@ def test_rates_that_are_no_rate_raise() -> None:
 SLOW_JOURNEY = opening_then_sleep("1s")
 
 
+@pytest.mark.browser
 def test_arrivals_beyond_max_users_start_late_and_are_counted(tmp_path: Path, demo_stack: DemoStack) -> None:
     demo_stack.hub.reset()
     control = ControlServer(demo_stack.hub)
@@ -126,6 +127,7 @@ def test_arrivals_beyond_max_users_start_late_and_are_counted(tmp_path: Path, de
     assert "due, waiting for a free user" in html  # the late arrivals on the timeline's users chart
 
 
+@pytest.mark.browser
 def test_a_python_journey_runs_in_an_open_model(tmp_path: Path, demo_stack: DemoStack) -> None:
     journey = ROOT / "examples" / "journeys" / "login.py"
     demo_stack.hub.reset()

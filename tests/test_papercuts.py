@@ -56,6 +56,7 @@ def test_validate_finds_a_shipped_scenario_by_name() -> None:
     assert "did you mean" in err.getvalue() or "login-under-db-delay" in err.getvalue()
 
 
+@pytest.mark.docker
 def test_doctor_counts_its_checks_and_says_which_warnings_matter(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a scenario, Docker down is a warning: which shipped scenarios need it, and which do not."""
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
@@ -74,6 +75,7 @@ def test_doctor_counts_its_checks_and_says_which_warnings_matter(monkeypatch: py
     assert "login-under-db-delay" in unaffected
 
 
+@pytest.mark.browser
 def test_doctor_names_the_failed_checks(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text("name: s\ntarget: {base_url: 'http://127.0.0.1:9'}\njourney:\n  - action: A\n"
@@ -101,6 +103,7 @@ def test_a_bug_is_one_line_and_a_file_with_its_traceback(monkeypatch: pytest.Mon
     assert "Traceback (most recent call last)" in text and "buggy" in text and "['list']" in text
 
 
+@pytest.mark.slow
 def test_the_editable_install_prints_nothing(tmp_path: Path) -> None:
     """`make demo` on a fresh clone installs uxchaos editable first: with the Makefile's own flags, the
     build says nothing (setuptools' "BuildBackendWarning: Editable installation" and "Package would be

@@ -53,6 +53,7 @@ def process_state(pid: int) -> str:
 
 # -- settle ----------------------------------------------------------------------------------------
 
+@pytest.mark.browser
 def test_settle_is_waited_before_the_phase(tmp_path: Path, plain_site: str) -> None:
     """The gap before the after phase's first attempt holds the settle time on top of the usual
     gap between attempts (context set-up and tear-down, which a loaded machine stretches)."""
@@ -71,6 +72,7 @@ def test_settle_is_waited_before_the_phase(tmp_path: Path, plain_site: str) -> N
 
 # -- --base-url ------------------------------------------------------------------------------------
 
+@pytest.mark.browser
 def test_base_url_overrides_the_scenarios_target(tmp_path: Path) -> None:
     """The scenario names the demo; --base-url points the run at another app, and the demo is
     not started."""
@@ -98,6 +100,7 @@ def test_base_url_overrides_the_scenarios_target(tmp_path: Path) -> None:
 
 # -- a 5xx in the middle of a journey -------------------------------------------------------------
 
+@pytest.mark.browser
 def test_a_5xx_in_the_middle_of_a_journey_fails_that_attempt_and_the_run_goes_on(tmp_path: Path) -> None:
     calls = {"/cart": 0}
 
@@ -165,6 +168,7 @@ def proxied_site(protocol: str) -> Iterator[tuple[str, str, ProxyHub]]:
         server.shutdown()
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("kind,params,protocol", [
     ("bandwidth", "{rate: 100KB}", "HTTP/1.1"),
     ("timeout", "{timeout: 1s}", "HTTP/1.1"),
@@ -206,6 +210,7 @@ def test_proxy_kinds_through_a_scenario(tmp_path: Path, kind: str, params: str, 
 
 # -- service: targets ------------------------------------------------------------------------------
 
+@pytest.mark.docker
 def test_docker_pause_of_a_swarm_service_target(tmp_path: Path, plain_site: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import docker
@@ -249,6 +254,7 @@ def test_docker_pause_of_a_swarm_service_target(tmp_path: Path, plain_site: str,
 
 # -- recover against a live run ---------------------------------------------------------------------
 
+@pytest.mark.browser
 def test_recover_leaves_a_live_runs_fault_alone_and_force_recovers_it(tmp_path: Path, plain_site: str) -> None:
     sleeper = subprocess.Popen(["sleep", "600"])
     env = {**os.environ, "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
@@ -318,6 +324,7 @@ class Recorder:
         pass
 
 
+@pytest.mark.browser
 def test_a_listener_that_raises_never_stops_the_run(tmp_path: Path, plain_site: str,
                                                     caplog: pytest.LogCaptureFixture) -> None:
     from uxchaos.run.engine import Engine
@@ -365,6 +372,7 @@ def https_site(tmp: Path, respond: Callable[[str], tuple[int, bytes]]) -> Iterat
         yield url
 
 
+@pytest.mark.browser
 def test_https_target_with_a_self_signed_certificate(tmp_path: Path) -> None:
     page = b"<html><body><h1>Secure hello</h1></body></html>"
     with https_site(tmp_path, lambda path: (200, page)) as url:

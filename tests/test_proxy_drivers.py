@@ -194,6 +194,7 @@ def test_proxy_driver_kinds_become_valid_toxics(hub: ProxyHub, echo: EchoServer,
     assert hub.toxics("svc") == []
 
 
+@pytest.mark.browser
 def test_killed_run_with_a_disabled_proxy_is_recovered(tmp_path: Path, plain_site: str) -> None:
     """`uxchaos run` SIGKILLed while its toxiproxy `down` fault holds the proxy disabled: `uxchaos
     recover` enables it again from the fault ledger."""

@@ -136,6 +136,7 @@ def _turns(s: socket.socket, n: int) -> None:
         recv_exactly(s, len(message))
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("via", ["hub", "control API"])
 def test_turns_per_action_leave_out_a_background_client(hub: ProxyHub, server_first: TcpServer, via: str) -> None:
     """A journey's turns are counted per action; a client that also talks between attempts (a queue
@@ -182,6 +183,7 @@ def test_turns_per_action_leave_out_a_background_client(hub: ProxyHub, server_fi
     assert hub.describe("db")["round_trips"] > 16  # the worker's turns were there, and left out
 
 
+@pytest.mark.browser
 def test_turns_are_not_counted_for_an_attempt_beside_other_users(hub: ProxyHub) -> None:
     now = time.time()
     sample = Sample("during", 1, now, now + 1, 1.0, True, concurrency=2,
@@ -189,6 +191,7 @@ def test_turns_are_not_counted_for_an_attempt_beside_other_users(hub: ProxyHub) 
     assert TurnCounter(hub).count(sample) is None
 
 
+@pytest.mark.browser
 def test_turns_of_a_connection_opened_before_the_attempts_are_the_journeys(hub: ProxyHub,
                                                                            server_first: TcpServer) -> None:
     """An app's pool connects before the first attempt (its set-up is a burst between attempts);

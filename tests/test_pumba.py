@@ -97,6 +97,7 @@ def pumba_containers(client: Any) -> list[Any]:
     return client.containers.list(all=True, filters={"label": "uxchaos.role=pumba"})
 
 
+@pytest.mark.docker
 def test_long_running_fault_lifecycle(client: Any) -> None:
     t = target(client)
     d = pumba("pause", t.name)
@@ -114,6 +115,7 @@ def test_long_running_fault_lifecycle(client: Any) -> None:
     assert pumba_containers(client) == []
 
 
+@pytest.mark.docker
 def test_one_shot_kill_and_a_failing_pumba(client: Any) -> None:
     t = target(client)
     d = pumba("kill", t.name)
@@ -127,6 +129,7 @@ def test_one_shot_kill_and_a_failing_pumba(client: Any) -> None:
     assert pumba_containers(client) == []
 
 
+@pytest.mark.docker
 def test_missing_pumba_image_is_named(client: Any) -> None:
     t = target(client)
     with pytest.raises(EnvironmentProblem, match=r"No such image: gaiaadm/pumba:latest \(Pumba\): `docker pull"):
@@ -143,6 +146,7 @@ def _pumba_scenario(tmp: Path, name: str, file: str, site: str, victim: str, ima
                           phases=phases)
 
 
+@pytest.mark.docker
 def test_ctrl_c_stops_and_removes_pumba(client: Any, tmp_path: Path, plain_site: str) -> None:
     t = target(client)
     path = _pumba_scenario(tmp_path, "pumba-pause", "pumba.yaml", plain_site, t.name, PUMBA_STANDIN, (1, 30, 1))
@@ -173,6 +177,7 @@ def pumba_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return binary
 
 
+@pytest.mark.docker
 def test_binary_on_path_is_used_when_the_image_is_missing(client: Any, pumba_on_path: Path) -> None:
     t = target(client)
     d = pumba("pause", t.name, image="gaiaadm/pumba:latest")  # not present: auto falls back to the binary
@@ -186,12 +191,14 @@ def test_binary_on_path_is_used_when_the_image_is_missing(client: Any, pumba_on_
     assert pumba_containers(client) == []  # no container involved
 
 
+@pytest.mark.docker
 def test_binary_runner_that_is_missing_is_named(client: Any) -> None:
     t = target(client)
     with pytest.raises(EnvironmentProblem, match="no `pumba` on PATH"):
         pumba("pause", t.name, runner="binary").preflight()
 
 
+@pytest.mark.docker
 def test_second_ctrl_c_while_reverting_still_reverts(client: Any, tmp_path: Path, plain_site: str) -> None:
     """Pumba's cleanup takes a while (3 s here); a second Ctrl-C during it must not cut it short.
     The second Ctrl-C is sent once Pumba's own container log shows its cleanup has started, and
@@ -228,6 +235,7 @@ def test_second_ctrl_c_while_reverting_still_reverts(client: Any, tmp_path: Path
     assert not list((tmp_path / "state" / "ledger").glob("*.json"))
 
 
+@pytest.mark.docker
 def test_ctrl_c_during_the_normal_revert_stops_once_reverted(client: Any, tmp_path: Path, plain_site: str) -> None:
     """The during phase ends and the revert starts (Pumba's 3-second cleanup); a Ctrl-C then must
     stop the run once the revert is done, as its message says — not be forgotten."""
@@ -280,6 +288,7 @@ def _remove_pumba_as_it_starts(client: Any, stop: threading.Event) -> threading.
     return thread
 
 
+@pytest.mark.docker
 def test_pumba_that_vanishes_during_inject_fails_the_run_with_the_cause(client: Any, tmp_path: Path,
                                                                         plain_site: str,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,6 +48,7 @@ def junit_cases(path: Path) -> dict[str, ET.Element]:
     return {case.get("name", ""): case for case in ET.parse(path).getroot().iter("testcase")}
 
 
+@pytest.mark.browser
 def test_marked_tests_run_under_the_fault_without_pytest_playwright(pytester: pytest.Pytester) -> None:
     scenario(pytester, "slow-db", 'during["Logging in"].p50 > before["Logging in"].p50 + 0.8s')
     scenario(pytester, "strict", 'before["Logging in"].p50 < 1ms', fault="")
@@ -87,6 +88,7 @@ def test_marked_tests_run_under_the_fault_without_pytest_playwright(pytester: py
     assert props.get("uxchaos_run", "").startswith("reports/slow-db/")
 
 
+@pytest.mark.browser
 def test_uxchaos_fixture_with_pytest_playwright_traces_and_options(pytester: pytest.Pytester) -> None:
     pytest.importorskip("pytest_playwright")
     scenario(pytester, "slow-db", 'during["Logging in"].p50 > before["Logging in"].p50 + 0.8s')

@@ -153,6 +153,7 @@ def attempt(session: BrowserSession, demo: DemoInfo, tmp_path: Path, source: str
     return run_attempt(session, plan, lambda: False)
 
 
+@pytest.mark.browser
 def test_steps_become_actions_and_time_outside_them_is_its_own_row(session: BrowserSession, demo: DemoInfo,
                                                                    tmp_path: Path) -> None:
     source = LOGIN.replace('    with step("Logging in"):', '    import time; time.sleep(0.3)\n'
@@ -166,6 +167,7 @@ def test_steps_become_actions_and_time_outside_them_is_its_own_row(session: Brow
     assert sample.duration_s == pytest.approx(sum(a.duration_s or 0 for a in sample.actions), abs=1e-5)
 
 
+@pytest.mark.browser
 def test_a_journey_without_steps_is_one_action_named_after_the_function(session: BrowserSession, demo: DemoInfo,
                                                                         tmp_path: Path) -> None:
     sample = attempt(session, demo, tmp_path, "def home(page, step, vars):\n    page.goto('/')\n", "home")
@@ -174,6 +176,7 @@ def test_a_journey_without_steps_is_one_action_named_after_the_function(session:
     assert sample.steps[0].kind == "python-whole" and "never calls step()" in sample.steps[0].label
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize(("body", "reason", "line", "action"), [
     ('    with step("Checking"):\n        page.goto("/login")\n'
      '        expect(page.get_by_text("Nowhere to be seen")).to_be_visible(timeout=500)\n',
@@ -195,6 +198,7 @@ def test_failures_end_the_attempt_with_reason_line_and_screenshot(session: Brows
     assert sample.screenshot and (tmp_path / "shots" / sample.screenshot).stat().st_size > 0
 
 
+@pytest.mark.browser
 def test_a_step_name_used_twice_is_a_usage_error_with_its_line(session: BrowserSession, demo: DemoInfo,
                                                                tmp_path: Path) -> None:
     source = "def login(page, step, vars):\n    with step('A'):\n        pass\n    with step('A'):\n        pass\n"
@@ -202,6 +206,7 @@ def test_a_step_name_used_twice_is_a_usage_error_with_its_line(session: BrowserS
         attempt(session, demo, tmp_path, source)
 
 
+@pytest.mark.browser
 def test_relative_urls_resolve_against_the_target(session: BrowserSession, demo: DemoInfo, tmp_path: Path) -> None:
     source = "def login(page, step, vars):\n    page.goto('login')\n    assert page.url == vars['expected'], page.url\n"
     scenario = load_scenario(scenario_file(tmp_path, source))

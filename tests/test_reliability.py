@@ -103,6 +103,7 @@ def _phase_of_last_marker(records: list[dict[str, Any]]) -> str:
     return phase
 
 
+@pytest.mark.docker
 @pytest.mark.timeout(900)  # 27 runs of a real `uxchaos run`, three at a time: ~1.5 min on a quiet 2-core machine
 def test_interruption_trials_leave_no_fault_behind(tmp_path: Path, demo_stack: DemoStack, sleeper: int,
                                                    paused_candidate: Any) -> None:
@@ -270,6 +271,7 @@ with signals_as_interrupts(None), BrowserSession() as session:
 """
 
 
+@pytest.mark.browser
 @pytest.mark.timeout(300)
 def test_interrupted_attempts_never_leave_playwright_waiting(tmp_path: Path, demo_stack: DemoStack) -> None:
     """Ctrl-C at random points of real attempts, in one browser: every attempt unwinds and the next
@@ -292,6 +294,7 @@ def test_interrupted_attempts_never_leave_playwright_waiting(tmp_path: Path, dem
         proc.stderr[-3000:]
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize(("sig", "during"), [
     (signal.SIGINT, {"users": 2, "attempts": 2}),
     (signal.SIGTERM, {"arrival_rate": "4/s", "max_users": 2, "attempts": 4}),
@@ -363,6 +366,7 @@ def test_recover_lists_nothing_when_clean(tmp_path: Path, monkeypatch: pytest.Mo
     assert "nothing to recover" in out.getvalue()
 
 
+@pytest.mark.browser
 def test_killed_run_leaves_no_demo_process_and_recover_removes_its_data(tmp_path: Path) -> None:
     env = {**os.environ, "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
     out = tmp_path / "reports"
@@ -404,6 +408,7 @@ def test_killed_run_leaves_no_demo_process_and_recover_removes_its_data(tmp_path
     assert not list((tmp_path / "state" / "ledger").glob("*.json"))
 
 
+@pytest.mark.browser
 def test_secret_never_reaches_any_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     password = "pw-" + "".join(random.SystemRandom().choices(string.ascii_letters + string.digits, k=24))
@@ -452,6 +457,7 @@ def test_browser_that_cannot_start_is_an_environment_problem(tmp_path: Path, pla
     assert "could not start Chromium at /bin/false" in err.getvalue()
 
 
+@pytest.mark.browser
 def test_deadline_stops_the_run_and_reverts(tmp_path: Path, sleeper: int, plain_site: str,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))

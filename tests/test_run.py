@@ -81,6 +81,7 @@ def test_shortened_db_delay_run_shows_the_slowdown(tmp_path: Path, make_scenario
     assert turns[("Logging in", "backend")]["turns"]["during"] >= 1
 
 
+@pytest.mark.browser
 def test_max_duration_reverts_and_flags_the_straddling_sample(tmp_path: Path,
                                                              make_scenario: Callable[..., Path]) -> None:
     path = make_scenario("e2e", fault=proxy_fault(delay="400ms", max_duration="1s"), phases=(1, 3, 1))
@@ -95,6 +96,7 @@ def test_max_duration_reverts_and_flags_the_straddling_sample(tmp_path: Path,
     assert "straddled" in (only_run_dir(tmp_path / "reports") / "report.md").read_text()
 
 
+@pytest.mark.browser
 def test_failed_step_is_recorded_with_reason_and_screenshot(tmp_path: Path, make_scenario: Callable[..., Path],
                                                             demo_target: dict[str, Any]) -> None:
     path = make_scenario("e2e", target=demo_target, journey=[
@@ -115,6 +117,7 @@ def test_failed_step_is_recorded_with_reason_and_screenshot(tmp_path: Path, make
     assert "✗ text 'There is no such text' not found" in (run_dir / "report.md").read_text()
 
 
+@pytest.mark.browser
 def test_worker_kill_records_exit_and_restart(tmp_path: Path) -> None:
     code, _, err = run_cli("run", "worker-kill", "--attempts", "1", "--out", str(tmp_path / "reports"))
     assert code == 0, err
@@ -151,6 +154,7 @@ def test_missing_browser_names_both_ways_to_install(monkeypatch: pytest.MonkeyPa
     assert "playwright install chromium" in str(info.value) and "apt-get install chromium" in str(info.value)
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_during_the_fault_reverts_it(tmp_path: Path, demo_stack: DemoStack, sig: signal.Signals,
                                                make_scenario: Callable[..., Path]) -> None:
@@ -197,6 +201,7 @@ def test_interrupt_during_the_fault_reverts_it(tmp_path: Path, demo_stack: DemoS
     assert os.path.getsize(run_dir / "run.json") > 0
 
 
+@pytest.mark.browser
 def test_failing_expectation_exits_1(tmp_path: Path, make_scenario: Callable[..., Path],
                                      demo_target: dict[str, Any]) -> None:
     path = make_scenario("e2e", target=demo_target, journey=[open_action()],
@@ -209,6 +214,7 @@ def test_failing_expectation_exits_1(tmp_path: Path, make_scenario: Callable[...
     assert 'failures="1"' in suite
 
 
+@pytest.mark.browser
 def test_html_report_is_self_contained_with_charts_and_escaped(tmp_path: Path, make_scenario: Callable[..., Path],
                                                               demo_target: dict[str, Any]) -> None:
     from playwright.sync_api import sync_playwright
@@ -241,6 +247,7 @@ def test_html_report_is_self_contained_with_charts_and_escaped(tmp_path: Path, m
     assert (tmp_path / "report.png").stat().st_size > 20_000
 
 
+@pytest.mark.browser
 def test_compare_two_real_runs_finds_the_slower_one(tmp_path: Path, demo_target: dict[str, Any]) -> None:
     dirs = []
     for delay in ("200ms", "600ms"):  # one scenario, changed between runs (compare refuses two scenarios)
@@ -256,6 +263,7 @@ def test_compare_two_real_runs_finds_the_slower_one(tmp_path: Path, demo_target:
     assert "slower, significant" in during, out
 
 
+@pytest.mark.browser
 def test_a_fault_without_effect_is_flagged(tmp_path: Path, make_scenario: Callable[..., Path],
                                            demo_target: dict[str, Any]) -> None:
     """probability 0: the toxic is installed but touches no connection — the report's 'is the delay
@@ -289,6 +297,7 @@ def form_site(path: str) -> tuple[int, bytes]:
     return 200, FORM_PAGE
 
 
+@pytest.mark.browser
 def test_every_step_type_in_a_real_browser(tmp_path: Path) -> None:
     path = tmp_path / "steps.yaml"
     with http_site(form_site) as url:

@@ -76,6 +76,7 @@ def test_parts_add_up_to_the_slowdown(spa_run: RunData) -> None:
     assert "| Opening the report | GET /api/me | ×3 |" in md and "Part of Δ (s)" in md
 
 
+@pytest.mark.browser
 def test_spa_route_change_is_a_client_side_navigation_in_the_vitals(spa_run: RunData) -> None:
     """No new document: no TTFB, said so in the table; what still applies is recorded — the view's
     CLS, the INP of the click (on the document, counted for this action), and FCP/LCP of the new view

@@ -87,6 +87,7 @@ def test_a_starved_thread_of_the_generator_shows_as_wait() -> None:
     assert starved > 0.4 * (t1 - t0) * 1000, starved
 
 
+@pytest.mark.browser
 def test_the_chain_is_found_in_a_real_browser_and_the_target_is_told_apart(tmp_path: Path) -> None:
     """A real Chromium under Playwright: its renderers, network service and browser process are told
     apart (their children's command lines are one space-separated string), their main and IO threads are

@@ -94,6 +94,7 @@ def test_service_deps_are_the_projects() -> None:
         assert dep in deps, f"{dep} is not one of pyproject's dependencies"
 
 
+@pytest.mark.docker
 def test_unreachable_mirror_is_a_clear_error(client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A real mmdebstrap against a mirror nobody serves: exit 3, the cause and the log file named."""
     monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))
@@ -107,6 +108,7 @@ def test_unreachable_mirror_is_a_clear_error(client: Any, tmp_path: Path, monkey
     assert not client.images.list(filters={"reference": base})  # nothing half-made is tagged
 
 
+@pytest.mark.docker
 def test_build_is_cached(demo_images: DemoImages) -> None:
     code, out, _ = cli("demo", "build")
     assert code == 0
@@ -115,6 +117,7 @@ def test_build_is_cached(demo_images: DemoImages) -> None:
         assert tag in out
 
 
+@pytest.mark.docker
 def test_up_status_and_the_app(client: Any, stack: tuple[str, StackPorts]) -> None:
     import urllib.request
 
@@ -130,6 +133,7 @@ def test_up_status_and_the_app(client: Any, stack: tuple[str, StackPorts]) -> No
     assert all(c.attrs["HostConfig"]["NetworkMode"] == "host" for c in containers)
 
 
+@pytest.mark.docker
 def test_refusals_leave_nothing_half_deployed(client: Any, stack: tuple[str, StackPorts]) -> None:
     name, ports = stack
     before = sorted(s.id for s in stack_services(client, name))
@@ -155,6 +159,7 @@ def test_not_in_swarm_mode_is_explained() -> None:
         _check_swarm(Inactive())
 
 
+@pytest.mark.docker
 def test_worker_kill_on_the_stack(stack: tuple[str, StackPorts], tmp_path: Path,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The report's kill test against the stack's real worker task: exit 137, a replacement after
@@ -183,6 +188,7 @@ def test_worker_kill_on_the_stack(stack: tuple[str, StackPorts], tmp_path: Path,
     assert all(s.failed_action == "Worker processed the job" for s in stalled)  # logins kept working
 
 
+@pytest.mark.docker
 def test_database_pause_on_the_stack(client: Any, stack: tuple[str, StackPorts], tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """The database task frozen (docker pause) while users log in: the logins hang until the step
@@ -232,6 +238,7 @@ def _assert_proxy_chosen(name: str, service: str, proxy: str, data: RunData, rep
     assert "driver `proxy`" in report
 
 
+@pytest.mark.docker
 def test_database_delay_through_the_stack_proxy(stack: tuple[str, StackPorts], tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """database-delay-swarm tries netem on the database task first; its pre-flight refuses it here,
@@ -278,6 +285,7 @@ def test_database_delay_through_the_stack_proxy(stack: tuple[str, StackPorts], t
     assert control.describe("database")["toxics"] == []  # reverted
 
 
+@pytest.mark.docker
 def test_backend_delay_through_the_stack_proxy(stack: tuple[str, StackPorts], tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """backend-delay-swarm: netem on laravel-backend first, the stack's `backend` proxy otherwise."""
@@ -292,6 +300,7 @@ def test_backend_delay_through_the_stack_proxy(stack: tuple[str, StackPorts], tm
     assert ControlClient(ports.control).describe("backend")["toxics"] == []  # reverted
 
 
+@pytest.mark.docker
 def test_a_run_with_the_stacks_browsers(stack: tuple[str, StackPorts], tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The journeys' browser is the stack's `browser` service (Debian's Chromium in its container),

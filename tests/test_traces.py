@@ -79,6 +79,7 @@ def _has_screencast(names: list[str], events: list[dict[str, Any]]) -> bool:
     return bool(frames)
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("extra", [[], ["--trace-screenshots"]], ids=["default", "with-screenshots"])
 def test_traces_hold_no_secret_and_a_failed_attempt_shows_its_failing_step(demo: DemoInfo, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch,

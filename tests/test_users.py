@@ -111,6 +111,7 @@ class BrowserCounter(threading.Thread):
         self.join(5)
 
 
+@pytest.mark.browser
 def test_users_run_concurrently_and_the_fault_is_held_for_all_of_them(tmp_path: Path) -> None:
     path = write_scenario(tmp_path, "e2e", fault=proxy_fault(delay="300ms"),
                           phases=({"users": 2, "attempts": 1}, {"users": 3, "attempts": 2, "think": "100ms"},
@@ -150,6 +151,7 @@ def test_users_run_concurrently_and_the_fault_is_held_for_all_of_them(tmp_path: 
                 f"{numpy.percentile(times, 95):.2f} |") in report, report
 
 
+@pytest.mark.browser
 def test_python_journey_runs_with_many_users(tmp_path: Path) -> None:
     code, _, err = run_cli("run", str(ROOT / "examples" / "login-python.yaml"), "--users", "2", "--attempts", "1",
                            "--out", str(tmp_path / "reports"))
@@ -221,6 +223,7 @@ class KillOnDuring:
         pass
 
 
+@pytest.mark.browser
 def test_users_spread_over_two_servers_and_one_dies_mid_phase(tmp_path: Path, servers: list[Server],
                                                               demo_target: dict[str, Any]) -> None:
     path = write_scenario(tmp_path, "e2e", target=demo_target, fault=proxy_fault(delay="300ms"),
@@ -263,6 +266,7 @@ def test_users_spread_over_two_servers_and_one_dies_mid_phase(tmp_path: Path, se
     assert "<h2>Virtual users</h2>" in html and "users busy" in html and f"{servers[1].url} (lost)" in html
 
 
+@pytest.mark.browser
 def test_an_unreachable_endpoint_stops_the_run_before_any_fault(tmp_path: Path, servers: list[Server]) -> None:
     servers[1].kill()
     path = write_scenario(tmp_path, "e2e", fault=proxy_fault(delay="300ms"))
@@ -350,6 +354,7 @@ def test_an_endpoint_that_is_no_browser_server_is_named(plain_site: str) -> None
     assert "200 OK — it answers HTTP but is not a Playwright browser server" in str(caught.value), caught.value
 
 
+@pytest.mark.browser
 def test_browser_serve_refuses_users_beyond_max(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -372,6 +377,7 @@ def test_browser_serve_refuses_users_beyond_max(tmp_path: Path) -> None:
 
 # -- interrupted while many users are in flight -------------------------------------------------------
 
+@pytest.mark.browser
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupting_many_users_keeps_whole_samples_and_reverts(tmp_path: Path, demo_stack: Any,
                                                                  sig: signal.Signals) -> None:
@@ -414,6 +420,7 @@ def test_interrupting_many_users_keeps_whole_samples_and_reverts(tmp_path: Path,
     assert demo_stack.hub.describe("database")["toxics"] == []  # nothing left behind
 
 
+@pytest.mark.browser
 def test_a_cdp_endpoint_carries_the_users(tmp_path: Path, plain_site: str) -> None:
     from uxchaos.browser.launch import find_browser, launch_args
     from uxchaos.util.procs import die_with_parent

@@ -42,6 +42,7 @@ def test_ratings_follow_web_dev_thresholds() -> None:
     assert THRESHOLDS["ttfb"] == (800, 1800) and THRESHOLDS["fcp"] == (1800, 3000)
 
 
+@pytest.mark.browser
 def test_every_navigation_of_a_demo_run_has_scored_vitals(demo: DemoInfo, tmp_path: Path) -> None:
     scenario = tmp_path / "vitals.yaml"
     scenario.write_text(SCENARIO)
@@ -90,6 +91,7 @@ CSP_PAGE = (b"<html><head><title>start</title><script>document.title = 'inline r
             b"<body><h1>Locked down</h1><p>Some text to paint.</p><a id='next' href='/next'>next</a></body></html>")
 
 
+@pytest.mark.browser
 def test_a_csp_forbidding_inline_scripts_keeps_samples_and_vitals(tmp_path: Path) -> None:
     csp = {"Content-Security-Policy": "default-src 'none'; script-src 'none'; style-src 'none'"}
 
@@ -123,6 +125,7 @@ journey:
             assert "unavailable" not in v and v["ttfb"] is not None and v["fcp"] is not None, v
 
 
+@pytest.mark.browser
 def test_a_document_left_for_another_origin_keeps_its_vitals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """sessionStorage cannot hand a document's values to another origin: they come from the read
     between actions, which after a navigating last step shares its round trip with the Navigation
@@ -161,6 +164,7 @@ journey:
     assert reads == [True]  # the first document was read with its Navigation Timing, not on its own
 
 
+@pytest.mark.browser
 def test_the_last_read_waits_for_a_paint_the_journey_did_not_wait_for(tmp_path: Path) -> None:
     """A journey's last step can return before the browser paints what it changed: the read after the
     attempt waits until the document has reported that paint (two frames alone were not enough).
