@@ -187,6 +187,29 @@ def test_login_under_database_delay_on_the_laravel_stack(stack: tuple[str, Stack
     assert after < during
 
 
+def test_backend_delay_on_the_laravel_stack(stack: tuple[str, StackPorts], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's network latency experiment (backend-delay-swarm) against the stack's Laravel
+    backend: netem is out of reach on host networking, so the stack's backend proxy delays it; the
+    page timed like curl slows by one delay per request, the browser's login by one per request."""
+    name, ports = stack
+    monkeypatch.setenv("UXCHAOS_APP_URL", ports.base_url)
+    monkeypatch.setenv("UXCHAOS_PROXY_CONTROL", ports.control)
+    monkeypatch.setenv("UXCHAOS_STACK", name)
+    monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("UXCHAOS_BACKEND_DELAY", "300ms")
+    code, _, err = cli("run", "backend-delay-swarm", "--out", str(tmp_path / "r"), "--attempts", "2")
+    assert code == 0, err
+    (run_dir,) = (tmp_path / "r").glob("*/*")
+    data = RunData.load(run_dir)
+    assert data.meta["fault_choice"]["used"] == "proxy delay on backend"
+    # the quicker of two attempts per phase: a first attempt on a cold PHP worker can take a second alone
+    curl = {p: min(data.action_durations("Loading the login page (curl)", p)) for p in ("before", "during", "after")}
+    assert curl["during"] - curl["before"] >= 0.25 and curl["after"] < curl["during"], curl
+    login = {p: min(data.action_durations("Logging in", p)) for p in ("before", "during", "after")}
+    assert login["during"] - login["before"] >= 2 * 0.25, login  # the login page and the POST, at least
+
+
 def http_login(base_url: str, email: str, password: str) -> str:
     """GET the form, POST it with its CSRF token and the session cookie; the dashboard's HTML."""
     import http.cookiejar

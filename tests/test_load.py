@@ -41,7 +41,8 @@ class Visitor(HttpUser):
 """
 
 
-def scenario(tmp_path: Path, base_url: str, load: str, extra: str = "", name: str = "load") -> Path:
+def scenario(tmp_path: Path, base_url: str, load: str, extra: str = "", name: str = "load",
+             during: str = "{attempts: 2}") -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(f"""name: {name}
 target: {{base_url: {base_url}}}
@@ -51,7 +52,7 @@ journey:
       - goto: /login
 phases:
   before: {{attempts: 2}}
-  during: {{attempts: 2}}
+  during: {during}
   after: {{attempts: 2}}
 load:
 {load}
@@ -378,7 +379,10 @@ def test_a_master_that_cannot_be_reached_is_one_line_exit_3(tmp_path: Path) -> N
 def test_a_sweep_over_surge_users_gives_a_curve_per_level(tmp_path: Path, plain_site: str) -> None:
     path = scenario(tmp_path, plain_site, "  users: 1\n  wait: 200ms\n  requests: [{get: /}]",
                     "fault:\n  driver: load\n  kind: surge\n  target: load\n  params: {spawn_rate: 50/s}\n"
-                    "  sweep: {users: [0, 4], threshold: {\"Opening the login page\": 30s}}\n")
+                    "  sweep: {users: [0, 4], threshold: {\"Opening the login page\": 30s}}\n",
+                    # a level lasts over 2 s: a load record (one a second) that straddles a level change
+                    # counts for no level, so each level needs one whole second of its own
+                    during="{attempts: 3, think: 1s}")
     out = tmp_path / "reports"
     code, _, err = run_cli("run", str(path), "--out", str(out))
     assert code == 0, err
@@ -386,6 +390,9 @@ def test_a_sweep_over_surge_users_gives_a_curve_per_level(tmp_path: Path, plain_
     during = [r for r in records(run_dir, "load") if r["phase"] == "during"]
     by_level = {level: {r["users"] for r in during if r["level"] == level} for level in (0.0, 4.0)}
     assert by_level[0.0] == {1} and 5 in by_level[4.0], by_level  # the base user, then base + 4
+    for level in (0.0, 4.0):  # the think time between a level's attempts, with one user too
+        spans = [(r["started_at"], r["ended_at"]) for r in records(run_dir, "sample") if r["level"] == level]
+        assert len(spans) == 3 and all(b[0] - a[1] >= 1.0 for a, b in itertools.pairwise(spans)), spans
     curve = json.loads((run_dir / "summary.json").read_text())["dose_response"][0]
     assert curve["param"] == "users" and [lv["level"] for lv in curve["levels"]] == [0.0, 4.0], curve
     assert "users 4" in (run_dir / "report.md").read_text()

@@ -318,6 +318,8 @@ class Engine:
         assert browser is not None
         self.record.emit("on_phase", phase, attempts)
         for attempt in range(1, attempts + 1):
+            if attempt > 1 and spec.think_s:
+                time.sleep(spec.think_s)  # the user's pause between attempts, as each virtual user's
             began = time.monotonic()
             measured = self._measure(phase, attempt, browser, runtime, variables)
             if measured is None:
