@@ -19,8 +19,9 @@ ROOT = Path(__file__).parent.parent
 @pytest.mark.slow
 def test_wheel_installs_with_its_scenarios(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT), "-w", str(wheels)],
-                   check=True, capture_output=True, timeout=300)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT), "-w", str(wheels)],
+                           check=True, capture_output=True, text=True, timeout=300)
+    assert "warning" not in built.stdout.lower() + built.stderr.lower(), built.stderr  # e.g. setuptools' own
     (wheel,) = wheels.glob("uxchaos-*.whl")
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
@@ -79,6 +80,12 @@ def test_wheel_installs_with_its_scenarios(tmp_path: Path) -> None:
                    if p.is_file() and p.name != ".gitignore"}
     assert shipped_app <= {p.relative_to(laravel) for p in laravel.rglob("*") if p.is_file()}
     assert len(shipped_app) > 50
+    # what an index shows: the licence (an SPDX expression and its file), the classifiers
+    meta = subprocess.run([str(python), "-c", "import importlib.metadata as m; d = m.distribution('uxchaos'); "
+                           "print(d.metadata['License-Expression']); print(len(d.metadata.get_all('Classifier'))); "
+                           "print(any(str(f).endswith('LICENSE') for f in d.files))"],
+                          cwd=elsewhere, env=env, check=True, capture_output=True, text=True).stdout.split()
+    assert meta == ["MIT", meta[1], "True"] and int(meta[1]) >= 10, meta
     # a name resolves to the installed scenario from any directory
     dry = subprocess.run([str(uxchaos), "run", "login-under-db-delay", "--dry-run"], cwd=elsewhere, env=env,
                          capture_output=True, text=True, timeout=120)
