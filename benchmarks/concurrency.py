@@ -105,13 +105,13 @@ def run_uxchaos(demo: DemoInfo | Any, users: int, attempts: int, out: Path, brow
     before = [s for s in outcome.samples if s.phase == "before"]
     logins = [a.duration_s for s in before for a in s.actions if a.name == "Logging in" and a.ok and a.duration_s]
     wall = max(s.ended_at for s in before) - min(s.started_at for s in before)
-    cpu = [s.host_cpu for s in before if s.host_cpu is not None]
+    cpu = [s.generator.host_cpu for s in before if s.generator.host_cpu is not None]
     journeys = [s.duration_s for s in before if s.ok]
     return {"logins": logins, "wall": wall, "median": statistics.median(logins), "p95": p95(logins),
             "per_s": len(logins) / wall,
             "journey": statistics.median(journeys) if journeys else float("nan"), "ok": len(journeys),
             "failed": len(before) - len(logins), "host_attempts": statistics.mean(cpu) if cpu else float("nan"),
-            "saturated": sum(s.saturated for s in before), "n": len(before)}
+            "saturated": sum(s.generator.saturated for s in before), "n": len(before)}
 
 
 async def bare(demo: DemoInfo, users: int, attempts: int) -> tuple[list[float], float]:

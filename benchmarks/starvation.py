@@ -76,9 +76,10 @@ def run_uxchaos(demo: DemoInfo, rate: float, users: int, attempts: int, out: Pat
     text = scenario_text(demo, rate, users, attempts)
     outcome = Engine(parse_scenario(text, str(out / "starvation.yaml")), RunOptions(out_dir=out, deadline_s=900)).run()
     before = [s for s in outcome.samples if s.phase == "before" and s.ok]
-    logins = [(a.duration_s, a.bound_ms, s.saturated) for s in before for a in s.actions
+    logins = [(a.duration_s, a.bound_ms, s.generator.saturated) for s in before for a in s.actions
               if a.name == "Logging in" and a.ok and a.duration_s]
-    every = [s.bound_ms / 1000 / s.duration_s for s in before if s.bound_ms is not None and s.duration_s]
+    every = [s.generator.bound_ms / 1000 / s.duration_s for s in before
+             if s.generator.bound_ms is not None and s.duration_s]
     kept = [(d, b) for d, b, left in logins if not left]
     return {"all": [d for d, _, _ in logins], "kept": [d for d, _ in kept],
             "bounds": [b for _, b in kept if b is not None],

@@ -45,8 +45,8 @@ def main() -> None:
         def once(name: str) -> float:
             sample = run_attempt(session, plans[name], lambda: False)
             assert sample.ok, sample.failure
-            if sample.trace is not None:
-                zipped = Path(tmp) / sample.trace
+            if sample.captured.trace is not None:
+                zipped = Path(tmp) / sample.captured.trace
                 sizes[name].append(zipped.stat().st_size)
                 zipped.unlink()
             return sample.duration_s

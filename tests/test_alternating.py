@@ -69,9 +69,9 @@ phases:
     run = RunData.load(run_dir)
     order = [(s.phase, s.attempt) for s in sorted(run.samples, key=lambda s: s.started_at)]
     assert order == [("before", 1), ("during", 1), ("before", 2), ("during", 2), ("before", 3), ("after", 1)]
-    assert not any(s.straddled or s.fault_missing for s in run.samples)
-    assert all(s.fault_active_at_start and s.fault_active_at_end for s in run.attempts("during"))
-    assert not any(s.fault_active_at_start or s.fault_active_at_end for s in run.attempts("before"))
+    assert not any(s.fault.straddled or s.fault.fault_missing for s in run.samples)
+    assert all(s.fault.fault_active_at_start and s.fault.fault_active_at_end for s in run.attempts("during"))
+    assert not any(s.fault.fault_active_at_start or s.fault.fault_active_at_end for s in run.attempts("before"))
     events = [e["event"] for e in run.events if e["event"] in ("injected", "reverted")]
     assert events == ["injected", "reverted"] * 2
     assert any(e["event"] == "effect_verified" and e["ok"] for e in run.events)

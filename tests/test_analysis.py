@@ -19,7 +19,7 @@ from uxchaos.analysis.stats import compare, recovery_time
 from uxchaos.analysis.summary import analyze
 from uxchaos.cli import main
 from uxchaos.report import write_reports
-from uxchaos.results.records import ActionTiming, ResultsStore, Sample
+from uxchaos.results.records import ActionTiming, FaultState, ResultsStore, Sample
 from uxchaos.results.rundata import RunData
 from uxchaos.scenario.expect import Expectation, ExpectationError, evaluate
 from uxchaos.scenario.loading import parse_scenario
@@ -45,7 +45,7 @@ def make_run(tmp: Path, timings: dict[str, list[float]], expect: list[str] | Non
             t += revert_gap_s
         for i, d in enumerate(timings.get(phase, []), start=1):
             s = Sample(phase, i, t, t + d, d, True, [ActionTiming(action, d, True)],
-                       fault_active_at_start=phase == "during", fault_active_at_end=phase == "during")
+                       fault=FaultState(fault_active_at_start=phase == "during", fault_active_at_end=phase == "during"))
             store.append(s.to_record())
             t += d + 0.1
         for j in range((failed or {}).get(phase, 0)):

@@ -13,7 +13,7 @@ from scenario_builder import DEMO_CREDENTIALS, proxy_fault, write_scenario
 from uxchaos.analysis.attribution import attribute_action, collapse_path, median_attempt, shares
 from uxchaos.cli import main
 from uxchaos.demo.login import login_journey
-from uxchaos.results.records import ActionTiming, Sample
+from uxchaos.results.records import ActionTiming, Captured, Sample
 from uxchaos.results.rundata import RunData
 
 
@@ -33,7 +33,7 @@ def _req(method: str, url: str, wait: float, download: float = 1.0, start: float
 
 def _sample(phase: str, attempt: int, seconds: float, requests: list[dict[str, Any]]) -> Sample:
     return Sample(phase, attempt, 0.0, seconds, seconds, True, [ActionTiming("A", seconds, True)],
-                  requests=requests)
+                  captured=Captured(requests=requests))
 
 
 def test_shares_split_overlaps_and_add_up_to_the_union() -> None:
@@ -128,7 +128,8 @@ def test_matched_requests_ids_and_one_phase_requests_are_split_out() -> None:
     assert median_attempt(samples, "during", "A") is samples[4]  # the 2.0 s one
     # No usable attempt in one phase (all failed there): nothing to split.
     failed = [s for s in samples if s.phase == "before"] + [
-        Sample("during", 9, 0.0, 1.0, 1.0, False, [ActionTiming("A", 1.0, False, "boom")], requests=[])]
+        Sample("during", 9, 0.0, 1.0, 1.0, False, [ActionTiming("A", 1.0, False, "boom")],
+               captured=Captured(requests=[]))]
     assert attribute_action(failed, "A") is None
 
 
@@ -151,7 +152,7 @@ def test_demo_under_db_delay_names_the_login_requests(tmp_path: Path) -> None:
     post, dashboard = by_key["POST /login"], by_key["GET /dashboard"]
     assert login.delta_s > 0.6, login.sentence()  # several sequential round trips of +300 ms
     server = post.wait_s + dashboard.wait_s
-    load = [s.cpu_load for s in run.samples]
+    load = [s.generator.cpu_load for s in run.samples]
     assert abs(server - login.delta_s) <= 0.10 * login.delta_s, (login.sentence(), "load averages", load)
     assert post.wait_s > 0.2 and dashboard.wait_s > 0.2, login.sentence()
     sentence = login.sentence()

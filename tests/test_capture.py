@@ -72,8 +72,9 @@ def test_yaml_and_python_journeys_record_each_actions_requests(demo: DemoInfo, t
             AttemptPlan("before", 1, [], demo.base_url, variables, 30, tmp_path, journey), lambda: False)
     assert yaml_sample.ok and py_sample.ok, (yaml_sample.failure, py_sample.failure)
 
-    assert yaml_sample.requests is not None and yaml_sample.requests_capped is None
-    by_action = {(r["action"], r["method"], r["url"].split(demo.base_url)[-1]) : r for r in yaml_sample.requests}
+    requests = yaml_sample.captured.requests
+    assert requests is not None and yaml_sample.captured.requests_capped is None
+    by_action = {(r["action"], r["method"], r["url"].split(demo.base_url)[-1]) : r for r in requests}
     opening = by_action[("Opening the login page", "GET", "/login?token=***&page=2")]
     assert opening["type"] == "document" and opening["status"] == 200
     post = by_action[("Logging in", "POST", "/login")]
@@ -82,30 +83,31 @@ def test_yaml_and_python_journeys_record_each_actions_requests(demo: DemoInfo, t
     assert 0 <= post["start_ms"] < dashboard["start_ms"]
     login_s = next(a.duration_s for a in yaml_sample.actions if a.name == "Logging in")
     assert dashboard["start_ms"] < login_s * 1000 + 50  # inside the action's own span
-    for r in yaml_sample.requests:
+    for r in requests:
         _check_timings(r)
         assert r["wait_ms"] > 0 and r["failure"] is None
 
     # Stored and read back with the sample; no typed secret in it.
     again = Sample.from_record(yaml_sample.to_record())
-    assert again.requests == yaml_sample.requests
-    assert Sample.from_record({**yaml_sample.to_record(), "from_a_later_version": 1}).requests == again.requests
+    assert again.captured.requests == requests
+    later = Sample.from_record({**yaml_sample.to_record(), "from_a_later_version": 1})
+    assert later.captured.requests == again.captured.requests
     assert demo.password not in str(yaml_sample.to_record())
 
     # The Python journey: the goto outside every step() is "(outside steps)", the login inside its block.
-    assert py_sample.requests is not None
-    placed = {(r["action"], r["method"], r["url"].split(demo.base_url)[-1]) for r in py_sample.requests}
+    assert py_sample.captured.requests is not None
+    placed = {(r["action"], r["method"], r["url"].split(demo.base_url)[-1]) for r in py_sample.captured.requests}
     assert ("(outside steps)", "GET", "/login") in placed
     assert {("Logging in", "POST", "/login"), ("Logging in", "GET", "/dashboard")} <= placed
 
     # Web Vitals (journey/vitals.py) are placed the same way: a page counts for the action that loaded it.
-    assert [(v["action"], v["url"].split(demo.base_url)[-1]) for v in yaml_sample.vitals or []] == [
+    assert [(v["action"], v["url"].split(demo.base_url)[-1]) for v in yaml_sample.captured.vitals or []] == [
         ("Opening the login page", "/login?token=***&page=2"), ("Logging in", "/dashboard")]
-    assert [(v["action"], v["url"].split(demo.base_url)[-1]) for v in py_sample.vitals or []] == [
+    assert [(v["action"], v["url"].split(demo.base_url)[-1]) for v in py_sample.captured.vitals or []] == [
         ("(outside steps)", "/login"), ("Logging in", "/dashboard")]
     # The order of the paint metrics is test_vitals' job; here, where a page was left before the
     # browser reported its paints (seen once on a machine at load 20), only TTFB is sure to be there.
-    for v in [*(yaml_sample.vitals or []), *(py_sample.vitals or [])]:
+    for v in [*(yaml_sample.captured.vitals or []), *(py_sample.captured.vitals or [])]:
         assert v["ttfb"] > 0 and v["cls"] is not None, v
         painted = [m for m in (v["lcp"], v["fcp"]) if m is not None]
         assert painted == sorted(painted, reverse=True) and all(m >= v["ttfb"] for m in painted), v

@@ -133,7 +133,7 @@ def test_a_driver_defined_in_a_test_runs_through_the_unchanged_engine(
     during = run.action_durations("Opening the page", "during")
     before = run.action_durations("Opening the page", "before")
     assert len(during) == 3 and min(during) >= 1.0 and min(during) > max(before)
-    assert not any(s.fault_missing for s in run.samples)
+    assert not any(s.fault.fault_missing for s in run.samples)
     assert not marker.exists()
     assert [e["event"] for e in run.events if e["event"] in ("injected", "reverted")] == ["injected", "reverted"]
     assert not list((tmp_path / "state" / "ledger").glob("*.json"))
@@ -151,9 +151,9 @@ def test_a_fault_that_vanishes_mid_phase_is_seen_and_its_samples_flagged(
     main(["run", str(path), "--out", str(tmp_path / "r")], io.StringIO(), err)
     (run_dir,) = (tmp_path / "r").glob("*/*")
     run = RunData.load(run_dir)
-    flags = [s.fault_missing for s in run.attempts("during")]
+    flags = [s.fault.fault_missing for s in run.attempts("during")]
     assert flags == [False, True, True, True], flags  # attempt 2 ended without it; 3 and 4 never had it
-    assert not any(s.fault_missing for s in run.attempts("before") + run.attempts("after"))
+    assert not any(s.fault.fault_missing for s in run.attempts("before") + run.attempts("after"))
     assert run.action_durations("Opening the page", "during") == [s.actions[0].duration_s
                                                                   for s in run.attempts("during")[:1]]
     assert any(e["event"] == "fault_missing" for e in run.events)
@@ -210,8 +210,8 @@ def test_a_second_run_is_refused_and_never_removes_the_first_runs_fault(
         control.close()
     assert proc.returncode == 130, err
     run = RunData.load(run_a)
-    later = [s for s in run.attempts("during") if s.started_at > refused_at and not s.straddled]
-    assert len(later) >= 2 and not any(s.fault_missing for s in run.attempts("during"))
+    later = [s for s in run.attempts("during") if s.started_at > refused_at and not s.fault.straddled]
+    assert len(later) >= 2 and not any(s.fault.fault_missing for s in run.attempts("during"))
     before = max(run.action_durations("Opening the login page", "before"))
     assert all(s.actions[0].duration_s is not None and s.actions[0].duration_s > before + 0.25 for s in later)
     assert demo_stack.hub.describe("database")["toxics"] == []
@@ -267,7 +267,7 @@ def test_a_toxic_removed_by_hand_mid_phase_flags_the_rest(tmp_path: Path, demo_s
         control.close()
     assert proc.returncode == 0, err
     run = RunData.load(run_dir)
-    flags = [s.fault_missing for s in run.attempts("during")]
+    flags = [s.fault.fault_missing for s in run.attempts("during")]
     assert flags[0] is False and flags[-2:] == [True, True], flags
     assert "not in force" in (run_dir / "report.md").read_text()
 

@@ -191,7 +191,7 @@ def test_proxy_kinds_through_a_scenario(tmp_path: Path, kind: str, params: str, 
     run = RunData.load(only_run_dir(tmp_path / "r"))
     before, during, after = run.samples
     assert before.ok and after.ok, (before.failure, after.failure)
-    assert not during.straddled and during.fault_active_at_start and not after.fault_active_at_start
+    assert not during.fault.straddled and during.fault.fault_active_at_start and not after.fault.fault_active_at_start
     names = [e["event"] for e in run.events]
     assert names.index("injected") < names.index("reverted")
     download = {s.phase: next(a for a in s.actions if a.name == "Downloading") for s in run.samples}

@@ -13,7 +13,7 @@ from conftest import TcpServer, connect, recv_exactly
 
 from uxchaos.proxy import ProxyHub, ToxicError
 from uxchaos.proxy.control import ControlClient, ControlServer
-from uxchaos.results.records import ActionTiming, Sample
+from uxchaos.results.records import ActionTiming, GeneratorState, Sample
 from uxchaos.run.turns import TurnCounter
 
 GREETING = b"\x4a\x00\x00\x00\x0a5.5.5-synthetic\x00greeting-without-line-break"
@@ -139,7 +139,7 @@ def _turns(s: socket.socket, n: int) -> None:
 def _count(counter: TurnCounter, sample: Sample) -> dict[str, dict[str, int]] | None:
     """The turns the counter gives one attempt, as the runner asks for them after it."""
     counter.fill(sample)
-    return sample.service_turns
+    return sample.captured.service_turns
 
 
 @pytest.mark.parametrize("via", ["hub", "control API"])
@@ -190,7 +190,7 @@ def test_turns_per_action_leave_out_a_background_client(hub: ProxyHub, server_fi
 
 def test_turns_are_not_counted_for_an_attempt_beside_other_users(hub: ProxyHub) -> None:
     now = time.time()
-    sample = Sample("during", 1, now, now + 1, 1.0, True, concurrency=2,
+    sample = Sample("during", 1, now, now + 1, 1.0, True, generator=GeneratorState(concurrency=2),
                     actions=[ActionTiming("a", 1.0, True, None, now, now + 1)])
     assert _count(TurnCounter(hub), sample) is None
 

@@ -49,7 +49,7 @@ def test_shortened_db_delay_run_shows_the_slowdown(tmp_path: Path, make_scenario
     run_dir = only_run_dir(tmp_path / "reports")
     run = RunData.load(run_dir)
     assert [s.phase for s in run.samples] == ["before"] * 2 + ["during"] * 2 + ["after"] * 2
-    assert not any(s.straddled for s in run.samples) and all(s.ok for s in run.samples)
+    assert not any(s.fault.straddled for s in run.samples) and all(s.ok for s in run.samples)
     before = statistics.median(run.action_durations("Logging in", "before"))
     during = statistics.median(run.action_durations("Logging in", "during"))
     after = statistics.median(run.action_durations("Logging in", "after"))
@@ -89,7 +89,7 @@ def test_max_duration_reverts_and_flags_the_straddling_sample(tmp_path: Path,
     assert code == 0, err
     run = RunData.load(only_run_dir(tmp_path / "reports"))
     during = run.attempts("during")
-    assert len(during) == 1 and during[0].straddled  # no further attempt once the fault was gone
+    assert len(during) == 1 and during[0].fault.straddled  # no further attempt once the fault was gone
     reverted = next(e for e in run.events if e["event"] == "reverted")
     assert "max duration" in reverted["reason"]
     assert run.action_durations("Logging in", "during") == []  # kept out of the statistics

@@ -57,7 +57,7 @@ def test_parts_add_up_to_the_slowdown(spa_run: RunData) -> None:
     from uxchaos.analysis.summary import analyze
 
     report = next(a for a in analyze(spa_run).attribution if a.action == "Opening the report")
-    load = [s.cpu_load for s in spa_run.samples]
+    load = [s.generator.cpu_load for s in spa_run.samples]
     assert report.delta_s > 0.8, (report.sentence(), load)
     parts = sum(r.share_s for r in report.requests)
     assert abs(parts - report.delta_s) <= 0.10 * report.delta_s, (report.sentence(), load)
@@ -86,13 +86,14 @@ def test_spa_route_change_is_a_client_side_navigation_in_the_vitals(spa_run: Run
     for sample in spa_run.samples:
         if not sample.ok:
             continue
-        views = [v for v in sample.vitals or [] if v["action"] == "Opening the report"]
-        assert len(views) == 1 and views[0]["navigation"] == "client-side", sample.vitals
+        views = [v for v in sample.captured.vitals or [] if v["action"] == "Opening the report"]
+        assert len(views) == 1 and views[0]["navigation"] == "client-side", sample.captured.vitals
         view = views[0]
         assert view["url"].endswith("/spa/report") and view["navigation_type"] == "push"
         assert view["ttfb"] is None and view["cls"] is not None
         assert view["soft_navigation"] is True and view["lcp"] is not None and view["lcp"] > 0, view
-        assert any(v.get("inp_action") == "Opening the report" for v in sample.vitals or []), sample.vitals
+        vitals = sample.captured.vitals or []
+        assert any(v.get("inp_action") == "Opening the report" for v in vitals), vitals
     analysis = analyze(spa_run)
     row = analysis.vitals_row("Opening the report", "during")
     assert row is not None and row.client_side and {"lcp", "cls", "inp"} <= set(row.metrics)

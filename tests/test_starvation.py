@@ -30,7 +30,7 @@ from uxchaos.analysis.stats import compare
 from uxchaos.analysis.summary import analyze
 from uxchaos.demo.login import open_action
 from uxchaos.report.markdown import render_markdown
-from uxchaos.results.records import ActionTiming, Sample, StepTiming
+from uxchaos.results.records import ActionTiming, GeneratorState, Sample, StepTiming
 from uxchaos.results.rundata import RunData
 from uxchaos.users import processes as generator
 from uxchaos.users.processes import generator_threads, journey_thread
@@ -268,12 +268,13 @@ def test_an_attempt_is_left_out_only_when_its_bound_is_a_material_share() -> Non
     kept = _sample([("Opening", 0.0, 1.0), ("Logging in", 1.0, 3.0)])
     bound_sample(kept, monitor, 1)
     assert [s.bound_ms for s in kept.steps] == [50.0, 150.0]
-    assert [a.bound_ms for a in kept.actions] == [50.0, 150.0] and kept.bound_ms == 200.0
-    assert not kept.saturated and not kept.excluded  # 200 ms of 4 s: 5%
+    assert [a.bound_ms for a in kept.actions] == [50.0, 150.0] and kept.generator.bound_ms == 200.0
+    assert not kept.generator.saturated and not kept.excluded  # 200 ms of 4 s: 5%
     monitor = _monitor_with([(100.0 + t, {"a": t * 300_000_000}) for t in range(0, 20)])
     starved = _sample([("Opening", 0.0, 1.0), ("Logging in", 1.0, 3.0)])
     bound_sample(starved, monitor, 1)
-    assert starved.bound_ms == 1200.0 and starved.saturated and starved.excluded  # 30% > LEFT_OUT_SHARE
+    generator = starved.generator
+    assert generator.bound_ms == 1200.0 and generator.saturated and starved.excluded  # 30% > LEFT_OUT_SHARE
     assert LEFT_OUT_SHARE == 0.10
 
 
@@ -292,8 +293,8 @@ def _records(phase: str, seconds: float, bound_ms: float, cpu: float, saturated:
     for n in range(1, 9):
         d = seconds * (1 + n / 100)
         out.append(Sample(phase, n, 1000.0 * n, 1000.0 * n + d, d, True,
-                          [ActionTiming("Logging in", d, True, bound_ms=bound_ms)], host_cpu=cpu,
-                          bound_ms=bound_ms, saturated=saturated).to_record())
+                          [ActionTiming("Logging in", d, True, bound_ms=bound_ms)],
+                          generator=GeneratorState(host_cpu=cpu, bound_ms=bound_ms, saturated=saturated)).to_record())
     return out
 
 

@@ -316,5 +316,5 @@ def test_a_run_with_the_stacks_browsers(stack: tuple[str, StackPorts], tmp_path:
     assert code == 0, err
     (run_dir,) = (tmp_path / "r").glob("*/*")
     data = RunData.load(run_dir)
-    assert {s.endpoint for s in data.samples} == {ports.browser_endpoint}
+    assert {s.generator.endpoint for s in data.samples} == {ports.browser_endpoint}
     assert data.action_durations("Logging in", "during")[0] - data.action_durations("Logging in", "before")[0] >= 0.6

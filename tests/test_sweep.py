@@ -116,8 +116,8 @@ def test_sweep_on_the_demo_gives_levels_slope_and_a_threshold_that_holds(tmp_pat
     (run_dir,) = out.glob("sweep/*")
     run = RunData.load(run_dir)
     during = run.attempts("during")
-    assert [s.level for s in during] == [0.0, 0.0, 0.15, 0.15, 0.3, 0.3]
-    assert all(s.level is None for s in run.attempts("before") + run.attempts("after"))
+    assert [s.fault.level for s in during] == [0.0, 0.0, 0.15, 0.15, 0.3, 0.3]
+    assert all(s.fault.level is None for s in run.attempts("before") + run.attempts("after"))
     assert [e["level"] for e in run.events if e["event"] == "level_changed"] == [0.15, 0.3]
     assert [e["requested_ms"] for e in run.events if e["event"] == "effect_verified"] == [0, 150, 300]
     assert sum(e["event"] == "injected" for e in run.events) == 1  # mode step: held, resized
@@ -213,7 +213,7 @@ def test_slope_equals_the_round_trips_counted_by_the_proxy(tmp_path: Path, demo_
 
 def _sweep_run(tmp: Path, per_level_s: float) -> Path:
     """A run folder of a sweep whose login grows by `per_level_s` seconds per second of delay."""
-    from uxchaos.results.records import ActionTiming, ResultsStore, Sample
+    from uxchaos.results.records import ActionTiming, FaultState, ResultsStore, Sample
 
     store = ResultsStore(tmp)
     t = 1_800_000_000.0
@@ -223,7 +223,8 @@ def _sweep_run(tmp: Path, per_level_s: float) -> Path:
             d = 0.5 + per_level_s * level + jitter
             store.append(Sample("during", i + 1, t, t + d, d, True,
                                 [ActionTiming("Logging in", d, True, bound_ms=5.0 + 20 * level + i)],
-                                fault_active_at_start=True, fault_active_at_end=True, level=level).to_record())
+                                fault=FaultState(fault_active_at_start=True, fault_active_at_end=True, level=level)
+                                ).to_record())
             t += d + 0.1
     store.write_json("run.json", {"status": "completed", "scenario": {
         "name": "sweep", "journey": [{"action": "Logging in", "steps": []}], "expect": [],

@@ -12,7 +12,7 @@ from test_analysis import make_run
 
 from uxchaos.cli import main
 from uxchaos.report import write_reports
-from uxchaos.results.records import ActionTiming, ResultsStore, Sample
+from uxchaos.results.records import ActionTiming, Captured, ResultsStore, Sample
 
 ROOT = Path(__file__).parent.parent
 
@@ -48,7 +48,7 @@ def test_fault_details_are_readable_text_and_verdicts_left_aligned(tmp_path: Pat
     store.append({"type": "fault_event", "event": "effect_verified", "time": 1e9 + 6, "requested_ms": 200,
                   "observed_ms": 189.6, "ok": True})
     store.append(Sample("after", 9, 1e9 + 50, 1e9 + 51, 1.0, True, [ActionTiming("Logging in", 1.0, True)],
-                        requests=[], requests_capped={"Logging in": 7}).to_record())
+                        captured=Captured(requests=[], requests_capped={"Logging in": 7})).to_record())
     store.close()
     write_reports(run_dir)
     md, html = (run_dir / "report.md").read_text(), (run_dir / "report.html").read_text()

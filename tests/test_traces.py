@@ -17,7 +17,7 @@ from uxchaos.cli import main
 from uxchaos.demo.login import login_journey
 from uxchaos.demo.stack import DemoInfo
 from uxchaos.journey.traces import TraceKeeper, default_mode, redact, secret_forms
-from uxchaos.results.records import ActionTiming, Sample
+from uxchaos.results.records import ActionTiming, Captured, Sample
 from uxchaos.results.rundata import RunData
 from uxchaos.run.options import RunOptions
 
@@ -26,7 +26,8 @@ def _traced(tmp_path: Path, phase: str, attempt: int, seconds: float, ok: bool =
     name = f"trace-{phase}-{attempt}.zip"
     (tmp_path / name).write_bytes(b"zip")
     return Sample(phase, attempt, 0.0, seconds, seconds, ok, [ActionTiming("A", seconds, ok, None if ok else "x"),
-                                                              ActionTiming("B", 1.0 / seconds, True)], trace=name)
+                                                              ActionTiming("B", 1.0 / seconds, True)],
+                  captured=Captured(trace=name))
 
 
 def test_slowest_keeps_failures_and_each_actions_slowest_during_attempt(tmp_path: Path) -> None:
@@ -99,8 +100,9 @@ def test_traces_hold_no_secret_and_a_failed_attempt_shows_its_failing_step(demo:
     run = RunData.load(run_dir)
     assert [(s.phase, s.ok, s.failed_action) for s in run.samples] == [
         (phase, False, "Reading the report") for phase in ("before", "during", "after")]
-    assert [s.trace for s in run.samples] == ["trace-before-1.zip", "trace-during-1.zip", "trace-after-1.zip"]
-    assert sorted(p.name for p in run_dir.glob("*.zip")) == sorted(s.trace for s in run.samples if s.trace)
+    traces = [s.captured.trace for s in run.samples]
+    assert traces == ["trace-before-1.zip", "trace-during-1.zip", "trace-after-1.zip"]
+    assert sorted(p.name for p in run_dir.glob("*.zip")) == sorted(t for t in traces if t)
     assert sorted(p.name for p in run_dir.iterdir() if p.is_file() and p.suffix not in (".zip", ".png")) == [
         "junit.xml", "report.html", "report.md", "results.jsonl", "run.json", "summary.json"]  # no half-made file
 

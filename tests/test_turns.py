@@ -68,7 +68,7 @@ def test_a_slow_poller_found_late_is_taken_out_of_every_attempt(svc: ProxyHub, p
         sample = attempt(number, poller)
         counter.fill(sample)
         samples.append(sample)
-    live = [s.service_turns["svc"]["Logging in"] for s in samples if s.service_turns]
+    live = [s.captured.service_turns["svc"]["Logging in"] for s in samples if s.captured.service_turns]
     assert len(live) == 6
     assert max(live) > TURNS_PER_ACTION, live  # the poller's turns landed in some attempts
     time.sleep(1.2)  # the gap after the last attempt: the poller talks in it twice, 0.45 s apart
@@ -76,7 +76,8 @@ def test_a_slow_poller_found_late_is_taken_out_of_every_attempt(svc: ProxyHub, p
     assert [r["type"] for r in records] == ["turn_background"] and records[0]["proxy"] == "svc"
     # The report rebuilds the run from its records: every attempt holds its own turns only.
     run = RunData.from_records({}, [s.to_record() for s in samples] + records)
-    assert [s.service_turns["svc"]["Logging in"] for s in run.samples if s.service_turns] == [TURNS_PER_ACTION] * 6
+    rebuilt = [s.captured.service_turns for s in run.samples]
+    assert [t["svc"]["Logging in"] for t in rebuilt if t] == [TURNS_PER_ACTION] * 6
 
 
 def test_a_journey_connection_heard_once_after_its_attempt_stays_counted(svc: ProxyHub) -> None:
@@ -96,5 +97,5 @@ def test_a_journey_connection_heard_once_after_its_attempt_stays_counted(svc: Pr
         sample = Sample("before", 1, started, ended, ended - started, True, actions=[action])
         counter.fill(sample)
         counter.finish()
-    assert sample.service_turns == {"svc": {"Logging in": TURNS_PER_ACTION}}
+    assert sample.captured.service_turns == {"svc": {"Logging in": TURNS_PER_ACTION}}
     assert records == []

@@ -450,13 +450,14 @@ def test_a_cdp_endpoint_carries_the_users(tmp_path: Path, plain_site: str) -> No
 def test_many_attempts_turn_the_seed_table_into_medians_and_flags_are_counted() -> None:
     from uxchaos.report.markdown import attempts_table
     from uxchaos.report.users import users_section
-    from uxchaos.results.records import ActionTiming
+    from uxchaos.results.records import ActionTiming, GeneratorState
     from uxchaos.results.rundata import RunData
 
     def sample(phase: str, n: int, seconds: float, **flags: Any) -> dict[str, Any]:
+        generator = GeneratorState(user=1 + n % 4, endpoint="local", concurrency=4, host_cpu=0.5, driver_lag_ms=5.0,
+                                   **flags)
         return Sample(phase=phase, attempt=n, started_at=n, ended_at=n + seconds, duration_s=seconds, ok=True,
-                      actions=[ActionTiming("Logging in", seconds, True)], user=1 + n % 4, endpoint="local",
-                      concurrency=4, host_cpu=0.5, driver_lag_ms=5.0, **flags).to_record()
+                      actions=[ActionTiming("Logging in", seconds, True)], generator=generator).to_record()
 
     records = [sample("before", n, 1.0) for n in range(1, 25)]
     records += [sample("during", n, 3.0 if n % 2 else 5.0) for n in range(1, 25)]

@@ -54,16 +54,16 @@ def test_every_navigation_of_a_demo_run_has_scored_vitals(demo: DemoInfo, tmp_pa
     run = RunData.load(run_dir)
     assert len(run.samples) == 4
     for sample in run.samples:
-        assert sample.ok and sample.vitals is not None, sample.failure
+        assert sample.ok and sample.captured.vitals is not None, sample.failure
         navigations = [(st.action, st.navigation["url"]) for st in sample.steps if st.navigation]
         assert [a for a, _ in navigations] == ["Opening the login page", "Logging in"]
-        pages = [(v["action"], v["url"]) for v in sample.vitals]
-        assert pages == navigations, sample.vitals  # one record per navigation, in the right action
-        for v in sample.vitals:
+        pages = [(v["action"], v["url"]) for v in sample.captured.vitals]
+        assert pages == navigations, sample.captured.vitals  # one record per navigation, in the right action
+        for v in sample.captured.vitals:
             for metric in ("ttfb", "fcp", "lcp", "cls"):
                 assert v[metric] is not None and v["rating"][metric] == rating(metric, v[metric]), v
             assert v["lcp"] >= v["fcp"] >= v["ttfb"] > 0, v
-        login_page = sample.vitals[0]
+        login_page = sample.captured.vitals[0]
         # the clicks into the e-mail field and on the button are interactions on the login page; its INP is
         # the slower one's, counted for the action that made it
         assert login_page["inp"] is not None and login_page["inp_action"] in ("Typing the credentials", "Logging in")
@@ -120,8 +120,9 @@ journey:
     assert title == "start"  # the CSP is in force: the page's own inline script was refused
     for sample in samples:
         assert sample.ok, sample.failure
-        assert sample.vitals is not None and [v["action"] for v in sample.vitals] == ["Opening", "Following the link"]
-        for v in sample.vitals:
+        vitals = sample.captured.vitals
+        assert vitals is not None and [v["action"] for v in vitals] == ["Opening", "Following the link"]
+        for v in vitals:
             assert "unavailable" not in v and v["ttfb"] is not None and v["fcp"] is not None, v
 
 
@@ -154,9 +155,9 @@ journey:
 """, "origins.yaml", env={}).journey
         sample = run_attempt(session, AttemptPlan("before", 1, journey, first, {}, 10, tmp_path), lambda: False)
     assert sample.ok, sample.failure
-    assert sample.vitals is not None
-    by_url = {v["url"]: v for v in sample.vitals}
-    assert set(by_url) == {f"{first}/one", f"{second}/two"}, sample.vitals
+    assert sample.captured.vitals is not None
+    by_url = {v["url"]: v for v in sample.captured.vitals}
+    assert set(by_url) == {f"{first}/one", f"{second}/two"}, sample.captured.vitals
     left = by_url[f"{first}/one"]
     assert left["action"] == "Opening the first site" and "unavailable" not in left, left
     assert left["ttfb"] is not None and left["ttfb"] > 0, left

@@ -200,12 +200,13 @@ def _usable(samples: list[Sample], phase: str, action: str) -> list[tuple[float,
     """(duration, requests) of each successful, non-excluded attempt of the phase that recorded requests."""
     out = []
     for s in samples:
-        if s.phase != phase or s.excluded or s.requests is None:
+        requests = s.captured.requests
+        if s.phase != phase or s.excluded or requests is None:
             continue
         timing = next((a for a in s.actions if a.name == action), None)
         if timing is None or not timing.ok or timing.duration_s is None:
             continue
-        out.append((timing.duration_s, [r for r in s.requests if r.get("action") == action]))
+        out.append((timing.duration_s, [r for r in requests if r.get("action") == action]))
     return out
 
 
@@ -264,7 +265,7 @@ def median_attempt(samples: list[Sample], phase: str, action: str) -> Sample | N
     """The attempt whose duration of `action` is the (lower) median of the phase's usable attempts."""
     usable = []
     for s in samples:
-        if s.phase != phase or s.excluded or s.requests is None:
+        if s.phase != phase or s.excluded or s.captured.requests is None:
             continue
         timing = next((a for a in s.actions if a.name == action), None)
         if timing is not None and timing.ok and timing.duration_s is not None:

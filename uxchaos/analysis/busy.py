@@ -58,9 +58,10 @@ def busy(run: RunData) -> Busy:
         samples = run.attempts(name)
         if not samples:
             continue
-        kept = [s.bound_ms for s in samples if not s.excluded and s.bound_ms is not None]
-        phases.append(PhaseLoad(name, len(samples), _median([s.host_cpu for s in samples if s.host_cpu is not None]),
-                                sum(s.saturated for s in samples), _median(kept)))
+        generators = [s.generator for s in samples]
+        kept = [s.generator.bound_ms for s in samples if not s.excluded and s.generator.bound_ms is not None]
+        phases.append(PhaseLoad(name, len(samples), _median([g.host_cpu for g in generators if g.host_cpu is not None]),
+                                sum(g.saturated for g in generators), _median(kept)))
     report = Busy(phases)
     measured = [p for p in phases if p.host_cpu is not None and p.phase != "during"]  # fault-free phases
     if len(measured) > 1:

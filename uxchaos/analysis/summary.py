@@ -151,18 +151,19 @@ def _level_rows(run: RunData, action: str, base: list[float], base_bound: float 
     sweep = (run.fault or {}).get("sweep") or {}
     rows = []
     for level in (float(x) for x in sweep.get("levels", [])):
-        attempts = [s for s in run.attempts("during") if s.level == level]
+        attempts = [s for s in run.attempts("during") if s.fault.level == level]
         values = [a.duration_s for s in attempts if not s.excluded for a in s.actions
                   if a.name == action and a.ok and a.duration_s is not None]
         failures = sum(1 for s in attempts if not s.excluded and any(
             a.name == action and not a.ok and a.duration_s is not None for a in s.actions))
         label = f"during · {sweep.get('param', 'level')} {format_level(level, str(sweep.get('unit', '')))}"
-        stats = describe(values, failures, sum(1 for s in attempts if s.straddled))
+        stats = describe(values, failures, sum(1 for s in attempts if s.fault.straddled))
         bounds = [a.bound_ms for s in attempts if not s.excluded
                   for a in s.actions if a.name == action and a.ok and a.bound_ms is not None]
         bound = max(bounds) if bounds else None
         worst = max((b for b in (base_bound, bound) if b is not None), default=None)
-        left_out = sum(1 for s in attempts if s.saturated) + sum(p.left_out for p in load.phases if p.phase == "before")
+        left_out = (sum(1 for s in attempts if s.generator.saturated)
+                    + sum(p.left_out for p in load.phases if p.phase == "before"))
         rows.append(ActionPhase(action, label, stats, qualify(compare(base, values), stats.median, worst,
                                                               load.host_busy, left_out), bound, level=level))
     return rows
@@ -180,7 +181,7 @@ def analyze(run: RunData) -> Analysis:
                 rows += _level_rows(run, action, base, base_bound, load)
                 continue
             values = run.action_durations(action, phase)
-            straddled = sum(1 for s in run.attempts(phase) if s.straddled)
+            straddled = sum(1 for s in run.attempts(phase) if s.fault.straddled)
             stats = describe(values, _failures(run, action, phase), straddled)
             bound = action_bound_ms(run, action, phase)
             vs = None
@@ -198,8 +199,8 @@ def analyze(run: RunData) -> Analysis:
         recovery[action] = recovery_time(run.action_durations(action, "before"), after, reverted)
     phases = {p: {"n": len(run.attempts(p)),
                   "failures": sum(1 for s in run.attempts(p) if not s.ok and not s.excluded),
-                  "straddled": sum(1 for s in run.attempts(p) if s.straddled),
-                  "fault_missing": sum(1 for s in run.attempts(p) if s.fault_missing)} for p in PHASES}
+                  "straddled": sum(1 for s in run.attempts(p) if s.fault.straddled),
+                  "fault_missing": sum(1 for s in run.attempts(p) if s.fault.fault_missing)} for p in PHASES}
     curves = analyze_sweep(run)
     # a sweep's during phase mixes levels: its dose–response says what the fault did instead
     attribution = [] if curves else attribute(run.samples, run.actions)

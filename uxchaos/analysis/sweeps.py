@@ -102,7 +102,7 @@ def curve(run: RunData, action: str, param: str, unit: str, levels: list[float],
     points: list[tuple[float, float]] = []
     stats = []
     for level in levels:
-        values = [a.duration_s for s in run.attempts("during") if s.level == level and not s.excluded
+        values = [a.duration_s for s in run.attempts("during") if s.fault.level == level and not s.excluded
                   for a in s.actions if a.name == action and a.ok and a.duration_s is not None]
         points += [(level, v) for v in values]
         low, high = _median_ci(values)

@@ -63,7 +63,7 @@ def _median(values: list[float]) -> float | None:
 def service_turns(samples: list[Sample], actions: list[str], fault: dict[str, Any] | None) -> TurnsReport:
     """A row per action and service that had any turn: medians per phase of the turns counted in
     the successful attempts that measured their phase."""
-    services = sorted({svc for s in samples for svc in (s.service_turns or {})})
+    services = sorted({svc for s in samples for svc in (s.captured.service_turns or {})})
     rows = []
     for service in services:
         for action in actions:
@@ -72,15 +72,16 @@ def service_turns(samples: list[Sample], actions: list[str], fault: dict[str, An
             durations: dict[str, float | None] = {}
             for phase in PHASES:
                 measured = [s for s in samples if s.phase == phase and s.ok and not s.excluded]
-                values = [float(s.service_turns[service][action]) for s in measured
-                          if s.service_turns and action in s.service_turns.get(service, {})]
+                counts = [s.captured.service_turns for s in measured]
+                values = [float(c[service][action]) for c in counts if c and action in c.get(service, {})]
                 turns[phase] = _median(values)
                 counted[phase] = len(values)
                 durations[phase] = _median([a.duration_s for s in measured for a in s.actions
                                             if a.name == action and a.ok and a.duration_s is not None])
             if not any(turns.values()):
                 continue
-            uncounted = sum(1 for s in samples if s.service_turns is None and s.concurrency and s.concurrency > 1)
+            uncounted = sum(1 for s in samples if s.captured.service_turns is None
+                            and s.generator.concurrency and s.generator.concurrency > 1)
             before, during = durations["before"], durations["during"]
             rows.append(ServiceTurns(action, service, turns, counted, uncounted, per_turn_delay(fault, service),
                                      None if before is None or during is None else during - before))

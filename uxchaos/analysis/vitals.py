@@ -49,7 +49,8 @@ class VitalsRow:
 def per_attempt(sample: Sample, action: str, metric: str) -> float | None:
     """The action's value of one metric in one attempt: the largest of its pages'."""
     key = "inp_action" if metric == "inp" else "action"
-    values = [float(v[metric]) for v in sample.vitals or [] if v.get(key) == action and v.get(metric) is not None]
+    values = [float(v[metric]) for v in sample.captured.vitals or []
+              if v.get(key) == action and v.get(metric) is not None]
     return max(values) if values else None
 
 
@@ -77,7 +78,8 @@ def client_side(samples: list[Sample], action: str, phase: str) -> bool:
     """Did the action, in the phase's attempts, change the route without a new document (a
     client-side navigation, and no page loaded)?"""
     used = [s for s in samples if s.phase == phase and not s.excluded]
-    docs = [v for s in used for v in s.vitals or [] if v.get("action") == action and not v.get("unavailable")]
+    docs = [v for s in used for v in s.captured.vitals or []
+            if v.get("action") == action and not v.get("unavailable")]
     return bool(docs) and all(v.get("navigation") == "client-side" for v in docs)
 
 
@@ -101,7 +103,7 @@ def unavailable(samples: list[Sample]) -> list[str]:
     kept the script from running."""
     seen: dict[str, None] = {}
     for s in samples:
-        for v in s.vitals or []:
+        for v in s.captured.vitals or []:
             if v.get("unavailable"):
                 seen[f"{v['url']}: {v['unavailable']}"] = None
     return list(seen)

@@ -34,7 +34,7 @@ from uxchaos.journey.capture import RequestCapture, Window
 from uxchaos.journey.closing import closed_unless_interrupted
 from uxchaos.journey.plan import AttemptPlan
 from uxchaos.journey.vitals import VitalsCapture
-from uxchaos.results.records import ActionTiming, Sample, StepTiming
+from uxchaos.results.records import ActionTiming, Captured, FaultState, GeneratorState, Sample, StepTiming
 from uxchaos.scenario.python_ref import PythonJourney
 from uxchaos.util.httpget import ignores_https_errors
 
@@ -181,8 +181,8 @@ def run_python_attempt(session: BrowserSession, plan: AttemptPlan, fault_active:
                                                                  plan.trace_screenshots)
         sample = _timed_call(journey, page, plan, fault_active, capture, vitals)
         if traced and plan.trace_dir is not None:
-            sample.trace = traces.stop(context, plan.trace_dir / traces.trace_name(plan.phase, plan.attempt),
-                                       plan.secrets)
+            sample.captured.trace = traces.stop(
+                context, plan.trace_dir / traces.trace_name(plan.phase, plan.attempt), plan.secrets)
         return sample
 
 
@@ -214,8 +214,9 @@ def _timed_call(journey: PythonJourney, page: Page, plan: AttemptPlan, fault_act
         phase=plan.phase, attempt=plan.attempt, started_at=started_at, ended_at=ended_at,
         duration_s=round(total_ns / 1e9, 6), ok=failure is None, actions=actions, steps=steps,
         failure=failure, failed_action=failed_action, screenshot=screenshot,
-        fault_active_at_start=active_at_start, fault_active_at_end=fault_active(), cpu_load=cpu_load,
-        requests=requests, requests_capped=capped or None, vitals=vitals_records,
+        fault=FaultState(fault_active_at_start=active_at_start, fault_active_at_end=fault_active()),
+        generator=GeneratorState(cpu_load=cpu_load),
+        captured=Captured(requests=requests, requests_capped=capped or None, vitals=vitals_records),
     )
 
 

@@ -32,7 +32,7 @@ from uxchaos.journey.steps import (
 )
 from uxchaos.journey.vitals import READ as READ_VITALS
 from uxchaos.journey.vitals import VitalsCapture
-from uxchaos.results.records import ActionTiming, Sample, StepTiming
+from uxchaos.results.records import ActionTiming, Captured, FaultState, GeneratorState, Sample, StepTiming
 from uxchaos.scenario.model import Step
 from uxchaos.util.httpget import ignores_https_errors
 
@@ -58,8 +58,8 @@ def run_yaml_attempt(session: BrowserSession, plan: AttemptPlan, fault_active: C
                                                                  plan.trace_screenshots)
         sample = _timed_attempt(plan, ctx, fault_active, capture, vitals, context if traced else None)
         if traced and plan.trace_dir is not None:
-            sample.trace = traces.stop(context, plan.trace_dir / traces.trace_name(plan.phase, plan.attempt),
-                                       plan.secrets)
+            sample.captured.trace = traces.stop(
+                context, plan.trace_dir / traces.trace_name(plan.phase, plan.attempt), plan.secrets)
         return sample
 
 
@@ -130,8 +130,9 @@ def _timed_attempt(plan: AttemptPlan, ctx: StepContext, fault_active: Callable[[
         phase=plan.phase, attempt=plan.attempt, started_at=started_at, ended_at=ended_at,
         duration_s=round(sum(a.duration_s or 0.0 for a in actions), 6), ok=failure is None, actions=actions,
         steps=steps, failure=failure, failed_action=failed_action, screenshot=screenshot,
-        fault_active_at_start=active_at_start, fault_active_at_end=fault_active(), cpu_load=cpu_load,
-        requests=requests, requests_capped=capped or None, vitals=vitals_records,
+        fault=FaultState(fault_active_at_start=active_at_start, fault_active_at_end=fault_active()),
+        generator=GeneratorState(cpu_load=cpu_load),
+        captured=Captured(requests=requests, requests_capped=capped or None, vitals=vitals_records),
     )
 
 

@@ -135,7 +135,7 @@ class TraceKeeper:
 
     def keep(self, sample: Sample) -> bool:
         """Whether the sample's trace stays for now; traces no longer needed are deleted."""
-        name = sample.trace
+        name = sample.captured.trace
         if name is None:
             return False
         self.seen.add(name)

@@ -35,7 +35,7 @@ def _svg(fig: plt.Figure) -> str:
 def timeline(run: RunData, analysis: Analysis) -> str:
     """Every sample: x = wall-clock seconds since the run started, y = action duration."""
     start = run.meta.get("started_at") or min((s.started_at for s in run.samples), default=0)
-    with_users = any(s.user is not None for s in run.samples)
+    with_users = any(s.generator.user is not None for s in run.samples)
     with_load = bool(run.load_records)
     # Below the timeline, on the same time axis: how many users were busy, and the Locust load.
     ratios = [3.0] + ([1.2] if with_users else []) + ([1.6] if with_load else [])
@@ -101,10 +101,12 @@ def steps_over_time(spans: list[tuple[float, float]]) -> tuple[list[float], list
 def active_users(ax: plt.Axes, run: RunData, start: float) -> None:
     """Users busy with an attempt at each moment; for an open model also the journeys that were due but
     waited for a free user (they started late)."""
-    xs, ys = steps_over_time([(s.started_at - start, s.ended_at - start) for s in run.samples if s.user is not None])
+    xs, ys = steps_over_time([(s.started_at - start, s.ended_at - start) for s in run.samples
+                              if s.generator.user is not None])
     ax.step(xs, ys, where="post", color="#4c78a8", lw=1.2, label="users busy")
-    waiting = [(s.scheduled_at - start, s.scheduled_at - start + (s.late_ms or 0.0) / 1000) for s in run.samples
-               if s.scheduled_at is not None and s.started_late]
+    schedules = [s.schedule for s in run.samples]
+    waiting = [(t.scheduled_at - start, t.scheduled_at - start + (t.late_ms or 0.0) / 1000) for t in schedules
+               if t.scheduled_at is not None and t.started_late]
     if waiting:
         wx, wy = steps_over_time(waiting)
         ax.step(wx, wy, where="post", color="#e45756", lw=1.2, ls="--", label="due, waiting for a free user")
@@ -170,11 +172,11 @@ def waterfall(run: RunData, action: str, phases: tuple[str, str] = ("before", "d
     picked = [(p, median_attempt(run.samples, p, action)) for p in phases]
     if any(s is None for _, s in picked):
         return None
-    rows = max(1, max(sum(1 for r in s.requests or [] if r.get("action") == action) for _, s in picked if s))
+    rows = max(1, max(sum(1 for r in s.captured.requests or [] if r.get("action") == action) for _, s in picked if s))
     fig, axes = plt.subplots(1, len(picked), figsize=(11, 1.2 + 0.28 * min(rows, 40)), sharex=True, squeeze=False)
     for ax, (phase, sample) in zip(axes[0], picked, strict=True):
         assert sample is not None
-        records = [r for r in sample.requests or [] if r.get("action") == action][:40]
+        records = [r for r in sample.captured.requests or [] if r.get("action") == action][:40]
         timing = next(a for a in sample.actions if a.name == action)
         names = []
         for y, r in enumerate(records):

@@ -33,8 +33,9 @@ def render_junit(run: RunData, analysis: Analysis) -> str:
         case = ET.SubElement(suite, "testcase", classname=f"uxchaos.{name}.{s.phase}",
                              name=f"attempt {s.attempt}: {s.failed_action or '?'}")
         ET.SubElement(case, "failure", message=s.failure or "failed").text = s.failure or ""
-        if s.trace in kept:
-            ET.SubElement(case, "system-out").text = f"Playwright trace: {s.trace}\n{_attachment(run, s.trace)}\n"
+        trace = s.captured.trace
+        if trace in kept:
+            ET.SubElement(case, "system-out").text = f"Playwright trace: {trace}\n{_attachment(run, trace)}\n"
     if kept:
         ET.SubElement(suite, "system-out").text = "".join(
             f"Playwright trace ({t['phase']} #{t['attempt']}, {t['what']}): {t['file']}\n"

@@ -32,7 +32,7 @@ def load_info(run: RunData) -> LoadInfo:
     where += " on the same machine as the browsers"
     if spec.get("master"):
         where = f"a Locust master on {spec['master']} with {workers} workers started elsewhere (`uxchaos load worker`)"
-    loads = [s.cpu_load for s in run.samples if s.cpu_load is not None]
+    loads = [s.generator.cpu_load for s in run.samples if s.generator.cpu_load is not None]
     busy = (f"; the host's 1-minute load average at the browser attempts: median {statistics.median(loads):.1f}, "
             f"max {max(loads):.1f} on {os.cpu_count()} cores") if loads else ""
     summary = (f"{spec.get('users', '?')} users from {source}, spawned at {spec.get('spawn_rate', 0):g}/s, run by "

@@ -61,7 +61,7 @@ def attempt_cell(run: RunData, phase: str, index: int, action: str) -> str:
         return ""
     if not timing.ok:
         return cell(f"✗ {timing.failure or 'failed'}")
-    mark = " †" if sample.straddled else " ‡" if sample.fault_missing else load_mark(sample)
+    mark = " †" if sample.fault.straddled else " ‡" if sample.fault.fault_missing else load_mark(sample)
     return f"{timing.duration_s:.2f}{mark}"
 
 
@@ -128,7 +128,7 @@ def _service_tasks(analysis: Analysis, run: RunData) -> list[dict[str, Any]]:
 def _capped(run: RunData) -> str:
     totals: dict[str, int] = {}
     for s in run.samples:
-        for action, n in (s.requests_capped or {}).items():
+        for action, n in (s.captured.requests_capped or {}).items():
             totals[action] = totals.get(action, 0) + n
     return ", ".join(f"{a}: {n}" for a, n in totals.items())
 
@@ -143,14 +143,15 @@ def traces(run: RunData) -> list[dict[str, str]]:
             slowest.setdefault(max(timed)[1], []).append(action)
     out = []
     for s in run.samples:
-        if s.trace and run.run_dir is not None and (run.run_dir / s.trace).is_file():
+        trace = s.captured.trace
+        if trace and run.run_dir is not None and (run.run_dir / trace).is_file():
             if not s.ok:
                 what = f"failed: {s.failure}"
             elif s.phase == "during" and s.attempt in slowest:
                 what = "slowest during attempt of " + ", ".join(slowest[s.attempt])
             else:
                 what = "passed"
-            out.append({"file": s.trace, "phase": s.phase, "attempt": str(s.attempt), "what": what})
+            out.append({"file": trace, "phase": s.phase, "attempt": str(s.attempt), "what": what})
     return out
 
 
@@ -180,8 +181,8 @@ def render_markdown(run: RunData, analysis: Analysis, templates: Path | None = N
                   python_journey=_python_journey(run),
                   effect=next((e for e in run.events if e["event"] == "effect_verified"), None),
                   browser=run.meta.get("browser", {}),
-                  straddled=sum(1 for s in run.samples if s.straddled),
-                  missing=sum(1 for s in run.samples if s.fault_missing),
+                  straddled=sum(1 for s in run.samples if s.fault.straddled),
+                  missing=sum(1 for s in run.samples if s.fault.fault_missing),
                   service_tasks=_service_tasks(analysis, run))
 
 

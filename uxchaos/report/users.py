@@ -51,7 +51,7 @@ def medians_table(run: RunData) -> str:
 
 def mark(sample: Sample) -> str:
     """The footnote marks of a sample left out of the statistics for load reasons."""
-    return " ⌁" if sample.saturated else " ⊘" if sample.endpoint_lost else ""
+    return " ⌁" if sample.generator.saturated else " ⊘" if sample.generator.endpoint_lost else ""
 
 
 @dataclass
@@ -124,7 +124,7 @@ def _model(run: RunData, phase: str, users: int) -> str:
 
 def users_report(run: RunData) -> UsersReport | None:
     """The figures of a run by virtual users; None for a one-user run."""
-    if not any(s.user is not None for s in run.samples):
+    if not any(s.generator.user is not None for s in run.samples):
         return None
     users = run.meta.get("users") or {}
     phases = []
@@ -132,39 +132,42 @@ def users_report(run: RunData) -> UsersReport | None:
         samples = run.attempts(phase)
         if not samples:
             continue
-        n = int(users.get(phase) or max((s.user or 1 for s in samples), default=1))
-        scheduled = any(s.scheduled_at is not None for s in samples)
-        phases.append(PhaseRow(phase, _model(run, phase, n), n, Figures.of(samples), sum(s.saturated for s in samples),
-                               sum(s.started_late for s in samples) if scheduled else None))
+        n = int(users.get(phase) or max((s.generator.user or 1 for s in samples), default=1))
+        scheduled = any(s.schedule.scheduled_at is not None for s in samples)
+        phases.append(PhaseRow(phase, _model(run, phase, n), n, Figures.of(samples),
+                               sum(s.generator.saturated for s in samples),
+                               sum(s.schedule.started_late for s in samples) if scheduled else None))
     concurrency = []
     for phase in PHASES:
         by_count: dict[int, list[Sample]] = {}
         for s in run.attempts(phase):
-            by_count.setdefault(s.concurrency or 1, []).append(s)
+            by_count.setdefault(s.generator.concurrency or 1, []).append(s)
         for count in sorted(by_count):
             group = by_count[count]
-            cpu = [s.host_cpu for s in group if s.host_cpu is not None]
-            concurrency.append(ConcurrencyRow(phase, count, Figures.of(group), sum(s.saturated for s in group),
+            cpu = [s.generator.host_cpu for s in group if s.generator.host_cpu is not None]
+            concurrency.append(ConcurrencyRow(phase, count, Figures.of(group),
+                                              sum(s.generator.saturated for s in group),
                                               float(np.median(cpu)) if cpu else None))
-    saturated = [s for s in run.samples if s.saturated]
-    late = [s for s in run.samples if s.started_late]
+    saturated = [s.generator for s in run.samples if s.generator.saturated]
+    late = [s.schedule for s in run.samples if s.schedule.started_late]
     return UsersReport(phases, concurrency, *_endpoints(run), len(saturated),
-                       sorted({s.concurrency for s in saturated if s.concurrency is not None}), len(late),
-                       sum(s.scheduled_at is not None for s in run.samples),
-                       max((s.late_ms or 0.0 for s in late), default=0.0) / 1000 if late else None)
+                       sorted({g.concurrency for g in saturated if g.concurrency is not None}), len(late),
+                       sum(s.schedule.scheduled_at is not None for s in run.samples),
+                       max((t.late_ms or 0.0 for t in late), default=0.0) / 1000 if late else None)
 
 
 def _endpoints(run: RunData) -> tuple[list[EndpointRow], list[tuple[str, str]]]:
     groups: dict[str, list[Sample]] = {}
     for s in run.samples:
-        groups.setdefault(s.endpoint or "local", []).append(s)
+        groups.setdefault(s.generator.endpoint or "local", []).append(s)
     trips: dict[str, list[float]] = {}
     for record in run.meta.get("endpoints") or []:
         if record.get("round_trip_ms") is not None:
             trips.setdefault(record["endpoint"], []).append(record["round_trip_ms"])
     lost = {r["endpoint"]: str(r.get("reason", "")) for r in run.meta.get("endpoints_lost") or []}
-    rows = [EndpointRow(url, url in lost, Figures.of(group), sum(not s.ok and not s.endpoint_lost for s in group),
-                        sum(s.endpoint_lost for s in group),
+    rows = [EndpointRow(url, url in lost, Figures.of(group),
+                        sum(not s.ok and not s.generator.endpoint_lost for s in group),
+                        sum(s.generator.endpoint_lost for s in group),
                         float(statistics.median(trips[url])) if url in trips else None)
             for url, group in groups.items()]
     return rows, list(lost.items())

@@ -46,39 +46,48 @@ class ActionTiming:
 
 
 @dataclass
-class Sample:
-    """One attempt of the journey."""
+class FaultState:
+    """The fault during an attempt: in force or not at its ends, changed during it, missing, its sweep level.
+    Set by the runner and the engine (run/engine.py), straddled by the record (run/record.py)."""
 
-    phase: str
-    attempt: int
-    started_at: float  # epoch seconds, to line up with browser and Docker timestamps
-    ended_at: float
-    duration_s: float  # from the monotonic clock
-    ok: bool
-    actions: list[ActionTiming] = field(default_factory=list)
-    steps: list[StepTiming] = field(default_factory=list)
-    failure: str | None = None
-    failed_action: str | None = None
-    screenshot: str | None = None
     fault_active_at_start: bool = False
     fault_active_at_end: bool = False
     straddled: bool = False  # the fault was injected or reverted during this attempt
-    cpu_load: float | None = None  # 1-minute load average when the attempt started
     fault_missing: bool = False  # a during attempt measured while the driver said the fault was not in force
     level: float | None = None  # in a sweep: the fault's size during this attempt (seconds for durations)
-    # Virtual users (uxchaos/users/pool.py): who ran the attempt, where its browser was, how loaded the generator was.
+
+
+@dataclass
+class GeneratorState:
+    """The load generator's side of an attempt: whether it measured the target or the machine measuring it.
+
+    Virtual users (uxchaos/users/pool.py): who ran the attempt, where its browser was, how loaded the
+    generator was (cpu_load is taken for every attempt, also without virtual users)."""
+
     user: int | None = None  # 1..N in a phase run by virtual users
     endpoint: str | None = None  # "local" or the browser endpoint's URL
     concurrency: int | None = None  # most users of the phase busy with an attempt at once during this one
+    cpu_load: float | None = None  # 1-minute load average when the attempt started
     host_cpu: float | None = None  # host CPU busy fraction (0..1, all cores, /proc/stat) over the attempt
     driver_lag_ms: float | None = None  # worst lateness of the generator's 100 ms timer during the attempt
     bound_ms: float | None = None  # most the generator's starvation can have added to its steps (starvation.py)
     saturated: bool = False  # left out: bound_ms is a material share of duration_s (starvation.py's rule)
     endpoint_lost: bool = False  # the browser endpoint was lost: the attempt measured the generator, not the target
-    # Open model (arrival_rate): when the journey was due, and how late it began (all max_users were busy).
+
+
+@dataclass
+class Schedule:
+    """Open model (arrival_rate): when the journey was due, and how late it began (all max_users were busy)."""
+
     scheduled_at: float | None = None  # epoch seconds
     late_ms: float | None = None  # from its scheduled start to when a user began it
     started_late: bool = False  # late by more than LATE_MS: the generator could not keep the rate
+
+
+@dataclass
+class Captured:
+    """What was recorded beside the timings: the page's requests and Web Vitals, the trace, the proxies' turns."""
+
     # what the page fetched, one dict per request with its "action" (journey/capture.py); None: not captured
     requests: list[dict[str, Any]] | None = None
     requests_capped: dict[str, int] | None = None  # per action: requests left out of `requests` (the cap)
@@ -92,21 +101,62 @@ class Sample:
     # found to be another client's only after this attempt (turns.py)
     turn_connections: dict[str, dict[str, dict[str, int]]] | None = None
 
+
+@dataclass
+class Sample:
+    """One attempt of the journey: its timings, and the parts that say under what conditions it ran.
+
+    The parts are kept apart so that a feature adds a field to its part, not to Sample. results.jsonl
+    stays flat (to_record / from_record): each part's fields are written as top-level keys, with the same
+    names as when Sample was one flat record, so runs written by any uxchaos remain readable."""
+
+    phase: str
+    attempt: int
+    started_at: float  # epoch seconds, to line up with browser and Docker timestamps
+    ended_at: float
+    duration_s: float  # from the monotonic clock
+    ok: bool
+    actions: list[ActionTiming] = field(default_factory=list)
+    steps: list[StepTiming] = field(default_factory=list)
+    failure: str | None = None
+    failed_action: str | None = None
+    screenshot: str | None = None
+    fault: FaultState = field(default_factory=FaultState)
+    generator: GeneratorState = field(default_factory=GeneratorState)
+    schedule: Schedule = field(default_factory=Schedule)
+    captured: Captured = field(default_factory=Captured)
+
     @property
     def excluded(self) -> bool:
         """Shown in tables, but kept out of the statistics: the attempt did not measure one phase."""
-        return self.straddled or self.fault_missing or self.saturated or self.endpoint_lost
+        return (self.fault.straddled or self.fault.fault_missing or self.generator.saturated
+                or self.generator.endpoint_lost)
 
     def to_record(self) -> dict[str, Any]:
-        return {"type": "sample", **asdict(self)}
+        """The flat results.jsonl record: the parts' fields beside the core ones, not nested under them."""
+        record: dict[str, Any] = {"type": "sample", **asdict(self)}
+        for name in PARTS:
+            record.update(record.pop(name))
+        return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Sample:
-        known = {f.name for f in fields(cls)}  # a field added by a later uxchaos is skipped, not fatal
-        data = {k: v for k, v in record.items() if k in known}
+        """A sample from a flat record; a key added by a later uxchaos is skipped, not fatal, and one an older
+        uxchaos did not write keeps its part's default."""
+        core = {f.name for f in fields(cls)} - set(PARTS)
+        data: dict[str, Any] = {k: v for k, v in record.items() if k in core}
         data["actions"] = [ActionTiming(**a) for a in data.get("actions", [])]
         data["steps"] = [StepTiming(**s) for s in data.get("steps", [])]
+        for name, part in PARTS.items():
+            data[name] = part(**{f.name: record[f.name] for f in fields(part) if f.name in record})
         return cls(**data)
+
+
+# Sample's parts by field name. Their fields share one flat namespace in results.jsonl, so no two parts
+# (nor a part and Sample) may name a field alike; tests/test_records.py checks the flattened keys against
+# those of the record Sample wrote when it was flat.
+PARTS: dict[str, type[FaultState] | type[GeneratorState] | type[Schedule] | type[Captured]] = {
+    "fault": FaultState, "generator": GeneratorState, "schedule": Schedule, "captured": Captured}
 
 
 def scrub_text(text: str, secrets: set[str]) -> str:

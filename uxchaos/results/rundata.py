@@ -74,9 +74,10 @@ def without_background(samples: list[Sample], background: set[tuple[str, int]]) 
     """Takes the turns of every connection found in the background — also those found after an attempt
     was counted — out of the samples' turns per action (from their turns per connection)."""
     for sample in samples:
-        if not sample.turn_connections:
+        captured = sample.captured
+        if not captured.turn_connections:
             continue
-        sample.service_turns = {
+        captured.service_turns = {
             proxy: {action: sum(n for conn, n in conns.items() if (proxy, int(conn)) not in background)
                     for action, conns in actions.items()}
-            for proxy, actions in sample.turn_connections.items()}
+            for proxy, actions in captured.turn_connections.items()}

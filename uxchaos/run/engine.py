@@ -330,7 +330,7 @@ class Engine:
 
     def _late_starts(self, phase: str, late: list[Sample], attempts: int, rate: float, users: int) -> None:
         """An open model whose users were all busy when journeys were due: the rate was not kept."""
-        worst_ms = max((s.late_ms or 0.0 for s in late), default=0.0)
+        worst_ms = max((s.schedule.late_ms or 0.0 for s in late), default=0.0)
         record = {"type": "late_starts", "time": time.time(), "phase": phase, "late": len(late),
                   "attempts": attempts, "arrival_rate": rate, "max_users": users, "late_by_ms": LATE_MS,
                   "worst_ms": worst_ms}
@@ -366,11 +366,11 @@ class Engine:
         watch = phase == "during" and self.fault is not None
         in_force_before = self.fault.in_force() if watch and self.fault else None
         sample = run_attempt(browser, plan, lambda: bool(self.fault and self.fault.active))
-        sample.level = self.level if phase == "during" else None
+        sample.fault.level = self.level if phase == "during" else None
         if watch and self.fault is not None:
             in_force_after = self.fault.in_force() if self.fault.active else None
-            sample.fault_missing = False in (in_force_before, in_force_after)
-            if sample.fault_missing:
+            sample.fault.fault_missing = False in (in_force_before, in_force_after)
+            if sample.fault.fault_missing:
                 self._fault_missing(sample)
         if self.fault is not None:
             with self._write_lock:

@@ -26,10 +26,11 @@ class Progress:
     def on_sample(self, sample: Sample) -> None:
         parts = [f"{a.name} {a.duration_s:.2f}s" if a.ok and a.duration_s is not None else f"{a.name} ✗"
                  for a in sample.actions]
-        flag = "  (straddled the fault change)" if sample.straddled else \
-            "  (the fault was not in force)" if sample.fault_missing else \
-            f"  ⌁ left out: the generator's starvation can have added {sample.bound_ms:.0f} ms" \
-            if sample.saturated and sample.bound_ms is not None else ""
+        fault, generator = sample.fault, sample.generator
+        flag = "  (straddled the fault change)" if fault.straddled else \
+            "  (the fault was not in force)" if fault.fault_missing else \
+            f"  ⌁ left out: the generator's starvation can have added {generator.bound_ms:.0f} ms" \
+            if generator.saturated and generator.bound_ms is not None else ""
         verdict = "✓" if sample.ok else f"✗ {sample.failure}"
         self._say(f"[{sample.phase} {sample.attempt}/{self.total}] " + " · ".join(parts) + f"  {verdict}{flag}")
 

@@ -61,19 +61,20 @@ class RunRecord:
     def sample(self, sample: Sample, began_at: float) -> None:
         """`began_at`: when the engine decided to run the attempt. A change of the fault between
         then and the attempt's end (also while its browser context was being made) straddles it."""
-        if self.turns is not None and sample.service_turns is None:
+        if self.turns is not None and sample.captured.service_turns is None:
             self.turns.fill(sample)
         # Scrub secrets before anyone sees the sample (a failure message may quote a typed value).
         sample = Sample.from_record(scrub(sample.to_record(), self.scenario.secrets))
         with self.lock:
             if self.closed:  # a user thread finishing an attempt after an interrupted run ended
                 return
-            sample.straddled = sample.fault_active_at_start != sample.fault_active_at_end or any(
+            fault = sample.fault
+            fault.straddled = fault.fault_active_at_start != fault.fault_active_at_end or any(
                 e["event"] in ("injected", "reverted", "level_changed") and began_at <= e["time"] <= sample.ended_at
                 for e in self.outcome.events
             )
             if not self.traces.keep(sample):
-                sample.trace = None  # deleted already: not named in results.jsonl
+                sample.captured.trace = None  # deleted already: not named in results.jsonl
             self.outcome.samples.append(sample)
             self.store.append(sample.to_record())
             self.emit("on_sample", sample)

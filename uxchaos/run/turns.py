@@ -64,7 +64,8 @@ class TurnCounter:
         """Sets the sample's turns per proxy and action (without the background connections known
         now) and per connection, for an attempt that ran alone; leaves them None when it cannot be told."""
         idle_since, self.idle_since = self.idle_since, max(self.idle_since, sample.ended_at)
-        if sample.concurrency is not None and sample.concurrency > 1:
+        concurrency = sample.generator.concurrency
+        if concurrency is not None and concurrency > 1:
             return
         spans = [(a.name, a.started_at, a.ended_at) for a in sample.actions
                  if a.started_at is not None and a.ended_at is not None]
@@ -87,7 +88,7 @@ class TurnCounter:
                             for action, c in counts.items()}
             per_connection[name] = {action: {str(conn): n for conn, n in c.items()} for action, c in counts.items()}
         if totals:
-            sample.service_turns, sample.turn_connections = totals, per_connection
+            sample.captured.service_turns, sample.captured.turn_connections = totals, per_connection
 
     def finish(self) -> None:
         """After the last attempt: the gap since it ended names the connections still talking."""

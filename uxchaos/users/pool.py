@@ -43,7 +43,7 @@ from uxchaos.browser.endpoints import LOCAL, Endpoint, parse_endpoint, round_tri
 from uxchaos.browser.server import BrowserServer
 from uxchaos.browser.session import BrowserSession
 from uxchaos.errors import BadInput, EnvironmentProblem
-from uxchaos.results.records import LATE_MS, Sample
+from uxchaos.results.records import LATE_MS, GeneratorState, Sample
 from uxchaos.users.processes import journey_thread, own_driver
 from uxchaos.users.starvation import LoadMonitor, measure_load
 
@@ -210,7 +210,8 @@ class UserPool:
             if got is None:
                 return False
             sample, began_at = got
-            sample.user, sample.endpoint, sample.concurrency = slot.user, slot.endpoint.url, concurrency
+            generator = sample.generator
+            generator.user, generator.endpoint, generator.concurrency = slot.user, slot.endpoint.url, concurrency
             measure_load(sample, self.monitor, began)
             self._schedule(sample, due, began, late)
             if not sample.ok and not self._alive(slot):
@@ -225,10 +226,11 @@ class UserPool:
     def _schedule(self, sample: Sample, due: tuple[float, float] | None, began: float, late: list[Sample]) -> None:
         if due is None:
             return
-        sample.scheduled_at = round(due[1], 6)
-        sample.late_ms = round(max(0.0, began - due[0]) * 1000, 1)
-        sample.started_late = sample.late_ms > LATE_MS
-        if sample.started_late:
+        schedule = sample.schedule
+        schedule.scheduled_at = round(due[1], 6)
+        schedule.late_ms = round(max(0.0, began - due[0]) * 1000, 1)
+        schedule.started_late = schedule.late_ms > LATE_MS
+        if schedule.started_late:
             with self._lock:
                 late.append(sample)
 
@@ -338,7 +340,7 @@ class UserPool:
         with self._lock:
             first = url not in self.dead
             self.dead.setdefault(url, sample.failure or "disconnected")
-        sample.endpoint_lost = True
+        sample.generator.endpoint_lost = True
         sample.failure = f"browser endpoint {url} lost during the attempt: {sample.failure or 'disconnected'}"
         if first:
             self.on_endpoint({"type": "endpoint_lost", "time": time.time(), "endpoint": url, "user": slot.user,
@@ -371,7 +373,8 @@ class UserPool:
     def _failed(phase: str, number: int, slot: _Slot, reason: str) -> Sample:
         now = time.time()
         return Sample(phase=phase, attempt=number, started_at=now, ended_at=now, duration_s=0.0, ok=False,
-                      failure=reason, user=slot.user, endpoint=slot.endpoint.url, endpoint_lost=True)
+                      failure=reason,
+                      generator=GeneratorState(user=slot.user, endpoint=slot.endpoint.url, endpoint_lost=True))
 
     def _not_run(self, phase: str, number: int, slot: _Slot) -> Sample:
         return self._failed(phase, number, slot, f"not run: {slot.lost}")

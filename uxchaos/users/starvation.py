@@ -345,17 +345,18 @@ def bound_sample(sample: Sample, monitor: LoadMonitor, tid: int | None = None, j
         for action in sample.actions:
             mine = [s.bound_ms or 0.0 for s in timed if s.action == action.name]
             action.bound_ms = round(sum(mine), 1) if mine else None
-        sample.bound_ms = round(sum(b or 0.0 for b in bounds), 1)
+        sample.generator.bound_ms = round(sum(b or 0.0 for b in bounds), 1)
     else:  # a Python journey's blocks carry no start: the attempt's whole window
-        sample.bound_ms = monitor.wait_ms(sample.started_at, sample.ended_at, tid, renderers)
-    if judge and sample.bound_ms is not None and sample.duration_s > 0:
-        sample.saturated = sample.bound_ms / 1000 > LEFT_OUT_SHARE * sample.duration_s
+        sample.generator.bound_ms = monitor.wait_ms(sample.started_at, sample.ended_at, tid, renderers)
+    generator = sample.generator
+    if judge and generator.bound_ms is not None and sample.duration_s > 0:
+        generator.saturated = generator.bound_ms / 1000 > LEFT_OUT_SHARE * sample.duration_s
 
 
 def measure_load(sample: Sample, monitor: LoadMonitor, began: float, judge: bool = True) -> None:
     """The host CPU and the coordinator's worst lag over the attempt (`began`: monotonic), and its bounds;
     called on the thread that ran the attempt. `judge`: leave it out when its bound is material (virtual
     users); a run's single sequential user is the reference measurement and is only qualified by it."""
-    sample.host_cpu, sample.driver_lag_ms = monitor.window(began, time.monotonic())
+    sample.generator.host_cpu, sample.generator.driver_lag_ms = monitor.window(began, time.monotonic())
     opened = time.time() - (time.monotonic() - began)
     bound_sample(sample, monitor, threading.get_native_id(), judge, opened)
