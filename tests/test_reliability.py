@@ -311,7 +311,6 @@ def test_interruption_trials_with_concurrent_users(tmp_path: Path, demo_stack: D
     env = {**os.environ, "UXCHAOS_STATE_DIR": str(tmp_path / "state")}
     path = _scenario(tmp_path, demo_stack, control.address, proxy_fault(delay="100ms"), during)
     out = tmp_path / "reports"
-    browsers_before = browser_processes()
     proc = subprocess.Popen([sys.executable, "-m", "uxchaos", "run", str(path), "--out", str(out)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
@@ -320,6 +319,10 @@ def test_interruption_trials_with_concurrent_users(tmp_path: Path, demo_stack: D
     try:
         wait_until(lambda: any("[during " in x for x in lines), 90, "the first during sample", interval_s=0.01)
         time.sleep(random.Random(sig.value).uniform(0.05, SLEEP_S - 0.3))  # other attempts are in flight
+        # the run's own Chromium, found while it is still the run's descendant (once orphaned by a SIGKILL
+        # it is no one's); any other Chromium on the machine, another test's, is not this run's
+        ours = browser_processes(proc.pid)
+        assert ours, "the users' shared Chromium is running"
         proc.send_signal(sig)
         proc.wait(timeout=90)
     finally:
@@ -333,7 +336,7 @@ def test_interruption_trials_with_concurrent_users(tmp_path: Path, demo_stack: D
         control.close()  # after `recover`, which reverts a SIGKILLed run's fault through it
     # The users' shared Chromium goes with the run, also when it was SIGKILLed (its browser server dies
     # with its parent, and the browser with its server).
-    wait_until(lambda: not browser_processes() - browsers_before, 15, "the run's Chromium to end")
+    wait_until(lambda: not ours & browser_processes(), 15, "the run's Chromium to end")
 
 
 def _check_concurrent_trial(tmp_path: Path, demo_stack: DemoStack, env: dict[str, str], out: Path,
