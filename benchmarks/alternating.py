@@ -20,6 +20,8 @@ import argparse
 import io
 import multiprocessing
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -47,17 +49,12 @@ def scenario(target: dict[str, Any], attempts: int, delay_ms: int, order: str) -
                    "after": {"attempts": 1}}}, sort_keys=False)
 
 
-def _spin() -> None:
-    while True:
-        pass
-
-
 class Burners:
     """CPU burners, started once the run has measured its first `after_samples` attempts."""
 
     def __init__(self, count: int) -> None:
         self.count = count
-        self.procs: list[multiprocessing.Process] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
 
     def start_when(self, out: Path, after_samples: int, stop: threading.Event) -> threading.Thread:
         def watch() -> None:
@@ -65,9 +62,10 @@ class Burners:
                 done = sum(1 for f in out.glob("*/*/results.jsonl") for r in read_results(f.parent)
                            if r.get("type") == "sample")
                 if done >= after_samples:
-                    self.procs = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(self.count)]
-                    for p in self.procs:
-                        p.start()
+                    # fresh interpreters, not forks: a fork of this process would hold the pipe to
+                    # Playwright's driver open, and the run's end would wait on it for ever
+                    self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                                  for _ in range(self.count)]
                     return
                 time.sleep(0.2)
 
@@ -77,8 +75,8 @@ class Burners:
 
     def stop(self) -> None:
         for p in self.procs:
-            p.kill()  # SIGKILL: a forked burner carries uxchaos's SIGTERM handler
-            p.join(5)
+            p.kill()
+            p.wait(5)
         self.procs = []
 
 
