@@ -165,24 +165,29 @@ def test_worker_killed_replacement_processes_the_queued_jobs(client: Any, stack:
     assert f"{name}_worker.1" in report and "non-zero exit (137)" in report
 
 
-def test_login_under_database_delay_on_the_laravel_stack(stack: tuple[str, StackPorts], tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """The login scenario (database-delay-swarm) against the stack's Laravel backend: the stack's
-    database proxy delays every turn of Laravel's session handler, user provider and queue to MariaDB."""
+def run_on_stack(stack: tuple[str, StackPorts], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scenario: str,
+                 delay: tuple[str, str], attempts: int) -> RunData:
+    """A shipped Swarm scenario against this module's stack (its URL, proxies and name), with its fault's
+    delay set through the scenario's variable; the run's data, after checking it exited 0."""
     name, ports = stack
     monkeypatch.setenv("UXCHAOS_APP_URL", ports.base_url)
     monkeypatch.setenv("UXCHAOS_PROXY_CONTROL", ports.control)
     monkeypatch.setenv("UXCHAOS_STACK", name)
     monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("UXCHAOS_DB_DELAY", "200ms")
-    code, _, err = cli("run", "database-delay-swarm", "--out", str(tmp_path / "r"), "--attempts", "1")
+    monkeypatch.setenv(*delay)
+    code, _, err = cli("run", scenario, "--out", str(tmp_path / "r"), "--attempts", str(attempts))
     assert code == 0, err
     (run_dir,) = (tmp_path / "r").glob("*/*")
-    data = RunData.load(run_dir)
+    return RunData.load(run_dir)
+
+
+def test_login_under_database_delay_on_the_laravel_stack(stack: tuple[str, StackPorts], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The login scenario (database-delay-swarm) against the stack's Laravel backend: the stack's
+    database proxy delays every turn of Laravel's session handler, user provider and queue to MariaDB."""
+    data = run_on_stack(stack, tmp_path, monkeypatch, "database-delay-swarm", ("UXCHAOS_DB_DELAY", "200ms"), 1)
     assert data.meta["fault_choice"]["used"] == "proxy delay on database"
-    before = data.action_durations("Logging in", "before")[0]
-    during = data.action_durations("Logging in", "during")[0]
-    after = data.action_durations("Logging in", "after")[0]
+    before, during, after = (data.action_durations("Logging in", p)[0] for p in ("before", "during", "after"))
     assert during - before >= 10 * 0.2, (before, during)  # a Laravel login takes well over 10 turns
     assert after < during
 
@@ -192,16 +197,7 @@ def test_backend_delay_on_the_laravel_stack(stack: tuple[str, StackPorts], tmp_p
     """The report's network latency experiment (backend-delay-swarm) against the stack's Laravel
     backend: netem is out of reach on host networking, so the stack's backend proxy delays it; the
     page timed like curl slows by one delay per request, the browser's login by one per request."""
-    name, ports = stack
-    monkeypatch.setenv("UXCHAOS_APP_URL", ports.base_url)
-    monkeypatch.setenv("UXCHAOS_PROXY_CONTROL", ports.control)
-    monkeypatch.setenv("UXCHAOS_STACK", name)
-    monkeypatch.setenv("UXCHAOS_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("UXCHAOS_BACKEND_DELAY", "300ms")
-    code, _, err = cli("run", "backend-delay-swarm", "--out", str(tmp_path / "r"), "--attempts", "2")
-    assert code == 0, err
-    (run_dir,) = (tmp_path / "r").glob("*/*")
-    data = RunData.load(run_dir)
+    data = run_on_stack(stack, tmp_path, monkeypatch, "backend-delay-swarm", ("UXCHAOS_BACKEND_DELAY", "300ms"), 2)
     assert data.meta["fault_choice"]["used"] == "proxy delay on backend"
     # the quicker of two attempts per phase: a first attempt on a cold PHP worker can take a second alone
     curl = {p: min(data.action_durations("Loading the login page (curl)", p)) for p in ("before", "during", "after")}
