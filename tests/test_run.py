@@ -149,9 +149,23 @@ def test_missing_browser_names_both_ways_to_install(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.delenv("UXCHAOS_BROWSER", raising=False)
     monkeypatch.setattr("uxchaos.browser.launch.SYSTEM_CHROMIUMS", ("no-such-chromium",))
+    monkeypatch.setattr("uxchaos.browser.launch.HEADLESS_SHELLS", ("no-such-headless-shell",))
     with pytest.raises(EnvironmentProblem) as info:
         find_browser(None)
-    assert "playwright install chromium" in str(info.value) and "apt-get install chromium" in str(info.value)
+    assert "playwright install chromium" in str(info.value)
+    assert "apt-get install chromium chromium-headless-shell" in str(info.value)
+
+
+@pytest.mark.browser
+def test_headless_pages_run_in_the_headless_shell_and_a_shown_window_in_the_full_browser(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # make setup installs both (scripts/ensure-browser.sh); each must be the one its mode needs, and run
+    monkeypatch.delenv("UXCHAOS_BROWSER", raising=False)
+    shell, full = find_browser(None, headless=True), find_browser(None, headless=False)
+    assert "headless-shell" in Path(shell).name and "headless" not in Path(full).name
+    for path, word in ((shell, "Chromium"), (full, "Chromium")):
+        done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0 and word in done.stdout, (path, done.stdout, done.stderr)
 
 
 @pytest.mark.browser

@@ -9,6 +9,12 @@ from pathlib import Path
 from uxchaos.errors import EnvironmentProblem
 
 SYSTEM_CHROMIUMS = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# Chromium's headless shell (Debian: chromium-headless-shell; Google: chrome-headless-shell) is what Playwright
+# itself runs for headless pages. The full browser builds a whole user profile per context: on this project's
+# 2-core machine a login journey in a fresh context cost 2.2 core-seconds with it and 0.65 with the shell
+# (benchmarks/RESULTS.md, "The browser"), and a load generator that starves itself distorts what it times.
+# The real binary before Debian's wrapper script, which would stay between Playwright and the browser.
+HEADLESS_SHELLS = ("/usr/lib/chromium/chromium-headless-shell", "chromium-headless-shell", "chrome-headless-shell")
 
 # Quiet flags: without them Chromium keeps calling home, which a closed network answers with errors.
 LAUNCH_ARGS = [
@@ -32,8 +38,9 @@ def playwright_chromium(playwright: object) -> str | None:
     return path if path and Path(path).exists() else None
 
 
-def find_browser(playwright: object | None = None) -> str:
-    """Return the path of a Chromium to drive, or raise a clear EnvironmentProblem."""
+def find_browser(playwright: object | None = None, headless: bool = True) -> str:
+    """Return the path of a Chromium to drive, or raise a clear EnvironmentProblem: for headless pages
+    the headless shell when installed, else (and for a shown window) the full browser."""
     override = os.environ.get("UXCHAOS_BROWSER")
     if override:
         if shutil.which(override) or Path(override).exists():
@@ -43,13 +50,13 @@ def find_browser(playwright: object | None = None) -> str:
         own = playwright_chromium(playwright)
         if own:
             return own
-    for candidate in SYSTEM_CHROMIUMS:
+    for candidate in (HEADLESS_SHELLS if headless else ()) + SYSTEM_CHROMIUMS:
         found = shutil.which(candidate)
         if found:
             return found
     raise EnvironmentProblem(
         "no Chromium found. Install one of: Playwright's own build (`python -m playwright install chromium`), "
-        "or a system Chromium (Debian/Ubuntu: `apt-get install chromium`); "
+        "or a system Chromium (Debian/Ubuntu: `apt-get install chromium chromium-headless-shell`); "
         "or point UXCHAOS_BROWSER at a Chromium binary."
     )
 

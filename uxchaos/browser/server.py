@@ -87,7 +87,7 @@ class BrowserServer:
     def launch(self, headless: bool = True) -> str:
         """Start Node's launchServer; returns its ws URL (loopback)."""
         node, package = node_driver()
-        executable = find_browser()
+        executable = find_browser(headless=headless)
         options = {"executablePath": executable, "args": launch_args(), "host": "127.0.0.1", "port": 0,
                    "wsPath": self.ws_path, "headless": headless}
         env = {**os.environ, "UXCHAOS_PW_PACKAGE": str(package), "UXCHAOS_SERVER_OPTIONS": json.dumps(options)}

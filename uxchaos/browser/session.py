@@ -63,7 +63,7 @@ class BrowserSession:
             self.executable, self.version = self.endpoint.url, self.browser.version
             return self
         try:
-            self.executable = find_browser(self.playwright)
+            self.executable = find_browser(self.playwright, headless=not self.headed)
         except BaseException:  # no Chromium: Playwright's driver must not outlive the session either
             self.close()
             raise

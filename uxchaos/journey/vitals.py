@@ -120,18 +120,20 @@ READ = f"() => window.{_GLOBAL} ? JSON.stringify(window.{_GLOBAL}) : null"
 # The last read, after the attempt: the journey's last step may have found its text before the
 # document painted it (seen on a loaded machine: the dashboard without FCP, another time without
 # CLS, whose first value comes a task after FCP). It waits two frames and a task, then until the
-# document has reported TTFB, FCP, LCP and CLS; 500 ms at most (a page that paints nothing, or
-# draws no frames). Two frames alone missed text a last step wrote (reported just after it).
-# Skipping the two frames when all four are in saves a little per attempt, but made an interrupt
-# race show up in tests/test_reliability.py, so they stay.
+# document has reported TTFB, FCP, LCP and CLS, and each client-side view its LCP; 500 ms at most (a
+# page that paints nothing, or draws no frames). Two frames alone missed text a last step wrote
+# (reported just after it). Skipping the two frames when all four are in saves a little per
+# attempt, but made an interrupt race show up in tests/test_reliability.py, so they stay.
 _READ_PAINTED = f"""() => new Promise(done => {{
   const held = window.{_GLOBAL};
   if (!held) return done(null);
   let over = false;
   const read = () => {{ over = true; clearTimeout(deadline); done(JSON.stringify(held)); }};
   const deadline = setTimeout(read, 500);
-  const m = held.current.m;
-  const check = () => over ? null : m.ttfb && m.fcp && m.lcp && m.cls ? read() : setTimeout(check, 10);
+  const m = held.current.m, soft = held.current.soft || {{}};
+  // a client-side view's largest paint comes in a later entry than its soft navigation: wait for it too
+  const views = () => Object.values(soft).every(v => v.lcp !== undefined);
+  const check = () => over ? null : m.ttfb && m.fcp && m.lcp && m.cls && views() ? read() : setTimeout(check, 10);
   requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(check, 0)));
 }})"""
 
