@@ -229,6 +229,8 @@ def test_only_what_others_ran_can_have_starved_a_step() -> None:
     assert monitor(1150, 400, 200, 400, shared=True).wait_ms(1.0, 3.0, tid=1) == pytest.approx(600.0)
     # Plenty of other work (a burner): the chain's whole wait.
     assert monitor(2000, 400, 200, 400, shared=False).wait_ms(1.0, 3.0, tid=1) == pytest.approx(600.0)
+    # Shared, but no other user was busy during the attempt: the browser worked for this user alone.
+    assert monitor(1150, 400, 200, 400, shared=True).wait_ms(1.0, 3.0, tid=1, alone=True) == pytest.approx(300.0)
 
 
 def test_a_users_own_driver_is_its_chain_and_other_users_drivers_are_not() -> None:
@@ -337,7 +339,7 @@ def test_reports_show_bounds_host_cpu_and_what_was_left_out(tmp_path: Path) -> N
 # The page, then a long pause: the generator is idle most of the attempt, as it is while a real step
 # waits for a slow server. The old rule (host CPU ≥ 90% with two users busy) flagged such attempts on
 # a loaded host; the bound does not: idle threads wait for no core.
-OPEN_AND_WAIT = {"journey": [open_action(wait=True), {"action": "Reading", "steps": [{"sleep": "15s"}]}],
+OPEN_AND_WAIT = {"journey": [open_action(wait=True), {"action": "Reading", "steps": [{"sleep": "3s"}]}],
                  "phases": ({"users": 2, "attempts": 2}, 1, 1)}
 
 
