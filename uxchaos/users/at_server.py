@@ -1,12 +1,15 @@
-"""When an attempt's chain of work was at the server: the spans in which the page had exactly one
-request in flight and that request was between its last byte sent and its first byte answered.
+"""When an attempt waited for a document at the server: the spans in which a document request (a
+navigation, a form's submission, a redirect's next hop) was between its request start (first byte sent)
+and its answer's first byte, and no other request of the page was in flight.
 
-Then the step waits for the server, and nothing of the generator can make it wait longer but the
-network service that must read the answer: the starvation bound (users/starvation.py) counts only that
-service's run-queue wait there. While the browser's shared threads carry other users' messages at such
-a moment, this user's step has none of its own waiting in them. With another request of the page in
-flight, the page may have work of its own beside the server's; such spans count in full, as does any
-attempt whose requests are not all known (capped, or one without timing).
+A step that waits for that navigation cannot end before the answer, and nothing of the generator can
+make the answer come later but the network service that must read it: the starvation bound
+(users/starvation.py) counts only that service's run-queue wait there, and spares only steps that
+waited for a navigation. With another request of the page in flight, the page may have work of its own
+beside the server's; such time counts in full, as does every span of an attempt whose requests are not
+all known (capped, or one without timing). Requests still in flight when the records are read (a long
+poll, a websocket) are not recorded at all: a page that keeps one open beside a navigation is a case
+this cannot see.
 
 From the request records of the attempt (journey/capture.py): `start_ms` after its action's start,
 and Playwright's timing — `wait_ms` from request start to response start, `download_ms` from response
@@ -22,7 +25,8 @@ Span = tuple[float, float]
 
 
 def server_spans(sample: Sample) -> list[Span]:
-    """The attempt's spans at the server with one request in flight (epoch s, sorted, disjoint)."""
+    """The attempt's spans with a document at the server and nothing else in flight (epoch s, sorted,
+    disjoint)."""
     captured = sample.captured
     if not captured.requests or captured.requests_capped:
         return []
@@ -41,7 +45,8 @@ def server_spans(sample: Sample) -> list[Span]:
             continue
         flights.append((start, start + duration / 1000))
         answered = start + max(0.0, duration - (download or 0.0)) / 1000
-        waits.append((answered - (wait or 0.0) / 1000, answered) if wait else None)
+        document = r.get("type") == "document"
+        waits.append((answered - (wait or 0.0) / 1000, answered) if wait and document else None)
     alone: list[Span] = []
     for i, span in enumerate(waits):
         if span is not None:

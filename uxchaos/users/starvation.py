@@ -37,10 +37,12 @@ just the same — they are no
 distortion of the generator's. Other users' pages, drivers and their share of a shared browser,
 uxchaos's own threads, and any other job on the host (another test, a CPU burner) are: their CPU time
 caps the wait that can be theirs. A thread waiting for Python's GIL is not counted (the coordinator's
-lag, recorded beside it, shows that). While the step waits for the server alone (users/at_server.py:
-its page's one request in flight, between its start and the answer's first byte), only the network
-service's wait is counted: the step cannot go on before the answer, and a shared browser's threads
-then carry other users' messages, not this step's. benchmarks/starvation.py compares the bound with
+lag, recorded beside it, shows that). While a step that waits for a navigation has its document at
+the server, nothing else of the page in flight (users/at_server.py: from the request's first byte sent
+to the answer's first byte), only the network service's wait is counted: the step cannot end before
+the answer, and what the browser and the driver do for it meanwhile (the click's reply) only has to
+be done before the answer comes — if it is later than that, that part of it is after the span and
+counted. benchmarks/starvation.py compares the bound with
 what a CPU burner really adds.
 
 An attempt of virtual users is left out of the statistics (flagged `saturated`) when its bound is more
@@ -224,14 +226,13 @@ class LoadMonitor:
         return (round(busy / total, 3) if total else None), round(max(t[3] for t in inside) * 1000, 1)
 
     def wait_ms(self, t0: float, t1: float, tid: int | None = None, renderers: set[int] | None = None,
-                server: list[Span] | None = None, alone: bool = False) -> float | None:
+                server: list[Span] | None = None) -> float | None:
         """The bound of what the generator's starvation can have added between two epoch times (ms) to
         the chain of work of the journey thread `tid` (None: the journey thread that waited most): per
         sampling interval, the least of the interval, the wait of the chain's threads and the CPU time
         that neither the step's own chain nor the target used (chain_bound_ns); counters interpolated
         between samples. `renderers`: those the attempt's page can be in (renderers_born); `server`:
-        the spans when the attempt was at the server (at_server.server_spans); `alone`: no other user
-        was busy during the attempt, so a shared browser worked for this user only. None when the
+        the spans when the step waited for the server alone (at_server.server_spans). None when the
         samples do not cover the window."""
         with self._lock:
             waits, roles = list(self._waits), dict(self._roles)
@@ -246,8 +247,8 @@ class LoadMonitor:
                 role = roles.get(p, "")
                 per_role[role] = per_role.get(role, 0.0) + max(0.0, v - a.get(p, 0.0))
             at_server_ns = covered_s(server, ta, tb) * 1e9 if server else 0.0
-            bound_ns += chain_bound_ns(per_role, (tb - ta) * 1e9, tid, driver, self.shared_browser and not alone,
-                                       renderers, at_server_ns)
+            bound_ns += chain_bound_ns(per_role, (tb - ta) * 1e9, tid, driver, self.shared_browser, renderers,
+                                       at_server_ns)
         return round(min(bound_ns / 1e6, (t1 - t0) * 1000), 1)
 
     def settle(self) -> None:
@@ -313,10 +314,10 @@ def chain_bound_ns(per_role: dict[str, float], interval_ns: float, tid: int | No
     too, and the target's CPU — on this host only because the demo runs here — is the target's: neither
     is the generator's distortion. One user's browser and driver are its own; shared by several users,
     the browser's processes and the browser server count as others' work (their share for this user is
-    not known; `shared_browser` False when no other user was busy during the attempt), and so do the
-    renderers and drivers not known to be this user's.
-    `at_server_ns`: the part of the interval in which the step waited for the server alone
-    (users/at_server.py); there only the network service's wait can add to it. When in the interval
+    not known), and so do the renderers and drivers not known to be this user's.
+    `at_server_ns`: the part of the interval in which the step waited for its navigation's document
+    at the server, nothing else of the page in flight (users/at_server.py); there only the network
+    service's wait can add to it. When in the interval
     the chain's threads waited is not known, so the rest of the interval takes what it can hold of
     the wait, and the part at the server the network service's wait on top."""
     wait = chain_wait_ns(per_role, tid, driver, renderers)
@@ -355,13 +356,14 @@ def bound_sample(sample: Sample, monitor: LoadMonitor, tid: int | None = None, j
     monitor.settle()
     renderers = monitor.renderers_born(opened, sample.started_at) if opened is not None else None
     server = server_spans(sample)
-    alone = sample.generator.concurrency == 1  # no other user busy: the shared browser worked for this one
     timed = [s for s in sample.steps if s.at_s is not None]
     if timed:
         for step in timed:
             assert step.at_s is not None
             began = sample.started_at + step.at_s
-            step.bound_ms = monitor.wait_ms(began, began + step.duration_s, tid, renderers, server, alone)
+            # only a step that waited for a navigation waited for its document's answer
+            spared = server if step.navigation is not None else None
+            step.bound_ms = monitor.wait_ms(began, began + step.duration_s, tid, renderers, spared)
         bounds = [s.bound_ms for s in timed]
         if any(b is None for b in bounds):
             return
@@ -370,8 +372,7 @@ def bound_sample(sample: Sample, monitor: LoadMonitor, tid: int | None = None, j
             action.bound_ms = round(sum(mine), 1) if mine else None
         sample.generator.bound_ms = round(sum(b or 0.0 for b in bounds), 1)
     else:  # a Python journey's blocks carry no start: the attempt's whole window
-        sample.generator.bound_ms = monitor.wait_ms(sample.started_at, sample.ended_at, tid, renderers, server,
-                                                    alone)
+        sample.generator.bound_ms = monitor.wait_ms(sample.started_at, sample.ended_at, tid, renderers)
     generator = sample.generator
     if judge and generator.bound_ms is not None and sample.duration_s > 0:
         generator.saturated = generator.bound_ms / 1000 > LEFT_OUT_SHARE * sample.duration_s
