@@ -33,7 +33,16 @@ class DeadlineReached(Interrupted):
 def raise_safely(exc: BaseException) -> None:
     """Raise `exc` from a signal handler without breaking a Playwright call it interrupts."""
     loop = asyncio._get_running_loop()
-    if loop is not None and greenlet.getcurrent().parent is not None:
+    current = greenlet.getcurrent()
+    if loop is not None and current.parent is not None and current.parent.parent is None:
+        # In Playwright's dispatcher itself, which the sync call waiting in the thread's main greenlet
+        # switched to: raise in that call, leaving the dispatcher suspended here, mid-message. The next
+        # Playwright call switches back to it and it goes on where it was, so no answer is lost. (Raised
+        # from a callback on the loop instead, the exception could land in a later call when this one
+        # finished first — seen as a Ctrl-C in the session's close, long after the attempt.)
+        current.parent.throw(exc)
+        return
+    if loop is not None and current.parent is not None:
         # In a greenlet below the thread's main one with a loop running: Playwright's dispatcher
         # (or an event handler it runs). The exception must not land inside the current task step.
         def raise_in_loop() -> None:
