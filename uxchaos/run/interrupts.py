@@ -5,10 +5,11 @@ Raised at once, a signal's exception lands wherever the main thread happens to b
 Playwright call that is the event loop of Playwright's dispatcher greenlet, possibly in the middle
 of handling a message from the driver, whose answer is then lost (seen as "Cannot find command to
 respond" in 3 of 5 runs of 60 login attempts interrupted at random points; a call whose answer is
-lost waits forever). So inside Playwright's loop the exception is raised from a callback of its own
-on that loop, between two callbacks; Playwright hands it to the sync call that is waiting (its
-greenlet_main throws exceptions escaping the loop into the caller). No such error in 3 runs of 60
-with this. What an interrupted attempt must not do afterwards: journey/closing.py."""
+lost waits forever). So in Playwright's dispatcher the exception is thrown into the sync call
+waiting in the thread's main greenlet, and the dispatcher stays suspended where it was until the next
+Playwright call switches back to it; in a greenlet below the dispatcher (an event handler), it is
+raised from a callback of its own on the loop, between two callbacks. What an interrupted attempt must
+not do afterwards: journey/closing.py."""
 
 from __future__ import annotations
 
