@@ -398,3 +398,20 @@ def test_a_starved_generator_leaves_attempts_out_and_says_so(tmp_path: Path) -> 
     calm_report = (calm / "report.md").read_text()
     assert "± generator (ms)" in calm_report and "## Machine load" in calm_report
     assert f"| Opening the login page | before | {kept} | {4 - kept} |" in calm_report, calm_report
+
+
+@pytest.mark.timing
+def test_one_virtual_user_is_bounded_but_never_left_out(tmp_path: Path) -> None:
+    """One user through the user pool (`--users 1`, or one remote endpoint) is the reference measurement,
+    as a run's single browser is: a starved generator shows in its bounds, and no attempt is left out."""
+    path = write_scenario(tmp_path, "e2e", journey=[open_action(wait=True)], phases=(3, 1, 1))
+    cores = os.sched_getaffinity(0)
+    with burners(4 * len(cores), cores, 300.0):
+        code, _, err = run_cli("run", str(path), "--users", "1", "--out", str(tmp_path / "r"))
+    assert code == 0, err
+    samples = samples_of(only_run_dir(tmp_path / "r"))
+    assert all(s["user"] == 1 and s["bound_ms"] is not None for s in samples), samples
+    # under four busy loops a core the page's bound is a material share: a second user would leave it out
+    assert any(s["bound_ms"] / 1000 > LEFT_OUT_SHARE * s["duration_s"] for s in samples), \
+        [(s["bound_ms"], s["duration_s"]) for s in samples]
+    assert not any(s["saturated"] for s in samples)

@@ -281,13 +281,7 @@ def test_database_delay_through_the_stack_proxy(stack: tuple[str, StackPorts], t
     monkeypatch.setenv("UXCHAOS_DB_DELAY", "200ms")
     data, report = _delay_run(name, ports, "database-delay-swarm", tmp_path, monkeypatch)
     _assert_proxy_chosen(name, "database", "database", data, report)
-    def login(phase: str) -> float:
-        # also an attempt left out for its starvation bound (one user on a remote endpoint is judged, and a
-        # 0.9 s login on this busy host can pass 10%): this test is about where the browser runs
-        return next(a.duration_s for s in data.samples if s.phase == phase and s.ok for a in s.actions
-                    if a.name == "Logging in" and a.duration_s is not None)
-
-    assert login("during") - login("before") >= 0.6
+    assert data.action_durations("Logging in", "during")[0] - data.action_durations("Logging in", "before")[0] >= 0.6
     assert control.describe("database")["toxics"] == []  # reverted
 
 
@@ -323,10 +317,4 @@ def test_a_run_with_the_stacks_browsers(stack: tuple[str, StackPorts], tmp_path:
     (run_dir,) = (tmp_path / "r").glob("*/*")
     data = RunData.load(run_dir)
     assert {s.generator.endpoint for s in data.samples} == {ports.browser_endpoint}
-    def login(phase: str) -> float:
-        # also an attempt left out for its starvation bound (one user on a remote endpoint is judged, and a
-        # 0.9 s login on this busy host can pass 10%): this test is about where the browser runs
-        return next(a.duration_s for s in data.samples if s.phase == phase and s.ok for a in s.actions
-                    if a.name == "Logging in" and a.duration_s is not None)
-
-    assert login("during") - login("before") >= 0.6
+    assert data.action_durations("Logging in", "during")[0] - data.action_durations("Logging in", "before")[0] >= 0.6
