@@ -19,13 +19,14 @@ from playwright.sync_api import sync_playwright
 
 from uxchaos.browser.launch import find_browser, launch_args
 from uxchaos.demo.stack import DemoInfo, DemoStack
+from uxchaos.users.processes import TICK_NS, cpu_ticks
 
 
 def host_busy_s() -> float:
     """CPU seconds all cores spent on anything but idling and waiting for the disk."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    return (sum(values[:8]) - values[3] - values[4]) / 100  # user … steal; guest is inside user
+    ticks = cpu_ticks()
+    assert ticks is not None, "no /proc/stat: this benchmark needs Linux"
+    return ticks[0] * TICK_NS / 1e9
 
 
 def block(executable: str, demo: DemoInfo, journeys: int) -> tuple[float, float, list[float]]:

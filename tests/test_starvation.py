@@ -252,7 +252,6 @@ def test_another_users_driver_is_never_this_users_own_work() -> None:
     samples = [(float(t), {"host": t * 400_000_000, **{k: t * v * 1_000_000 for k, v in per_s.items()}})
                for t in range(0, 5)]
     monitor = _monitor_with(samples, roles, shared_browser=False)
-    monitor._waits = deque(samples)
     generator.drivers.update({1: 10, 2: 11})
     try:
         assert monitor.wait_ms(1.0, 2.0, tid=1) == pytest.approx(200.0)

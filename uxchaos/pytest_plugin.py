@@ -165,7 +165,7 @@ def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Any
             and (os.environ.get("UXCHAOS_BROWSER") or not _playwright_has_own_browsers())):
         from uxchaos.browser.launch import find_browser, launch_args
 
-        result["executable_path"] = find_browser(headless=result.get("headless", True) is not False)
+        result["executable_path"] = find_browser(headless=result.get("headless") is not False)
         result["args"] = [*result.get("args", []), *launch_args()]
     return result
 

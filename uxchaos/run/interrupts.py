@@ -44,8 +44,8 @@ def raise_safely(exc: BaseException) -> None:
         current.parent.throw(exc)
         return
     if loop is not None and current.parent is not None:
-        # In a greenlet below the thread's main one with a loop running: Playwright's dispatcher
-        # (or an event handler it runs). The exception must not land inside the current task step.
+        # In a greenlet below Playwright's dispatcher (an event handler it runs): the exception must not
+        # land inside the current task step.
         def raise_in_loop() -> None:
             raise exc
 

@@ -51,7 +51,7 @@ def server_spans(sample: Sample) -> list[Span]:
     for i, span in enumerate(waits):
         if span is not None:
             alone += _minus([span], (f for j, f in enumerate(flights) if j != i))
-    return _merged(alone)
+    return sorted(alone)  # disjoint: each piece has its own request alone in flight
 
 
 def covered_s(spans: list[Span], t0: float, t1: float) -> float:
@@ -60,6 +60,7 @@ def covered_s(spans: list[Span], t0: float, t1: float) -> float:
 
 
 def _minus(spans: list[Span], holes: Iterable[Span]) -> list[Span]:
+    """The parts of `spans` outside every hole."""
     for h0, h1 in holes:
         out: list[Span] = []
         for a, b in spans:
@@ -72,13 +73,3 @@ def _minus(spans: list[Span], holes: Iterable[Span]) -> list[Span]:
                 out.append((h1, b))
         spans = out
     return spans
-
-
-def _merged(spans: list[Span]) -> list[Span]:
-    out: list[Span] = []
-    for a, b in sorted(s for s in spans if s[1] > s[0]):
-        if out and a <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
-    return out

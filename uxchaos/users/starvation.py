@@ -42,8 +42,7 @@ the server, nothing else of the page in flight (users/at_server.py: from the req
 to the answer's first byte), only the network service's wait is counted: the step cannot end before
 the answer, and what the browser and the driver do for it meanwhile (the click's reply) only has to
 be done before the answer comes — if it is later than that, that part of it is after the span and
-counted. benchmarks/starvation.py compares the bound with
-what a CPU burner really adds.
+counted. benchmarks/starvation.py compares the bound with what a CPU burner really adds.
 
 An attempt of virtual users is left out of the statistics (flagged `saturated`) when its bound is more
 than `LEFT_OUT_SHARE` of the time it measured; otherwise it is kept, and the reports show its bound. A
@@ -277,6 +276,11 @@ def _at(waits: list[tuple[float, dict[str, int]]], t: float) -> dict[str, float]
     return {p: a.get(p, 0) + (v - a.get(p, 0)) * share for p, v in b.items()}
 
 
+def other_drivers(driver: int) -> set[int]:
+    """The Playwright drivers (pids) of the users other than the one whose driver is `driver`."""
+    return {pid for pid in drivers.values() if pid != driver}
+
+
 def chain_wait_ns(per_role: dict[str, float], tid: int | None, driver: int | None = None,
                   renderers: set[int] | None = None) -> float:
     """The run-queue wait one step's chain can have met, from each role's wait: its own journey
@@ -290,7 +294,7 @@ def chain_wait_ns(per_role: dict[str, float], tid: int | None, driver: int | Non
 
     own = per_role.get(f"journey:{tid}", 0.0) if tid is not None else top("journey:", 1)
     if driver is not None:
-        others = {f"node:{pid}" for t, pid in drivers.items() if pid != driver}
+        others = {f"node:{pid}" for pid in other_drivers(driver)}
         nodes = sum(v for k, v in per_role.items() if k.startswith("node:") and k not in others)
     else:
         nodes = top("node:", 2)
@@ -317,16 +321,16 @@ def chain_bound_ns(per_role: dict[str, float], interval_ns: float, tid: int | No
     not known), and so do the renderers and drivers not known to be this user's.
     `at_server_ns`: the part of the interval in which the step waited for its navigation's document
     at the server, nothing else of the page in flight (users/at_server.py); there only the network
-    service's wait can add to it. When in the interval
-    the chain's threads waited is not known, so the rest of the interval takes what it can hold of
-    the wait, and the part at the server the network service's wait on top."""
+    service's wait can add to it. When in the interval the chain's threads waited is not known, so the
+    rest of the interval takes what it can hold of the wait, and the part at the server the network
+    service's wait on top."""
     wait = chain_wait_ns(per_role, tid, driver, renderers)
     if wait <= 0:
         return 0.0
     own_keys = {f"run:journey:{tid}"} if tid is not None else set()
     if driver is not None:
         own_keys.add(f"run:node:{driver}")
-    theirs = {f"run:node:{pid}" for pid in drivers.values() if pid != driver} if driver is not None else set()
+    theirs = {f"run:node:{pid}" for pid in other_drivers(driver)} if driver is not None else set()
     own = 0.0
     target = 0.0
     for role, v in per_role.items():
