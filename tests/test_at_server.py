@@ -3,13 +3,13 @@ only the network service's wait (users/at_server.py, users/starvation.py)."""
 
 from __future__ import annotations
 
-from collections import deque
 from pathlib import Path
 from typing import Any
 
 import pytest
 from scenario_builder import proxy_fault, write_scenario
 from test_run import only_run_dir, run_cli
+from test_starvation import _monitor_with
 
 from uxchaos.results.records import ActionTiming, Captured, Sample, StepTiming
 from uxchaos.results.rundata import RunData
@@ -62,13 +62,8 @@ def test_an_attempt_whose_requests_are_not_all_known_has_no_span_at_the_server()
 def _monitor(per_s: dict[str, tuple[int, str]]) -> LoadMonitor:
     """Samples every 100 ms from epoch 100: each counter grows by its ms per second; the host is busy
     with other work throughout (two cores)."""
-    monitor = LoadMonitor()
-    monitor._waits = deque((100 + t / 10, {"host": int(t / 10 * 2e9),
-                                           **{p: int(t / 10 * ms * 1e6) for p, (ms, _) in per_s.items()}})
-                           for t in range(0, 40))
-    monitor._roles = {"host": "host", **{p: role for p, (_, role) in per_s.items()}}
-    monitor.settle = lambda: None  # type: ignore[method-assign]
-    return monitor
+    return _monitor_with([(100 + t / 10, {p: int(t / 10 * ms * 1e6) for p, (ms, _) in per_s.items()})
+                          for t in range(0, 40)], {p: role for p, (_, role) in per_s.items()})
 
 
 def test_at_the_server_only_the_network_services_wait_counts() -> None:
