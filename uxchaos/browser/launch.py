@@ -10,9 +10,9 @@ from uxchaos.errors import EnvironmentProblem
 
 SYSTEM_CHROMIUMS = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Chromium's headless shell (Debian: chromium-headless-shell; Google: chrome-headless-shell) is what Playwright
-# itself runs for headless pages. The full browser builds a whole user profile per context: on this project's
-# 2-core machine a login journey in a fresh context cost 2.1-2.3 core-seconds with it and 0.8-1.1 with the shell
-# (benchmarks/RESULTS.md, "The browser"), and a load generator that starves itself distorts what it times.
+# itself runs for headless pages. The full browser builds a whole user profile per context, and a journey in it
+# costs a small machine about twice the CPU (benchmarks/RESULTS.md, "The browser"): a load generator that
+# starves itself distorts what it times.
 # The real binary before Debian's wrapper script, which would stay between Playwright and the browser.
 HEADLESS_SHELLS = ("/usr/lib/chromium/chromium-headless-shell", "chromium-headless-shell", "chrome-headless-shell")
 
