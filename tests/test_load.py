@@ -42,7 +42,9 @@ class Visitor(HttpUser):
 
 
 def scenario(tmp_path: Path, base_url: str, load: str, extra: str = "", name: str = "load",
-             during: str = "{attempts: 2}") -> Path:
+             during: str = "{attempts: 3, think: 1s}") -> Path:
+    """A scenario with load; its during phase lasts two seconds or more because Locust's load is recorded
+    per whole second (two page loads in the headless shell take well under one)."""
     path = tmp_path / f"{name}.yaml"
     path.write_text(f"""name: {name}
 target: {{base_url: {base_url}}}
@@ -168,6 +170,7 @@ def test_a_teams_locustfile_runs_with_its_own_user_classes(tmp_path: Path, plain
     (tmp_path / "locustfile.py").write_text(LOCUSTFILE)
     path = scenario(tmp_path, plain_site, "  users: 2\n  spawn_rate: 10/s\n  locustfile: locustfile.py",
                     "expect:\n  - before.load.n > 0\n  - during.load[\"GET /health\"].n > 0\n")
+    path.write_text(path.read_text().replace("before: {attempts: 2}", "before: {attempts: 3, think: 1s}"))
     out = tmp_path / "reports"
     code, _, err = run_cli("run", str(path), "--out", str(out))
     assert code == 0, err
