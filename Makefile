@@ -14,7 +14,7 @@ WORKERS ?= 0
 PIP_QUIET := PYTHONWARNINGS="ignore:Editable installation"
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser docker servers laravel images demo check test lint bench clean
+.PHONY: help setup browser perf docker servers laravel images demo check test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ setup: $(STAMP) browser ## create .venv, install uxchaos and a Chromium if missi
 
 browser: $(STAMP)
 	@scripts/ensure-browser.sh $(BIN)/python
+
+perf: ## install Debian's linux-perf when missing (for benchmarks/critical_path.py)
+	@scripts/ensure-perf.sh
 
 docker: ## install/start Docker and a single-node swarm (for the Docker tests)
 	@scripts/ensure-docker.sh

@@ -143,6 +143,8 @@ def test_users_run_concurrently_and_the_fault_is_held_for_all_of_them(tmp_path: 
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["users"] == {"before": 2, "during": 3, "after": 2}
     assert len(meta["endpoints"]) == 3 and all(e["round_trip_ms"] > 0 for e in meta["endpoints"])
+    # each user's journey thread and Playwright driver, for reading the run beside the scheduler's events
+    assert len({e["thread"] for e in meta["endpoints"]}) == 3 and all(e["driver"] for e in meta["endpoints"])
     report = (run_dir / "report.md").read_text()
     assert "## Virtual users" in report and "| local | 10 | 10 | 0 | 0 |" in report, report
     for phase, users in (("before", 2), ("during", 3), ("after", 2)):  # the figures per number of users

@@ -44,7 +44,7 @@ from uxchaos.browser.server import BrowserServer
 from uxchaos.browser.session import BrowserSession
 from uxchaos.errors import BadInput, EnvironmentProblem
 from uxchaos.results.records import LATE_MS, GeneratorState, Sample
-from uxchaos.users.processes import journey_thread, own_driver
+from uxchaos.users.processes import drivers, journey_thread, own_driver
 from uxchaos.users.starvation import LoadMonitor, measure_load
 
 log = logging.getLogger("uxchaos.users.pool")
@@ -114,9 +114,12 @@ class UserPool:
                 context.close()
         except Exception as e:  # a round trip not measured is said, not fatal
             log.warning("no round trip measured on %s: %s", endpoint.url, e)
+        # the user's journey thread and driver, for reading the run beside the scheduler's own events
+        # (benchmarks/critical_path.py)
+        thread = threading.get_native_id()
         self.on_endpoint({"type": "endpoint", "time": time.time(), "user": slot.user, "endpoint": endpoint.url,
                           "protocol": endpoint.protocol, "browser_version": session.version,
-                          "round_trip_ms": slot.round_trip_ms})
+                          "round_trip_ms": slot.round_trip_ms, "thread": thread, "driver": drivers.get(thread)})
 
     def _worker(self, slot: _Slot) -> None:
         with journey_thread():  # its run-queue wait bounds its steps (starvation.py)
