@@ -41,10 +41,15 @@ class Visitor(HttpUser):
 """
 
 
+# two seconds or more: Locust's load is recorded per whole second, and two page loads in the headless
+# shell take well under one
+WHOLE_SECONDS = "{attempts: 3, think: 1s}"
+
+
 def scenario(tmp_path: Path, base_url: str, load: str, extra: str = "", name: str = "load",
-             during: str = "{attempts: 3, think: 1s}") -> Path:
-    """A scenario with load; its during phase lasts two seconds or more because Locust's load is recorded
-    per whole second (two page loads in the headless shell take well under one)."""
+             during: str = WHOLE_SECONDS, before: str = "{attempts: 2}", after: str = "{attempts: 2}") -> Path:
+    """A scenario with load; its during phase holds whole seconds of it (a test that reads the before
+    phase's load gives it WHOLE_SECONDS too)."""
     path = tmp_path / f"{name}.yaml"
     path.write_text(f"""name: {name}
 target: {{base_url: {base_url}}}
@@ -53,9 +58,9 @@ journey:
     steps:
       - goto: /login
 phases:
-  before: {{attempts: 2}}
+  before: {before}
   during: {during}
-  after: {{attempts: 2}}
+  after: {after}
 load:
 {load}
 {extra}""")
@@ -123,13 +128,11 @@ expect:
   - during.load.failure_rate < 1%
   - during.load["GET /login"].p95 > before.load["GET /login"].p95
   - during.load["GET /login"].p95 < 1ms
-""")
+""", before=WHOLE_SECONDS, after="{attempts: 2, settle: 2s}")
+    # settle: whole seconds of load after the revert, whatever the machine's speed (a second straddling it
+    # counts for none)
     text = path.read_text().replace(f"base_url: {info.base_url}}}",
                                     f"base_url: {info.base_url}, proxy_control: {control}}}")
-    # whole seconds of load after the revert, whatever the machine's speed (a second straddling it counts for none)
-    text = text.replace("after: {attempts: 2}", "after: {attempts: 2, settle: 2s}")
-    # and before it: two page loads in the headless shell take well under a second
-    text = text.replace("before: {attempts: 2}", "before: {attempts: 3, think: 1s}")
     path.write_text(text)
     out = tmp_path / "reports"
     code, _, err = run_cli("run", str(path), "--out", str(out))
@@ -169,8 +172,8 @@ expect:
 def test_a_teams_locustfile_runs_with_its_own_user_classes(tmp_path: Path, plain_site: str) -> None:
     (tmp_path / "locustfile.py").write_text(LOCUSTFILE)
     path = scenario(tmp_path, plain_site, "  users: 2\n  spawn_rate: 10/s\n  locustfile: locustfile.py",
-                    "expect:\n  - before.load.n > 0\n  - during.load[\"GET /health\"].n > 0\n")
-    path.write_text(path.read_text().replace("before: {attempts: 2}", "before: {attempts: 3, think: 1s}"))
+                    "expect:\n  - before.load.n > 0\n  - during.load[\"GET /health\"].n > 0\n",
+                    before=WHOLE_SECONDS)
     out = tmp_path / "reports"
     code, _, err = run_cli("run", str(path), "--out", str(out))
     assert code == 0, err
@@ -387,7 +390,7 @@ def test_a_sweep_over_surge_users_gives_a_curve_per_level(tmp_path: Path, plain_
                     "  sweep: {users: [0, 4], threshold: {\"Opening the login page\": 30s}}\n",
                     # a level lasts over 2 s: a load record (one a second) that straddles a level change
                     # counts for no level, so each level needs one whole second of its own
-                    during="{attempts: 3, think: 1s}")
+                    during=WHOLE_SECONDS)
     out = tmp_path / "reports"
     code, _, err = run_cli("run", str(path), "--out", str(out))
     assert code == 0, err
