@@ -236,12 +236,11 @@ def test_a_users_own_driver_is_its_chain_and_other_users_drivers_are_not() -> No
     per_s = {"j1": (10, "journey:1"), "n10": (50, "node:10"), "n11": (300, "node:11"), "n12": (20, "node:12")}
     waits = [(float(t), {p: t * ms * 1_000_000 for p, (ms, _) in per_s.items()}) for t in range(0, 5)]
     monitor = _monitor_with(waits, {p: role for p, (_, role) in per_s.items()})
-    generator.drivers.update({1: 10, 2: 11})
-    try:
-        assert monitor.wait_ms(1.0, 2.0, tid=1) == pytest.approx(10 + 50 + 20)
-    finally:
-        generator.drivers.pop(1), generator.drivers.pop(2)
     assert monitor.wait_ms(1.0, 2.0, tid=1) == pytest.approx(10 + 300 + 50)  # unknown: the two busiest
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(generator.drivers, 1, 10)
+        mp.setitem(generator.drivers, 2, 11)
+        assert monitor.wait_ms(1.0, 2.0, tid=1) == pytest.approx(10 + 50 + 20)
 
 
 def test_another_users_driver_is_never_this_users_own_work() -> None:
@@ -252,11 +251,10 @@ def test_another_users_driver_is_never_this_users_own_work() -> None:
     samples = [(float(t), {"host": t * 400_000_000, **{k: t * v * 1_000_000 for k, v in per_s.items()}})
                for t in range(0, 5)]
     monitor = _monitor_with(samples, roles, shared_browser=False)
-    generator.drivers.update({1: 10, 2: 11})
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(generator.drivers, 1, 10)
+        mp.setitem(generator.drivers, 2, 11)
         assert monitor.wait_ms(1.0, 2.0, tid=1) == pytest.approx(200.0)
-    finally:
-        generator.drivers.pop(1), generator.drivers.pop(2)
 
 
 def test_the_renderer_is_the_pages_when_known() -> None:
