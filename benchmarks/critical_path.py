@@ -7,13 +7,15 @@ two cores shared by several pages a loose one. This benchmark measures how loose
 `sched_switch` and `sched_waking` on every core while `uxchaos run SCENARIO` runs; afterwards, for each
 step, a walk back along the chain of wake-ups from the step's end to its start — the journey thread was
 woken by its Playwright driver, the driver by the browser, the browser by the renderer or the network
-service, and so on through the target and back — sums the time the generator's threads on that path
-(the user's journey thread, Playwright's node processes, Chromium's) were ready to run but waited for a
-core. A thread woken by a timer or an interrupt (no thread woke it) continues the walk with its own
-previous run, which set that wait up. Waits of the target's threads on the path are not counted (as in
-the bound). That is the time the step's own path waited for cores, whoever held them: an estimate of
-what starvation added, not a bound (work beside the path that the step's end still depended on — a
-page polled for a state — can hide behind a timer's wake-up).
+service, and so on through the target and back — sums the time the generator's threads on that path (the
+user's journey thread, Playwright's node processes, Chromium's) were ready to run but waited for a core.
+A thread woken by a timer (no thread woke it) continues the walk with its own previous run, which set
+that wait up. A wake-up from an interrupt names the thread the core was running then (perf script's
+lines do not say it came from an interrupt), so the walk can jump onto a thread off the path. Waits of
+the target's threads on the path are not counted (as in the bound). That is the time the step's own path
+waited for cores, whoever held them: an estimate of what starvation added, not a bound (work beside the
+path that the step's end still depended on — a page polled for a state — can hide behind a timer's
+wake-up).
 
 The reference: the same scenario with every phase run by one user, one attempt after another
 (`--no-reference` skips it): what the steps take with nothing else of the generator competing.
@@ -31,7 +33,6 @@ bounds it; loopback only.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -40,18 +41,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from uxchaos.users.processes import generator_processes
+from uxchaos.results.records import read_results
+from uxchaos.users.processes import CHAIN_THREADS, generator_processes
 from uxchaos.users.starvation import LEFT_OUT_SHARE
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERATOR_KINDS = ("node", "browser", "renderer", "network", "chromium")  # processes.process_kind
+GENERATOR_KINDS = (*CHAIN_THREADS, "chromium")  # processes.process_kind: drivers and every Chromium process
 KERNEL_THREADS = ("kworker", "ksoftirq", "swapper", "migration", "rcu_", "kdamond")
 PHASES = ("before", "during", "after")
 
@@ -61,9 +63,13 @@ class Schedule:
     in which state it left), and when and by whom it was woken."""
 
     def __init__(self) -> None:
+        # per thread, in time order (perf script sorts the cores' events): switched in; switched out, and
+        # in which state; woken, and by whom
         self.ins: dict[int, list[float]] = defaultdict(list)
-        self.outs: dict[int, list[tuple[float, str]]] = defaultdict(list)
-        self.wakes: dict[int, list[tuple[float, int]]] = defaultdict(list)
+        self.outs: dict[int, list[float]] = defaultdict(list)
+        self.out_states: dict[int, list[str]] = defaultdict(list)
+        self.wakes: dict[int, list[float]] = defaultdict(list)
+        self.wakers: dict[int, list[int]] = defaultdict(list)
         self.comm: dict[int, str] = {}
         self.tgid: dict[int, int] = {}
 
@@ -82,45 +88,44 @@ class Schedule:
         self.tgid[tid] = pid
         if trace.startswith("prev_comm="):
             self.comm[tid] = trace[len("prev_comm="):].rsplit(" prev_pid=", 1)[0]
-            state = trace.rsplit(" prev_state=", 1)[1].split(" ", 1)[0]
-            self.outs[tid].append((now, state))
+            self.outs[tid].append(now)
+            self.out_states[tid].append(trace.rsplit(" prev_state=", 1)[1].split(" ", 1)[0])
             self.ins[int(trace.rsplit("next_pid=", 1)[1].split(" ", 1)[0])].append(now)
         else:
-            self.wakes[int(trace.rsplit(" pid=", 1)[1].split(" ", 1)[0])].append((now, tid))
-
-    def finish(self) -> None:
-        self._out_t = {k: [t for t, _ in v] for k, v in self.outs.items()}
-        self._wake_t = {k: [t for t, _ in v] for k, v in self.wakes.items()}
+            woken = int(trace.rsplit(" pid=", 1)[1].split(" ", 1)[0])
+            self.wakes[woken].append(now)
+            self.wakers[woken].append(tid)
 
     def path_waits(self, thread: int, t0: float, t1: float, counted: set[int]) -> float:
         """Seconds the threads in `counted` waited for a core on the chain of wake-ups that led to
         `thread` running at t1, back to t0."""
-        cur, t, total = thread, t1, 0.0
+        cur, t, total, own = thread, t1, 0.0, False
         for _ in range(100_000):
             if t <= t0:
                 break
             ins = self.ins.get(cur, [])
-            i = bisect_right(ins, t) - 1
+            # a waker: its run under way at t (begun at t at the latest); the same thread going back: its
+            # run before the one just walked (begun before t)
+            i = (bisect_left(ins, t) if own else bisect_right(ins, t)) - 1
             if i < 0:
                 break  # not seen since the recording began
             switched_in = ins[i]
             last_run = ins[i - 1] if i > 0 else float("-inf")
-            k = bisect_right(self._out_t.get(cur, []), switched_in) - 1
-            left, state = self.outs[cur][k] if k >= 0 else (last_run, "S")
-            w = bisect_right(self._wake_t.get(cur, []), switched_in) - 1
+            k = bisect_right(self.outs.get(cur, []), switched_in) - 1
+            left, state = (self.outs[cur][k], self.out_states[cur][k]) if k >= 0 else (last_run, "S")
+            w = bisect_right(self.wakes.get(cur, []), switched_in) - 1
             # woken since its last run began (a wake-up can come just before it had left its core)
-            wake = self.wakes[cur][w] if w >= 0 and self.wakes[cur][w][0] > last_run else None
-            if state.startswith("R") and (wake is None or wake[0] < left):
+            woken = w >= 0 and self.wakes[cur][w] > last_run
+            if state.startswith("R") and (not woken or self.wakes[cur][w] < left):
                 ready, waker = left, None  # preempted: ready from when it left its core
-            elif wake is not None:
-                ready, waker = wake
+            elif woken:
+                ready, waker = self.wakes[cur][w], self.wakers[cur][w]
             else:
                 ready, waker = left, None
             if cur in counted:
                 total += max(0.0, min(switched_in, t1) - max(ready, t0))
-            if waker is None or waker == 0 or self.comm.get(waker, "").startswith(KERNEL_THREADS):
-                if i == 0:
-                    break
+            own = waker is None or waker == 0 or self.comm.get(waker, "").startswith(KERNEL_THREADS)
+            if own:
                 t = min(ready, left)  # its own previous run set this wait up
             else:
                 cur, t = waker, ready
@@ -158,15 +163,15 @@ def run_recorded(scenario: Path, out: Path) -> tuple[Path, Schedule, set[int], d
         sys.exit(f"uxchaos run failed ({run.returncode}): {run.stderr.read() if run.stderr else ''}")
     run_dir = next((out / "runs").glob("*/*/"))
     schedule = Schedule()
-    script = subprocess.Popen([perf, "script", "-i", str(data), "-F", "pid,tid,cpu,time,trace"],
+    # --ns: to the microsecond, a switch and the next often fall on the same instant
+    script = subprocess.Popen([perf, "script", "-i", str(data), "--ns", "-F", "pid,tid,cpu,time,trace"],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, errors="replace")
     assert script.stdout is not None
     for line in script.stdout:
         schedule.add(line)
     script.wait()
     data.unlink()
-    schedule.finish()
-    records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    records = read_results(run_dir)
     journeys = {r["user"]: r["thread"] for r in records if r["type"] == "endpoint" and r.get("thread")}
     generator = set(journeys.values()) | {tid for tid, pid in schedule.tgid.items()
                                           if kinds.get(pid) in GENERATOR_KINDS}
@@ -174,8 +179,8 @@ def run_recorded(scenario: Path, out: Path) -> tuple[Path, Schedule, set[int], d
 
 
 def samples(run_dir: Path) -> list[dict[str, Any]]:
-    records = (json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines())
-    return [r for r in records if r["type"] == "sample" and r["ok"]]
+    """Every attempt that went through, also those left out of the statistics."""
+    return [r for r in read_results(run_dir) if r["type"] == "sample" and r["ok"]]
 
 
 def action_median(rows: list[dict[str, Any]], prefix: str) -> float | None:
@@ -188,7 +193,7 @@ def one_user(scenario: Path, folder: Path) -> Path:
     data = yaml.safe_load(scenario.read_text())
     for phase in data.get("phases", {}).values():
         if isinstance(phase, dict):
-            for key in ("arrival_rate", "max_users", "users", "ramp"):
+            for key in ("arrival_rate", "max_users", "users"):
                 phase.pop(key, None)
     data["name"] = f"{data['name']}-one-user"
     path = folder / "one-user.yaml"

@@ -1,6 +1,6 @@
-"""benchmarks/critical_path.py's walk back along a step's chain of wake-ups, on perf's own lines: only
-the waits on the path count, only the generator's, and a thread a timer woke continues with its own
-previous run."""
+"""benchmarks/critical_path.py's walk back along a step's chain of wake-ups, on lines as perf prints
+them: only the waits on the path count, only the counted threads', a thread a timer woke continues with
+its own previous run, and events at the same instant do not stall it."""
 
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ def schedule(lines: list[str]) -> Schedule:
     s = Schedule()
     for line in lines:
         s.add(line)
-    s.finish()
     return s
 
 
@@ -52,9 +51,22 @@ def test_the_walk_sums_the_waits_on_the_chain_of_wake_ups_within_the_step() -> N
     assert s.path_waits(10, 0.0, 1.35, generator | {99}) == pytest.approx(0.60)
 
 
-def test_the_targets_waits_on_the_path_are_not_counted() -> None:
-    s = schedule(CHAIN)
-    assert s.path_waits(10, 0.0, 1.35, {10, 30}) == pytest.approx(0.40 + 0.05)  # 20 taken for the target
+def test_a_thread_a_timer_woke_continues_with_its_own_previous_run() -> None:
+    # 20 woke 10 at 0.05; 10 ran and slept on a timer, which woke it at 0.50 (no thread: 0); it waited
+    # until 0.60, while 20 had waited 0.02–0.04 before it woke 10
+    s = schedule([waking(0.02, 0, 20), switch(0.04, 0, "R", 20), waking(0.05, 20, 10), switch(0.06, 20, "S", 10),
+                  switch(0.10, 10, "S", 0), waking(0.50, 0, 10), switch(0.55, 0, "R", 99),
+                  switch(0.60, 99, "R", 10), switch(0.70, 10, "S", 0)])
+    # back from 0.65: 10's wait 0.50→0.60, then its run before (woken by 20: 0.05→0.06), then 20's 0.02→0.04
+    assert s.path_waits(10, 0.0, 0.65, {10, 20}) == pytest.approx(0.10 + 0.01 + 0.02)
+
+
+def test_a_switch_out_and_in_at_the_same_instant_does_not_stall_the_walk() -> None:
+    # 10 is preempted on one core and switched in on the other in the same nanosecond, then waits again
+    s = schedule([waking(0.05, 20, 10), switch(0.10, 0, "R", 10), switch(0.30, 10, "R", 99),
+                  switch(0.30, 98, "R", 10), switch(0.40, 10, "R", 97), switch(0.45, 97, "S", 10),
+                  switch(0.50, 10, "S", 0)])
+    assert s.path_waits(10, 0.0, 0.48, {10}) == pytest.approx(0.05 + 0.05)
 
 
 def test_a_preempted_thread_continues_with_its_own_previous_run() -> None:
