@@ -364,3 +364,15 @@ phases:
     assert by_kind["click"].navigation is None and by_kind["click"].label == "a click that does not navigate"
     (shot,) = by_kind["screenshot"].artifacts or []
     assert (run_dir / "screenshots" / shot).stat().st_size > 1000
+
+
+def test_runs_of_one_scenario_started_together_each_claim_a_folder(tmp_path: Path) -> None:
+    """Parallel runs into one --out within the same second (the dependency matrix starts several at once)
+    each get a folder of their own, made when it is chosen."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from uxchaos.run.options import new_run_dir
+
+    with ThreadPoolExecutor(8) as pool:
+        dirs = list(pool.map(lambda _: new_run_dir(tmp_path, "same"), range(8)))
+    assert len(set(dirs)) == 8 and all(d.is_dir() for d in dirs), dirs

@@ -45,10 +45,18 @@ class RunOutcome:
 
 
 def new_run_dir(out_dir: Path, scenario_name: str) -> Path:
+    """The run's own folder, made here: two runs of one scenario started in the same second (in
+    parallel, into one --out) each claim a folder of their own — checked and made later, they shared
+    one and one run's run.json replaced the other's."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    run_dir = out_dir / scenario_name / stamp
     n = 1
-    while run_dir.exists():
-        n += 1
-        run_dir = out_dir / scenario_name / f"{stamp}-{n}"
-    return run_dir
+    while True:
+        run_dir = out_dir / scenario_name / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            run_dir.mkdir(parents=True)
+        except FileExistsError:
+            n += 1
+            continue
+        except OSError:
+            pass  # the results store says what is wrong with the folder, in one line
+        return run_dir
