@@ -322,7 +322,7 @@ def test_interruption_trials_with_concurrent_users(tmp_path: Path, demo_stack: D
         # the run's own Chromium, found while it is still the run's descendant (once orphaned by a SIGKILL
         # it is no one's); any other Chromium on the machine, another test's, is not this run's
         ours = browser_processes(proc.pid)
-        assert ours, "the users' shared Chromium is running"
+        assert ours, "the users' Chromiums are running"
         proc.send_signal(sig)
         proc.wait(timeout=90)
     finally:
@@ -334,8 +334,8 @@ def test_interruption_trials_with_concurrent_users(tmp_path: Path, demo_stack: D
         _check_concurrent_trial(tmp_path, demo_stack, env, out, sig, proc.returncode, lines)
     finally:
         control.close()  # after `recover`, which reverts a SIGKILLed run's fault through it
-    # The users' shared Chromium goes with the run, also when it was SIGKILLed (its browser server dies
-    # with its parent, and the browser with its server).
+    # The users' Chromiums go with the run, also when it was SIGKILLed (each user's Playwright driver
+    # dies with its parent, and takes the browser it started with it).
     wait_until(lambda: not ours & browser_processes(), 15, "the run's Chromium to end")
 
 

@@ -112,7 +112,7 @@ def test_the_chain_is_found_in_a_real_browser_and_the_target_is_told_apart(tmp_p
             page.goto("data:text/html,<p>hello</p>")
             started = time.time()
             processes = generator.generator_processes()
-            threads = generator_threads(processes=processes)
+            threads = generator_threads(processes=processes, owner=generator.owners())
             driver = generator.drivers.get(threading.get_native_id())
             # Which renderer is the page's: the one whose CPU time grows while the page spins.
             renderers = [pid for pid, kind in processes.items() if kind == "renderer"]
@@ -134,7 +134,10 @@ def test_the_chain_is_found_in_a_real_browser_and_the_target_is_told_apart(tmp_p
     assert driver is not None and processes[driver] == "node"
     roles = set(threads.values())
     assert f"journey:{threading.get_native_id()}" in roles and f"node:{driver}" in roles
-    assert {"browser", "network"} <= roles and any(r.startswith("renderer:") for r in roles), roles
+    # The browser its own driver started, and that browser's children, are this user's (owners).
+    assert {f"browser@{driver}", f"network@{driver}"} <= roles, roles
+    assert any(r.startswith("renderer:") and r.endswith(f"@{driver}") for r in roles), roles
+    assert counters.get(f"run:{spun}") == f"run:renderer:{spun}@{driver}", counters
     # Not the chain: the GPU process, thread pools, the target.
     chain_pids = {int(path.split("/")[2]) for path in threads}
     assert not any(processes.get(pid) in ("chromium", "target") for pid in chain_pids)
@@ -255,6 +258,37 @@ def test_another_users_driver_is_never_this_users_own_work() -> None:
         mp.setitem(generator.drivers, 1, 10)
         mp.setitem(generator.drivers, 2, 11)
         assert monitor.wait_ms(1.0, 2.0, tid=1) == pytest.approx(200.0)
+
+
+def test_a_users_own_browser_is_its_chain_and_its_own_work_and_another_users_browser_is_neither() -> None:
+    """Each local user's driver starts a Chromium of its own: user 1 (driver 10) waits on its own
+    browser, network service and page, never on user 2's (driver 11); its own browser's CPU is not what
+    can have starved it, user 2's browser's is."""
+    per_s = {"j1": (10, "journey:1"), "n10": (5, "node:10"), "n11": (5, "node:11"),
+             "b10": (20, "browser@10"), "net10": (4, "network@10"), "r20": (30, "renderer:20@10"),
+             "b11": (300, "browser@11"), "net11": (40, "network@11"), "r21": (400, "renderer:21@11")}
+    waits = [(float(t), {p: t * ms * 1_000_000 for p, (ms, _) in per_s.items()}) for t in range(0, 5)]
+    monitor = _monitor_with(waits, {p: role for p, (_, role) in per_s.items()})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(generator.drivers, 1, 10)
+        mp.setitem(generator.drivers, 2, 11)
+        # the page's renderer not known: the busiest of its own browser's, not user 2's busier one
+        assert monitor.wait_ms(1.0, 2.0, tid=1) == pytest.approx(10 + 5 + 20 + 4 + 30)
+        assert monitor.wait_ms(1.0, 2.0, tid=2, renderers={21}) == pytest.approx(5 + 300 + 40 + 400)
+
+    # What can have starved user 1: per second the host ran 700 ms, of which user 1's journey thread,
+    # driver and browser 100 + 100 + 300 — theirs — and user 2's browser 200: at most those 200 ms.
+    roles = {"j": "journey:1", "b": "browser@10", "run:j1": "run:journey:1", "run:10": "run:node:10",
+             "run:30": "run:browser:30@10", "run:31": "run:browser:31@11"}
+    per_s_run = {"j": 150, "b": 150, "run:j1": 100, "run:10": 100, "run:30": 300, "run:31": 200}
+    samples = [(float(t), {"host": t * 700_000_000, **{k: t * v * 1_000_000 for k, v in per_s_run.items()}})
+               for t in range(0, 5)]
+    for shared in (True, False):  # whether unowned browser processes may be several users': no matter here
+        owned_monitor = _monitor_with(samples, roles, shared_browser=shared)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setitem(generator.drivers, 1, 10)
+            mp.setitem(generator.drivers, 2, 11)
+            assert owned_monitor.wait_ms(1.0, 2.0, tid=1) == pytest.approx(200.0)
 
 
 def test_the_renderer_is_the_pages_when_known() -> None:

@@ -1,14 +1,15 @@
 """How many local browser users this machine holds: its cores and available memory against what one
-local user costs (a Playwright driver and a page) beside the Chromium they share."""
+local user costs (a Playwright driver, a Chromium of its own and a page)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
-# Sized from the memory (PSS) of local users with one demo page open each (benchmarks/RESULTS.md).
-MB_PER_LOCAL_USER = 120  # a Playwright driver, and a context with its page in the shared Chromium
-MB_SHARED_BROWSER = 500  # the Chromium the local users share, and its browser server
+# Sized from the memory (PSS) of local users with one small page open each, headless shell: one user
+# 317 MB, four 748 MB (the first browser carries the libraries the others then share).
+MB_PER_LOCAL_USER = 150  # a Playwright driver, its Chromium (headless shell) and a context with its page
+MB_FIRST_USER = 350  # the first of them, with the libraries every browser and driver then shares
 
 
 @dataclass
@@ -18,9 +19,9 @@ class Capacity:
     max_users: int
 
     def explain(self) -> str:
-        return (f"this machine has {self.cores} core(s) and {self.available_mb} MB of memory available; the local "
-                f"users share one Chromium (about {MB_SHARED_BROWSER} MB) and each runs a Playwright driver and a "
-                f"page of its own (about {MB_PER_LOCAL_USER} MB), so at most "
+        return (f"this machine has {self.cores} core(s) and {self.available_mb} MB of memory available; each local "
+                f"user runs a Playwright driver, a Chromium and a page of its own (the first about {MB_FIRST_USER} MB, "
+                f"each further one about {MB_PER_LOCAL_USER} MB), so at most "
                 f"{self.max_users} local users fit — and the CPU saturates far sooner (about one user per core "
                 "for a login journey; attempts the generator's starvation may have distorted are flagged)")
 
@@ -35,4 +36,4 @@ def local_capacity() -> Capacity:
     except (OSError, ValueError):
         available_kb = 4 * 1024 * 1024
     available_mb = available_kb // 1024
-    return Capacity(os.cpu_count() or 1, available_mb, max(1, (available_mb - MB_SHARED_BROWSER) // MB_PER_LOCAL_USER))
+    return Capacity(os.cpu_count() or 1, available_mb, max(1, 1 + (available_mb - MB_FIRST_USER) // MB_PER_LOCAL_USER))

@@ -7,11 +7,12 @@ journeys, one due every 500 ms whether or not earlier ones have finished, each o
 when all 8 are busy the journey waits for one and is recorded as started late (its scheduled start and
 lateness are in the sample), since the generator then no longer keeps the rate. Playwright's
 sync API is bound to the thread that started it, so each user is one thread with its own Playwright
-driver: nothing of Playwright crosses threads. A user's browser is on its endpoint; the local users
-of a run share one Chromium, which a local Playwright browser server (browser/server.py, on
-127.0.0.1) lends to their drivers, as a bare script shares its browser between tasks — a browser each
-cost far more journeys per second (benchmarks/concurrency.py). Each user still has a browser context of its own per
-attempt, as a bare script would. The threads live for the whole run (a `UserPool`), so browsers are
+driver: nothing of Playwright crosses threads. A user's browser is on its endpoint; a local user's
+is a Chromium of its own, which its driver starts, as each real user has a browser of their own. That
+lets the starvation bound tell one user's browser work from another's (starvation.py), and in the
+headless shell it costs no more journeys per second than one Chromium shared through a browser server
+(benchmarks/concurrency.py; memory: browser/capacity.py). Each attempt has a fresh browser context, as
+a bare script's would. The threads live for the whole run (a `UserPool`), so browsers are
 started before the first phase — never while the fault is held — and an unreachable endpoint stops
 the run before any fault.
 
@@ -40,7 +41,6 @@ from typing import Any
 
 from uxchaos.browser.capacity import local_capacity
 from uxchaos.browser.endpoints import LOCAL, Endpoint, parse_endpoint, round_trip_ms
-from uxchaos.browser.server import BrowserServer
 from uxchaos.browser.session import BrowserSession
 from uxchaos.errors import BadInput, EnvironmentProblem
 from uxchaos.results.records import LATE_MS, GeneratorState, Sample
@@ -90,20 +90,18 @@ class UserPool:
         self.headed = headed
         self.on_endpoint = on_endpoint or (lambda record: None)
         self.slots = [_Slot(i + 1, ep) for i, ep in enumerate(assign_endpoints(users, self.endpoints))]
-        # Several local users share one Chromium: its processes work for all of them (starvation.py).
+        # Each local user's Chromium is its own (its driver started it); a browser process whose owner
+        # cannot be told — Playwright's private transport changed — may be any of several users'.
         self.monitor = LoadMonitor(shared_browser=sum(1 for slot in self.slots if slot.endpoint.is_local) > 1)
         self.dead: dict[str, str] = {}  # endpoint url → why
         self._lock = threading.Lock()
-        self._shared: BrowserServer | None = None  # the browser server the local users share, when several
 
     # -- lifecycle -------------------------------------------------------------------------------
     def _open(self, slot: _Slot, endpoint: Endpoint) -> None:
-        shared = self._shared.info if endpoint.is_local and self._shared is not None else None
-        session = BrowserSession(self.headed, endpoint=parse_endpoint(shared.inner_url) if shared else endpoint)
+        session = BrowserSession(self.headed, endpoint=endpoint)
         session.__enter__()
-        own_driver(session)  # this user's steps are bounded by its own driver's wait (starvation.py)
-        if shared is not None:
-            session.executable = shared.executable
+        # this user's steps are bounded by its own driver's and own browser's wait (starvation.py)
+        own_driver(session)
         slot.session, slot.endpoint = session, endpoint
         try:
             context = session.new_context()
@@ -149,10 +147,6 @@ class UserPool:
 
     def start(self) -> None:
         """Start every user's browser; the first failure (an unreachable endpoint) is raised here."""
-        if sum(1 for slot in self.slots if slot.endpoint.is_local) > 1:
-
-            self._shared = BrowserServer(max_users=len(self.slots))
-            self._shared.launch(headless=not self.headed)
         self.monitor.start()
         for slot in self.slots:
             slot.thread = threading.Thread(target=self._worker, args=(slot,), name=f"uxchaos-user-{slot.user}",
@@ -178,8 +172,6 @@ class UserPool:
             if slot.thread is not None:
                 slot.thread.join(max(0.0, deadline - time.monotonic()))
         self.monitor.stop()
-        if self._shared is not None:  # after the users: a thread still in an attempt loses its browser here
-            self._shared.stop()
 
     # -- a phase --------------------------------------------------------------------------------
     def _runner(self, phase: str, measure: Measure, record: Record, stop: threading.Event,

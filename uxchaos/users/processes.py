@@ -139,17 +139,44 @@ def generator_processes(pid: int | None = None) -> dict[int, str]:
             for kid in descendants(pid or os.getpid())}
 
 
-def generator_threads(pid: int | None = None, processes: dict[int, str] | None = None) -> dict[str, str]:
+def owners() -> dict[int, int]:
+    """Each process a user's own Playwright driver started (its Chromium and that browser's children)
+    → that driver's pid: whose work a process does, when each local user has a browser of its own."""
+    return {kid: driver for driver in set(drivers.values()) for kid in descendants(driver)}
+
+
+def owned(role: str, owner: int | None) -> str:
+    """A role with its process's owner (a user's driver), when known: "browser@<driver>"."""
+    return role if owner is None else f"{role}@{owner}"
+
+
+def owner_of(role: str) -> int | None:
+    """The driver whose user a role's process works for (owned), or None when not known."""
+    _, at, owner = role.rpartition("@")
+    return int(owner) if at and owner.isdigit() else None
+
+
+def kind_of(role: str) -> str:
+    """A role without its pid and owner: "renderer:<pid>@<driver>" → "renderer"."""
+    return role.split("@", 1)[0].split(":", 1)[0]
+
+
+def generator_threads(pid: int | None = None, processes: dict[int, str] | None = None,
+                      owner: dict[int, int] | None = None) -> dict[str, str]:
     """The schedstat files of the threads a step's chain of work passes through, with their role: this
     process's journey threads ("journey:<tid>"); each node process's main thread ("node:<pid>"); the
     browser process's main and IO threads ("browser"); the network service's ("network"); each
-    renderer's main, IO and compositor threads ("renderer:<pid>")."""
+    renderer's main, IO and compositor threads ("renderer:<pid>"). A Chromium process some user's own
+    driver started carries that driver (`owner`, from owners()): "browser@<driver>"."""
     root = pid or os.getpid()
+    owner = owner or {}
     threads = {f"/proc/{root}/task/{tid}/schedstat": f"journey:{tid}" for tid in sorted(journey_threads)}
     for kid, kind in (processes if processes is not None else generator_processes(root)).items():
         if kind not in CHAIN_THREADS:
             continue
         role = f"{kind}:{kid}" if kind in ("node", "renderer") else kind
+        if kind != "node":
+            role = owned(role, owner.get(kid))
         for tid in list_dir(f"/proc/{kid}/task"):
             comm = read_proc(f"/proc/{kid}/task/{tid}/comm") or ""
             if tid != str(kid) and not comm.startswith(CHAIN_THREADS[kind]):

@@ -13,12 +13,13 @@ to run but waited for a core. Linux counts exactly that per thread: the second f
 /proc/<pid>/task/<tid>/schedstat (nanoseconds spent runnable on a run queue).
 
 Which threads. A step's chain runs from the user's journey thread in this process through its
-Playwright driver (node; for shared local users also the browser server's node), Chromium's browser
-process, its network service and the page's renderer, and back. Of each, the threads that relay the
-step's work: the node processes' main threads (the user's own driver when known — own_driver — and the
-browser server's; else the two that waited most), the browser's and the network service's main and IO
-threads, the main, IO and compositor threads of the page's renderer (of the renderers started while
-the attempt opened its context and page, the one that waited most; when none is known, of all). Not
+Playwright driver (node), the Chromium that driver started (each local user has its own: the browser
+process, its network service and the page's renderer), and back. Of each, the threads that relay the
+step's work: the driver's main thread (the user's own when known — own_driver; else the two node
+processes that waited most), the browser's and the network service's main and IO threads, the main,
+IO and compositor threads of the page's renderer (of its browser's renderers started while the
+attempt opened its context and page, the one that waited most; when none is known, of all its
+browser's). Whose browser a process is, is read from the process tree (processes.owners). Not
 counted: thread pools (V8's and libuv's workers, Chromium's ThreadPool*), raster and GPU threads,
 other renderers, this process's other threads — they run beside the chain, and summing their waits
 counted the same moment several times: the former rule (every thread of each node process, every
@@ -33,8 +34,7 @@ chain's wait, and at most the CPU time of everything on the host but the step's 
 target. A chain thread waits only while every core runs something else; what the step's own browser
 does beside it (its page's raster and GPU work), and what the target does when it runs on the same
 host (the demo's app and database, started here, and the fault proxy's thread), a bare script meets
-just the same — they are no
-distortion of the generator's. Other users' pages, drivers and their share of a shared browser,
+just the same — they are no distortion of the generator's. Other users' drivers and browsers,
 uxchaos's own threads, and any other job on the host (another test, a CPU burner) are: their CPU time
 caps the wait that can be theirs. A thread waiting for Python's GIL is not counted (the coordinator's
 lag, recorded beside it, shows that). While a step that waits for a navigation has its document at
@@ -67,6 +67,10 @@ from uxchaos.users.processes import (
     drivers,
     generator_processes,
     generator_threads,
+    kind_of,
+    owned,
+    owner_of,
+    owners,
     read_proc,
     run_ns,
 )
@@ -82,8 +86,9 @@ class LoadMonitor:
     """Samples host CPU, its own timer's lateness, the run-queue wait of the threads on a step's chain
     and the CPU time of the generator's and the target's processes, from its own thread.
 
-    `shared_browser`: several users share the local Chromium, so its processes work for all of them;
-    False (one user): the browser and its driver are that user's own, as a bare script's would be."""
+    `shared_browser`: a browser process whose owner is not known (processes.owners) may work for
+    several users — there are several local users and a user's driver could not be noted; False (one
+    user): the browser and its driver are that user's own, as a bare script's would be."""
 
     def __init__(self, interval_s: float = MONITOR_INTERVAL_S, shared_browser: bool = False) -> None:
         self.interval_s = interval_s
@@ -111,7 +116,8 @@ class LoadMonitor:
     def _listing(self) -> dict[str, str]:
         """Every counter to read, with its role."""
         processes = generator_processes()
-        counters = generator_threads(processes=processes)
+        owner = owners()
+        counters = generator_threads(processes=processes, owner=owner)
         for role in list(counters.values()):
             if role.startswith("journey:"):
                 counters["run:j" + role.split(":", 1)[1]] = "run:" + role
@@ -120,7 +126,7 @@ class LoadMonitor:
                 counters[f"run:j{thread.native_id}"] = f"run:target:t{thread.native_id}"
         for kid, kind in processes.items():
             if kind != "other":  # the rest is what the host's CPU has besides these
-                counters[f"run:{kid}"] = f"run:{kind}:{kid}"
+                counters[f"run:{kid}"] = owned(f"run:{kind}:{kid}", owner.get(kid) if kind != "node" else None)
             if kind == "renderer" and kid not in self._renderers_born:
                 started = born(kid)
                 if started is not None:
@@ -284,11 +290,11 @@ def other_drivers(driver: int) -> set[int]:
 def chain_wait_ns(per_role: dict[str, float], tid: int | None, driver: int | None = None,
                   renderers: set[int] | None = None) -> float:
     """The run-queue wait one step's chain can have met, from each role's wait: its own journey
-    thread's; its own Playwright driver's and the browser server's (the node processes that are no
-    other user's driver) — or, when its driver is not known, the two node processes that waited most;
-    the browser process's and the network service's (shared by every user); the renderer that waited
-    most of those its page can be in (`renderers`: started while the attempt opened its page), or when
-    none of them is known, of all."""
+    thread's; its own Playwright driver's (with any node process that is no other user's driver: a
+    browser server started here) — or, when its driver is not known, the two node processes that waited most;
+    its browser process's and network service's (its_own); the renderer that waited most of those its
+    page can be in (`renderers`: started while the attempt opened its page, not another user's), or
+    when none of them is known, of all its browser's."""
     def top(prefix: str, n: int) -> float:
         return sum(sorted((v for k, v in per_role.items() if k.startswith(prefix)), reverse=True)[:n])
 
@@ -298,9 +304,26 @@ def chain_wait_ns(per_role: dict[str, float], tid: int | None, driver: int | Non
         nodes = sum(v for k, v in per_role.items() if k.startswith("node:") and k not in others)
     else:
         nodes = top("node:", 2)
-    mine = [v for k, v in per_role.items() if k.startswith("renderer:") and int(k[9:]) in (renderers or ())]
-    renderer = max(mine) if mine else top("renderer:", 1)
-    return own + nodes + per_role.get("browser", 0.0) + per_role.get("network", 0.0) + renderer
+    pages = its_own(per_role, "renderer", driver)
+    mine = [v for k, v in pages.items() if renderer_pid(k) in (renderers or ())]
+    renderer = max(mine) if mine else max(pages.values(), default=0.0)
+    return (own + nodes + sum(its_own(per_role, "browser", driver).values())
+            + sum(its_own(per_role, "network", driver).values()) + renderer)
+
+
+def its_own(per_role: dict[str, float], kind: str, driver: int | None) -> dict[str, float]:
+    """The roles of one kind of Chromium process that a step's chain passes through: those of the
+    user's own browser (its driver started it: processes.owners) when it has one; else those whose
+    owner is not known — a browser shared by several users, or a single user's whose driver was not
+    noted."""
+    roles = {k: v for k, v in per_role.items() if kind_of(k) == kind}
+    mine = {k: v for k, v in roles.items() if driver is not None and owner_of(k) == driver}
+    return mine or {k: v for k, v in roles.items() if owner_of(k) is None}
+
+
+def renderer_pid(role: str) -> int:
+    """"renderer:<pid>[@<driver>]" → pid."""
+    return int(role.split("@", 1)[0].split(":", 1)[1])
 
 
 def chain_bound_ns(per_role: dict[str, float], interval_ns: float, tid: int | None, driver: int | None = None,
@@ -316,9 +339,11 @@ def chain_bound_ns(per_role: dict[str, float], interval_ns: float, tid: int | No
     add up to no more than that work's CPU time. The step's own browser work (its page's raster and
     GPU threads competing with its main thread) is what a bare script or a user's own browser meets
     too, and the target's CPU — on this host only because the demo runs here — is the target's: neither
-    is the generator's distortion. One user's browser and driver are its own; shared by several users,
-    the browser's processes and the browser server count as others' work (their share for this user is
-    not known), and so do the renderers and drivers not known to be this user's.
+    is the generator's distortion. A user's driver and the browser it started are its own, another
+    user's are others' work (processes.owners). A browser whose owner is not known — shared by several
+    users (`shared_browser`), or the one browser of a single user whose driver was not noted — counts as
+    others' work when shared (their share for this user is not known), as the user's own when not; so do
+    the drivers not known to be this user's.
     `at_server_ns`: the part of the interval in which the step waited for its navigation's document
     at the server, nothing else of the page in flight (users/at_server.py); there only the network
     service's wait can add to it. When in the interval the chain's threads waited is not known, so the
@@ -338,14 +363,17 @@ def chain_bound_ns(per_role: dict[str, float], interval_ns: float, tid: int | No
             continue
         if role.startswith("run:target:"):
             target += v
+        elif owner_of(role) is not None:  # a process of some user's own browser: this user's, or another's
+            own += v if owner_of(role) == driver else 0.0
         elif role in own_keys or (not shared_browser and not role.startswith("run:journey:") and role not in theirs):
             own += v
     others = max(0.0, per_role.get("host", 0.0) - own - target)
     bound = min(interval_ns, wait, others)
-    if at_server_ns <= 0 or "network" not in per_role:  # no network service of its own found: it may
-        return bound  # run inside the browser process, whose threads then read the answer
+    services = its_own(per_role, "network", driver)
+    if at_server_ns <= 0 or not services:  # no network service of its own found: it may run inside
+        return bound  # the browser process, whose threads then read the answer
     away = max(0.0, interval_ns - at_server_ns)
-    network = per_role.get("network", 0.0)
+    network = sum(services.values())
     return min(bound, min(away, wait, others) + min(at_server_ns, network, others))
 
 
