@@ -145,6 +145,41 @@ def test_the_chain_is_found_in_a_real_browser_and_the_target_is_told_apart(tmp_p
     assert not names
 
 
+@pytest.mark.browser
+def test_a_short_lived_pages_renderer_is_read_from_its_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page's renderer lives as long as its attempt's context, often less than the second between two
+    listings of every process. The monitor reads the browsers' zygotes every interval, so it finds the
+    renderer anyway — the user's own — and counts its CPU time (the 300 ms it spins). (Here the full listing
+    comes once, at the start: only the reading of the zygotes can find the page's renderer.)"""
+    from uxchaos.browser.session import BrowserSession
+    from uxchaos.users import starvation
+
+    monkeypatch.setattr(starvation, "PROCESS_REFRESH_S", 600.0)
+    with journey_thread(), BrowserSession() as session:
+        generator.own_driver(session)
+        driver = generator.drivers[threading.get_native_id()]
+        session.new_context().close()  # the zygotes are there before the monitor's one listing
+        monitor = LoadMonitor()
+        monitor.start()
+        try:
+            time.sleep(0.5)
+            before = {pid for pid, kind in generator.generator_processes().items() if kind == "renderer"}
+            context = session.new_context()
+            page = context.new_page()
+            page.goto("data:text/html,<p>hello</p>")
+            (renderer,) = {pid for pid, kind in generator.generator_processes().items() if kind == "renderer"} - before
+            page.evaluate("() => { const end = performance.now() + 300; while (performance.now() < end); }")
+            context.close()
+            time.sleep(0.3)
+            with monitor._lock:
+                roles, last = dict(monitor._roles), monitor._waits[-1][1]
+        finally:
+            monitor.stop()
+    assert roles.get(f"run:{renderer}") == f"run:renderer:{renderer}@{driver}", roles
+    assert f"/proc/{renderer}/task/{renderer}/schedstat" in roles, roles  # its main thread: the chain's
+    assert last.get(f"run:{renderer}", 0) >= 250_000_000, last.get(f"run:{renderer}")  # the 300 ms it spun
+
+
 def test_a_burner_is_other_work_and_the_demos_processes_are_the_target() -> None:
     """A CPU burner started here counts against the generator (its CPU can be what a chain thread waited
     for); a process of the demo (its module on the command line) is the target's."""

@@ -63,16 +63,21 @@ from uxchaos.users.processes import (
     TARGET_THREADS,
     TICK_NS,
     born,
+    chain_threads,
+    children,
     cpu_ticks,
     drivers,
+    family,
     generator_processes,
     generator_threads,
     kind_of,
     owned,
     owner_of,
     owners,
-    read_proc,
+    process_kind,
+    read_counter,
     run_ns,
+    zygotes,
 )
 
 MONITOR_INTERVAL_S = 0.1
@@ -100,6 +105,7 @@ class LoadMonitor:
         self._waits: deque[tuple[float, dict[str, int]]] = deque(maxlen=int(WAIT_HISTORY_S / interval_s))
         self._roles: dict[str, str] = {}  # each counter's role: a chain role, or "run:<kind>[:<pid>]"
         self._renderers_born: dict[int, float] = {}  # each renderer's start (epoch s)
+        self._zygotes: dict[int, int | None] = {}  # the browsers' zygotes (they fork renderers) → owner
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="uxchaos-load-monitor", daemon=True)
         self._lock = threading.Lock()
@@ -115,8 +121,9 @@ class LoadMonitor:
 
     def _listing(self) -> dict[str, str]:
         """Every counter to read, with its role."""
-        processes = generator_processes()
-        owner = owners()
+        tree = family(os.getpid())
+        processes = generator_processes(tree=tree)
+        owner = owners(tree)
         counters = generator_threads(processes=processes, owner=owner)
         for role in list(counters.values()):
             if role.startswith("journey:"):
@@ -127,12 +134,32 @@ class LoadMonitor:
         for kid, kind in processes.items():
             if kind != "other":  # the rest is what the host's CPU has besides these
                 counters[f"run:{kid}"] = owned(f"run:{kind}:{kid}", owner.get(kid) if kind != "node" else None)
-            if kind == "renderer" and kid not in self._renderers_born:
-                started = born(kid)
-                if started is not None:
-                    with self._lock:
-                        self._renderers_born[kid] = started
+            if kind == "renderer":
+                self._note_renderer(kid)
+        self._zygotes = {z: owner.get(z) for z in zygotes(processes)}
         return counters
+
+    def _new_renderers(self, known: dict[str, str]) -> dict[str, str]:
+        """The counters of renderers started since the last reading (children of the browsers' zygotes
+        not yet known), with their roles. Read every interval: a page's renderer lives as long as its
+        attempt's context, often less than the second between two full listings, and its CPU time,
+        never read, would count as other work and its threads' waits as nobody's."""
+        new: dict[str, str] = {}
+        for zygote, owner in self._zygotes.items():
+            for kid in children(zygote):
+                if f"run:{kid}" in known or process_kind(kid, "") != "renderer":
+                    continue
+                new.update(chain_threads(kid, "renderer", owner))
+                new[f"run:{kid}"] = owned(f"run:renderer:{kid}", owner)
+                self._note_renderer(kid)
+        return new
+
+    def _note_renderer(self, pid: int) -> None:
+        if pid not in self._renderers_born:
+            started = born(pid)
+            if started is not None:
+                with self._lock:
+                    self._renderers_born[pid] = started
 
     def renderers_born(self, t0: float, t1: float) -> set[int]:
         """The renderers that started between two epoch times (give or take a clock tick): those of the
@@ -146,11 +173,11 @@ class LoadMonitor:
             ticks = cpu_ticks()
             return ticks[0] * TICK_NS if ticks else None
         if key.startswith("run:j"):
-            text = read_proc(f"/proc/self/task/{key[5:]}/schedstat")
+            text = read_counter(f"/proc/self/task/{key[5:]}/schedstat")
             return int(text.split()[0]) if text else None
         if key.startswith("run:"):
             return run_ns(int(key[4:]))
-        text = read_proc(key)
+        text = read_counter(key)
         return int(text.split()[1]) if text else None
 
     def _loop(self) -> None:
@@ -177,10 +204,19 @@ class LoadMonitor:
                     paths = {"host": "host", **self._listing()}
                     with self._lock:
                         self._roles.update(paths)
-                    fresh = set() if first else {p for p in paths.keys() - base.keys() if p.startswith("/")}
+                    fresh = set() if first else {p for p in paths.keys() - base.keys() if born_since(p, since)}
                     base = {p: base.get(p, 0 if p in fresh else -1) for p in paths}
                     for p in current.keys() - base.keys():
                         ended.setdefault(p, now)
+                elif self._zygotes:
+                    new = self._new_renderers(paths)
+                    if new:
+                        since = self._waits[-1][0] if self._waits else listed_at
+                        paths.update(new)
+                        with self._lock:
+                            self._roles.update(new)
+                        fresh = set(new)
+                        base.update(dict.fromkeys(new, 0))
                 for p in paths:
                     value = self._read_counter(p)
                     if value is not None:
@@ -209,10 +245,11 @@ class LoadMonitor:
         """The wait of threads born since the last listing (epoch `since`) and first read at `now`,
         spread evenly over the samples from the thread's start: when in that time it waited is not
         known, and an even spread gives the per-interval bound (wait_ms) its largest value for the wait
-        it had."""
+        it had. The CPU time of a process born since then (a page's renderer, found within an interval
+        of its start) is spread the same way: when in those one or two intervals it ran is no more known
+        than when within one interval any counter grew."""
         for p, v in fresh.items():
-            parts = p.split("/")  # /proc/<pid>/task/<tid>/schedstat
-            started = born(int(parts[2]), int(parts[4])) if len(parts) > 4 and parts[4].isdigit() else None
+            started = started_at(p)
             start = max(since, started) if started is not None else since
             if now <= start:
                 continue
@@ -265,6 +302,26 @@ class LoadMonitor:
                 if self._waits and self._waits[-1][0] >= end:
                     return
             time.sleep(self.interval_s / 4)
+
+
+def started_at(counter: str) -> float | None:
+    """When a counter's thread ("/proc/<pid>/task/<tid>/schedstat") or process ("run:<pid>") started."""
+    parts = counter.split("/")
+    if len(parts) > 4 and parts[2].isdigit() and parts[4].isdigit():
+        return born(int(parts[2]), int(parts[4]))
+    if counter.startswith("run:") and counter[4:].isdigit():
+        return born(int(counter[4:]))
+    return None
+
+
+def born_since(counter: str, since: float) -> bool:
+    """A chain thread found since the last listing (its wait counts from its start), or a process
+    started since then (its CPU time counts from its start, not from its first reading: what it ran
+    before is the work it was started for)."""
+    if counter.startswith("/"):
+        return True
+    started = started_at(counter)
+    return started is not None and started >= since - 2 * TICK_NS / 1e9
 
 
 def _at(waits: list[tuple[float, dict[str, int]]], t: float) -> dict[str, float]:
