@@ -132,6 +132,11 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def seconds(values: list[float]) -> str:
+    """A median in seconds, or – when there is none (no attempt kept)."""
+    return f"{statistics.median(values):.2f}" if values else "–"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="0.5,1", help="journeys per second, comma-separated")
@@ -159,7 +164,7 @@ def main() -> None:
                     rows.append((rate, condition, result))
                     ux = result["ux"]
                     print(f"{rate:g}/s {condition}: bare {median(result['bare']):.2f}s, uxchaos kept "
-                          f"{median(ux['kept']):.2f}s ({len(ux['kept'])} kept, {ux['left_out']} left out)", flush=True)
+                          f"{seconds(ux['kept'])}s ({len(ux['kept'])} kept, {ux['left_out']} left out)", flush=True)
         finally:
             stack.hub.reset()
             stack.stop()
@@ -171,10 +176,10 @@ def main() -> None:
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for rate, condition, r in rows:
         ux = r["ux"]
-        ratio = median(ux["kept"]) / median(r["bare"]) if ux["kept"] else float("nan")
+        ratio = f"{median(ux['kept']) / median(r['bare']):.2f}" if ux["kept"] else "–"
         bounds = f"{median(ux['bounds']):.0f} / {max(ux['bounds']):.0f}" if ux["bounds"] else "–"
         share = f"{max(ux['shares']):.1%}" if ux["shares"] else "–"
-        print(f"| {rate:g}/s | {condition} | {median(r['bare']):.2f} | {median(ux['kept']):.2f} | {ratio:.2f} | "
+        print(f"| {rate:g}/s | {condition} | {median(r['bare']):.2f} | {seconds(ux['kept'])} | {ratio} | "
               f"{median(ux['all']):.2f} | {len(ux['kept'])} / {ux['left_out']} | {bounds} | {share} | "
               f"{median(ux['every_share']):.0%} |")
 
