@@ -1,7 +1,7 @@
 """Virtual users against the demo, side by side with a bare async Playwright script, in one run.
 
 For each concurrency (default 1, 2, 4, 8): uxchaos runs the login journey with that many users
-(one thread and Playwright driver each, one shared Chromium — uxchaos/users/pool.py), then a bare asyncio
+(one thread, Playwright driver and Chromium each — uxchaos/users/pool.py), then a bare asyncio
 Playwright script runs the same login with as many concurrent tasks (one browser, a context per
 task). Both do the same number of logins per level, in --blocks alternating blocks (the machine's
 speed drifts over minutes). Printed per level and side: login median and p95 (seconds), journeys

@@ -7,7 +7,8 @@ import os
 from dataclasses import dataclass
 
 # Sized from the memory (PSS) of local users with one small page open each, headless shell: one user
-# 317 MB, four 748 MB (the first browser carries the libraries the others then share).
+# 317 MB, four 748 MB (the first browser carries the libraries the others then share). A shown window
+# (--headed: the full Chromium) takes more; headed runs with many users are rare.
 MB_PER_LOCAL_USER = 150  # a Playwright driver, its Chromium (headless shell) and a context with its page
 MB_FIRST_USER = 350  # the first of them, with the libraries every browser and driver then shares
 

@@ -10,8 +10,8 @@ since both sides come from the same Playwright, their versions match.
 The server listens on 127.0.0.1 on a port of its own; in front of it, a small TCP relay listens on
 the address asked for and admits at most `--max-users` connections at once (one per virtual user):
 one more is answered `503` and closed, so a client names the endpoint as full instead of piling
-browsers onto a machine that cannot take them. A run with several local users starts one too, without
-the relay (`BrowserServer.launch`), so that they share one Chromium (users/pool.py)."""
+browsers onto a machine that cannot take them. (A run's local users each launch a Chromium of their
+own, users/pool.py; this server is for browsers lent to runs elsewhere.)"""
 
 from __future__ import annotations
 

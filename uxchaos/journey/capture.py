@@ -25,7 +25,10 @@ from uxchaos.util.masking import mask_url
 
 MAX_PER_ACTION = MAX_REQUESTS_PER_ACTION
 __all__ = ["RequestCapture", "Window", "mask_url", "request_record", "window_of"]
-_TOLERANCE_S = 0.05  # the browser's startTime and our time.time() are the same clock, rounded differently
+# The browser's startTime (and a page's timeOrigin) and our time.time() are the same clock, rounded
+# differently: within ~1 ms of each other here. 50 ms, as before, took a fast goto just before a Python
+# journey's block (20-40 ms in the headless shell) for the block's.
+_TOLERANCE_S = 0.005
 
 
 @dataclass

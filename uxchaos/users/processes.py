@@ -234,13 +234,17 @@ def thread_name(pid: int, tid: str) -> str:
     and the monitor lists the same threads every second (a third of its listing's reads, before)."""
     key = (pid, tid)
     if key not in _names:
-        if len(_names) > 100_000:  # threads come and go with every page: forget the oldest
-            _names.clear()
         name = read_proc(f"/proc/{pid}/task/{tid}/comm")
         if name is None:
             return ""
         _names[key] = name
     return _names[key]
+
+
+def forget_threads(alive: set[int]) -> None:
+    """Forget the names of the threads of processes that have ended: their pids will be reused."""
+    for key in [k for k in _names if k[0] not in alive]:
+        del _names[key]
 
 
 def zygotes(processes: dict[int, str]) -> list[int]:

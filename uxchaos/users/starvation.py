@@ -68,6 +68,7 @@ from uxchaos.users.processes import (
     cpu_ticks,
     drivers,
     family,
+    forget_threads,
     generator_processes,
     generator_threads,
     kind_of,
@@ -137,6 +138,7 @@ class LoadMonitor:
             if kind == "renderer":
                 self._note_renderer(kid)
         self._zygotes = {z: owner.get(z) for z in zygotes(processes)}
+        forget_threads(set(processes))
         return counters
 
     def _new_renderers(self, known: dict[str, str]) -> dict[str, str]:
@@ -155,11 +157,12 @@ class LoadMonitor:
         return new
 
     def _note_renderer(self, pid: int) -> None:
-        if pid not in self._renderers_born:
-            started = born(pid)
-            if started is not None:
-                with self._lock:
-                    self._renderers_born[pid] = started
+        """Its start, read again at every listing: pids are reused (32,768 here, and every page
+        takes a dozen with its threads)."""
+        started = born(pid)
+        if started is not None:
+            with self._lock:
+                self._renderers_born[pid] = started
 
     def renderers_born(self, t0: float, t1: float) -> set[int]:
         """The renderers that started between two epoch times (give or take a clock tick): those of the
@@ -183,12 +186,13 @@ class LoadMonitor:
     def _loop(self) -> None:
         last = cpu_ticks()
         paths: dict[str, str] = {}
-        listed = 0.0
+        listed: float | None = None  # the last listing, monotonic s
         listed_at = 0.0  # the last listing, epoch s
         # Each counter's value when first seen; -1: counted from its first reading (there before the
         # monitor; the CPU time of a process found later, so that what it ran before it was listed is not
         # taken for the step's own work — which could only make the others' share look smaller); 0: a
-        # chain thread born since the last listing, its wait spread over the samples since then below.
+        # chain thread born since the last listing, its wait spread over the samples since then below,
+        # and a renderer found at its zygote within an interval or two of its start (its CPU time too).
         base: dict[str, int] = {}
         current: dict[str, int] = {}  # each counter counted so far; an ended thread keeps its last
         ended: dict[str, float] = {}  # ended threads: when (monotonic) they were first missed
@@ -199,12 +203,12 @@ class LoadMonitor:
             ticks = cpu_ticks()
             if self.waits_seen:
                 fresh: set[str] = set()
-                if now - listed >= PROCESS_REFRESH_S:
-                    first, since, listed, listed_at = not listed, listed_at, now, time.time()
+                if listed is None or now - listed >= PROCESS_REFRESH_S:
+                    first, since, listed, listed_at = listed is None, listed_at, now, time.time()
                     paths = {"host": "host", **self._listing()}
                     with self._lock:
                         self._roles.update(paths)
-                    fresh = set() if first else {p for p in paths.keys() - base.keys() if born_since(p, since)}
+                    fresh = set() if first else {p for p in paths.keys() - base.keys() if p.startswith("/")}
                     base = {p: base.get(p, 0 if p in fresh else -1) for p in paths}
                     for p in current.keys() - base.keys():
                         ended.setdefault(p, now)
@@ -314,16 +318,6 @@ def started_at(counter: str) -> float | None:
     return None
 
 
-def born_since(counter: str, since: float) -> bool:
-    """A chain thread found since the last listing (its wait counts from its start), or a process
-    started since then (its CPU time counts from its start, not from its first reading: what it ran
-    before is the work it was started for)."""
-    if counter.startswith("/"):
-        return True
-    started = started_at(counter)
-    return started is not None and started >= since - 2 * TICK_NS / 1e9
-
-
 def _at(waits: list[tuple[float, dict[str, int]]], t: float) -> dict[str, float]:
     """Each counter at epoch time t, linear between the two samples around it (a thread born
     between them counts from 0)."""
@@ -372,9 +366,11 @@ def its_own(per_role: dict[str, float], kind: str, driver: int | None) -> dict[s
     """The roles of one kind of Chromium process that a step's chain passes through: those of the
     user's own browser (its driver started it: processes.owners) when it has one; else those whose
     owner is not known — a browser shared by several users, or a single user's whose driver was not
-    noted."""
+    noted; every one of that kind when the step's driver is not known."""
     roles = {k: v for k, v in per_role.items() if kind_of(k) == kind}
-    mine = {k: v for k, v in roles.items() if driver is not None and owner_of(k) == driver}
+    if driver is None:  # whose the step is, is not known: any browser's may be its
+        return roles
+    mine = {k: v for k, v in roles.items() if owner_of(k) == driver}
     return mine or {k: v for k, v in roles.items() if owner_of(k) is None}
 
 
