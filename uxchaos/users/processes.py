@@ -6,6 +6,7 @@ times. users/starvation.py bounds a step by these threads' run-queue waits."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -186,12 +187,16 @@ def owned(role: str, owner: int | None) -> str:
     return role if owner is None else f"{role}@{owner}"
 
 
+# Both run for every role in every sampling interval of every step an attempt bounds (starvation.wait_ms,
+# on the users' own threads, where their CPU is other users' "other work"); the roles repeat.
+@functools.lru_cache(maxsize=65536)
 def owner_of(role: str) -> int | None:
     """The driver whose user a role's process works for (owned), or None when not known."""
     _, at, owner = role.rpartition("@")
     return int(owner) if at and owner.isdigit() else None
 
 
+@functools.lru_cache(maxsize=65536)
 def kind_of(role: str) -> str:
     """A role without its pid and owner: "renderer:<pid>@<driver>" → "renderer"."""
     return role.split("@", 1)[0].split(":", 1)[0]

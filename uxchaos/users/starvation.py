@@ -416,8 +416,8 @@ def chain_bound_ns(per_role: dict[str, float], interval_ns: float, tid: int | No
             continue
         if role.startswith("run:target:"):
             target += v
-        elif owner_of(role) is not None:  # a process of some user's own browser: this user's, or another's
-            own += v if owner_of(role) == driver else 0.0
+        elif (owner := owner_of(role)) is not None:  # a process of some user's own browser: its, or another's
+            own += v if owner == driver else 0.0
         elif role in own_keys or (not shared_browser and not role.startswith("run:journey:") and role not in theirs):
             own += v
     others = max(0.0, per_role.get("host", 0.0) - own - target)
