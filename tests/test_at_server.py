@@ -13,6 +13,7 @@ from test_starvation import _monitor_with
 
 from uxchaos.results.records import ActionTiming, Captured, Sample, StepTiming
 from uxchaos.results.rundata import RunData
+from uxchaos.users import processes
 from uxchaos.users.at_server import covered_s, server_spans
 from uxchaos.users.starvation import LoadMonitor, bound_sample
 
@@ -81,6 +82,17 @@ def test_at_the_server_only_the_network_services_wait_counts() -> None:
     # no network service process found: the answer may be read in the browser process, nothing is spared
     inside = _monitor({"j": (300, "journey:1"), "b": (400, "browser")})
     assert inside.wait_ms(101.0, 102.0, tid=1, server=[(100.5, 102.5)]) == pytest.approx(700.0)
+
+
+def test_at_the_server_only_the_users_own_network_service_counts() -> None:
+    # Two users, each with a Chromium of its own: user 1 (driver 10) waits for its document at the
+    # server; user 2's network service (driver 11) waiting 300 ms a second is no part of that.
+    monitor = _monitor({"j": (300, "journey:1"), "b": (400, "browser@10"), "n": (50, "network@10"),
+                        "n2": (300, "network@11")})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(processes.drivers, 1, 10)
+        mp.setitem(processes.drivers, 2, 11)
+        assert monitor.wait_ms(101.0, 102.0, tid=1, server=[(100.5, 102.5)]) == pytest.approx(50.0)
 
 
 def test_only_a_step_that_waited_for_a_navigation_is_spared() -> None:
